@@ -1,9 +1,9 @@
 """``python -m chatmesh``: operator commands.
 
-    python -m chatmesh migrate                       apply PostgreSQL and Cassandra schemas
-    python -m chatmesh keygen [--dir DIR]            create the Ed25519 token signing keypair
-    python -m chatmesh add-user USER_ID [--name N]   register a user
-    python -m chatmesh mint-token USER_ID DEVICE_ID  print a client token (JWT)
+python -m chatmesh migrate                       apply PostgreSQL and Cassandra schemas
+python -m chatmesh keygen [--dir DIR]            create the Ed25519 token signing keypair
+python -m chatmesh add-user USER_ID [--name N]   register a user
+python -m chatmesh mint-token USER_ID DEVICE_ID  print a client token (JWT)
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from chatmesh.conversation import is_valid_user_id
 from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
 from chatmesh.settings import DEFAULT_PG_DSN, CassandraSettings, env_str
 
-DEFAULT_KEYS_DIR = Path(".local/cluster/keys")  # where `python -m chatmesh.devcluster up` keeps them
+DEFAULT_KEYS_DIR = Path(
+    ".local/cluster/keys"
+)  # where `python -m chatmesh.devcluster up` keeps them
 DEFAULT_TOKEN_TTL_S = 24 * 3600
 
 

@@ -20,7 +20,12 @@ from websockets.asyncio.client import connect
 
 from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.clock import SystemClock
-from chatmesh.frames import Encoding, encode_client_frame
+from chatmesh.frames import (
+    Encoding,
+    decode_server_frame,
+    encode_client_frame,
+    encode_server_frame,
+)
 from chatmesh.v1 import client_pb2, common_pb2
 
 
@@ -43,7 +48,8 @@ async def chat(url: str, token: str) -> None:
 
         async def show() -> None:
             async for data in ws:
-                print(f"< {data}", flush=True)
+                frame = decode_server_frame(data)
+                print(f"< {encode_server_frame(frame, Encoding.JSON)!s}", flush=True)
 
         printer = asyncio.create_task(show())
         loop = asyncio.get_running_loop()

@@ -169,7 +169,9 @@ class LocalCluster:
         self.prepare()
         c, p = self.config, self.config.ports
         self._add("sessionsvc", ["-m", "sessionsvc"], {"GRPC_LISTEN": f"127.0.0.1:{p.sessionsvc}"})
-        self._add("presencesvc", ["-m", "presencesvc"], {"GRPC_LISTEN": f"127.0.0.1:{p.presencesvc}"})
+        self._add(
+            "presencesvc", ["-m", "presencesvc"], {"GRPC_LISTEN": f"127.0.0.1:{p.presencesvc}"}
+        )
         self._add("notifysvc", ["-m", "notifysvc"], {"GRPC_LISTEN": f"127.0.0.1:{p.notifysvc}"})
         self._add("msgsvc", ["-m", "msgsvc"], {"GRPC_LISTEN": f"127.0.0.1:{p.msgsvc}"})
         for i, (ws, grpc_port) in enumerate(zip(p.gateway_ws, p.gateway_grpc, strict=True), 1):
@@ -183,17 +185,19 @@ class LocalCluster:
                 },
             )
         envoy_config = c.workdir / "envoy.yaml"
-        envoy_config.write_text(
-            render_local_envoy(p.edge, p.edge_admin, list(p.gateway_ws))
-        )
+        envoy_config.write_text(render_local_envoy(p.edge, p.edge_admin, list(p.gateway_ws)))
         self.processes["envoy"] = ServiceProcess(
             "envoy",
             [
                 str(Path(c.python).parent / "envoy"),
-                "-c", str(envoy_config),
-                "--concurrency", "1",  # one worker: strict round robin across gateways
-                "--base-id", str(p.edge_admin),  # lets several Envoys share the host
-                "--log-level", "warning",
+                "-c",
+                str(envoy_config),
+                "--concurrency",
+                "1",  # one worker: strict round robin across gateways
+                "--base-id",
+                str(p.edge_admin),  # lets several Envoys share the host
+                "--log-level",
+                "warning",
             ],
             dict(os.environ),
             c.workdir / "logs" / "envoy.log",

@@ -38,9 +38,7 @@ async def run(settings: MsgsvcSettings) -> None:
     clock = SystemClock()
     redis_client = redis.Redis.from_url(settings.redis_url)
     pg_pool = await asyncpg.create_pool(settings.pg_dsn, min_size=2, max_size=16)
-    cluster, session = await asyncio.to_thread(
-        cassandra_io.connect, settings.cassandra, keyspace=settings.cassandra.keyspace
-    )
+    cluster, session = await asyncio.to_thread(cassandra_io.connect, settings.cassandra)
     sessionsvc = insecure_channel(settings.sessionsvc_addr)
     notifysvc = insecure_channel(settings.notifysvc_addr)
     tasks = TaskGroup("msgsvc")
@@ -48,7 +46,7 @@ async def run(settings: MsgsvcSettings) -> None:
     tasks.every("worker-lease-renewal", RENEW_INTERVAL_S, ids.renew)
 
     directory = PostgresDirectory(pg_pool)
-    messages = CassandraMessageStore(session)
+    messages = CassandraMessageStore(session, settings.cassandra.keyspace)
     servicer = MessageServicer(
         sender=MessageSender(
             directory=directory,

@@ -22,6 +22,7 @@ from cassandra.cluster import Session
 from chatmesh import cassandra_io
 from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
 from chatmesh.settings import DEFAULT_PG_DSN, DEFAULT_REDIS_URL, CassandraSettings
+from msgsvc.storage.messages import CassandraMessageStore
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,14 @@ def stores() -> Iterator[Stores]:
 
 @pytest.fixture(scope="session")
 def cassandra_session(stores: Stores) -> Iterator[Session]:
-    cluster, session = cassandra_io.connect(stores.cassandra, keyspace=stores.cassandra.keyspace)
+    cluster, session = cassandra_io.connect(stores.cassandra)
     yield session
     cluster.shutdown()
+
+
+@pytest.fixture
+def message_store(stores: Stores, cassandra_session: Session) -> CassandraMessageStore:
+    return CassandraMessageStore(cassandra_session, stores.cassandra.keyspace)
 
 
 @pytest.fixture

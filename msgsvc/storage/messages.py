@@ -44,18 +44,19 @@ _COLUMNS = "message_id, sender_user_id, sender_device_id, client_msg_id, kind, b
 
 
 class CassandraMessageStore:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, keyspace: str) -> None:
         self._session = session
+        table = f"{keyspace}.messages"  # qualified: prepared statements must not rely on USE
         self._insert = session.prepare(
-            "INSERT INTO messages (conversation_id, bucket, message_id, sender_user_id,"
+            f"INSERT INTO {table} (conversation_id, bucket, message_id, sender_user_id,"
             " sender_device_id, client_msg_id, kind, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         )
         self._get = session.prepare(
-            f"SELECT {_COLUMNS} FROM messages"
+            f"SELECT {_COLUMNS} FROM {table}"
             " WHERE conversation_id = ? AND bucket = ? AND message_id = ?"
         )
         self._page = session.prepare(
-            f"SELECT {_COLUMNS} FROM messages"
+            f"SELECT {_COLUMNS} FROM {table}"
             " WHERE conversation_id = ? AND bucket = ? AND message_id < ? LIMIT ?"
         )
 
@@ -79,8 +80,7 @@ class CassandraMessageStore:
         rows = await execute(
             self._session, self._get, (conversation_id, bucket_of(message_id), message_id)
         )
-        row = rows.one()
-        return None if row is None else _message(conversation_id, row)
+        return _message(conversation_id, rows[0]) if rows else None
 
     async def page(
         self, conversation_id: str, *, before_id: int, limit: int, oldest_bucket: int

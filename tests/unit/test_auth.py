@@ -55,8 +55,17 @@ def test_algorithm_is_pinned(keys: tuple[bytes, bytes]) -> None:
     import time
 
     now = int(time.time())
-    claims = {"iss": "chatmesh", "aud": "chatmesh-gateway", "sub": "alice", "dev": "phone", "iat": now, "exp": now + 60}
-    header = base64.urlsafe_b64encode(json.dumps({"alg": "none", "typ": "JWT"}).encode()).rstrip(b"=")
+    claims = {
+        "iss": "chatmesh",
+        "aud": "chatmesh-gateway",
+        "sub": "alice",
+        "dev": "phone",
+        "iat": now,
+        "exp": now + 60,
+    }
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "none", "typ": "JWT"}).encode()).rstrip(
+        b"="
+    )
     body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
     unsigned = (header + b"." + body + b".").decode()
     hmac_signed = jwt.encode(claims, "a-shared-secret-of-thirty-two-bytes!", algorithm="HS256")

@@ -29,7 +29,9 @@ def client_frames(draw: st.DrawFn) -> client_pb2.ClientFrame:
     if draw(st.booleans()):
         send = client_pb2.SendFrame(
             client_msg_id=draw(text),
-            kind=draw(st.sampled_from([common_pb2.MESSAGE_KIND_TEXT, common_pb2.MESSAGE_KIND_UNSPECIFIED])),
+            kind=draw(
+                st.sampled_from([common_pb2.MESSAGE_KIND_TEXT, common_pb2.MESSAGE_KIND_UNSPECIFIED])
+            ),
             body=draw(st.binary(max_size=64)),
         )
         if draw(st.booleans()):
@@ -58,15 +60,21 @@ def server_frames(draw: st.DrawFn) -> client_pb2.ServerFrame:
     if choice == "hello":
         return client_pb2.ServerFrame(
             hello=client_pb2.HelloFrame(
-                user_id=draw(text), device_id=draw(text), connection_id=draw(text),
-                gateway_id=draw(text), max_frame_bytes=draw(st.integers(0, 2**32 - 1)),
+                user_id=draw(text),
+                device_id=draw(text),
+                connection_id=draw(text),
+                gateway_id=draw(text),
+                max_frame_bytes=draw(st.integers(0, 2**32 - 1)),
             )
         )
     if choice == "ack":
         return client_pb2.ServerFrame(
             ack=client_pb2.AckFrame(
-                request_id=draw(text), client_msg_id=draw(text), message_id=draw(ids),
-                conversation_id=draw(text), created_at_ms=draw(ms),
+                request_id=draw(text),
+                client_msg_id=draw(text),
+                message_id=draw(ids),
+                conversation_id=draw(text),
+                created_at_ms=draw(ms),
             )
         )
     if choice == "deliver":
@@ -75,10 +83,15 @@ def server_frames(draw: st.DrawFn) -> client_pb2.ServerFrame:
         return client_pb2.ServerFrame(
             error=client_pb2.ErrorFrame(
                 code=draw(st.sampled_from(list(common_pb2.ErrorCode.values()))),
-                reason=draw(text), message=draw(text), request_id=draw(text), client_msg_id=draw(text),
+                reason=draw(text),
+                message=draw(text),
+                request_id=draw(text),
+                client_msg_id=draw(text),
             )
         )
-    return client_pb2.ServerFrame(pong=client_pb2.PongFrame(client_time_ms=draw(ms), server_time_ms=draw(ms)))
+    return client_pb2.ServerFrame(
+        pong=client_pb2.PongFrame(client_time_ms=draw(ms), server_time_ms=draw(ms))
+    )
 
 
 @pytest.mark.parametrize("encoding", list(Encoding))
@@ -103,7 +116,9 @@ def test_json_uses_the_canonical_mapping() -> None:
 
 
 def test_snake_case_json_field_names_are_accepted() -> None:
-    frame = decode_client_frame('{"request_id": "r", "send": {"client_msg_id": "c", "to_user_id": "bob"}}')
+    frame = decode_client_frame(
+        '{"request_id": "r", "send": {"client_msg_id": "c", "to_user_id": "bob"}}'
+    )
     assert frame.send.to_user_id == "bob"
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -42,11 +44,13 @@ def test_ids_strictly_increase_per_worker_whatever_the_clock_does(deltas: list[i
     lag = max(0, max(readings) - min(readings)) + 1  # never beyond tolerance here
     gen = SnowflakeGenerator(7, SteppedClock(readings), max_lag_ms=lag + 1_000)
     ids = [gen.next_id() for _ in readings]
-    assert all(a < b for a, b in zip(ids, ids[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(ids))
     assert {snowflake.parse(i).worker_id for i in ids} == {7}
 
 
-@given(st.lists(st.integers(0, snowflake.MAX_WORKER_ID), min_size=2, max_size=6, unique=True), steps)
+@given(
+    st.lists(st.integers(0, snowflake.MAX_WORKER_ID), min_size=2, max_size=6, unique=True), steps
+)
 def test_workers_never_collide(workers: list[int], deltas: list[int]) -> None:
     readings = _readings(deltas)
     seen: set[int] = set()
@@ -101,7 +105,9 @@ def test_compose_and_parse_round_trip(ts: int, worker: int, seq: int) -> None:
 
 def test_ids_fit_a_signed_64_bit_column() -> None:
     biggest = snowflake.compose(
-        snowflake.EPOCH_MS + snowflake.MAX_TIMESTAMP, snowflake.MAX_WORKER_ID, snowflake.MAX_SEQUENCE
+        snowflake.EPOCH_MS + snowflake.MAX_TIMESTAMP,
+        snowflake.MAX_WORKER_ID,
+        snowflake.MAX_SEQUENCE,
     )
     assert biggest < 2**63
 

