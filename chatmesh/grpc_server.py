@@ -99,3 +99,4 @@ async def serve_until_terminated(server: GrpcServer, *, grace_s: float) -> None:
     finally:
         await server.drain()
         await server.stop(grace_s)
+        log.info("stopped")

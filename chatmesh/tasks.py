@@ -20,12 +20,18 @@ class TaskGroup:
     def __init__(self, name: str) -> None:
         self._name = name
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._periodic: set[asyncio.Task[Any]] = set()
+        self._long_running: set[asyncio.Task[Any]] = set()
 
     def spawn(self, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro, name=f"{self._name}:{name}")
         self._tasks.add(task)
         task.add_done_callback(self._finished)
+        return task
+
+    def forever(self, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """A task meant to run until shutdown (a subscriber, a stream pump)."""
+        task = self.spawn(name, coro)
+        self._long_running.add(task)
         return task
 
     def every(
@@ -44,12 +50,12 @@ class TaskGroup:
                 await asyncio.sleep(interval_s)
 
         task = self.spawn(name, loop())
-        self._periodic.add(task)
+        self._long_running.add(task)
         return task
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        self._periodic.discard(task)
+        self._long_running.discard(task)
         if task.cancelled():
             return
         exc = task.exception()
@@ -61,16 +67,17 @@ class TaskGroup:
             )
 
     async def join(self) -> None:
-        """Waits until every non-periodic task (and any it spawns) is done."""
-        while self._tasks - self._periodic:
-            await asyncio.gather(*list(self._tasks - self._periodic), return_exceptions=True)
+        """Waits until every transient task (and any it spawns) is done."""
+        while self._tasks - self._long_running:
+            await asyncio.gather(*list(self._tasks - self._long_running), return_exceptions=True)
 
     def __len__(self) -> int:
         return len(self._tasks)
 
     async def join_then_close(self, *, timeout_s: float) -> None:
-        """Stops periodic tasks, gives the others ``timeout_s`` to finish, then cancels."""
-        for task in list(self._periodic):
+        """Stops long-running tasks, gives transient ones ``timeout_s`` to finish,
+        then cancels what is left."""
+        for task in list(self._long_running):
             task.cancel()
         try:
             await asyncio.wait_for(self.join(), timeout_s)

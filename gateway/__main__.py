@@ -60,7 +60,7 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier) -> None:
         redis_client, gateway_channel(settings.common.key_prefix, settings.gateway_id), edge.deliver
     )
     tasks = TaskGroup("gateway")
-    tasks.spawn("delivery-subscriber", subscriber.run())
+    tasks.forever("delivery-subscriber", subscriber.run())
     await asyncio.wait_for(subscriber.subscribed.wait(), STARTUP_TIMEOUT_S)
     await link.start(timeout_s=STARTUP_TIMEOUT_S)
     await registrar.gateway_heartbeat()
