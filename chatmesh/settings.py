@@ -81,3 +81,18 @@ DEFAULT_MSGSVC_ADDR = "127.0.0.1:50051"
 DEFAULT_SESSIONSVC_ADDR = "127.0.0.1:50052"
 DEFAULT_PRESENCESVC_ADDR = "127.0.0.1:50053"
 DEFAULT_NOTIFYSVC_ADDR = "127.0.0.1:50054"
+
+
+@dataclass(frozen=True, slots=True)
+class RedisServiceSettings:
+    """Settings of a service whose only store is Redis (sessions, presence, push queue)."""
+
+    common: CommonSettings
+    redis_url: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *, default_grpc_port: int) -> RedisServiceSettings:
+        return cls(
+            common=CommonSettings.from_env(env, default_grpc_port=default_grpc_port),
+            redis_url=env_str(env, "REDIS_URL", DEFAULT_REDIS_URL),
+        )

@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
-import redis.asyncio as redis
-import uvloop
-
-from chatmesh import logs
-from chatmesh.grpc_server import GrpcServer, serve_until_terminated
-from chatmesh.settings import DEFAULT_REDIS_URL, CommonSettings, env_str
+from chatmesh.redis_service import run_redis_service
 from chatmesh.v1 import notification_service_pb2, notification_service_pb2_grpc
 from notifysvc.queue import RedisPushQueue
 from notifysvc.servicer import NotificationServicer
@@ -17,26 +10,19 @@ from notifysvc.servicer import NotificationServicer
 DEFAULT_GRPC_PORT = 50054
 
 
-async def run(common: CommonSettings, redis_url: str) -> None:
-    client = redis.Redis.from_url(redis_url)
-    servicer = NotificationServicer(RedisPushQueue(client, common.key_prefix))
-    server = GrpcServer(
-        common.grpc_listen,
-        [notification_service_pb2.DESCRIPTOR.services_by_name["NotificationService"].full_name],
-        lambda s: notification_service_pb2_grpc.add_NotificationServiceServicer_to_server(
-            servicer, s
+def main() -> None:
+    run_redis_service(
+        name="notifysvc",
+        service_full_name=notification_service_pb2.DESCRIPTOR.services_by_name[
+            "NotificationService"
+        ].full_name,
+        default_grpc_port=DEFAULT_GRPC_PORT,
+        wire=lambda client, settings: (
+            lambda server: notification_service_pb2_grpc.add_NotificationServiceServicer_to_server(
+                NotificationServicer(RedisPushQueue(client, settings.common.key_prefix)), server
+            )
         ),
     )
-    try:
-        await serve_until_terminated(server, grace_s=5.0)
-    finally:
-        await client.aclose()
-
-
-def main() -> None:
-    common = CommonSettings.from_env(os.environ, default_grpc_port=DEFAULT_GRPC_PORT)
-    logs.configure("notifysvc", common.log_level)
-    uvloop.run(run(common, env_str(os.environ, "REDIS_URL", DEFAULT_REDIS_URL)))
 
 
 if __name__ == "__main__":

@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
-import redis.asyncio as redis
-import uvloop
-
-from chatmesh import logs
 from chatmesh.clock import SystemClock
-from chatmesh.grpc_server import GrpcServer, serve_until_terminated
-from chatmesh.settings import DEFAULT_REDIS_URL, CommonSettings, env_str
+from chatmesh.redis_service import run_redis_service
 from chatmesh.v1 import presence_service_pb2, presence_service_pb2_grpc
 from presencesvc.servicer import PresenceServicer
 from presencesvc.store import RedisPresenceStore
@@ -18,24 +11,22 @@ from presencesvc.store import RedisPresenceStore
 DEFAULT_GRPC_PORT = 50053
 
 
-async def run(common: CommonSettings, redis_url: str) -> None:
-    client = redis.Redis.from_url(redis_url)
-    servicer = PresenceServicer(RedisPresenceStore(client, common.key_prefix, SystemClock()))
-    server = GrpcServer(
-        common.grpc_listen,
-        [presence_service_pb2.DESCRIPTOR.services_by_name["PresenceService"].full_name],
-        lambda s: presence_service_pb2_grpc.add_PresenceServiceServicer_to_server(servicer, s),
-    )
-    try:
-        await serve_until_terminated(server, grace_s=5.0)
-    finally:
-        await client.aclose()
-
-
 def main() -> None:
-    common = CommonSettings.from_env(os.environ, default_grpc_port=DEFAULT_GRPC_PORT)
-    logs.configure("presencesvc", common.log_level)
-    uvloop.run(run(common, env_str(os.environ, "REDIS_URL", DEFAULT_REDIS_URL)))
+    run_redis_service(
+        name="presencesvc",
+        service_full_name=presence_service_pb2.DESCRIPTOR.services_by_name[
+            "PresenceService"
+        ].full_name,
+        default_grpc_port=DEFAULT_GRPC_PORT,
+        wire=lambda client, settings: (
+            lambda server: presence_service_pb2_grpc.add_PresenceServiceServicer_to_server(
+                PresenceServicer(
+                    RedisPresenceStore(client, settings.common.key_prefix, SystemClock())
+                ),
+                server,
+            )
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
-import redis.asyncio as redis
-import uvloop
-
-from chatmesh import logs
-from chatmesh.grpc_server import GrpcServer, serve_until_terminated
-from chatmesh.settings import DEFAULT_REDIS_URL, CommonSettings, env_str
+from chatmesh.redis_service import run_redis_service
 from chatmesh.v1 import session_service_pb2, session_service_pb2_grpc
 from sessionsvc.servicer import SessionServicer
 from sessionsvc.store import RedisSessionStore
@@ -17,24 +10,19 @@ from sessionsvc.store import RedisSessionStore
 DEFAULT_GRPC_PORT = 50052
 
 
-async def run(common: CommonSettings, redis_url: str) -> None:
-    client = redis.Redis.from_url(redis_url)
-    servicer = SessionServicer(RedisSessionStore(client, common.key_prefix))
-    server = GrpcServer(
-        common.grpc_listen,
-        [session_service_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name],
-        lambda s: session_service_pb2_grpc.add_SessionServiceServicer_to_server(servicer, s),
-    )
-    try:
-        await serve_until_terminated(server, grace_s=5.0)
-    finally:
-        await client.aclose()
-
-
 def main() -> None:
-    common = CommonSettings.from_env(os.environ, default_grpc_port=DEFAULT_GRPC_PORT)
-    logs.configure("sessionsvc", common.log_level)
-    uvloop.run(run(common, env_str(os.environ, "REDIS_URL", DEFAULT_REDIS_URL)))
+    run_redis_service(
+        name="sessionsvc",
+        service_full_name=session_service_pb2.DESCRIPTOR.services_by_name[
+            "SessionService"
+        ].full_name,
+        default_grpc_port=DEFAULT_GRPC_PORT,
+        wire=lambda client, settings: (
+            lambda server: session_service_pb2_grpc.add_SessionServiceServicer_to_server(
+                SessionServicer(RedisSessionStore(client, settings.common.key_prefix)), server
+            )
+        ),
+    )
 
 
 if __name__ == "__main__":
