@@ -29,6 +29,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from chatmesh.auth import generate_keypair
+from chatmesh.isolation import IsolatedStores
 from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
 from chatmesh.settings import DEFAULT_PG_DSN, DEFAULT_REDIS_URL, CassandraSettings
 
@@ -79,6 +80,18 @@ class ClusterConfig:
     redis_url: str = DEFAULT_REDIS_URL
     ports: Ports = Ports()
     python: str = sys.executable
+
+    @classmethod
+    def on_free_ports(cls, stores: IsolatedStores, workdir: Path, name: str) -> ClusterConfig:
+        """A cluster over throwaway stores, its Redis keys under its own prefix."""
+        return cls(
+            workdir=workdir,
+            key_prefix=f"{stores.key_prefix}{name}:",
+            cassandra=stores.cassandra,
+            pg_dsn=stores.pg_dsn,
+            redis_url=stores.redis_url,
+            ports=Ports.free(),
+        )
 
 
 class ServiceProcess:
@@ -149,6 +162,10 @@ class LocalCluster:
     def grpc_addr(self, service: str) -> str:
         return f"127.0.0.1:{getattr(self.config.ports, service)}"
 
+    def gateway_id(self, number: int) -> str:
+        """Gateways are numbered from 1; ids are unique per key prefix."""
+        return f"gw{number}-{self.config.key_prefix.strip(':').replace(':', '-')}"
+
     @property
     def edge_url(self) -> str:
         return f"ws://127.0.0.1:{self.config.ports.edge}/"
@@ -179,7 +196,7 @@ class LocalCluster:
                 f"gateway-{i}",
                 ["-m", "gateway"],
                 {
-                    "GATEWAY_ID": f"gw{i}-{c.key_prefix.strip(':')}",
+                    "GATEWAY_ID": self.gateway_id(i),
                     "WS_LISTEN": f"127.0.0.1:{ws}",
                     "GRPC_LISTEN": f"127.0.0.1:{grpc_port}",
                 },
@@ -194,8 +211,7 @@ class LocalCluster:
                 str(envoy_config),
                 "--concurrency",
                 "1",  # one worker: strict round robin across gateways
-                "--base-id",
-                str(p.edge_admin),  # lets several Envoys share the host
+                "--disable-hot-restart",  # never share memory with another Envoy on the host
                 "--log-level",
                 "warning",
             ],

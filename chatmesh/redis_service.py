@@ -9,7 +9,7 @@ import grpc
 import redis.asyncio as redis
 import uvloop
 
-from chatmesh import logs
+from chatmesh import logs, redis_client
 from chatmesh.grpc_server import GrpcServer, serve_until_terminated
 from chatmesh.settings import RedisServiceSettings
 
@@ -27,7 +27,7 @@ def run_redis_service(
     logs.configure(name, settings.common.log_level)
 
     async def run() -> None:
-        client = redis.Redis.from_url(settings.redis_url)
+        client = redis_client.connect(settings.redis_url)
         server = GrpcServer(
             settings.common.grpc_listen, [service_full_name], wire(client, settings)
         )

@@ -7,12 +7,12 @@ import logging
 import os
 
 import asyncpg
-import redis.asyncio as redis
 import uvloop
 
 from chatmesh import cassandra_io, logs
 from chatmesh.clock import SystemClock
 from chatmesh.grpc_server import GrpcServer, insecure_channel, wait_for_termination_signal
+from chatmesh.redis_client import connect as redis_client_for
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import (
     message_service_pb2,
@@ -20,6 +20,7 @@ from chatmesh.v1 import (
     notification_service_pb2_grpc,
     session_service_pb2_grpc,
 )
+from msgsvc.batching import BatchingSessionLookup
 from msgsvc.history import HistoryReader
 from msgsvc.ids import RENEW_INTERVAL_S, LeasedIdSource, WorkerLease
 from msgsvc.routing import GrpcPushQueue, GrpcSessionLookup, RedisDeliveryPublisher, Router
@@ -28,6 +29,7 @@ from msgsvc.servicer import MessageServicer
 from msgsvc.settings import MsgsvcSettings
 from msgsvc.storage.claims import RedisClaimStore
 from msgsvc.storage.directory import PostgresDirectory
+from msgsvc.storage.directory_cache import CachingDirectory
 from msgsvc.storage.messages import CassandraMessageStore
 
 log = logging.getLogger("msgsvc")
@@ -36,7 +38,7 @@ SHUTDOWN_GRACE_S = 10.0
 
 async def run(settings: MsgsvcSettings) -> None:
     clock = SystemClock()
-    redis_client = redis.Redis.from_url(settings.redis_url)
+    redis_client = redis_client_for(settings.redis_url)
     pg_pool = await asyncpg.create_pool(settings.pg_dsn, min_size=2, max_size=16)
     cluster, session = await asyncio.to_thread(cassandra_io.connect, settings.cassandra)
     sessionsvc = insecure_channel(settings.sessionsvc_addr)
@@ -45,7 +47,7 @@ async def run(settings: MsgsvcSettings) -> None:
     ids = await LeasedIdSource.start(WorkerLease(redis_client, settings.common.key_prefix), clock)
     tasks.every("worker-lease-renewal", RENEW_INTERVAL_S, ids.renew)
 
-    directory = PostgresDirectory(pg_pool)
+    directory = CachingDirectory(PostgresDirectory(pg_pool))
     messages = CassandraMessageStore(session, settings.cassandra.keyspace)
     servicer = MessageServicer(
         sender=MessageSender(
@@ -56,7 +58,9 @@ async def run(settings: MsgsvcSettings) -> None:
         ),
         history=HistoryReader(directory, messages, clock),
         router=Router(
-            GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(sessionsvc)),
+            BatchingSessionLookup(
+                GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(sessionsvc))
+            ),
             RedisDeliveryPublisher(redis_client, settings.common.key_prefix),
             GrpcPushQueue(notification_service_pb2_grpc.NotificationServiceStub(notifysvc)),
         ),

@@ -84,10 +84,17 @@ class MessageSender:
             recipient = command.to_user_id
             if not is_valid_user_id(recipient):
                 raise InvalidArgument("INVALID_USER_ID", f"{recipient!r} is not a valid user id")
-            if recipient not in await self._directory.existing_users({sender, recipient}):
+            conversation_id = direct_conversation_id(sender, recipient)
+            existing = await self._directory.conversation(conversation_id)
+            if existing is not None:
+                return existing
+            known = await self._directory.existing_users({sender, recipient})
+            if recipient not in known:
                 raise NotFound("USER_NOT_FOUND", f"no user {recipient!r}")
+            if sender not in known:
+                raise NotFound("SENDER_NOT_FOUND", "the sending user is not registered")
             return await self._directory.ensure_direct(
-                direct_conversation_id(sender, recipient),
+                conversation_id,
                 sender,
                 recipient,
                 created_at_ms=snowflake.timestamp_ms(candidate_id),

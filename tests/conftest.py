@@ -8,11 +8,8 @@ test`` does that first).
 
 from __future__ import annotations
 
-import asyncio
-import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
 
 import asyncpg
 import pytest
@@ -20,66 +17,16 @@ import redis.asyncio as redis
 from cassandra.cluster import Session
 
 from chatmesh import cassandra_io
-from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
-from chatmesh.settings import DEFAULT_PG_DSN, DEFAULT_REDIS_URL, CassandraSettings
+from chatmesh.isolation import IsolatedStores, isolated_stores
 from msgsvc.storage.messages import CassandraMessageStore
 
-
-@dataclass(frozen=True)
-class Stores:
-    run_id: str
-    pg_dsn: str
-    redis_url: str
-    key_prefix: str
-    cassandra: CassandraSettings
-
-
-def _admin_dsn() -> str:
-    return os.environ.get("CHATMESH_PG_DSN", DEFAULT_PG_DSN)
-
-
-def _with_database(dsn: str, database: str) -> str:
-    return dsn.rsplit("/", 1)[0] + "/" + database
+Stores = IsolatedStores
 
 
 @pytest.fixture(scope="session")
 def stores() -> Iterator[Stores]:
-    run_id = "t" + secrets.token_hex(4)
-    admin_dsn = _admin_dsn()
-    database = f"chatmesh_{run_id}"
-
-    async def create_db() -> None:
-        conn = await asyncpg.connect(admin_dsn)
-        try:
-            await conn.execute(f'CREATE DATABASE "{database}"')
-        finally:
-            await conn.close()
-
-    async def drop_db() -> None:
-        conn = await asyncpg.connect(admin_dsn)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(create_db())
-    pg_dsn = _with_database(admin_dsn, database)
-    asyncio.run(migrate_postgres(pg_dsn))
-    cassandra = replace(CassandraSettings.from_env(os.environ), keyspace=f"chatmesh_{run_id}")
-    migrate_cassandra(cassandra)
-    yield Stores(
-        run_id=run_id,
-        pg_dsn=pg_dsn,
-        redis_url=os.environ.get("CHATMESH_REDIS_URL", DEFAULT_REDIS_URL),
-        key_prefix=f"{run_id}:",
-        cassandra=cassandra,
-    )
-    asyncio.run(drop_db())
-    cluster, session = cassandra_io.connect(cassandra)
-    try:
-        session.execute(f"DROP KEYSPACE IF EXISTS {cassandra.keyspace}", timeout=60)
-    finally:
-        cluster.shutdown()
+    with isolated_stores("t") as isolated:
+        yield isolated
 
 
 @pytest.fixture(scope="session")

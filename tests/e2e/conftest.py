@@ -13,7 +13,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.clock import SystemClock
-from chatmesh.devcluster import ClusterConfig, LocalCluster, Ports
+from chatmesh.devcluster import ClusterConfig, LocalCluster
 from chatmesh.frames import decode_server_frame
 from chatmesh.v1 import client_pb2
 from tests.conftest import Stores
@@ -23,15 +23,9 @@ RECV_TIMEOUT_S = 10.0
 
 @pytest.fixture(scope="session")
 def cluster(stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    config = ClusterConfig(
-        workdir=tmp_path_factory.mktemp("cluster"),
-        key_prefix=f"{stores.run_id}e2e:",
-        cassandra=stores.cassandra,
-        pg_dsn=stores.pg_dsn,
-        redis_url=stores.redis_url,
-        ports=Ports.free(),
+    local = LocalCluster(
+        ClusterConfig.on_free_ports(stores, tmp_path_factory.mktemp("cluster"), "e2e")
     )
-    local = LocalCluster(config)
     try:
         local.start()
         yield local

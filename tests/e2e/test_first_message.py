@@ -36,8 +36,8 @@ async def test_message_crosses_gateways_and_is_stored(
     alice_ws: Client = await open_client(alice)
     bob_ws = await _on_other_gateway(open_client, bob, alice_ws.hello.gateway_id)
     assert {alice_ws.hello.gateway_id, bob_ws.hello.gateway_id} == {
-        f"gw1-{cluster.config.key_prefix.strip(':')}",
-        f"gw2-{cluster.config.key_prefix.strip(':')}",
+        cluster.gateway_id(1),
+        cluster.gateway_id(2),
     }
 
     client_msg_id = await alice_ws.send_text_message(to_user=bob, body="hello Bob 👋")

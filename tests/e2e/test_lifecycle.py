@@ -12,7 +12,7 @@ import pytest
 from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.clock import SystemClock
 from chatmesh.conversation import direct_conversation_id
-from chatmesh.devcluster import ClusterConfig, LocalCluster, Ports
+from chatmesh.devcluster import ClusterConfig, LocalCluster
 from chatmesh.v1 import client_pb2, common_pb2
 from msgsvc.storage.messages import CassandraMessageStore
 from tests.conftest import Stores, add_users, unique
@@ -25,14 +25,7 @@ MAX_SEND_ATTEMPTS = 40
 def own_cluster(stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """A cluster of its own: these tests kill and stop its processes."""
     cluster = LocalCluster(
-        ClusterConfig(
-            workdir=tmp_path_factory.mktemp("lifecycle"),
-            key_prefix=f"{stores.run_id}life:",
-            cassandra=stores.cassandra,
-            pg_dsn=stores.pg_dsn,
-            redis_url=stores.redis_url,
-            ports=Ports.free(),
-        )
+        ClusterConfig.on_free_ports(stores, tmp_path_factory.mktemp("lifecycle"), "life")
     )
     try:
         cluster.start()

@@ -1,0 +1,113 @@
+"""msgsvc's lookup batching and directory cache, against real sessionsvc and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+import asyncpg
+import grpc
+import pytest
+import redis.asyncio as redis
+
+from chatmesh.conversation import direct_conversation_id
+from chatmesh.grpc_server import GrpcServer
+from chatmesh.v1 import session_service_pb2, session_service_pb2_grpc
+from msgsvc.batching import BatchingSessionLookup
+from msgsvc.routing import DeviceSession, GrpcSessionLookup
+from msgsvc.storage.directory import Conversation, PostgresDirectory
+from msgsvc.storage.directory_cache import CachingDirectory
+from sessionsvc.servicer import SessionServicer
+from sessionsvc.store import DeviceSession as StoredSession
+from sessionsvc.store import RedisSessionStore
+from tests.conftest import add_users, unique
+
+
+@pytest.fixture
+async def sessionsvc(
+    redis_client: redis.Redis, key_prefix: str
+) -> AsyncIterator[tuple[str, RedisSessionStore]]:
+    """A real sessionsvc gRPC server on a free port."""
+    store = RedisSessionStore(redis_client, key_prefix)
+    server = GrpcServer(
+        "127.0.0.1:0",
+        [session_service_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name],
+        lambda s: session_service_pb2_grpc.add_SessionServiceServicer_to_server(
+            SessionServicer(store), s
+        ),
+    )
+    port = await server.start()
+    yield f"127.0.0.1:{port}", store
+    await server.stop(0)
+
+
+class CountingLookup:
+    def __init__(self, inner: GrpcSessionLookup) -> None:
+        self.inner = inner
+        self.calls: list[Sequence[str]] = []
+
+    async def lookup(self, user_ids: Sequence[str]) -> list[DeviceSession]:
+        self.calls.append(list(user_ids))
+        return await self.inner.lookup(user_ids)
+
+
+async def test_concurrent_lookups_share_calls_and_get_only_their_users(sessionsvc) -> None:  # type: ignore[no-untyped-def]
+    addr, store = sessionsvc
+    await store.heartbeat("gw", ttl_s=30)
+    users = [f"u{i}" for i in range(200)]
+    await store.register([StoredSession(u, "phone", "gw", f"c-{u}") for u in users])
+    async with grpc.aio.insecure_channel(addr) as channel:
+        counting = CountingLookup(
+            GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(channel))
+        )
+        batching = BatchingSessionLookup(counting)
+        results = await asyncio.gather(*(batching.lookup([u, "nobody"]) for u in users))
+    for user, sessions in zip(users, results, strict=True):
+        assert sessions == [DeviceSession(user, "phone", "gw", f"c-{user}")]
+    assert len(counting.calls) < len(users) / 10  # coalesced, not one call each
+    assert sum(len(c) for c in counting.calls) >= len(users)
+
+
+async def test_a_failed_call_fails_its_batch_and_later_lookups_recover(sessionsvc) -> None:  # type: ignore[no-untyped-def]
+    addr, store = sessionsvc
+    await store.heartbeat("gw", ttl_s=30)
+    await store.register([StoredSession("ann", "phone", "gw", "c1")])
+    async with grpc.aio.insecure_channel(addr) as channel:
+        batching = BatchingSessionLookup(
+            GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(channel))
+        )
+        with pytest.raises(grpc.aio.AioRpcError):
+            await batching.lookup([f"u{i}" for i in range(1001)])  # over sessionsvc's limit
+        assert await batching.lookup(["ann"]) == [DeviceSession("ann", "phone", "gw", "c1")]
+
+
+class CountingDirectory(PostgresDirectory):
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(pool)
+        self.reads = 0
+
+    async def conversation(self, conversation_id: str) -> Conversation | None:
+        self.reads += 1
+        return await super().conversation(conversation_id)
+
+
+async def test_direct_conversations_are_served_from_memory_once_seen(pg_pool: asyncpg.Pool) -> None:
+    alice, bob = unique("alice"), unique("bob")
+    await add_users(pg_pool, alice, bob)
+    backing = CountingDirectory(pg_pool)
+    directory = CachingDirectory(backing, max_entries=2)
+    conv = direct_conversation_id(alice, bob)
+    assert await directory.conversation(conv) is None  # misses are not cached
+    created = await directory.ensure_direct(conv, alice, bob, created_at_ms=1)
+    reads = backing.reads
+    for _ in range(5):
+        assert await directory.conversation(conv) == created
+    assert backing.reads == reads
+    # Bounded: the least recently used entry is evicted and read again.
+    others = [unique("u") for _ in range(2)]
+    await add_users(pg_pool, *others)
+    for other in others:
+        await directory.ensure_direct(direct_conversation_id(alice, other), alice, other, 1)
+    reads = backing.reads
+    assert await directory.conversation(conv) == created
+    assert backing.reads == reads + 1
