@@ -21,6 +21,7 @@ import random
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
+import grpc
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -33,6 +34,7 @@ from chatmesh.frames import Encoding, decode_client_frame, encoding_of
 from chatmesh.v1 import client_pb2, delivery_pb2
 from gateway.connection import (
     CLOSE_SERVICE_RESTART,
+    CLOSE_TRY_AGAIN_LATER,
     ClientConnection,
     ConnectionRegistry,
     TokenBucket,
@@ -107,7 +109,17 @@ class Edge:
             "device_id": identity.device_id,
         }
         try:
-            await self._registrar.register(conn)
+            try:
+                await self._registrar.register(conn)
+            except grpc.aio.AioRpcError as exc:
+                # Unregistered, the device could not be reached: refuse rather
+                # than accept a connection that silently receives nothing.
+                log.warning(
+                    "session registration failed",
+                    extra={"fields": {**fields, "code": exc.code().name}},
+                )
+                await websocket.close(CLOSE_TRY_AGAIN_LATER, "sessions unavailable; retry")
+                return
             conn.send(
                 client_pb2.ServerFrame(
                     hello=client_pb2.HelloFrame(

@@ -118,19 +118,31 @@ class WorkerLease:
 
 
 class LeasedIdSource:
-    """Issues Snowflake ids only while the worker id lease is held."""
+    """Issues Snowflake ids only while the worker id lease is held.
 
-    def __init__(self, lease: WorkerLease, generator: snowflake.SnowflakeGenerator) -> None:
+    If a renewal finds the lease gone (Redis lost it, or this process stalled
+    past the TTL and another instance took the id), it leases a fresh worker
+    id and carries on from there.
+    """
+
+    def __init__(
+        self, lease: WorkerLease, generator: snowflake.SnowflakeGenerator, clock: Clock
+    ) -> None:
         self._lease = lease
         self._generator = generator
+        self._clock = clock
 
     @classmethod
     async def start(cls, lease: WorkerLease, clock: Clock) -> LeasedIdSource:
         worker_id, issued_through_ms = await lease.acquire()
-        return cls(
-            lease,
-            snowflake.SnowflakeGenerator(worker_id, clock, issued_through_ms=issued_through_ms),
+        generator = snowflake.SnowflakeGenerator(
+            worker_id, clock, issued_through_ms=issued_through_ms
         )
+        return cls(lease, generator, clock)
+
+    @property
+    def worker_id(self) -> int:
+        return self._generator.worker_id
 
     def next_id(self) -> int:
         if not self._lease.held():
@@ -141,7 +153,15 @@ class LeasedIdSource:
             raise Unavailable("CLOCK_BEHIND", str(exc)) from exc
 
     async def renew(self) -> None:
-        await self._lease.renew(self._generator.last_ms)
+        if await self._lease.renew(self._generator.last_ms):
+            return
+        worker_id, issued_through_ms = await self._lease.acquire()
+        self._generator = snowflake.SnowflakeGenerator(
+            worker_id,
+            self._clock,
+            # Never behind our own ids, whatever the new worker id's history.
+            issued_through_ms=max(issued_through_ms, self._generator.last_ms),
+        )
 
     async def release(self) -> None:
         await self._lease.release(self._generator.last_ms)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import asyncpg
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.clock import SystemClock
@@ -113,10 +114,37 @@ async def test_msgsvc_crash_loses_nothing_and_duplicates_nothing(
         await bob_ws.close()
 
 
-def test_every_process_exits_cleanly_on_sigterm(own_cluster: LocalCluster) -> None:
+async def test_without_sessionsvc_connections_are_refused_until_it_returns(
+    own_cluster: LocalCluster, pg_pool: asyncpg.Pool
+) -> None:
+    user = unique("erin")
+    await add_users(pg_pool, user)
+    own_cluster.processes["sessionsvc"].stop()
+    try:
+        with pytest.raises(ConnectionClosed) as refused:
+            await _connect(own_cluster, user, "phone", 0)
+        assert refused.value.rcvd is not None and refused.value.rcvd.code == 1013
+    finally:
+        own_cluster.restart("sessionsvc")
+    client = await _connect(own_cluster, user, "phone", 0)
+    assert client.hello.user_id == user
+    await client.close()
+
+
+async def test_every_process_exits_cleanly_on_sigterm_and_gateways_drain(
+    own_cluster: LocalCluster, pg_pool: asyncpg.Pool
+) -> None:
+    user = unique("dora")
+    await add_users(pg_pool, user)
+    connected = [await _connect(own_cluster, user, f"dev{i}", i) for i in range(2)]
     for name in reversed(list(own_cluster.processes)):
         process = own_cluster.processes[name]
         assert process.running(), f"{name} is not running"
-        assert process.stop() == 0, f"{name} did not exit cleanly:\n{process.log_tail()}"
+        code = await asyncio.to_thread(process.stop)
+        assert code == 0, f"{name} did not exit cleanly:\n{process.log_tail()}"
         if name != "envoy":
             assert '"msg": "stopped"' in process.log_path.read_text(), name
+    # A draining gateway tells its clients to reconnect elsewhere: 1012.
+    for client in connected:
+        await client.ws.wait_closed()
+        assert client.ws.close_code == 1012

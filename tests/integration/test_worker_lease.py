@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import redis.asyncio as redis
 
 from chatmesh import snowflake
@@ -34,8 +35,9 @@ async def test_released_worker_id_hands_over_its_high_water_mark(
         got, got_mark = await lease.acquire()
         if got == worker:
             assert got_mark == future_ms
+            clock = SystemClock()
             ids = LeasedIdSource(
-                lease, SnowflakeGenerator(got, SystemClock(), issued_through_ms=got_mark)
+                lease, SnowflakeGenerator(got, clock, issued_through_ms=got_mark), clock
             )
             assert snowflake.timestamp_ms(ids.next_id()) > future_ms
             break
@@ -43,16 +45,22 @@ async def test_released_worker_id_hands_over_its_high_water_mark(
         assert len(others) <= snowflake.MAX_WORKER_ID
 
 
-async def test_ids_stop_when_the_lease_is_lost(redis_client: redis.Redis, key_prefix: str) -> None:
+async def test_a_lost_lease_stops_ids_until_a_new_worker_id_is_leased(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
     lease = WorkerLease(redis_client, key_prefix)
     ids = await LeasedIdSource.start(lease, SystemClock())
-    ids.next_id()
+    before = ids.next_id()
+    lost_worker = ids.worker_id
     # Another party took the key over (e.g. after a long pause let it expire).
-    await redis_client.set(f"{{{key_prefix}worker:{lease.worker_id}}}:lease", "someone-else")
-    await ids.renew()
-    try:
+    await redis_client.set(f"{{{key_prefix}worker:{lost_worker}}}:lease", "someone-else")
+    await lease.renew(0)
+    with pytest.raises(Unavailable) as refused:
         ids.next_id()
-    except Unavailable as exc:
-        assert exc.reason == "ID_LEASE_LOST"
-    else:
-        raise AssertionError("issued an id without holding the lease")
+    assert refused.value.reason == "ID_LEASE_LOST"
+    # The next renewal finds the lease gone and leases another worker id.
+    await ids.renew()
+    after = ids.next_id()
+    assert ids.worker_id != lost_worker
+    assert snowflake.parse(after).worker_id == ids.worker_id
+    assert after > before
