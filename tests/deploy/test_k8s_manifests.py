@@ -359,3 +359,15 @@ def test_prod_uses_external_clusters_at_quorum() -> None:
     for name, hpa in autoscalers.items():
         assert hpa["spec"]["minReplicas"] == 3, name
         assert hpa["spec"]["maxReplicas"] > dev_autoscalers[name]["spec"]["maxReplicas"], name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_msgsvc_applies_schemas_before_it_starts(overlay: str) -> None:
+    msgsvc = _of_kind(_render(overlay), "Deployment")["msgsvc"]
+    pod = msgsvc["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    assert init["command"] == ["python", "-m", "chatmesh", "migrate"]
+    assert init["image"] == _one_container(msgsvc)["image"]
+    assert init["envFrom"] == _one_container(msgsvc)["envFrom"]
+    assert init["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {"cpu", "memory"} <= set(init["resources"]["limits"])
