@@ -55,6 +55,7 @@ class ClientConnection:
         self.connection_id = secrets.token_hex(8)
         self._queue: asyncio.Queue[client_pb2.ServerFrame] = asyncio.Queue(SEND_QUEUE_FRAMES)
         self._writer: asyncio.Task[None] | None = None
+        self._greeted = asyncio.Event()
 
     def start(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(
@@ -79,8 +80,15 @@ class ClientConnection:
                 self.websocket.close(CLOSE_TRY_AGAIN_LATER, "too far behind; resync")
             )
 
+    async def greet(self, hello: client_pb2.ServerFrame) -> None:
+        """Writes the hello; frames queued earlier (deliveries that raced the
+        session registration) follow it, never precede it."""
+        await self.websocket.send(encode_server_frame(hello, self.encoding))
+        self._greeted.set()
+
     async def _write_loop(self) -> None:
         try:
+            await self._greeted.wait()
             while True:
                 frame = await self._queue.get()
                 await self.websocket.send(encode_server_frame(frame, self.encoding))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import weakref
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
@@ -67,7 +68,11 @@ class Edge:
         self._registry = registry
         self._registrar = registrar
         self._link = link
-        self._identities: dict[ServerConnection, tuple[Identity, Encoding]] = {}
+        # Handshake result, held until the handler runs; weak so a handshake
+        # that fails after authentication leaves nothing behind.
+        self._identities: weakref.WeakKeyDictionary[ServerConnection, tuple[Identity, Encoding]] = (
+            weakref.WeakKeyDictionary()
+        )
         self.draining = False
 
     # -- handshake ---------------------------------------------------------
@@ -120,7 +125,7 @@ class Edge:
                 )
                 await websocket.close(CLOSE_TRY_AGAIN_LATER, "sessions unavailable; retry")
                 return
-            conn.send(
+            await conn.greet(
                 client_pb2.ServerFrame(
                     hello=client_pb2.HelloFrame(
                         user_id=identity.user_id,

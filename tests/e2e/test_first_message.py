@@ -106,3 +106,23 @@ async def test_history_is_readable_over_grpc(
             if not token:
                 break
     assert seen == sorted(acked, reverse=True)
+
+
+async def test_the_senders_other_devices_receive_the_message_too(
+    open_client,
+    pg_pool: asyncpg.Pool,  # type: ignore[no-untyped-def]
+) -> None:
+    alice, bob = unique("alice"), unique("bob")
+    await add_users(pg_pool, alice, bob)
+    phone: Client = await open_client(alice, "phone")
+    laptop: Client = await open_client(alice, "laptop")
+    bob_ws: Client = await open_client(bob, "tablet")
+    await phone.send_text_message(to_user=bob, body="from my phone")
+    ack = (await phone.recv_kind("ack")).ack
+    on_laptop = (await laptop.recv_kind("deliver")).deliver.message
+    on_bob = (await bob_ws.recv_kind("deliver")).deliver.message
+    assert on_laptop.message_id == on_bob.message_id == ack.message_id
+    assert on_laptop.sender_device_id == "phone"
+    # The sending device has the message already (its ack): no echo.
+    await phone.send_json('{"requestId": "p", "ping": {"clientTimeMs": "1"}}')
+    assert (await phone.recv()).WhichOneof("kind") == "pong"
