@@ -209,12 +209,9 @@ def main() -> None:
     os.environ.setdefault("CHATMESH_LOG_LEVEL", "WARNING")
     with isolated_stores("b") as stores, tempfile.TemporaryDirectory() as tmp:
         workdir = Path(args.logs) if args.logs else Path(tmp)
-        cluster = LocalCluster(ClusterConfig.on_free_ports(stores, workdir, "bench"))
-        try:
-            cluster.start()
+        config = ClusterConfig.on_free_ports(stores, workdir, "bench")
+        with LocalCluster.running(config) as cluster:
             result = uvloop.run(_run(cluster, args.pairs, args.messages, args.rate))
-        finally:
-            cluster.stop()
     print(json.dumps(result, indent=2))
 
 

@@ -22,13 +22,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from chatmesh.auth import generate_keypair
+from chatmesh.edge_config import render_local
 from chatmesh.isolation import IsolatedStores
 from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
 from chatmesh.settings import DEFAULT_PG_DSN, DEFAULT_REDIS_URL, CassandraSettings
@@ -202,7 +206,7 @@ class LocalCluster:
                 },
             )
         envoy_config = c.workdir / "envoy.yaml"
-        envoy_config.write_text(render_local_envoy(p.edge, p.edge_admin, list(p.gateway_ws)))
+        envoy_config.write_text(render_local(p.edge, p.edge_admin, list(p.gateway_ws)))
         self.processes["envoy"] = ServiceProcess(
             "envoy",
             [
@@ -234,6 +238,17 @@ class LocalCluster:
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
             self.processes[name].stop()
+
+    @classmethod
+    @contextmanager
+    def running(cls, config: ClusterConfig) -> Iterator[LocalCluster]:
+        """Started on entry, every process stopped on exit (also after a failed start)."""
+        cluster = cls(config)
+        try:
+            cluster.start()
+            yield cluster
+        finally:
+            cluster.stop()
 
     def restart(self, name: str) -> None:
         self.processes[name].start()
@@ -309,15 +324,7 @@ def _grpc_serving(addr: str) -> bool:
         return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
 
 
-def render_local_envoy(listen_port: int, admin_port: int, gateway_ports: list[int]) -> str:
-    from chatmesh.edge_config import render_local
-
-    return render_local(listen_port, admin_port, gateway_ports)
-
-
 def _up(args: argparse.Namespace) -> None:
-    import asyncpg
-
     workdir = REPO_ROOT / ".local" / "cluster"
     cluster = LocalCluster(ClusterConfig(workdir=workdir))
     try:

@@ -53,6 +53,9 @@ class Registrar:
         await self._sessions.RegisterSessions(
             session_service_pb2.RegisterSessionsRequest(sessions=[self._session(conn)]),
             timeout=RPC_TIMEOUT_S,
+            # Ride out a sessionsvc restart within the timeout instead of
+            # bouncing the client at the first failed connection attempt.
+            wait_for_ready=True,
         )
         self._new_users.add(conn.identity.user_id)
 

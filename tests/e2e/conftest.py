@@ -23,14 +23,9 @@ RECV_TIMEOUT_S = 10.0
 
 @pytest.fixture(scope="session")
 def cluster(stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    local = LocalCluster(
-        ClusterConfig.on_free_ports(stores, tmp_path_factory.mktemp("cluster"), "e2e")
-    )
-    try:
-        local.start()
+    config = ClusterConfig.on_free_ports(stores, tmp_path_factory.mktemp("cluster"), "e2e")
+    with LocalCluster.running(config) as local:
         yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture(scope="session")

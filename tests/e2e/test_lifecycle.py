@@ -25,14 +25,9 @@ MAX_SEND_ATTEMPTS = 40
 @pytest.fixture(scope="module")
 def own_cluster(stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """A cluster of its own: these tests kill and stop its processes."""
-    cluster = LocalCluster(
-        ClusterConfig.on_free_ports(stores, tmp_path_factory.mktemp("lifecycle"), "life")
-    )
-    try:
-        cluster.start()
+    config = ClusterConfig.on_free_ports(stores, tmp_path_factory.mktemp("lifecycle"), "life")
+    with LocalCluster.running(config) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 async def _connect(cluster: LocalCluster, user: str, device: str, gateway: int) -> Client:
@@ -126,7 +121,15 @@ async def test_without_sessionsvc_connections_are_refused_until_it_returns(
         assert refused.value.rcvd is not None and refused.value.rcvd.code == 1013
     finally:
         own_cluster.restart("sessionsvc")
-    client = await _connect(own_cluster, user, "phone", 0)
+    # Like any client after a 1013: retry, with a bounded patience.
+    for _ in range(20):
+        try:
+            client = await _connect(own_cluster, user, "phone", 0)
+            break
+        except ConnectionClosed:
+            await asyncio.sleep(0.5)
+    else:
+        raise AssertionError("connections still refused after sessionsvc came back")
     assert client.hello.user_id == user
     await client.close()
 
