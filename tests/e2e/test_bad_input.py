@@ -14,7 +14,7 @@ from chatmesh.clock import SystemClock
 from chatmesh.devcluster import LocalCluster
 from chatmesh.frames import Encoding, decode_server_frame, encode_client_frame
 from chatmesh.v1 import client_pb2, common_pb2
-from gateway.edge import HARD_MAX_FRAME_BYTES, MAX_FRAME_BYTES
+from gateway.edge import HARD_MAX_FRAME_BYTES, MAX_FRAME_BYTES, RATE_BURST
 from tests.conftest import add_users, unique
 from tests.e2e.conftest import Client
 
@@ -160,3 +160,33 @@ async def test_invalid_sends_get_typed_errors_over_binary_frames(
     assert frame.error.reason == reason
     assert frame.error.code == common_pb2.ERROR_CODE_INVALID_ARGUMENT
     assert frame.error.request_id == "q"
+
+
+async def test_flooding_is_rate_limited_and_the_connection_stays(open_client) -> None:  # type: ignore[no-untyped-def]
+    client: Client = await open_client(unique("flood"))
+    for i in range(RATE_BURST + 20):
+        await client.send_json(f'{{"requestId": "f{i}", "ping": {{"clientTimeMs": "{i}"}}}}')
+    kinds: dict[str, int] = {}
+    limited = 0
+    for _ in range(RATE_BURST + 20):
+        frame = await client.recv()
+        kind = frame.WhichOneof("kind")
+        kinds[kind] = kinds.get(kind, 0) + 1
+        if kind == "error":
+            assert frame.error.code == common_pb2.ERROR_CODE_RESOURCE_EXHAUSTED
+            assert frame.error.reason == "RATE_LIMITED"
+            limited += 1
+    assert limited >= 10  # 20 over the burst, less what refilled while sending
+    assert kinds["pong"] >= RATE_BURST
+    await asyncio.sleep(0.2)  # tokens refill: the connection is usable again
+    await _still_usable(client)
+
+
+async def test_binary_clients_are_greeted_in_binary(
+    cluster: LocalCluster, issuer: TokenIssuer
+) -> None:
+    token = issuer.mint(Identity(unique("bin"), "iot"), ttl_s=60)
+    async with connect(f"{cluster.edge_url}?encoding=binary&access_token={token}") as ws:
+        raw = await ws.recv()
+        assert isinstance(raw, bytes)
+        assert decode_server_frame(raw).hello.device_id == "iot"
