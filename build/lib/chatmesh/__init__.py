@@ -1,0 +1,1 @@
+"""Shared runtime of the chatmesh services: ids, settings, auth, errors, frames, gRPC serving."""

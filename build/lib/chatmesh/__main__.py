@@ -1,0 +1,96 @@
+"""``python -m chatmesh``: operator commands.
+
+python -m chatmesh migrate                       apply PostgreSQL and Cassandra schemas
+python -m chatmesh keygen [--dir DIR]            create the Ed25519 token signing keypair
+python -m chatmesh add-user USER_ID [--name N]   register a user
+python -m chatmesh mint-token USER_ID DEVICE_ID  print a client token (JWT)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import asyncpg
+
+from chatmesh.auth import Identity, TokenIssuer, generate_keypair
+from chatmesh.clock import SystemClock
+from chatmesh.conversation import is_valid_user_id
+from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
+from chatmesh.settings import DEFAULT_PG_DSN, CassandraSettings, env_str
+
+DEFAULT_KEYS_DIR = Path(
+    ".local/cluster/keys"
+)  # where `python -m chatmesh.devcluster up` keeps them
+DEFAULT_TOKEN_TTL_S = 24 * 3600
+
+
+def _migrate(_: argparse.Namespace) -> None:
+    applied = asyncio.run(migrate_postgres(env_str(os.environ, "PG_DSN", DEFAULT_PG_DSN)))
+    print(f"postgres: {len(applied)} migration(s) applied {applied}")
+    settings = CassandraSettings.from_env(os.environ)
+    names = migrate_cassandra(settings)
+    print(f"cassandra: keyspace {settings.keyspace} at {names[-1] if names else 'empty'}")
+
+
+def _keygen(args: argparse.Namespace) -> None:
+    private, public = generate_keypair(Path(args.dir))
+    print(f"private key: {private}\npublic key:  {public}")
+
+
+async def add_user(dsn: str, user_id: str, display_name: str) -> bool:
+    """Registers a user; returns False if it already existed."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        status = await conn.execute(
+            "INSERT INTO users (user_id, display_name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            user_id,
+            display_name,
+        )
+        return bool(status.endswith(" 1"))
+    finally:
+        await conn.close()
+
+
+def _add_user(args: argparse.Namespace) -> None:
+    if not is_valid_user_id(args.user_id):
+        sys.exit(f"invalid user id {args.user_id!r}")
+    dsn = env_str(os.environ, "PG_DSN", DEFAULT_PG_DSN)
+    created = asyncio.run(add_user(dsn, args.user_id, args.name or args.user_id))
+    print(f"user {args.user_id} {'created' if created else 'already exists'}")
+
+
+def _mint_token(args: argparse.Namespace) -> None:
+    key_file = Path(
+        env_str(os.environ, "JWT_PRIVATE_KEY_FILE", str(DEFAULT_KEYS_DIR / "jwt-private.pem"))
+    )
+    issuer = TokenIssuer(key_file.read_bytes(), SystemClock())
+    print(issuer.mint(Identity(args.user_id, args.device_id), ttl_s=args.ttl))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m chatmesh")
+    commands = parser.add_subparsers(required=True)
+    migrate = commands.add_parser("migrate", help="apply PostgreSQL and Cassandra schemas")
+    migrate.set_defaults(run=_migrate)
+    keygen = commands.add_parser("keygen", help="create the token signing keypair")
+    keygen.add_argument("--dir", default=str(DEFAULT_KEYS_DIR))
+    keygen.set_defaults(run=_keygen)
+    user = commands.add_parser("add-user", help="register a user")
+    user.add_argument("user_id")
+    user.add_argument("--name", default="")
+    user.set_defaults(run=_add_user)
+    token = commands.add_parser("mint-token", help="print a client token")
+    token.add_argument("user_id")
+    token.add_argument("device_id")
+    token.add_argument("--ttl", type=int, default=DEFAULT_TOKEN_TTL_S, help="seconds")
+    token.set_defaults(run=_mint_token)
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Connecting to Cassandra and awaiting its driver's futures from asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from cassandra import ConsistencyLevel
+from cassandra.cluster import Cluster, ExecutionProfile, ResponseFuture, Session
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+
+from chatmesh.settings import CassandraSettings
+
+try:  # libev is the driver's fastest reactor; fall back where it is not built.
+    from cassandra.io.libevreactor import LibevConnection as _Connection
+except ImportError:  # pragma: no cover
+    from cassandra.io.asyncioreactor import AsyncioConnection as _Connection  # type: ignore[assignment]
+
+
+def connect(settings: CassandraSettings, *, keyspace: str | None = None) -> tuple[Cluster, Session]:
+    profile = ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
+        consistency_level=ConsistencyLevel.name_to_value[settings.consistency],
+        request_timeout=10.0,
+    )
+    cluster = Cluster(
+        list(settings.hosts),
+        port=settings.port,
+        connection_class=_Connection,
+        execution_profiles={"default": profile},  # type: ignore[dict-item]
+        protocol_version=5,
+    )
+    return cluster, cluster.connect(keyspace)
+
+
+def execute(session: Session, statement: Any, params: Any = None) -> asyncio.Future[Any]:
+    """Runs a statement without blocking the event loop; resolves to the rows."""
+    loop = asyncio.get_running_loop()
+    result: asyncio.Future[Any] = loop.create_future()
+    response: ResponseFuture = session.execute_async(statement, params)
+
+    def done(rows: Any) -> None:
+        if not result.done():
+            result.set_result(rows)
+
+    def failed(exc: BaseException) -> None:
+        if not result.done():
+            result.set_exception(exc)
+
+    # The callbacks fire on the driver's I/O thread. Paging beyond the first
+    # page is not used: every query here sets an explicit LIMIT.
+    response.add_callbacks(
+        lambda rows: loop.call_soon_threadsafe(done, rows),
+        lambda exc: loop.call_soon_threadsafe(failed, exc),
+    )
+    return result

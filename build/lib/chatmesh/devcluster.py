@@ -1,0 +1,396 @@
+"""The whole system on one machine: every service its own OS process.
+
+``python -m chatmesh.devcluster up`` starts (against already running backing
+stores, see ``deploy/local/backing.sh``) sessionsvc, presencesvc, notifysvc,
+msgsvc, two gateways and Envoy in front of them, waits until each answers
+its health check, prints where to connect and runs until Ctrl-C.
+
+The end-to-end tests use ``LocalCluster`` directly, on free ports with their
+own keyspace, database and Redis key prefix, and kill and restart its
+processes to prove what survives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from chatmesh.auth import generate_keypair
+from chatmesh.edge_config import render_local
+from chatmesh.isolation import IsolatedStores
+from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
+from chatmesh.settings import DEFAULT_PG_DSN, DEFAULT_REDIS_URL, CassandraSettings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STARTUP_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    msgsvc: int = 50051
+    sessionsvc: int = 50052
+    presencesvc: int = 50053
+    notifysvc: int = 50054
+    gateway_ws: tuple[int, ...] = (8101, 8102)
+    gateway_grpc: tuple[int, ...] = (50061, 50062)
+    edge: int = 8080
+    edge_admin: int = 9901
+
+    @classmethod
+    def free(cls, gateways: int = 2) -> Ports:
+        return cls(
+            msgsvc=free_port(),
+            sessionsvc=free_port(),
+            presencesvc=free_port(),
+            notifysvc=free_port(),
+            gateway_ws=tuple(free_port() for _ in range(gateways)),
+            gateway_grpc=tuple(free_port() for _ in range(gateways)),
+            edge=free_port(),
+            edge_admin=free_port(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    workdir: Path  # keys, logs and the rendered Envoy config
+    key_prefix: str = "cm:"
+    cassandra: CassandraSettings = field(
+        default_factory=lambda: CassandraSettings.from_env(os.environ)
+    )
+    pg_dsn: str = DEFAULT_PG_DSN
+    redis_url: str = DEFAULT_REDIS_URL
+    ports: Ports = Ports()
+    python: str = sys.executable
+
+    @classmethod
+    def on_free_ports(cls, stores: IsolatedStores, workdir: Path, name: str) -> ClusterConfig:
+        """A cluster over throwaway stores, its Redis keys under its own prefix."""
+        return cls(
+            workdir=workdir,
+            key_prefix=f"{stores.key_prefix}{name}:",
+            cassandra=stores.cassandra,
+            pg_dsn=stores.pg_dsn,
+            redis_url=stores.redis_url,
+            ports=Ports.free(),
+        )
+
+
+class ServiceProcess:
+    """One service as a child process with its log in a file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self._argv = argv
+        self._env = env
+        self.log_path = log_path
+        self._popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self._popen = subprocess.Popen(
+            self._argv,
+            env=self._env,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a Ctrl-C in the terminal goes to the launcher only
+        )
+        log.close()
+
+    @property
+    def pid(self) -> int:
+        assert self._popen is not None
+        return self._popen.pid
+
+    def running(self) -> bool:
+        return self._popen is not None and self._popen.poll() is None
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
+        """SIGTERM, then SIGKILL if it has not exited in time. Returns the exit code."""
+        if self._popen is None:
+            return None
+        if self._popen.poll() is None:
+            self._popen.send_signal(signal.SIGTERM)
+            try:
+                self._popen.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self._popen.kill()
+                self._popen.wait()
+        return self._popen.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to clean up."""
+        if self._popen is not None and self._popen.poll() is None:
+            self._popen.kill()
+            self._popen.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+class LocalCluster:
+    def __init__(self, config: ClusterConfig) -> None:
+        self.config = config
+        self.keys_dir = config.workdir / "keys"
+        self.processes: dict[str, ServiceProcess] = {}
+
+    # -- addresses -----------------------------------------------------------
+
+    def grpc_addr(self, service: str) -> str:
+        return f"127.0.0.1:{getattr(self.config.ports, service)}"
+
+    def gateway_id(self, number: int) -> str:
+        """Gateways are numbered from 1; ids are unique per key prefix."""
+        return f"gw{number}-{self.config.key_prefix.strip(':').replace(':', '-')}"
+
+    @property
+    def edge_url(self) -> str:
+        return f"ws://127.0.0.1:{self.config.ports.edge}/"
+
+    def gateway_url(self, index: int) -> str:
+        return f"ws://127.0.0.1:{self.config.ports.gateway_ws[index]}/"
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Signing keys and schemas; idempotent."""
+        if not (self.keys_dir / "jwt-public.pem").exists():
+            generate_keypair(self.keys_dir)
+        asyncio.run(migrate_postgres(self.config.pg_dsn))
+        migrate_cassandra(self.config.cassandra)
+
+    def start(self) -> None:
+        self.prepare()
+        c, p = self.config, self.config.ports
+        self._add("sessionsvc", ["-m", "sessionsvc"], {"GRPC_LISTEN": f"127.0.0.1:{p.sessionsvc}"})
+        self._add(
+            "presencesvc", ["-m", "presencesvc"], {"GRPC_LISTEN": f"127.0.0.1:{p.presencesvc}"}
+        )
+        self._add("notifysvc", ["-m", "notifysvc"], {"GRPC_LISTEN": f"127.0.0.1:{p.notifysvc}"})
+        self._add("msgsvc", ["-m", "msgsvc"], {"GRPC_LISTEN": f"127.0.0.1:{p.msgsvc}"})
+        for i, (ws, grpc_port) in enumerate(zip(p.gateway_ws, p.gateway_grpc, strict=True), 1):
+            self._add(
+                f"gateway-{i}",
+                ["-m", "gateway"],
+                {
+                    "GATEWAY_ID": self.gateway_id(i),
+                    "WS_LISTEN": f"127.0.0.1:{ws}",
+                    "GRPC_LISTEN": f"127.0.0.1:{grpc_port}",
+                },
+            )
+        envoy_config = c.workdir / "envoy.yaml"
+        envoy_config.write_text(render_local(p.edge, p.edge_admin, list(p.gateway_ws)))
+        self.processes["envoy"] = ServiceProcess(
+            "envoy",
+            [
+                str(Path(c.python).parent / "envoy"),
+                "-c",
+                str(envoy_config),
+                "--concurrency",
+                "1",  # one worker: strict round robin across gateways
+                "--disable-hot-restart",  # never share memory with another Envoy on the host
+                "--log-level",
+                "warning",
+            ],
+            dict(os.environ),
+            c.workdir / "logs" / "envoy.log",
+        )
+        for name in ["sessionsvc", "presencesvc", "notifysvc", "msgsvc"]:
+            self.processes[name].start()
+        for name in ["sessionsvc", "presencesvc", "notifysvc", "msgsvc"]:
+            self.wait_healthy(name)
+        for name in self.processes:
+            if name.startswith("gateway-"):
+                self.processes[name].start()
+        for name in self.processes:
+            if name.startswith("gateway-"):
+                self.wait_healthy(name)
+        self.processes["envoy"].start()
+        self.wait_healthy("envoy")
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            self.processes[name].stop()
+
+    @classmethod
+    @contextmanager
+    def running(cls, config: ClusterConfig) -> Iterator[LocalCluster]:
+        """Started on entry, every process stopped on exit (also after a failed start)."""
+        cluster = cls(config)
+        try:
+            cluster.start()
+            yield cluster
+        finally:
+            cluster.stop()
+
+    def restart(self, name: str) -> None:
+        self.processes[name].start()
+        self.wait_healthy(name)
+
+    def _add(self, name: str, args: list[str], settings: dict[str, str]) -> None:
+        c = self.config
+        env = dict(os.environ)
+        env.update(
+            {
+                "PYTHONUNBUFFERED": "1",
+                "CHATMESH_LOG_LEVEL": os.environ.get("CHATMESH_LOG_LEVEL", "INFO"),
+                "CHATMESH_KEY_PREFIX": c.key_prefix,
+                "CHATMESH_REDIS_URL": c.redis_url,
+                "CHATMESH_PG_DSN": c.pg_dsn,
+                "CHATMESH_CASSANDRA_HOSTS": ",".join(c.cassandra.hosts),
+                "CHATMESH_CASSANDRA_PORT": str(c.cassandra.port),
+                "CHATMESH_CASSANDRA_KEYSPACE": c.cassandra.keyspace,
+                "CHATMESH_CASSANDRA_CONSISTENCY": c.cassandra.consistency,
+                "CHATMESH_MSGSVC_ADDR": self.grpc_addr("msgsvc"),
+                "CHATMESH_SESSIONSVC_ADDR": self.grpc_addr("sessionsvc"),
+                "CHATMESH_PRESENCESVC_ADDR": self.grpc_addr("presencesvc"),
+                "CHATMESH_NOTIFYSVC_ADDR": self.grpc_addr("notifysvc"),
+                "CHATMESH_JWT_PUBLIC_KEY_FILE": str(self.keys_dir / "jwt-public.pem"),
+            }
+        )
+        env.update({f"CHATMESH_{k}": v for k, v in settings.items()})
+        self.processes[name] = ServiceProcess(
+            name, [c.python, *args], env, c.workdir / "logs" / f"{name}.log"
+        )
+
+    # -- health --------------------------------------------------------------
+
+    def wait_healthy(self, name: str, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+        process = self.processes[name]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not process.running():
+                raise RuntimeError(f"{name} exited during startup:\n{process.log_tail()}")
+            if self._healthy(name):
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"{name} not healthy after {timeout_s} s:\n{process.log_tail()}")
+
+    def _healthy(self, name: str) -> bool:
+        p = self.config.ports
+        if name == "envoy":
+            return _http_ok(f"http://127.0.0.1:{p.edge_admin}/ready")
+        if name.startswith("gateway-"):
+            index = int(name.split("-")[1]) - 1
+            return _http_ok(f"http://127.0.0.1:{p.gateway_ws[index]}/healthz") and _grpc_serving(
+                f"127.0.0.1:{p.gateway_grpc[index]}"
+            )
+        return _grpc_serving(self.grpc_addr(name))
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _grpc_serving(addr: str) -> bool:
+    with grpc.insecure_channel(addr) as channel:
+        try:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=1.0
+            )
+        except grpc.RpcError:
+            return False
+        return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def _up(args: argparse.Namespace) -> None:
+    workdir = REPO_ROOT / ".local" / "cluster"
+    cluster = LocalCluster(ClusterConfig(workdir=workdir))
+    try:
+        cluster.start()
+
+        async def demo_users() -> None:
+            conn = await asyncpg.connect(cluster.config.pg_dsn)
+            try:
+                for user in ("alice", "bob"):
+                    await conn.execute(
+                        "INSERT INTO users (user_id, display_name) VALUES ($1, $1)"
+                        " ON CONFLICT DO NOTHING",
+                        user,
+                    )
+            finally:
+                await conn.close()
+
+        asyncio.run(demo_users())
+        p = cluster.config.ports
+        print(
+            "\nchatmesh is up.\n"
+            f"  clients (WebSocket, via Envoy):  ws://127.0.0.1:{p.edge}/\n"
+            + "".join(
+                f"  gateway {i} (direct):             ws://127.0.0.1:{port}/\n"
+                for i, port in enumerate(p.gateway_ws, 1)
+            )
+            + f"  msgsvc gRPC:      127.0.0.1:{p.msgsvc}\n"
+            f"  sessionsvc gRPC:  127.0.0.1:{p.sessionsvc}\n"
+            f"  presencesvc gRPC: 127.0.0.1:{p.presencesvc}\n"
+            f"  notifysvc gRPC:   127.0.0.1:{p.notifysvc}\n"
+            f"  Envoy admin:      http://127.0.0.1:{p.edge_admin}/\n"
+            f"  logs:             {workdir / 'logs'}\n"
+            "  demo users:       alice, bob\n"
+            "  a token:          .venv/bin/python -m chatmesh mint-token alice phone\n"
+            "  chat by hand:     .venv/bin/python -m chatmesh.client alice phone\n"
+            "Ctrl-C stops every process.",
+            flush=True,
+        )
+        stop = False
+
+        def request_stop(*_: object) -> None:
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        while not stop:
+            for name, process in cluster.processes.items():
+                if not process.running():
+                    print(f"{name} exited:\n{process.log_tail()}", file=sys.stderr)
+                    stop = True
+            time.sleep(0.5)
+    finally:
+        print("stopping...", flush=True)
+        cluster.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m chatmesh.devcluster")
+    commands = parser.add_subparsers(required=True)
+    commands.add_parser("up", help="start every service and gateway; Ctrl-C stops").set_defaults(
+        run=_up
+    )
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

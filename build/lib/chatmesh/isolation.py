@@ -1,0 +1,66 @@
+"""Throwaway stores for one run of the tests or a benchmark.
+
+Each run gets its own PostgreSQL database, Cassandra keyspace and Redis key
+prefix, migrated to the current schema and dropped afterwards, so runs never
+see each other's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+import asyncpg
+
+from chatmesh import cassandra_io
+from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
+from chatmesh.settings import DEFAULT_PG_DSN, DEFAULT_REDIS_URL, CassandraSettings
+
+
+@dataclass(frozen=True, slots=True)
+class IsolatedStores:
+    run_id: str
+    pg_dsn: str
+    redis_url: str
+    key_prefix: str
+    cassandra: CassandraSettings
+
+
+async def _admin(dsn: str, statement: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def isolated_stores(kind: str = "t") -> Iterator[IsolatedStores]:
+    """``kind`` starts the run id (``t`` for tests, ``b`` for benchmarks)."""
+    run_id = kind + secrets.token_hex(4)
+    admin_dsn = os.environ.get("CHATMESH_PG_DSN", DEFAULT_PG_DSN)
+    database = f"chatmesh_{run_id}"
+    asyncio.run(_admin(admin_dsn, f'CREATE DATABASE "{database}"'))
+    pg_dsn = admin_dsn.rsplit("/", 1)[0] + "/" + database
+    cassandra = replace(CassandraSettings.from_env(os.environ), keyspace=f"chatmesh_{run_id}")
+    try:
+        asyncio.run(migrate_postgres(pg_dsn))
+        migrate_cassandra(cassandra)
+        yield IsolatedStores(
+            run_id=run_id,
+            pg_dsn=pg_dsn,
+            redis_url=os.environ.get("CHATMESH_REDIS_URL", DEFAULT_REDIS_URL),
+            key_prefix=f"{run_id}:",
+            cassandra=cassandra,
+        )
+    finally:
+        asyncio.run(_admin(admin_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        cluster, session = cassandra_io.connect(cassandra)
+        try:
+            session.execute(f"DROP KEYSPACE IF EXISTS {cassandra.keyspace}", timeout=60)
+        finally:
+            cluster.shutdown()

@@ -1,0 +1,39 @@
+"""The process shell shared by the services whose only store is Redis."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import grpc
+import redis.asyncio as redis
+import uvloop
+
+from chatmesh import logs, redis_client
+from chatmesh.grpc_server import GrpcServer, serve_until_terminated
+from chatmesh.settings import RedisServiceSettings
+
+SHUTDOWN_GRACE_S = 5.0
+
+# Given the Redis client and the settings, registers the servicer on a server.
+Wiring = Callable[[redis.Redis, RedisServiceSettings], Callable[[grpc.aio.Server], None]]
+
+
+def run_redis_service(
+    *, name: str, service_full_name: str, default_grpc_port: int, wire: Wiring
+) -> None:
+    """``main`` of such a service: settings from the environment, serve until SIGTERM."""
+    settings = RedisServiceSettings.from_env(os.environ, default_grpc_port=default_grpc_port)
+    logs.configure(name, settings.common.log_level)
+
+    async def run() -> None:
+        client = redis_client.connect(settings.redis_url)
+        server = GrpcServer(
+            settings.common.grpc_listen, [service_full_name], wire(client, settings)
+        )
+        try:
+            await serve_until_terminated(server, grace_s=SHUTDOWN_GRACE_S)
+        finally:
+            await client.aclose()
+
+    uvloop.run(run())

@@ -1,0 +1,1 @@
+"""Versioned schemas of the PostgreSQL and Cassandra stores, and their runner."""

@@ -1,0 +1,1 @@
+"""Generated from proto/chatmesh/v1 by scripts/gen-proto; do not edit."""

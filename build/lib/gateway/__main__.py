@@ -1,0 +1,113 @@
+"""``python -m gateway``: a WebSocket edge instance."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+import redis.asyncio as redis
+import uvloop
+from websockets.asyncio.server import serve
+
+from chatmesh import logs
+from chatmesh.auth import TokenVerifier
+from chatmesh.channels import gateway_channel
+from chatmesh.clock import SystemClock
+from chatmesh.grpc_server import GrpcServer, insecure_channel, wait_for_termination_signal
+from chatmesh.tasks import TaskGroup
+from chatmesh.v1 import presence_service_pb2_grpc, session_service_pb2_grpc
+from gateway.connection import ConnectionRegistry
+from gateway.deliveries import DeliverySubscriber
+from gateway.edge import HARD_MAX_FRAME_BYTES, Edge
+from gateway.registrar import GATEWAY_HEARTBEAT_S, PRESENCE_FLUSH_S, PRESENCE_HEARTBEAT_S, Registrar
+from gateway.settings import GatewaySettings, split_host_port
+from gateway.upstream import MsgsvcLink
+
+log = logging.getLogger("gateway")
+STARTUP_TIMEOUT_S = 30.0
+# websockets' own ping: a dead peer is noticed within a minute.
+PING_INTERVAL_S = 30.0
+PING_TIMEOUT_S = 30.0
+
+
+async def run(settings: GatewaySettings, verifier: TokenVerifier) -> None:
+    redis_client = redis.Redis.from_url(settings.redis_url)
+    msgsvc = insecure_channel(settings.msgsvc_addr)
+    sessionsvc = insecure_channel(settings.sessionsvc_addr)
+    presencesvc = insecure_channel(settings.presencesvc_addr)
+    registry = ConnectionRegistry()
+    registrar = Registrar(
+        settings.gateway_id,
+        session_service_pb2_grpc.SessionServiceStub(sessionsvc),
+        presence_service_pb2_grpc.PresenceServiceStub(presencesvc),
+        registry,
+    )
+    edge: Edge
+    link = MsgsvcLink(
+        msgsvc, settings.gateway_id, lambda c, f: edge.reply(c, f), streams=settings.msgsvc_streams
+    )
+    edge = Edge(
+        gateway_id=settings.gateway_id,
+        verifier=verifier,
+        registry=registry,
+        registrar=registrar,
+        link=link,
+        clock=SystemClock(),
+    )
+    subscriber = DeliverySubscriber(
+        redis_client, gateway_channel(settings.common.key_prefix, settings.gateway_id), edge.deliver
+    )
+    tasks = TaskGroup("gateway")
+    tasks.forever("delivery-subscriber", subscriber.run())
+    await asyncio.wait_for(subscriber.subscribed.wait(), STARTUP_TIMEOUT_S)
+    await link.start(timeout_s=STARTUP_TIMEOUT_S)
+    await registrar.gateway_heartbeat()
+    tasks.every("gateway-heartbeat", GATEWAY_HEARTBEAT_S, registrar.gateway_heartbeat)
+    tasks.every("presence-flush", PRESENCE_FLUSH_S, registrar.flush_new_presence)
+    tasks.every("presence-heartbeat", PRESENCE_HEARTBEAT_S, registrar.report_all_presence)
+
+    grpc_server = GrpcServer(settings.common.grpc_listen, [], lambda s: None)
+    await grpc_server.start()
+    host, port = split_host_port(settings.ws_listen)
+    async with serve(
+        edge.handle,
+        host,
+        port,
+        process_request=edge.process_request,
+        max_size=HARD_MAX_FRAME_BYTES,
+        ping_interval=PING_INTERVAL_S,
+        ping_timeout=PING_TIMEOUT_S,
+        compression=None,
+    ) as server:
+        log.info(
+            "websocket serving",
+            extra={"fields": {"listen": settings.ws_listen, "gateway_id": settings.gateway_id}},
+        )
+        await wait_for_termination_signal()
+        await grpc_server.drain()
+        drained = await edge.drain(settings.drain_s)
+        server.close(close_connections=False)
+        try:
+            await registrar.unregister(drained)
+        except Exception:
+            log.warning("session unregister at drain failed")
+    await tasks.join_then_close(timeout_s=1.0)
+    await link.close()
+    await grpc_server.stop(1.0)
+    for channel in (msgsvc, sessionsvc, presencesvc):
+        await channel.close()
+    await redis_client.aclose()
+    log.info("stopped")
+
+
+def main() -> None:
+    settings = GatewaySettings.from_env(os.environ)
+    logs.configure("gateway", settings.common.log_level)
+    verifier = TokenVerifier(Path(settings.jwt_public_key_file).read_bytes())
+    uvloop.run(run(settings, verifier))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""One client connection: identity, encoding, a bounded send queue, a rate limit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from chatmesh.auth import Identity
+from chatmesh.frames import Encoding, encode_server_frame
+from chatmesh.v1 import client_pb2
+
+log = logging.getLogger(__name__)
+
+# Frames waiting to be written to one client. A client this far behind is not
+# reading; it is cut (close 1013) and resyncs from history when it returns,
+# rather than holding gateway memory hostage.
+SEND_QUEUE_FRAMES = 1024
+CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_SERVICE_RESTART = 1012
+
+
+class TokenBucket:
+    """Per-connection rate limit on client frames."""
+
+    def __init__(
+        self, rate_per_s: float, burst: int, now: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._rate = rate_per_s
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._now = now
+        self._at = now()
+
+    def take(self) -> bool:
+        t = self._now()
+        self._tokens = min(self._burst, self._tokens + (t - self._at) * self._rate)
+        self._at = t
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+
+class ClientConnection:
+    def __init__(self, websocket: ServerConnection, identity: Identity, encoding: Encoding) -> None:
+        self.websocket = websocket
+        self.identity = identity
+        self.encoding = encoding
+        self.connection_id = secrets.token_hex(8)
+        self._queue: asyncio.Queue[client_pb2.ServerFrame] = asyncio.Queue(SEND_QUEUE_FRAMES)
+        self._writer: asyncio.Task[None] | None = None
+        self._greeted = asyncio.Event()
+
+    def start(self) -> None:
+        self._writer = asyncio.get_running_loop().create_task(
+            self._write_loop(), name=f"ws-writer:{self.connection_id}"
+        )
+
+    def send(self, frame: client_pb2.ServerFrame) -> None:
+        """Queues a frame; never blocks. A full queue cuts the connection."""
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            log.warning(
+                "slow consumer cut",
+                extra={
+                    "fields": {
+                        "connection_id": self.connection_id,
+                        "user_id": self.identity.user_id,
+                    }
+                },
+            )
+            asyncio.get_running_loop().create_task(
+                self.websocket.close(CLOSE_TRY_AGAIN_LATER, "too far behind; resync")
+            )
+
+    async def greet(self, hello: client_pb2.ServerFrame) -> None:
+        """Writes the hello; frames queued earlier (deliveries that raced the
+        session registration) follow it, never precede it."""
+        await self.websocket.send(encode_server_frame(hello, self.encoding))
+        self._greeted.set()
+
+    async def _write_loop(self) -> None:
+        try:
+            await self._greeted.wait()
+            while True:
+                frame = await self._queue.get()
+                await self.websocket.send(encode_server_frame(frame, self.encoding))
+        except ConnectionClosed:
+            pass
+
+    async def stop(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            try:
+                await self._writer
+            except asyncio.CancelledError:
+                pass
+
+
+class ConnectionRegistry:
+    """The connections this gateway holds, by id and by (user, device).
+
+    A device has at most one current connection: a newer one replaces the
+    older in the device index (the older keeps working until it closes).
+    """
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, ClientConnection] = {}
+        self._by_device: dict[tuple[str, str], ClientConnection] = {}
+
+    def add(self, conn: ClientConnection) -> None:
+        self._by_id[conn.connection_id] = conn
+        self._by_device[(conn.identity.user_id, conn.identity.device_id)] = conn
+
+    def remove(self, conn: ClientConnection) -> None:
+        self._by_id.pop(conn.connection_id, None)
+        key = (conn.identity.user_id, conn.identity.device_id)
+        if self._by_device.get(key) is conn:
+            del self._by_device[key]
+
+    def by_id(self, connection_id: str) -> ClientConnection | None:
+        return self._by_id.get(connection_id)
+
+    def by_device(self, user_id: str, device_id: str) -> ClientConnection | None:
+        return self._by_device.get((user_id, device_id))
+
+    def all(self) -> list[ClientConnection]:
+        return list(self._by_id.values())
+
+    def user_ids(self) -> set[str]:
+        return {user for user, _ in self._by_device}
+
+    def __len__(self) -> int:
+        return len(self._by_id)

@@ -1,0 +1,237 @@
+"""The WebSocket edge: authenticate, translate frames, hand them upstream.
+
+Handshake: the token comes in ``Authorization: Bearer <jwt>`` or, for
+browsers that cannot set headers, the ``access_token`` query parameter. A
+missing or invalid token is refused with HTTP 401 before the upgrade; no
+WebSocket is opened. ``GET /healthz`` answers 200 while the gateway accepts
+connections and 503 while it drains.
+
+Frames: text frames are protobuf JSON, binary frames protobuf bytes; replies
+use the encoding of the client's latest frame (initially the ``encoding``
+query parameter, default JSON). A frame over ``MAX_FRAME_BYTES`` gets a
+FRAME_TOO_LARGE error frame and is dropped; one over ``HARD_MAX_FRAME_BYTES``
+closes the connection with 1009 before it is even buffered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import weakref
+from http import HTTPStatus
+from urllib.parse import parse_qs, urlsplit
+
+import grpc
+from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from chatmesh.auth import Identity, TokenVerifier
+from chatmesh.clock import Clock
+from chatmesh.errors import ChatmeshError, InvalidArgument, ResourceExhausted, error_frame
+from chatmesh.frames import Encoding, decode_client_frame, encoding_of
+from chatmesh.v1 import client_pb2, delivery_pb2
+from gateway.connection import (
+    CLOSE_SERVICE_RESTART,
+    CLOSE_TRY_AGAIN_LATER,
+    ClientConnection,
+    ConnectionRegistry,
+    TokenBucket,
+)
+from gateway.registrar import Registrar
+from gateway.upstream import MsgsvcLink
+
+log = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 64 * 1024  # documented client limit: bodies are text; media goes by URL
+HARD_MAX_FRAME_BYTES = 1024 * 1024  # beyond this the frame is not even read
+RATE_PER_S = 20.0  # sustained client frames per second per connection
+RATE_BURST = 60
+
+
+class Edge:
+    def __init__(
+        self,
+        *,
+        gateway_id: str,
+        verifier: TokenVerifier,
+        registry: ConnectionRegistry,
+        registrar: Registrar,
+        link: MsgsvcLink,
+        clock: Clock,
+    ) -> None:
+        self._gateway_id = gateway_id
+        self._clock = clock
+        self._verifier = verifier
+        self._registry = registry
+        self._registrar = registrar
+        self._link = link
+        # Handshake result, held until the handler runs; weak so a handshake
+        # that fails after authentication leaves nothing behind.
+        self._identities: weakref.WeakKeyDictionary[ServerConnection, tuple[Identity, Encoding]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.draining = False
+
+    # -- handshake ---------------------------------------------------------
+
+    def process_request(self, websocket: ServerConnection, request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        if url.path == "/healthz":
+            if self.draining:
+                return websocket.respond(HTTPStatus.SERVICE_UNAVAILABLE, "draining\n")
+            return websocket.respond(HTTPStatus.OK, "ok\n")
+        if self.draining:
+            return websocket.respond(
+                HTTPStatus.SERVICE_UNAVAILABLE, "draining; reconnect elsewhere\n"
+            )
+        query = parse_qs(url.query)
+        token = _bearer(request.headers) or (query.get("access_token") or [""])[0]
+        if not token:
+            return _unauthorized(websocket, "missing token")
+        try:
+            identity = self._verifier.verify(token)
+        except ChatmeshError as exc:
+            return _unauthorized(websocket, exc.message)
+        encoding = (
+            Encoding.BINARY if (query.get("encoding") or [""])[0] == "binary" else Encoding.JSON
+        )
+        self._identities[websocket] = (identity, encoding)
+        return None
+
+    # -- connection ----------------------------------------------------------
+
+    async def handle(self, websocket: ServerConnection) -> None:
+        identity, encoding = self._identities.pop(websocket)
+        conn = ClientConnection(websocket, identity, encoding)
+        conn.start()
+        self._registry.add(conn)
+        fields = {
+            "connection_id": conn.connection_id,
+            "user_id": identity.user_id,
+            "device_id": identity.device_id,
+        }
+        try:
+            try:
+                await self._registrar.register(conn)
+            except grpc.aio.AioRpcError as exc:
+                # Unregistered, the device could not be reached: refuse rather
+                # than accept a connection that silently receives nothing.
+                log.warning(
+                    "session registration failed",
+                    extra={"fields": {**fields, "code": exc.code().name}},
+                )
+                await websocket.close(CLOSE_TRY_AGAIN_LATER, "sessions unavailable; retry")
+                return
+            await conn.greet(
+                client_pb2.ServerFrame(
+                    hello=client_pb2.HelloFrame(
+                        user_id=identity.user_id,
+                        device_id=identity.device_id,
+                        connection_id=conn.connection_id,
+                        gateway_id=self._gateway_id,
+                        max_frame_bytes=MAX_FRAME_BYTES,
+                    )
+                )
+            )
+            log.info("connected", extra={"fields": fields})
+            limit = TokenBucket(RATE_PER_S, RATE_BURST)
+            async for data in websocket:
+                self._on_frame(conn, data, limit)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._registry.remove(conn)
+            await conn.stop()
+            if not self.draining:
+                try:
+                    await self._registrar.unregister([conn])
+                except Exception:
+                    log.warning("session unregister failed", extra={"fields": fields})
+            log.info("disconnected", extra={"fields": fields})
+
+    def _on_frame(self, conn: ClientConnection, data: str | bytes, limit: TokenBucket) -> None:
+        conn.encoding = encoding_of(data)
+        try:
+            if _size(data) > MAX_FRAME_BYTES:
+                raise InvalidArgument(
+                    "FRAME_TOO_LARGE", f"frames are limited to {MAX_FRAME_BYTES} bytes"
+                )
+            if not limit.take():
+                raise ResourceExhausted("RATE_LIMITED", f"at most {RATE_PER_S:g} frames per second")
+            frame = decode_client_frame(data)
+        except ChatmeshError as exc:
+            conn.send(error_frame(exc))
+            return
+        kind = frame.WhichOneof("kind")
+        if kind == "ping":
+            conn.send(
+                client_pb2.ServerFrame(
+                    pong=client_pb2.PongFrame(
+                        client_time_ms=frame.ping.client_time_ms,
+                        server_time_ms=self._clock.now_ms(),
+                    )
+                )
+            )
+        elif kind == "send":
+            self._link.submit(
+                conn.connection_id, conn.identity.user_id, conn.identity.device_id, frame
+            )
+        else:  # a frame kind newer than this gateway
+            conn.send(
+                error_frame(
+                    InvalidArgument("UNSUPPORTED_FRAME", f"frame kind {kind!r} is not supported"),
+                    request_id=frame.request_id,
+                )
+            )
+
+    # -- from upstream -------------------------------------------------------
+
+    def reply(self, connection_id: str, frame: client_pb2.ServerFrame) -> None:
+        conn = self._registry.by_id(connection_id)
+        if conn is not None:
+            conn.send(frame)
+
+    def deliver(self, delivery: delivery_pb2.GatewayDelivery) -> None:
+        for target in delivery.targets:
+            # The device's current connection, even if it reconnected here
+            # after msgsvc looked the session up.
+            conn = self._registry.by_device(target.user_id, target.device_id)
+            if conn is not None:
+                conn.send(delivery.frame)
+
+    # -- drain ---------------------------------------------------------------
+
+    async def drain(self, window_s: float) -> list[ClientConnection]:
+        """Closes every connection with 1012 spread over ``window_s`` so that
+        clients reconnect elsewhere without arriving all at once."""
+        self.draining = True
+        conns = self._registry.all()
+
+        async def close_later(conn: ClientConnection) -> None:
+            await asyncio.sleep(random.uniform(0, window_s))
+            await conn.websocket.close(CLOSE_SERVICE_RESTART, "gateway restarting; reconnect")
+
+        await asyncio.gather(*(close_later(c) for c in conns), return_exceptions=True)
+        return conns
+
+
+def _bearer(headers: Headers) -> str:
+    value = headers.get("Authorization", "")
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _unauthorized(websocket: ServerConnection, why: str) -> Response:
+    response = websocket.respond(HTTPStatus.UNAUTHORIZED, f"unauthorized: {why}\n")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="chatmesh"'
+    return response
+
+
+def _size(data: str | bytes) -> int:
+    if isinstance(data, bytes):
+        return len(data)
+    # UTF-8 needs at most 4 bytes a character; encode only when it matters.
+    return len(data) if len(data) * 4 <= MAX_FRAME_BYTES else len(data.encode())

@@ -1,0 +1,55 @@
+"""Configuration of a gateway instance, read once in main."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from chatmesh.settings import (
+    DEFAULT_MSGSVC_ADDR,
+    DEFAULT_PRESENCESVC_ADDR,
+    DEFAULT_REDIS_URL,
+    DEFAULT_SESSIONSVC_ADDR,
+    CommonSettings,
+    env_int,
+    env_str,
+)
+
+DEFAULT_GRPC_PORT = 50060
+DEFAULT_WS_PORT = 8100
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    common: CommonSettings
+    gateway_id: str
+    ws_listen: str
+    redis_url: str
+    msgsvc_addr: str
+    sessionsvc_addr: str
+    presencesvc_addr: str
+    jwt_public_key_file: str
+    msgsvc_streams: int
+    drain_s: float
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> GatewaySettings:
+        return cls(
+            common=CommonSettings.from_env(env, default_grpc_port=DEFAULT_GRPC_PORT),
+            gateway_id=env_str(env, "GATEWAY_ID", f"{socket.gethostname()}-{os.getpid()}"),
+            ws_listen=env_str(env, "WS_LISTEN", f"127.0.0.1:{DEFAULT_WS_PORT}"),
+            redis_url=env_str(env, "REDIS_URL", DEFAULT_REDIS_URL),
+            msgsvc_addr=env_str(env, "MSGSVC_ADDR", DEFAULT_MSGSVC_ADDR),
+            sessionsvc_addr=env_str(env, "SESSIONSVC_ADDR", DEFAULT_SESSIONSVC_ADDR),
+            presencesvc_addr=env_str(env, "PRESENCESVC_ADDR", DEFAULT_PRESENCESVC_ADDR),
+            jwt_public_key_file=env_str(env, "JWT_PUBLIC_KEY_FILE"),
+            msgsvc_streams=env_int(env, "MSGSVC_STREAMS", 2),
+            drain_s=env_int(env, "DRAIN_MS", 2000) / 1000,
+        )
+
+
+def split_host_port(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)

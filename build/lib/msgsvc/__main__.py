@@ -1,0 +1,97 @@
+"""``python -m msgsvc``: the message service process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+import asyncpg
+import uvloop
+
+from chatmesh import cassandra_io, logs
+from chatmesh.clock import SystemClock
+from chatmesh.grpc_server import GrpcServer, insecure_channel, wait_for_termination_signal
+from chatmesh.redis_client import connect as redis_client_for
+from chatmesh.tasks import TaskGroup
+from chatmesh.v1 import (
+    message_service_pb2,
+    message_service_pb2_grpc,
+    notification_service_pb2_grpc,
+    session_service_pb2_grpc,
+)
+from msgsvc.batching import BatchingSessionLookup
+from msgsvc.history import HistoryReader
+from msgsvc.ids import RENEW_INTERVAL_S, LeasedIdSource, WorkerLease
+from msgsvc.routing import GrpcPushQueue, GrpcSessionLookup, RedisDeliveryPublisher, Router
+from msgsvc.sending import MessageSender
+from msgsvc.servicer import MessageServicer
+from msgsvc.settings import MsgsvcSettings
+from msgsvc.storage.claims import RedisClaimStore
+from msgsvc.storage.directory import PostgresDirectory
+from msgsvc.storage.directory_cache import CachingDirectory
+from msgsvc.storage.messages import CassandraMessageStore
+
+log = logging.getLogger("msgsvc")
+SHUTDOWN_GRACE_S = 10.0
+
+
+async def run(settings: MsgsvcSettings) -> None:
+    clock = SystemClock()
+    redis_client = redis_client_for(settings.redis_url)
+    pg_pool = await asyncpg.create_pool(settings.pg_dsn, min_size=2, max_size=16)
+    cluster, session = await asyncio.to_thread(cassandra_io.connect, settings.cassandra)
+    sessionsvc = insecure_channel(settings.sessionsvc_addr)
+    notifysvc = insecure_channel(settings.notifysvc_addr)
+    tasks = TaskGroup("msgsvc")
+    ids = await LeasedIdSource.start(WorkerLease(redis_client, settings.common.key_prefix), clock)
+    tasks.every("worker-lease-renewal", RENEW_INTERVAL_S, ids.renew)
+
+    directory = CachingDirectory(PostgresDirectory(pg_pool))
+    messages = CassandraMessageStore(session, settings.cassandra.keyspace)
+    servicer = MessageServicer(
+        sender=MessageSender(
+            directory=directory,
+            claims=RedisClaimStore(redis_client, settings.common.key_prefix),
+            messages=messages,
+            ids=ids,
+        ),
+        history=HistoryReader(directory, messages, clock),
+        router=Router(
+            BatchingSessionLookup(
+                GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(sessionsvc))
+            ),
+            RedisDeliveryPublisher(redis_client, settings.common.key_prefix),
+            GrpcPushQueue(notification_service_pb2_grpc.NotificationServiceStub(notifysvc)),
+        ),
+        tasks=tasks,
+    )
+    server = GrpcServer(
+        settings.common.grpc_listen,
+        [message_service_pb2.DESCRIPTOR.services_by_name["MessageService"].full_name],
+        lambda s: message_service_pb2_grpc.add_MessageServiceServicer_to_server(servicer, s),
+    )
+    await server.start()
+    try:
+        await wait_for_termination_signal()
+    finally:
+        await server.drain()
+        await server.stop(SHUTDOWN_GRACE_S)
+        await tasks.join_then_close(timeout_s=SHUTDOWN_GRACE_S)
+        await ids.release()
+        await sessionsvc.close()
+        await notifysvc.close()
+        await pg_pool.close()
+        await redis_client.aclose()
+        await asyncio.to_thread(cluster.shutdown)
+        log.info("stopped")
+
+
+def main() -> None:
+    settings = MsgsvcSettings.from_env(os.environ)
+    logs.configure("msgsvc", settings.common.log_level)
+    uvloop.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Domain values of the message service. Protobuf stops at the servicer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chatmesh.v1 import common_pb2
+
+MAX_BODY_BYTES = 16 * 1024  # text; media travels by pre-signed URL, never inline
+MAX_CLIENT_MSG_ID_CHARS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class SendCommand:
+    sender_user_id: str
+    sender_device_id: str
+    client_msg_id: str
+    conversation_id: str | None
+    to_user_id: str | None
+    kind: int
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    message_id: int
+    conversation_id: str
+    sender_user_id: str
+    sender_device_id: str
+    client_msg_id: str
+    kind: int
+    body: bytes
+    created_at_ms: int
+
+    def to_proto(self) -> common_pb2.Message:
+        return common_pb2.Message(
+            message_id=self.message_id,
+            conversation_id=self.conversation_id,
+            sender_user_id=self.sender_user_id,
+            sender_device_id=self.sender_device_id,
+            client_msg_id=self.client_msg_id,
+            kind=self.kind,  # type: ignore[arg-type]
+            body=self.body,
+            created_at_ms=self.created_at_ms,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    message: StoredMessage
+    recipients: tuple[str, ...]  # every member, the sender included (other devices)
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    messages: tuple[StoredMessage, ...]
+    next_before_id: int  # 0 when no older messages remain

@@ -1,0 +1,142 @@
+"""Routing a persisted message to its recipients' devices.
+
+Best effort by design: pub/sub may drop and a gateway may die, and Cassandra
+remains the ground truth a reconnecting device syncs from. One publish per
+destination gateway, however many recipients it holds. Members with no live
+device get a push job instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import redis.asyncio as redis
+
+from chatmesh.channels import gateway_channel
+from chatmesh.v1 import (
+    client_pb2,
+    delivery_pb2,
+    notification_service_pb2,
+    notification_service_pb2_grpc,
+    session_service_pb2,
+    session_service_pb2_grpc,
+)
+from msgsvc.model import SendOutcome
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSession:
+    user_id: str
+    device_id: str
+    gateway_id: str
+    connection_id: str
+
+
+class SessionLookup(Protocol):
+    async def lookup(self, user_ids: Sequence[str]) -> list[DeviceSession]:
+        """Live sessions (on heartbeating gateways) of the given users."""
+        ...
+
+
+class DeliveryPublisher(Protocol):
+    async def publish(self, gateway_id: str, delivery: delivery_pb2.GatewayDelivery) -> None: ...
+
+
+class PushQueue(Protocol):
+    async def enqueue(
+        self, user_ids: Sequence[str], conversation_id: str, message_id: int, sender_user_id: str
+    ) -> None: ...
+
+
+class Router:
+    def __init__(
+        self, sessions: SessionLookup, publisher: DeliveryPublisher, push: PushQueue
+    ) -> None:
+        self._sessions = sessions
+        self._publisher = publisher
+        self._push = push
+
+    async def route(self, outcome: SendOutcome) -> None:
+        message = outcome.message
+        live = await self._sessions.lookup(list(outcome.recipients))
+        by_gateway: dict[str, list[DeviceSession]] = defaultdict(list)
+        for session in live:
+            # The sending device already has the message (its ack); the
+            # sender's other devices get it like any recipient.
+            if (session.user_id, session.device_id) == (
+                message.sender_user_id,
+                message.sender_device_id,
+            ):
+                continue
+            by_gateway[session.gateway_id].append(session)
+        frame = client_pb2.ServerFrame(deliver=client_pb2.DeliverFrame(message=message.to_proto()))
+        for gateway_id, sessions in by_gateway.items():
+            await self._publisher.publish(
+                gateway_id,
+                delivery_pb2.GatewayDelivery(
+                    targets=[
+                        delivery_pb2.DeliveryTarget(
+                            user_id=s.user_id, device_id=s.device_id, connection_id=s.connection_id
+                        )
+                        for s in sessions
+                    ],
+                    frame=frame,
+                ),
+            )
+        online = {s.user_id for s in live}
+        offline = [u for u in outcome.recipients if u not in online and u != message.sender_user_id]
+        if offline:
+            await self._push.enqueue(
+                offline, message.conversation_id, message.message_id, message.sender_user_id
+            )
+
+
+class GrpcSessionLookup:
+    def __init__(self, stub: session_service_pb2_grpc.SessionServiceStub) -> None:
+        self._stub = stub
+
+    async def lookup(self, user_ids: Sequence[str]) -> list[DeviceSession]:
+        response = await self._stub.LookupSessions(
+            session_service_pb2.LookupSessionsRequest(user_ids=list(user_ids)), timeout=2.0
+        )
+        return [
+            DeviceSession(s.user_id, s.device_id, s.gateway_id, s.connection_id)
+            for s in response.sessions
+        ]
+
+
+class RedisDeliveryPublisher:
+    def __init__(self, client: redis.Redis, key_prefix: str) -> None:
+        self._redis = client
+        self._prefix = key_prefix
+
+    async def publish(self, gateway_id: str, delivery: delivery_pb2.GatewayDelivery) -> None:
+        receivers = await self._redis.publish(
+            gateway_channel(self._prefix, gateway_id), delivery.SerializeToString()
+        )
+        if receivers == 0:
+            log.warning("no subscriber for gateway", extra={"fields": {"gateway_id": gateway_id}})
+
+
+class GrpcPushQueue:
+    def __init__(self, stub: notification_service_pb2_grpc.NotificationServiceStub) -> None:
+        self._stub = stub
+
+    async def enqueue(
+        self, user_ids: Iterable[str], conversation_id: str, message_id: int, sender_user_id: str
+    ) -> None:
+        await self._stub.EnqueuePush(
+            notification_service_pb2.EnqueuePushRequest(
+                user_ids=list(user_ids),
+                conversation_id=conversation_id,
+                message_id=message_id,
+                sender_user_id=sender_user_id,
+            ),
+            timeout=2.0,
+        )

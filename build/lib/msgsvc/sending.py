@@ -1,0 +1,128 @@
+"""Accepting a message: authorise, claim the client id, persist. Then route.
+
+The order is the contract: nothing is acknowledged before the row is durable
+in Cassandra, and routing starts only after that. A retry with the same
+(sender, client_msg_id) reuses the first attempt's id; if that attempt died
+before writing, the retry writes the row, otherwise it returns the stored one.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from chatmesh import snowflake
+from chatmesh.conversation import direct_conversation_id, is_valid_user_id
+from chatmesh.errors import InvalidArgument, NotFound
+from chatmesh.v1 import common_pb2
+from msgsvc.model import (
+    MAX_BODY_BYTES,
+    MAX_CLIENT_MSG_ID_CHARS,
+    SendCommand,
+    SendOutcome,
+    StoredMessage,
+)
+from msgsvc.storage.claims import ClaimStore
+from msgsvc.storage.directory import Conversation, Directory
+from msgsvc.storage.messages import MessageStore
+
+_KNOWN_KINDS = frozenset({common_pb2.MESSAGE_KIND_TEXT})
+
+
+class IdSource(Protocol):
+    def next_id(self) -> int: ...
+
+
+class MessageSender:
+    def __init__(
+        self,
+        *,
+        directory: Directory,
+        claims: ClaimStore,
+        messages: MessageStore,
+        ids: IdSource,
+    ) -> None:
+        self._directory = directory
+        self._claims = claims
+        self._messages = messages
+        self._ids = ids
+
+    async def send(self, command: SendCommand) -> SendOutcome:
+        _validate(command)
+        candidate_id = self._ids.next_id()
+        conversation = await self._resolve_conversation(command, candidate_id)
+        claim = await self._claims.claim(
+            command.sender_user_id,
+            command.client_msg_id,
+            candidate_id,
+            conversation.conversation_id,
+        )
+        if claim.conversation_id != conversation.conversation_id:
+            raise InvalidArgument(
+                "CLIENT_MSG_ID_REUSED",
+                "client_msg_id was already used for a message to another conversation",
+            )
+        if not claim.won:
+            stored = await self._messages.get(claim.conversation_id, claim.message_id)
+            if stored is not None:
+                return SendOutcome(stored, conversation.member_ids, duplicate=True)
+        message = StoredMessage(
+            message_id=claim.message_id,
+            conversation_id=conversation.conversation_id,
+            sender_user_id=command.sender_user_id,
+            sender_device_id=command.sender_device_id,
+            client_msg_id=command.client_msg_id,
+            kind=command.kind,
+            body=command.body,
+            created_at_ms=snowflake.timestamp_ms(claim.message_id),
+        )
+        await self._messages.write(message)
+        return SendOutcome(message, conversation.member_ids, duplicate=not claim.won)
+
+    async def _resolve_conversation(self, command: SendCommand, candidate_id: int) -> Conversation:
+        sender = command.sender_user_id
+        if command.to_user_id is not None:
+            recipient = command.to_user_id
+            if not is_valid_user_id(recipient):
+                raise InvalidArgument("INVALID_USER_ID", f"{recipient!r} is not a valid user id")
+            conversation_id = direct_conversation_id(sender, recipient)
+            existing = await self._directory.conversation(conversation_id)
+            if existing is not None:
+                return existing
+            known = await self._directory.existing_users({sender, recipient})
+            if recipient not in known:
+                raise NotFound("USER_NOT_FOUND", f"no user {recipient!r}")
+            if sender not in known:
+                raise NotFound("SENDER_NOT_FOUND", "the sending user is not registered")
+            return await self._directory.ensure_direct(
+                conversation_id,
+                sender,
+                recipient,
+                created_at_ms=snowflake.timestamp_ms(candidate_id),
+            )
+        assert command.conversation_id is not None
+        conversation = await self._directory.conversation(command.conversation_id)
+        # Non-members get the same answer as for a missing conversation, so
+        # conversation ids cannot be probed for existence.
+        if conversation is None or sender not in conversation.member_ids:
+            raise NotFound("CONVERSATION_NOT_FOUND", "no such conversation")
+        return conversation
+
+
+def _validate(command: SendCommand) -> None:
+    if not command.client_msg_id:
+        raise InvalidArgument("MISSING_CLIENT_MSG_ID", "client_msg_id is required")
+    if len(command.client_msg_id) > MAX_CLIENT_MSG_ID_CHARS:
+        raise InvalidArgument(
+            "CLIENT_MSG_ID_TOO_LONG", f"client_msg_id exceeds {MAX_CLIENT_MSG_ID_CHARS} characters"
+        )
+    if (command.conversation_id is None) == (command.to_user_id is None):
+        raise InvalidArgument("MISSING_TARGET", "set exactly one of conversation_id, to_user_id")
+    if command.kind not in _KNOWN_KINDS:
+        raise InvalidArgument("UNKNOWN_KIND", "kind must be a known MessageKind")
+    if len(command.body) > MAX_BODY_BYTES:
+        raise InvalidArgument("BODY_TOO_LARGE", f"body exceeds {MAX_BODY_BYTES} bytes")
+    if command.kind == common_pb2.MESSAGE_KIND_TEXT:
+        try:
+            command.body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidArgument("BODY_NOT_UTF8", "text body must be UTF-8") from exc

@@ -1,0 +1,1 @@
+"""Storage behind small interfaces: one module per backend."""

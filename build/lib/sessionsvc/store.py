@@ -1,0 +1,87 @@
+"""Sessions in Redis: which gateway holds each device's connection.
+
+``{prefix}sessions:{user}`` is a hash of device -> "gateway<US>connection".
+``{prefix}gateway-alive:{gateway}`` exists while the gateway heartbeats. A
+session counts only while its gateway is alive, so a crashed gateway's
+sessions vanish from lookups at once and are deleted lazily when seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+
+_SEP = "\x1f"
+_DELETE_IF_MATCHES = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSession:
+    user_id: str
+    device_id: str
+    gateway_id: str
+    connection_id: str
+
+
+class RedisSessionStore:
+    def __init__(self, client: redis.Redis, key_prefix: str) -> None:
+        self._redis = client
+        self._prefix = key_prefix
+        self._delete_if_matches = client.register_script(_DELETE_IF_MATCHES)
+
+    def _user_key(self, user_id: str) -> str:
+        return f"{self._prefix}sessions:{{{user_id}}}"
+
+    def _alive_key(self, gateway_id: str) -> str:
+        return f"{self._prefix}gateway-alive:{gateway_id}"
+
+    async def register(self, sessions: Sequence[DeviceSession]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for s in sessions:
+                pipe.hset(
+                    self._user_key(s.user_id), s.device_id, s.gateway_id + _SEP + s.connection_id
+                )
+            await pipe.execute()
+
+    async def unregister(self, sessions: Sequence[DeviceSession]) -> int:
+        removed = 0
+        for s in sessions:
+            removed += int(
+                await self._delete_if_matches(
+                    keys=[self._user_key(s.user_id)],
+                    args=[s.device_id, s.gateway_id + _SEP + s.connection_id],
+                )
+            )
+        return removed
+
+    async def heartbeat(self, gateway_id: str, ttl_s: int) -> None:
+        await self._redis.set(self._alive_key(gateway_id), b"1", ex=ttl_s)
+
+    async def lookup(self, user_ids: Sequence[str]) -> list[DeviceSession]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user_id in user_ids:
+                pipe.hgetall(self._user_key(user_id))
+            hashes = await pipe.execute()
+        found: list[DeviceSession] = []
+        for user_id, entries in zip(user_ids, hashes, strict=True):
+            for device, value in entries.items():
+                gateway_id, connection_id = value.decode().split(_SEP, 1)
+                found.append(DeviceSession(user_id, device.decode(), gateway_id, connection_id))
+        gateways = sorted({s.gateway_id for s in found})
+        if not gateways:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for gateway_id in gateways:
+                pipe.exists(self._alive_key(gateway_id))
+            alive = {g for g, up in zip(gateways, await pipe.execute(), strict=True) if up}
+        stale = [s for s in found if s.gateway_id not in alive]
+        if stale:
+            await self.unregister(stale)
+        return [s for s in found if s.gateway_id in alive]
