@@ -121,6 +121,13 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
                         handlers.spawn("frame", handle(inbound))
                     batch = await anext(stream, None)
                 await handlers.join()  # the gateway closed its side: finish what is in flight
+            except grpc.aio.AioRpcError as exc:
+                # The gateway went away; its unanswered frames are failed on
+                # its side and resent by the clients.
+                log.info(
+                    "gateway stream broken",
+                    extra={"fields": {"gateway_id": first.gateway_id, "code": exc.code().name}},
+                )
             finally:
                 replies.put_nowait(None)
 

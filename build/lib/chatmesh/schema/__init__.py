@@ -1,1 +1,0 @@
-"""Versioned schemas of the PostgreSQL and Cassandra stores, and their runner."""

@@ -1,1 +1,0 @@
-"""Storage behind small interfaces: one module per backend."""
