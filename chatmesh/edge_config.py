@@ -39,6 +39,8 @@ CHECKED_IN_K8S_CONFIGS = (
 )
 
 GATEWAY_CLUSTER = "gateways"
+# Failures that happen before a gateway accepted the upgrade: safe to retry.
+RETRY_ON = "connect-failure,refused-stream,reset-before-request"
 ADMIN_CLUSTER = "edge_admin"
 
 K8S_GATEWAY_HOST = "gateway-headless.chatmesh.svc.cluster.local"
@@ -152,6 +154,10 @@ def _edge_listener(address: str, port: int) -> dict[str, Any]:
         # arrive, so it does not limit the lifetime of an upgraded stream.
         request_headers_timeout="10s",
         stream_idle_timeout=STREAM_IDLE_TIMEOUT,
+        # After a WebSocket's close handshake the gateway closes its side and
+        # the client waits for the TCP close; Envoy's default 1 s grace for the
+        # client's FIN would add a second to every close.
+        delayed_close_timeout="0.1s",
         common_http_protocol_options={
             "idle_timeout": CONNECTION_IDLE_TIMEOUT,
             "headers_with_underscores_action": "REJECT_REQUEST",
@@ -177,6 +183,23 @@ def _edge_listener(address: str, port: int) -> dict[str, Any]:
                                 # WebSockets live for hours: no per-request
                                 # deadline; stream_idle_timeout reaps dead ones.
                                 "timeout": "0s",
+                                # A gateway that died since the last health
+                                # check refuses the connection: try another one
+                                # instead of failing the client's upgrade.
+                                "retry_policy": {
+                                    "retry_on": RETRY_ON,
+                                    "num_retries": 2,
+                                    "retry_host_predicate": [
+                                        {
+                                            "name": "envoy.retry_host_predicates.previous_hosts",
+                                            "typed_config": _typed(
+                                                "envoy.extensions.retry.host.previous_hosts.v3."
+                                                "PreviousHostsPredicate"
+                                            ),
+                                        }
+                                    ],
+                                    "host_selection_retry_max_attempts": 3,
+                                },
                             },
                         }
                     ],
@@ -317,6 +340,10 @@ def _gateway_cluster(endpoints: list[tuple[str, int]], discovery: str) -> dict[s
         ],
         # Passive checks catch gateways that pass /healthz yet fail upgrades.
         "outlier_detection": {
+            # Refused connections count on their own and eject a dead gateway
+            # after two, well before the next active health check.
+            "split_external_local_origin_errors": True,
+            "consecutive_local_origin_failure": 2,
             "consecutive_5xx": 5,
             "consecutive_gateway_failure": 3,
             "interval": "10s",

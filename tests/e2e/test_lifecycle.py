@@ -109,6 +109,34 @@ async def test_msgsvc_crash_loses_nothing_and_duplicates_nothing(
         await bob_ws.close()
 
 
+async def test_after_a_gateway_crash_clients_reconnect_through_envoy_and_receive(
+    own_cluster: LocalCluster, pg_pool: asyncpg.Pool
+) -> None:
+    alice, bob = unique("alice"), unique("bob")
+    await add_users(pg_pool, alice, bob)
+    alice_ws = await _connect(own_cluster, alice, "phone", 1)
+    bob_ws = await _connect(own_cluster, bob, "laptop", 0)
+    own_cluster.processes["gateway-1"].kill()
+    await bob_ws.ws.wait_closed()
+    try:
+        # Every attempt succeeds: Envoy retries a refused upstream on the
+        # other gateway instead of failing the upgrade.
+        key = (own_cluster.keys_dir / "jwt-private.pem").read_bytes()
+        token = TokenIssuer(key, SystemClock()).mint(Identity(bob, "laptop"), ttl_s=600)
+        attempts = [await Client.open(own_cluster.edge_url, token) for _ in range(4)]
+        assert {c.hello.gateway_id for c in attempts} == {own_cluster.gateway_id(2)}
+        for extra in attempts[:-1]:
+            await extra.close()
+        bob_again = attempts[-1]
+        ack = await _send_until_acked(alice_ws, bob, "after the gateway crash")
+        delivered = (await bob_again.recv_kind("deliver")).deliver.message
+        assert delivered.message_id == ack.message_id
+        await bob_again.close()
+    finally:
+        await alice_ws.close()
+        own_cluster.restart("gateway-1")
+
+
 async def test_without_sessionsvc_connections_are_refused_until_it_returns(
     own_cluster: LocalCluster, pg_pool: asyncpg.Pool
 ) -> None:
