@@ -48,14 +48,22 @@ class TokenBucket:
 
 
 class ClientConnection:
-    def __init__(self, websocket: ServerConnection, identity: Identity, encoding: Encoding) -> None:
+    def __init__(
+        self,
+        websocket: ServerConnection,
+        identity: Identity,
+        encoding: Encoding,
+        *,
+        queue_frames: int = SEND_QUEUE_FRAMES,
+    ) -> None:
         self.websocket = websocket
         self.identity = identity
         self.encoding = encoding
         self.connection_id = secrets.token_hex(8)
-        self._queue: asyncio.Queue[client_pb2.ServerFrame] = asyncio.Queue(SEND_QUEUE_FRAMES)
+        self._queue: asyncio.Queue[client_pb2.ServerFrame] = asyncio.Queue(queue_frames)
         self._writer: asyncio.Task[None] | None = None
         self._greeted = asyncio.Event()
+        self._cutting: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(
@@ -64,6 +72,8 @@ class ClientConnection:
 
     def send(self, frame: client_pb2.ServerFrame) -> None:
         """Queues a frame; never blocks. A full queue cuts the connection."""
+        if self._cutting is not None:
+            return
         try:
             self._queue.put_nowait(frame)
         except asyncio.QueueFull:
@@ -76,8 +86,9 @@ class ClientConnection:
                     }
                 },
             )
-            asyncio.get_running_loop().create_task(
-                self.websocket.close(CLOSE_TRY_AGAIN_LATER, "too far behind; resync")
+            self._cutting = asyncio.get_running_loop().create_task(
+                self.websocket.close(CLOSE_TRY_AGAIN_LATER, "too far behind; resync"),
+                name=f"ws-cut:{self.connection_id}",
             )
 
     async def greet(self, hello: client_pb2.ServerFrame) -> None:
@@ -96,6 +107,8 @@ class ClientConnection:
             pass
 
     async def stop(self) -> None:
+        if self._cutting is not None:
+            await asyncio.gather(self._cutting, return_exceptions=True)
         if self._writer is not None:
             self._writer.cancel()
             try:

@@ -1,0 +1,61 @@
+"""A client that stops reading is cut with 1013, not buffered without bound."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+
+from websockets.asyncio.server import ServerConnection, serve
+
+from chatmesh.auth import Identity
+from chatmesh.frames import Encoding
+from chatmesh.v1 import client_pb2
+from gateway.connection import CLOSE_TRY_AGAIN_LATER, ClientConnection
+
+QUEUE_FRAMES = 8
+FRAMES_OFFERED = 2000
+BIG = "x" * 60_000  # 2000 frames are ~120 MB: far beyond any socket buffer
+
+
+async def test_a_client_that_stops_reading_is_cut_and_told_to_resync() -> None:
+    outcome: dict[str, int | None] = {}
+    finished = asyncio.Event()
+
+    async def handler(websocket: ServerConnection) -> None:
+        conn = ClientConnection(
+            websocket, Identity("slow", "phone"), Encoding.JSON, queue_frames=QUEUE_FRAMES
+        )
+        conn.start()
+        await conn.greet(client_pb2.ServerFrame(hello=client_pb2.HelloFrame(user_id="slow")))
+        offered = 0
+        while offered < FRAMES_OFFERED and websocket.protocol.close_sent is None:
+            conn.send(client_pb2.ServerFrame(error=client_pb2.ErrorFrame(message=BIG)))
+            offered += 1
+            await asyncio.sleep(0)
+        outcome["offered"] = offered
+        close = websocket.protocol.close_sent
+        outcome["close_code"] = close.code if close else None
+        finished.set()
+        await conn.stop()
+
+    async with serve(handler, "127.0.0.1", 0, close_timeout=1) as server:
+        port = server.sockets[0].getsockname()[1]
+        # A raw TCP client that completes the upgrade and then never reads,
+        # with a small receive buffer fixed before connecting (a stalled
+        # mobile client), so backpressure reaches the server quickly.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        sock.connect(("127.0.0.1", port))
+        sock.setblocking(False)
+        _, writer = await asyncio.open_connection(sock=sock)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            "GET / HTTP/1.1\r\nHost: chatmesh\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        await asyncio.wait_for(finished.wait(), 30)
+        writer.close()
+    assert outcome["close_code"] == CLOSE_TRY_AGAIN_LATER
+    assert outcome["offered"] is not None and outcome["offered"] < FRAMES_OFFERED
