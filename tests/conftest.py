@@ -15,12 +15,18 @@ import asyncpg
 import pytest
 import redis.asyncio as redis
 from cassandra.cluster import Session
+from hypothesis import settings
 
 from chatmesh import cassandra_io
 from chatmesh.isolation import IsolatedStores, isolated_stores
 from msgsvc.storage.messages import CassandraMessageStore
 
 Stores = IsolatedStores
+
+# Property tests check behaviour, not speed: a loaded CI machine must not turn
+# a slow example into a failure.
+settings.register_profile("chatmesh", deadline=None, print_blob=True)
+settings.load_profile("chatmesh")
 
 
 @pytest.fixture(scope="session")
