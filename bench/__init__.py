@@ -1,0 +1,1 @@
+"""Benchmarks that run the real system on loopback and print JSON."""

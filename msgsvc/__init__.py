@@ -1,0 +1,1 @@
+"""The message service: authorises, deduplicates, persists (Cassandra) and routes messages."""

@@ -1,0 +1,1 @@
+"""The presence service: online status and last seen from batched heartbeats (Redis)."""

@@ -1,0 +1,1 @@
+"""The session service: which gateway holds each device's connection (Redis)."""
