@@ -25,29 +25,51 @@ _sym_db = _symbol_database.Default()
 from chatmesh.v1 import common_pb2 as chatmesh_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63hatmesh/v1/client.proto\x12\x0b\x63hatmesh.v1\x1a\x18\x63hatmesh/v1/common.proto\"y\n\x0b\x43lientFrame\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12&\n\x04send\x18\n \x01(\x0b\x32\x16.chatmesh.v1.SendFrameH\x00\x12&\n\x04ping\x18\x0b \x01(\x0b\x32\x16.chatmesh.v1.PingFrameH\x00\x42\x06\n\x04kind\"\x93\x01\n\tSendFrame\x12\x15\n\rclient_msg_id\x18\x01 \x01(\t\x12\x19\n\x0f\x63onversation_id\x18\x02 \x01(\tH\x00\x12\x14\n\nto_user_id\x18\x03 \x01(\tH\x00\x12&\n\x04kind\x18\x04 \x01(\x0e\x32\x18.chatmesh.v1.MessageKind\x12\x0c\n\x04\x62ody\x18\x05 \x01(\x0c\x42\x08\n\x06target\"#\n\tPingFrame\x12\x16\n\x0e\x63lient_time_ms\x18\x01 \x01(\x03\"\xe5\x01\n\x0bServerFrame\x12(\n\x05hello\x18\n \x01(\x0b\x32\x17.chatmesh.v1.HelloFrameH\x00\x12$\n\x03\x61\x63k\x18\x0b \x01(\x0b\x32\x15.chatmesh.v1.AckFrameH\x00\x12,\n\x07\x64\x65liver\x18\x0c \x01(\x0b\x32\x19.chatmesh.v1.DeliverFrameH\x00\x12(\n\x05\x65rror\x18\r \x01(\x0b\x32\x17.chatmesh.v1.ErrorFrameH\x00\x12&\n\x04pong\x18\x0e \x01(\x0b\x32\x16.chatmesh.v1.PongFrameH\x00\x42\x06\n\x04kind\"t\n\nHelloFrame\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x15\n\rconnection_id\x18\x03 \x01(\t\x12\x12\n\ngateway_id\x18\x04 \x01(\t\x12\x17\n\x0fmax_frame_bytes\x18\x05 \x01(\r\"y\n\x08\x41\x63kFrame\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x15\n\rclient_msg_id\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\x04\x12\x17\n\x0f\x63onversation_id\x18\x04 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x05 \x01(\x03\"5\n\x0c\x44\x65liverFrame\x12%\n\x07message\x18\x01 \x01(\x0b\x32\x14.chatmesh.v1.Message\"~\n\nErrorFrame\x12$\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x16.chatmesh.v1.ErrorCode\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x15\n\rclient_msg_id\x18\x05 \x01(\t\";\n\tPongFrame\x12\x16\n\x0e\x63lient_time_ms\x18\x01 \x01(\x03\x12\x16\n\x0eserver_time_ms\x18\x02 \x01(\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63hatmesh/v1/client.proto\x12\x0b\x63hatmesh.v1\x1a\x18\x63hatmesh/v1/common.proto\"\xfb\x02\n\x0b\x43lientFrame\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12&\n\x04send\x18\n \x01(\x0b\x32\x16.chatmesh.v1.SendFrameH\x00\x12&\n\x04ping\x18\x0b \x01(\x0b\x32\x16.chatmesh.v1.PingFrameH\x00\x12&\n\x04sync\x18\x0c \x01(\x0b\x32\x16.chatmesh.v1.SyncFrameH\x00\x12?\n\x11sync_conversation\x18\r \x01(\x0b\x32\".chatmesh.v1.SyncConversationFrameH\x00\x12&\n\x04mark\x18\x0e \x01(\x0b\x32\x16.chatmesh.v1.MarkFrameH\x00\x12,\n\x07history\x18\x0f \x01(\x0b\x32\x19.chatmesh.v1.HistoryFrameH\x00\x12\x41\n\x12list_conversations\x18\x10 \x01(\x0b\x32#.chatmesh.v1.ListConversationsFrameH\x00\x42\x06\n\x04kind\"\x1b\n\tSyncFrame\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\"g\n\x15SyncConversationFrame\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\r\"`\n\tMarkFrame\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12&\n\x04kind\x18\x02 \x01(\x0e\x32\x18.chatmesh.v1.ReceiptKind\x12\x12\n\nmessage_id\x18\x03 \x01(\x04\"N\n\x0cHistoryFrame\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"?\n\x16ListConversationsFrame\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"\x93\x01\n\tSendFrame\x12\x15\n\rclient_msg_id\x18\x01 \x01(\t\x12\x19\n\x0f\x63onversation_id\x18\x02 \x01(\tH\x00\x12\x14\n\nto_user_id\x18\x03 \x01(\tH\x00\x12&\n\x04kind\x18\x04 \x01(\x0e\x32\x18.chatmesh.v1.MessageKind\x12\x0c\n\x04\x62ody\x18\x05 \x01(\x0c\x42\x08\n\x06target\"#\n\tPingFrame\x12\x16\n\x0e\x63lient_time_ms\x18\x01 \x01(\x03\"\xb0\x04\n\x0bServerFrame\x12(\n\x05hello\x18\n \x01(\x0b\x32\x17.chatmesh.v1.HelloFrameH\x00\x12$\n\x03\x61\x63k\x18\x0b \x01(\x0b\x32\x15.chatmesh.v1.AckFrameH\x00\x12,\n\x07\x64\x65liver\x18\x0c \x01(\x0b\x32\x19.chatmesh.v1.DeliverFrameH\x00\x12(\n\x05\x65rror\x18\r \x01(\x0b\x32\x17.chatmesh.v1.ErrorFrameH\x00\x12&\n\x04pong\x18\x0e \x01(\x0b\x32\x16.chatmesh.v1.PongFrameH\x00\x12\x35\n\x0csync_summary\x18\x0f \x01(\x0b\x32\x1d.chatmesh.v1.SyncSummaryFrameH\x00\x12/\n\tsync_page\x18\x10 \x01(\x0b\x32\x1a.chatmesh.v1.SyncPageFrameH\x00\x12\x30\n\twatermark\x18\x11 \x01(\x0b\x32\x1b.chatmesh.v1.WatermarkFrameH\x00\x12\x35\n\x0chistory_page\x18\x12 \x01(\x0b\x32\x1d.chatmesh.v1.HistoryPageFrameH\x00\x12?\n\x11\x63onversation_list\x18\x13 \x01(\x0b\x32\".chatmesh.v1.ConversationListFrameH\x00\x12\x37\n\rsync_required\x18\x14 \x01(\x0b\x32\x1e.chatmesh.v1.SyncRequiredFrameH\x00\x42\x06\n\x04kind\"\x81\x01\n\x10SyncSummaryFrame\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x37\n\rconversations\x18\x02 \x03(\x0b\x32 .chatmesh.v1.ConversationSummary\x12\x13\n\x0bnext_cursor\x18\x03 \x01(\t\x12\x0b\n\x03gap\x18\x04 \x01(\x08\"}\n\rSyncPageFrame\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12&\n\x08messages\x18\x03 \x03(\x0b\x32\x14.chatmesh.v1.Message\x12\x17\n\x0fnext_page_token\x18\x04 \x01(\t\"O\n\x0eWatermarkFrame\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12)\n\twatermark\x18\x02 \x01(\x0b\x32\x16.chatmesh.v1.Watermark\"\x80\x01\n\x10HistoryPageFrame\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12&\n\x08messages\x18\x03 \x03(\x0b\x32\x14.chatmesh.v1.Message\x12\x17\n\x0fnext_page_token\x18\x04 \x01(\t\"}\n\x15\x43onversationListFrame\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x37\n\rconversations\x18\x02 \x03(\x0b\x32 .chatmesh.v1.ConversationSummary\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\"#\n\x11SyncRequiredFrame\x12\x0e\n\x06reason\x18\x01 \x01(\t\"t\n\nHelloFrame\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x15\n\rconnection_id\x18\x03 \x01(\t\x12\x12\n\ngateway_id\x18\x04 \x01(\t\x12\x17\n\x0fmax_frame_bytes\x18\x05 \x01(\r\"y\n\x08\x41\x63kFrame\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x15\n\rclient_msg_id\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\x04\x12\x17\n\x0f\x63onversation_id\x18\x04 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x05 \x01(\x03\"5\n\x0c\x44\x65liverFrame\x12%\n\x07message\x18\x01 \x01(\x0b\x32\x14.chatmesh.v1.Message\"~\n\nErrorFrame\x12$\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x16.chatmesh.v1.ErrorCode\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x15\n\rclient_msg_id\x18\x05 \x01(\t\";\n\tPongFrame\x12\x16\n\x0e\x63lient_time_ms\x18\x01 \x01(\x03\x12\x16\n\x0eserver_time_ms\x18\x02 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chatmesh.v1.client_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CLIENTFRAME']._serialized_start=67
-  _globals['_CLIENTFRAME']._serialized_end=188
-  _globals['_SENDFRAME']._serialized_start=191
-  _globals['_SENDFRAME']._serialized_end=338
-  _globals['_PINGFRAME']._serialized_start=340
-  _globals['_PINGFRAME']._serialized_end=375
-  _globals['_SERVERFRAME']._serialized_start=378
-  _globals['_SERVERFRAME']._serialized_end=607
-  _globals['_HELLOFRAME']._serialized_start=609
-  _globals['_HELLOFRAME']._serialized_end=725
-  _globals['_ACKFRAME']._serialized_start=727
-  _globals['_ACKFRAME']._serialized_end=848
-  _globals['_DELIVERFRAME']._serialized_start=850
-  _globals['_DELIVERFRAME']._serialized_end=903
-  _globals['_ERRORFRAME']._serialized_start=905
-  _globals['_ERRORFRAME']._serialized_end=1031
-  _globals['_PONGFRAME']._serialized_start=1033
-  _globals['_PONGFRAME']._serialized_end=1092
+  _globals['_CLIENTFRAME']._serialized_start=68
+  _globals['_CLIENTFRAME']._serialized_end=447
+  _globals['_SYNCFRAME']._serialized_start=449
+  _globals['_SYNCFRAME']._serialized_end=476
+  _globals['_SYNCCONVERSATIONFRAME']._serialized_start=478
+  _globals['_SYNCCONVERSATIONFRAME']._serialized_end=581
+  _globals['_MARKFRAME']._serialized_start=583
+  _globals['_MARKFRAME']._serialized_end=679
+  _globals['_HISTORYFRAME']._serialized_start=681
+  _globals['_HISTORYFRAME']._serialized_end=759
+  _globals['_LISTCONVERSATIONSFRAME']._serialized_start=761
+  _globals['_LISTCONVERSATIONSFRAME']._serialized_end=824
+  _globals['_SENDFRAME']._serialized_start=827
+  _globals['_SENDFRAME']._serialized_end=974
+  _globals['_PINGFRAME']._serialized_start=976
+  _globals['_PINGFRAME']._serialized_end=1011
+  _globals['_SERVERFRAME']._serialized_start=1014
+  _globals['_SERVERFRAME']._serialized_end=1574
+  _globals['_SYNCSUMMARYFRAME']._serialized_start=1577
+  _globals['_SYNCSUMMARYFRAME']._serialized_end=1706
+  _globals['_SYNCPAGEFRAME']._serialized_start=1708
+  _globals['_SYNCPAGEFRAME']._serialized_end=1833
+  _globals['_WATERMARKFRAME']._serialized_start=1835
+  _globals['_WATERMARKFRAME']._serialized_end=1914
+  _globals['_HISTORYPAGEFRAME']._serialized_start=1917
+  _globals['_HISTORYPAGEFRAME']._serialized_end=2045
+  _globals['_CONVERSATIONLISTFRAME']._serialized_start=2047
+  _globals['_CONVERSATIONLISTFRAME']._serialized_end=2172
+  _globals['_SYNCREQUIREDFRAME']._serialized_start=2174
+  _globals['_SYNCREQUIREDFRAME']._serialized_end=2209
+  _globals['_HELLOFRAME']._serialized_start=2211
+  _globals['_HELLOFRAME']._serialized_end=2327
+  _globals['_ACKFRAME']._serialized_start=2329
+  _globals['_ACKFRAME']._serialized_end=2450
+  _globals['_DELIVERFRAME']._serialized_start=2452
+  _globals['_DELIVERFRAME']._serialized_end=2505
+  _globals['_ERRORFRAME']._serialized_start=2507
+  _globals['_ERRORFRAME']._serialized_end=2633
+  _globals['_PONGFRAME']._serialized_start=2635
+  _globals['_PONGFRAME']._serialized_end=2694
 # @@protoc_insertion_point(module_scope)

@@ -1,20 +1,77 @@
 from chatmesh.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ClientFrame(_message.Message):
-    __slots__ = ("request_id", "send", "ping")
+    __slots__ = ("request_id", "send", "ping", "sync", "sync_conversation", "mark", "history", "list_conversations")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     SEND_FIELD_NUMBER: _ClassVar[int]
     PING_FIELD_NUMBER: _ClassVar[int]
+    SYNC_FIELD_NUMBER: _ClassVar[int]
+    SYNC_CONVERSATION_FIELD_NUMBER: _ClassVar[int]
+    MARK_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    LIST_CONVERSATIONS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     send: SendFrame
     ping: PingFrame
-    def __init__(self, request_id: _Optional[str] = ..., send: _Optional[_Union[SendFrame, _Mapping]] = ..., ping: _Optional[_Union[PingFrame, _Mapping]] = ...) -> None: ...
+    sync: SyncFrame
+    sync_conversation: SyncConversationFrame
+    mark: MarkFrame
+    history: HistoryFrame
+    list_conversations: ListConversationsFrame
+    def __init__(self, request_id: _Optional[str] = ..., send: _Optional[_Union[SendFrame, _Mapping]] = ..., ping: _Optional[_Union[PingFrame, _Mapping]] = ..., sync: _Optional[_Union[SyncFrame, _Mapping]] = ..., sync_conversation: _Optional[_Union[SyncConversationFrame, _Mapping]] = ..., mark: _Optional[_Union[MarkFrame, _Mapping]] = ..., history: _Optional[_Union[HistoryFrame, _Mapping]] = ..., list_conversations: _Optional[_Union[ListConversationsFrame, _Mapping]] = ...) -> None: ...
+
+class SyncFrame(_message.Message):
+    __slots__ = ("cursor",)
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    cursor: str
+    def __init__(self, cursor: _Optional[str] = ...) -> None: ...
+
+class SyncConversationFrame(_message.Message):
+    __slots__ = ("conversation_id", "cursor", "page_token", "page_size")
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    conversation_id: str
+    cursor: str
+    page_token: str
+    page_size: int
+    def __init__(self, conversation_id: _Optional[str] = ..., cursor: _Optional[str] = ..., page_token: _Optional[str] = ..., page_size: _Optional[int] = ...) -> None: ...
+
+class MarkFrame(_message.Message):
+    __slots__ = ("conversation_id", "kind", "message_id")
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    conversation_id: str
+    kind: _common_pb2.ReceiptKind
+    message_id: int
+    def __init__(self, conversation_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.ReceiptKind, str]] = ..., message_id: _Optional[int] = ...) -> None: ...
+
+class HistoryFrame(_message.Message):
+    __slots__ = ("conversation_id", "page_size", "page_token")
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    conversation_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, conversation_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListConversationsFrame(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class SendFrame(_message.Message):
     __slots__ = ("client_msg_id", "conversation_id", "to_user_id", "kind", "body")
@@ -37,18 +94,90 @@ class PingFrame(_message.Message):
     def __init__(self, client_time_ms: _Optional[int] = ...) -> None: ...
 
 class ServerFrame(_message.Message):
-    __slots__ = ("hello", "ack", "deliver", "error", "pong")
+    __slots__ = ("hello", "ack", "deliver", "error", "pong", "sync_summary", "sync_page", "watermark", "history_page", "conversation_list", "sync_required")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     DELIVER_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     PONG_FIELD_NUMBER: _ClassVar[int]
+    SYNC_SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    SYNC_PAGE_FIELD_NUMBER: _ClassVar[int]
+    WATERMARK_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_PAGE_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_LIST_FIELD_NUMBER: _ClassVar[int]
+    SYNC_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     hello: HelloFrame
     ack: AckFrame
     deliver: DeliverFrame
     error: ErrorFrame
     pong: PongFrame
-    def __init__(self, hello: _Optional[_Union[HelloFrame, _Mapping]] = ..., ack: _Optional[_Union[AckFrame, _Mapping]] = ..., deliver: _Optional[_Union[DeliverFrame, _Mapping]] = ..., error: _Optional[_Union[ErrorFrame, _Mapping]] = ..., pong: _Optional[_Union[PongFrame, _Mapping]] = ...) -> None: ...
+    sync_summary: SyncSummaryFrame
+    sync_page: SyncPageFrame
+    watermark: WatermarkFrame
+    history_page: HistoryPageFrame
+    conversation_list: ConversationListFrame
+    sync_required: SyncRequiredFrame
+    def __init__(self, hello: _Optional[_Union[HelloFrame, _Mapping]] = ..., ack: _Optional[_Union[AckFrame, _Mapping]] = ..., deliver: _Optional[_Union[DeliverFrame, _Mapping]] = ..., error: _Optional[_Union[ErrorFrame, _Mapping]] = ..., pong: _Optional[_Union[PongFrame, _Mapping]] = ..., sync_summary: _Optional[_Union[SyncSummaryFrame, _Mapping]] = ..., sync_page: _Optional[_Union[SyncPageFrame, _Mapping]] = ..., watermark: _Optional[_Union[WatermarkFrame, _Mapping]] = ..., history_page: _Optional[_Union[HistoryPageFrame, _Mapping]] = ..., conversation_list: _Optional[_Union[ConversationListFrame, _Mapping]] = ..., sync_required: _Optional[_Union[SyncRequiredFrame, _Mapping]] = ...) -> None: ...
+
+class SyncSummaryFrame(_message.Message):
+    __slots__ = ("request_id", "conversations", "next_cursor", "gap")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    GAP_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    conversations: _containers.RepeatedCompositeFieldContainer[_common_pb2.ConversationSummary]
+    next_cursor: str
+    gap: bool
+    def __init__(self, request_id: _Optional[str] = ..., conversations: _Optional[_Iterable[_Union[_common_pb2.ConversationSummary, _Mapping]]] = ..., next_cursor: _Optional[str] = ..., gap: _Optional[bool] = ...) -> None: ...
+
+class SyncPageFrame(_message.Message):
+    __slots__ = ("request_id", "conversation_id", "messages", "next_page_token")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    conversation_id: str
+    messages: _containers.RepeatedCompositeFieldContainer[_common_pb2.Message]
+    next_page_token: str
+    def __init__(self, request_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class WatermarkFrame(_message.Message):
+    __slots__ = ("request_id", "watermark")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WATERMARK_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    watermark: _common_pb2.Watermark
+    def __init__(self, request_id: _Optional[str] = ..., watermark: _Optional[_Union[_common_pb2.Watermark, _Mapping]] = ...) -> None: ...
+
+class HistoryPageFrame(_message.Message):
+    __slots__ = ("request_id", "conversation_id", "messages", "next_page_token")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    conversation_id: str
+    messages: _containers.RepeatedCompositeFieldContainer[_common_pb2.Message]
+    next_page_token: str
+    def __init__(self, request_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ConversationListFrame(_message.Message):
+    __slots__ = ("request_id", "conversations", "next_page_token")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    conversations: _containers.RepeatedCompositeFieldContainer[_common_pb2.ConversationSummary]
+    next_page_token: str
+    def __init__(self, request_id: _Optional[str] = ..., conversations: _Optional[_Iterable[_Union[_common_pb2.ConversationSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class SyncRequiredFrame(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
 class HelloFrame(_message.Message):
     __slots__ = ("user_id", "device_id", "connection_id", "gateway_id", "max_frame_bytes")

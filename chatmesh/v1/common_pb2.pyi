@@ -1,6 +1,8 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -20,6 +22,18 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_CODE_UNAVAILABLE: _ClassVar[ErrorCode]
     ERROR_CODE_INTERNAL: _ClassVar[ErrorCode]
     ERROR_CODE_UNAUTHENTICATED: _ClassVar[ErrorCode]
+
+class ConversationKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONVERSATION_KIND_UNSPECIFIED: _ClassVar[ConversationKind]
+    CONVERSATION_KIND_DIRECT: _ClassVar[ConversationKind]
+    CONVERSATION_KIND_GROUP: _ClassVar[ConversationKind]
+
+class ReceiptKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RECEIPT_KIND_UNSPECIFIED: _ClassVar[ReceiptKind]
+    RECEIPT_KIND_DELIVERED: _ClassVar[ReceiptKind]
+    RECEIPT_KIND_READ: _ClassVar[ReceiptKind]
 MESSAGE_KIND_UNSPECIFIED: MessageKind
 MESSAGE_KIND_TEXT: MessageKind
 ERROR_CODE_UNSPECIFIED: ErrorCode
@@ -30,6 +44,12 @@ ERROR_CODE_RESOURCE_EXHAUSTED: ErrorCode
 ERROR_CODE_UNAVAILABLE: ErrorCode
 ERROR_CODE_INTERNAL: ErrorCode
 ERROR_CODE_UNAUTHENTICATED: ErrorCode
+CONVERSATION_KIND_UNSPECIFIED: ConversationKind
+CONVERSATION_KIND_DIRECT: ConversationKind
+CONVERSATION_KIND_GROUP: ConversationKind
+RECEIPT_KIND_UNSPECIFIED: ReceiptKind
+RECEIPT_KIND_DELIVERED: ReceiptKind
+RECEIPT_KIND_READ: ReceiptKind
 
 class Message(_message.Message):
     __slots__ = ("message_id", "conversation_id", "sender_user_id", "sender_device_id", "client_msg_id", "kind", "body", "created_at_ms")
@@ -50,3 +70,33 @@ class Message(_message.Message):
     body: bytes
     created_at_ms: int
     def __init__(self, message_id: _Optional[int] = ..., conversation_id: _Optional[str] = ..., sender_user_id: _Optional[str] = ..., sender_device_id: _Optional[str] = ..., client_msg_id: _Optional[str] = ..., kind: _Optional[_Union[MessageKind, str]] = ..., body: _Optional[bytes] = ..., created_at_ms: _Optional[int] = ...) -> None: ...
+
+class Watermark(_message.Message):
+    __slots__ = ("conversation_id", "user_id", "delivered_message_id", "read_message_id")
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    READ_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    conversation_id: str
+    user_id: str
+    delivered_message_id: int
+    read_message_id: int
+    def __init__(self, conversation_id: _Optional[str] = ..., user_id: _Optional[str] = ..., delivered_message_id: _Optional[int] = ..., read_message_id: _Optional[int] = ...) -> None: ...
+
+class ConversationSummary(_message.Message):
+    __slots__ = ("conversation_id", "kind", "title", "member_user_ids", "last_message", "unread_count", "member_watermarks")
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    LAST_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    UNREAD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_WATERMARKS_FIELD_NUMBER: _ClassVar[int]
+    conversation_id: str
+    kind: ConversationKind
+    title: str
+    member_user_ids: _containers.RepeatedScalarFieldContainer[str]
+    last_message: Message
+    unread_count: int
+    member_watermarks: _containers.RepeatedCompositeFieldContainer[Watermark]
+    def __init__(self, conversation_id: _Optional[str] = ..., kind: _Optional[_Union[ConversationKind, str]] = ..., title: _Optional[str] = ..., member_user_ids: _Optional[_Iterable[str]] = ..., last_message: _Optional[_Union[Message, _Mapping]] = ..., unread_count: _Optional[int] = ..., member_watermarks: _Optional[_Iterable[_Union[Watermark, _Mapping]]] = ...) -> None: ...

@@ -91,3 +91,83 @@ class ListMessagesResponse(_message.Message):
     messages: _containers.RepeatedCompositeFieldContainer[_common_pb2.Message]
     next_page_token: str
     def __init__(self, messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class SyncRequest(_message.Message):
+    __slots__ = ("user_id", "cursor")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    cursor: str
+    def __init__(self, user_id: _Optional[str] = ..., cursor: _Optional[str] = ...) -> None: ...
+
+class SyncResponse(_message.Message):
+    __slots__ = ("conversations", "next_cursor", "gap")
+    CONVERSATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    GAP_FIELD_NUMBER: _ClassVar[int]
+    conversations: _containers.RepeatedCompositeFieldContainer[_common_pb2.ConversationSummary]
+    next_cursor: str
+    gap: bool
+    def __init__(self, conversations: _Optional[_Iterable[_Union[_common_pb2.ConversationSummary, _Mapping]]] = ..., next_cursor: _Optional[str] = ..., gap: _Optional[bool] = ...) -> None: ...
+
+class SyncConversationRequest(_message.Message):
+    __slots__ = ("user_id", "conversation_id", "cursor", "page_token", "page_size")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    conversation_id: str
+    cursor: str
+    page_token: str
+    page_size: int
+    def __init__(self, user_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., cursor: _Optional[str] = ..., page_token: _Optional[str] = ..., page_size: _Optional[int] = ...) -> None: ...
+
+class SyncConversationResponse(_message.Message):
+    __slots__ = ("messages", "next_page_token")
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[_common_pb2.Message]
+    next_page_token: str
+    def __init__(self, messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class MarkReceiptRequest(_message.Message):
+    __slots__ = ("user_id", "device_id", "conversation_id", "kind", "message_id")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    device_id: str
+    conversation_id: str
+    kind: _common_pb2.ReceiptKind
+    message_id: int
+    def __init__(self, user_id: _Optional[str] = ..., device_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.ReceiptKind, str]] = ..., message_id: _Optional[int] = ...) -> None: ...
+
+class MarkReceiptResponse(_message.Message):
+    __slots__ = ("watermark", "advanced")
+    WATERMARK_FIELD_NUMBER: _ClassVar[int]
+    ADVANCED_FIELD_NUMBER: _ClassVar[int]
+    watermark: _common_pb2.Watermark
+    advanced: bool
+    def __init__(self, watermark: _Optional[_Union[_common_pb2.Watermark, _Mapping]] = ..., advanced: _Optional[bool] = ...) -> None: ...
+
+class ListConversationsRequest(_message.Message):
+    __slots__ = ("user_id", "page_size", "page_token")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, user_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListConversationsResponse(_message.Message):
+    __slots__ = ("conversations", "next_page_token")
+    CONVERSATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    conversations: _containers.RepeatedCompositeFieldContainer[_common_pb2.ConversationSummary]
+    next_page_token: str
+    def __init__(self, conversations: _Optional[_Iterable[_Union[_common_pb2.ConversationSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -52,6 +52,26 @@ class MessageServiceStub:
                 request_serializer=chatmesh_dot_v1_dot_message__service__pb2.ListMessagesRequest.SerializeToString,
                 response_deserializer=chatmesh_dot_v1_dot_message__service__pb2.ListMessagesResponse.FromString,
                 _registered_method=True)
+        self.Sync = channel.unary_unary(
+                '/chatmesh.v1.MessageService/Sync',
+                request_serializer=chatmesh_dot_v1_dot_message__service__pb2.SyncRequest.SerializeToString,
+                response_deserializer=chatmesh_dot_v1_dot_message__service__pb2.SyncResponse.FromString,
+                _registered_method=True)
+        self.SyncConversation = channel.unary_unary(
+                '/chatmesh.v1.MessageService/SyncConversation',
+                request_serializer=chatmesh_dot_v1_dot_message__service__pb2.SyncConversationRequest.SerializeToString,
+                response_deserializer=chatmesh_dot_v1_dot_message__service__pb2.SyncConversationResponse.FromString,
+                _registered_method=True)
+        self.MarkReceipt = channel.unary_unary(
+                '/chatmesh.v1.MessageService/MarkReceipt',
+                request_serializer=chatmesh_dot_v1_dot_message__service__pb2.MarkReceiptRequest.SerializeToString,
+                response_deserializer=chatmesh_dot_v1_dot_message__service__pb2.MarkReceiptResponse.FromString,
+                _registered_method=True)
+        self.ListConversations = channel.unary_unary(
+                '/chatmesh.v1.MessageService/ListConversations',
+                request_serializer=chatmesh_dot_v1_dot_message__service__pb2.ListConversationsRequest.SerializeToString,
+                response_deserializer=chatmesh_dot_v1_dot_message__service__pb2.ListConversationsResponse.FromString,
+                _registered_method=True)
 
 
 class MessageServiceServicer:
@@ -86,6 +106,36 @@ class MessageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Sync(self, request, context):
+        """Lists what changed for a user since a sync cursor (see SyncFrame).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SyncConversation(self, request, context):
+        """One page of a conversation's messages since a sync cursor, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkReceipt(self, request, context):
+        """Moves a member's delivered or read watermark forward and tells the
+        conversation's other devices.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListConversations(self, request, context):
+        """Lists a user's conversations, newest activity first, with the last
+        message and unread count of each.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MessageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -103,6 +153,26 @@ def add_MessageServiceServicer_to_server(servicer, server):
                     servicer.ListMessages,
                     request_deserializer=chatmesh_dot_v1_dot_message__service__pb2.ListMessagesRequest.FromString,
                     response_serializer=chatmesh_dot_v1_dot_message__service__pb2.ListMessagesResponse.SerializeToString,
+            ),
+            'Sync': grpc.unary_unary_rpc_method_handler(
+                    servicer.Sync,
+                    request_deserializer=chatmesh_dot_v1_dot_message__service__pb2.SyncRequest.FromString,
+                    response_serializer=chatmesh_dot_v1_dot_message__service__pb2.SyncResponse.SerializeToString,
+            ),
+            'SyncConversation': grpc.unary_unary_rpc_method_handler(
+                    servicer.SyncConversation,
+                    request_deserializer=chatmesh_dot_v1_dot_message__service__pb2.SyncConversationRequest.FromString,
+                    response_serializer=chatmesh_dot_v1_dot_message__service__pb2.SyncConversationResponse.SerializeToString,
+            ),
+            'MarkReceipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkReceipt,
+                    request_deserializer=chatmesh_dot_v1_dot_message__service__pb2.MarkReceiptRequest.FromString,
+                    response_serializer=chatmesh_dot_v1_dot_message__service__pb2.MarkReceiptResponse.SerializeToString,
+            ),
+            'ListConversations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConversations,
+                    request_deserializer=chatmesh_dot_v1_dot_message__service__pb2.ListConversationsRequest.FromString,
+                    response_serializer=chatmesh_dot_v1_dot_message__service__pb2.ListConversationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -189,6 +259,114 @@ class MessageService:
             '/chatmesh.v1.MessageService/ListMessages',
             chatmesh_dot_v1_dot_message__service__pb2.ListMessagesRequest.SerializeToString,
             chatmesh_dot_v1_dot_message__service__pb2.ListMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Sync(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatmesh.v1.MessageService/Sync',
+            chatmesh_dot_v1_dot_message__service__pb2.SyncRequest.SerializeToString,
+            chatmesh_dot_v1_dot_message__service__pb2.SyncResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SyncConversation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatmesh.v1.MessageService/SyncConversation',
+            chatmesh_dot_v1_dot_message__service__pb2.SyncConversationRequest.SerializeToString,
+            chatmesh_dot_v1_dot_message__service__pb2.SyncConversationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkReceipt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatmesh.v1.MessageService/MarkReceipt',
+            chatmesh_dot_v1_dot_message__service__pb2.MarkReceiptRequest.SerializeToString,
+            chatmesh_dot_v1_dot_message__service__pb2.MarkReceiptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConversations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatmesh.v1.MessageService/ListConversations',
+            chatmesh_dot_v1_dot_message__service__pb2.ListConversationsRequest.SerializeToString,
+            chatmesh_dot_v1_dot_message__service__pb2.ListConversationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,6 +48,18 @@ class MessageServiceStub:
     """Sends one message on behalf of a user. Returns once it is durable."""
     ListMessages: _grpc.UnaryUnaryMultiCallable[_message_service_pb2.ListMessagesRequest, _message_service_pb2.ListMessagesResponse]
     """Reads a conversation's history, newest first."""
+    Sync: _grpc.UnaryUnaryMultiCallable[_message_service_pb2.SyncRequest, _message_service_pb2.SyncResponse]
+    """Lists what changed for a user since a sync cursor (see SyncFrame)."""
+    SyncConversation: _grpc.UnaryUnaryMultiCallable[_message_service_pb2.SyncConversationRequest, _message_service_pb2.SyncConversationResponse]
+    """One page of a conversation's messages since a sync cursor, oldest first."""
+    MarkReceipt: _grpc.UnaryUnaryMultiCallable[_message_service_pb2.MarkReceiptRequest, _message_service_pb2.MarkReceiptResponse]
+    """Moves a member's delivered or read watermark forward and tells the
+    conversation's other devices.
+    """
+    ListConversations: _grpc.UnaryUnaryMultiCallable[_message_service_pb2.ListConversationsRequest, _message_service_pb2.ListConversationsResponse]
+    """Lists a user's conversations, newest activity first, with the last
+    message and unread count of each.
+    """
 
 @_typing.type_check_only
 class MessageServiceAsyncStub(MessageServiceStub):
@@ -69,6 +81,18 @@ class MessageServiceAsyncStub(MessageServiceStub):
     """Sends one message on behalf of a user. Returns once it is durable."""
     ListMessages: _aio.UnaryUnaryMultiCallable[_message_service_pb2.ListMessagesRequest, _message_service_pb2.ListMessagesResponse]  # type: ignore[assignment]
     """Reads a conversation's history, newest first."""
+    Sync: _aio.UnaryUnaryMultiCallable[_message_service_pb2.SyncRequest, _message_service_pb2.SyncResponse]  # type: ignore[assignment]
+    """Lists what changed for a user since a sync cursor (see SyncFrame)."""
+    SyncConversation: _aio.UnaryUnaryMultiCallable[_message_service_pb2.SyncConversationRequest, _message_service_pb2.SyncConversationResponse]  # type: ignore[assignment]
+    """One page of a conversation's messages since a sync cursor, oldest first."""
+    MarkReceipt: _aio.UnaryUnaryMultiCallable[_message_service_pb2.MarkReceiptRequest, _message_service_pb2.MarkReceiptResponse]  # type: ignore[assignment]
+    """Moves a member's delivered or read watermark forward and tells the
+    conversation's other devices.
+    """
+    ListConversations: _aio.UnaryUnaryMultiCallable[_message_service_pb2.ListConversationsRequest, _message_service_pb2.ListConversationsResponse]  # type: ignore[assignment]
+    """Lists a user's conversations, newest activity first, with the last
+    message and unread count of each.
+    """
 
 class MessageServiceServicer(metaclass=_abc_1.ABCMeta):
     """Persists messages and routes them to recipients. Stateless: any instance
@@ -105,5 +129,41 @@ class MessageServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_message_service_pb2.ListMessagesResponse, _abc.Awaitable[_message_service_pb2.ListMessagesResponse]]:
         """Reads a conversation's history, newest first."""
+
+    @_abc_1.abstractmethod
+    def Sync(
+        self,
+        request: _message_service_pb2.SyncRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_message_service_pb2.SyncResponse, _abc.Awaitable[_message_service_pb2.SyncResponse]]:
+        """Lists what changed for a user since a sync cursor (see SyncFrame)."""
+
+    @_abc_1.abstractmethod
+    def SyncConversation(
+        self,
+        request: _message_service_pb2.SyncConversationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_message_service_pb2.SyncConversationResponse, _abc.Awaitable[_message_service_pb2.SyncConversationResponse]]:
+        """One page of a conversation's messages since a sync cursor, oldest first."""
+
+    @_abc_1.abstractmethod
+    def MarkReceipt(
+        self,
+        request: _message_service_pb2.MarkReceiptRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_message_service_pb2.MarkReceiptResponse, _abc.Awaitable[_message_service_pb2.MarkReceiptResponse]]:
+        """Moves a member's delivered or read watermark forward and tells the
+        conversation's other devices.
+        """
+
+    @_abc_1.abstractmethod
+    def ListConversations(
+        self,
+        request: _message_service_pb2.ListConversationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_message_service_pb2.ListConversationsResponse, _abc.Awaitable[_message_service_pb2.ListConversationsResponse]]:
+        """Lists a user's conversations, newest activity first, with the last
+        message and unread count of each.
+        """
 
 def add_MessageServiceServicer_to_server(servicer: MessageServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
