@@ -3,7 +3,10 @@
 python -m chatmesh migrate                       apply PostgreSQL and Cassandra schemas
 python -m chatmesh keygen [--dir DIR]            create the Ed25519 token signing keypair
 python -m chatmesh add-user USER_ID [--name N]   register a user
-python -m chatmesh mint-token USER_ID DEVICE_ID  print a client token (JWT)
+python -m chatmesh mint-token USER_ID DEVICE_ID  register the device, print a client token (JWT)
+
+add-user and mint-token go through msgsvc's account layer, so they validate and
+store exactly as the DirectoryService does. Both are idempotent.
 """
 
 from __future__ import annotations
@@ -12,15 +15,19 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 
 from chatmesh.auth import Identity, TokenIssuer, generate_keypair
 from chatmesh.clock import SystemClock
-from chatmesh.conversation import is_valid_user_id
+from chatmesh.errors import ChatmeshError
 from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
 from chatmesh.settings import DEFAULT_PG_DSN, CassandraSettings, env_str
+from msgsvc.accounts import Accounts
+from msgsvc.storage.accounts import PostgresAccountStore
 
 DEFAULT_KEYS_DIR = Path(
     ".local/cluster/keys"
@@ -28,8 +35,12 @@ DEFAULT_KEYS_DIR = Path(
 DEFAULT_TOKEN_TTL_S = 24 * 3600
 
 
+def _pg_dsn() -> str:
+    return env_str(os.environ, "PG_DSN", DEFAULT_PG_DSN)
+
+
 def _migrate(_: argparse.Namespace) -> None:
-    applied = asyncio.run(migrate_postgres(env_str(os.environ, "PG_DSN", DEFAULT_PG_DSN)))
+    applied = asyncio.run(migrate_postgres(_pg_dsn()))
     print(f"postgres: {len(applied)} migration(s) applied {applied}")
     settings = CassandraSettings.from_env(os.environ)
     names = migrate_cassandra(settings)
@@ -41,25 +52,35 @@ def _keygen(args: argparse.Namespace) -> None:
     print(f"private key: {private}\npublic key:  {public}")
 
 
-async def add_user(dsn: str, user_id: str, display_name: str) -> bool:
-    """Registers a user; returns False if it already existed."""
-    conn = await asyncpg.connect(dsn)
+@asynccontextmanager
+async def _accounts(dsn: str) -> AsyncIterator[Accounts]:
+    # One connection is plenty for one command.
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
     try:
-        status = await conn.execute(
-            "INSERT INTO users (user_id, display_name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            user_id,
-            display_name,
-        )
-        return bool(status.endswith(" 1"))
+        yield Accounts(PostgresAccountStore(pool))
     finally:
-        await conn.close()
+        await pool.close()
+
+
+async def add_user(dsn: str, user_id: str, display_name: str) -> bool:
+    """Registers a user; returns False if it already existed (left unchanged)."""
+    async with _accounts(dsn) as accounts:
+        _, created = await accounts.create_user(user_id, display_name)
+        return created
+
+
+async def register_device(dsn: str, user_id: str, device_id: str) -> None:
+    """Registers the device unless it exists; an existing device keeps its
+    push token. Raises ``NotFound`` for an unknown user."""
+    async with _accounts(dsn) as accounts:
+        await accounts.ensure_device(user_id, device_id)
 
 
 def _add_user(args: argparse.Namespace) -> None:
-    if not is_valid_user_id(args.user_id):
-        sys.exit(f"invalid user id {args.user_id!r}")
-    dsn = env_str(os.environ, "PG_DSN", DEFAULT_PG_DSN)
-    created = asyncio.run(add_user(dsn, args.user_id, args.name or args.user_id))
+    try:
+        created = asyncio.run(add_user(_pg_dsn(), args.user_id, args.name or args.user_id))
+    except ChatmeshError as exc:
+        sys.exit(f"{exc.reason}: {exc.message}")
     print(f"user {args.user_id} {'created' if created else 'already exists'}")
 
 
@@ -67,7 +88,13 @@ def _mint_token(args: argparse.Namespace) -> None:
     key_file = Path(
         env_str(os.environ, "JWT_PRIVATE_KEY_FILE", str(DEFAULT_KEYS_DIR / "jwt-private.pem"))
     )
+    # Read the key first: a missing key should not leave a device behind.
     issuer = TokenIssuer(key_file.read_bytes(), SystemClock())
+    # Every token names a registered device: sends from unregistered ones are refused.
+    try:
+        asyncio.run(register_device(_pg_dsn(), args.user_id, args.device_id))
+    except ChatmeshError as exc:
+        sys.exit(f"{exc.reason}: {exc.message}")
     print(issuer.mint(Identity(args.user_id, args.device_id), ttl_s=args.ttl))
 
 

@@ -7,6 +7,7 @@ import logging
 import os
 
 import asyncpg
+import grpc
 import uvloop
 
 from chatmesh import cassandra_io, logs
@@ -15,18 +16,23 @@ from chatmesh.grpc_server import GrpcServer, insecure_channel, wait_for_terminat
 from chatmesh.redis_client import connect as redis_client_for
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import (
+    directory_service_pb2,
+    directory_service_pb2_grpc,
     message_service_pb2,
     message_service_pb2_grpc,
     notification_service_pb2_grpc,
     session_service_pb2_grpc,
 )
+from msgsvc.accounts import Accounts
 from msgsvc.batching import BatchingSessionLookup
+from msgsvc.directory_servicer import DirectoryServicer
 from msgsvc.history import HistoryReader
 from msgsvc.ids import RENEW_INTERVAL_S, LeasedIdSource, WorkerLease
 from msgsvc.routing import GrpcPushQueue, GrpcSessionLookup, RedisDeliveryPublisher, Router
 from msgsvc.sending import MessageSender
 from msgsvc.servicer import MessageServicer
 from msgsvc.settings import MsgsvcSettings
+from msgsvc.storage.accounts import PostgresAccountStore
 from msgsvc.storage.claims import RedisClaimStore
 from msgsvc.storage.directory import PostgresDirectory
 from msgsvc.storage.directory_cache import CachingDirectory
@@ -66,10 +72,21 @@ async def run(settings: MsgsvcSettings) -> None:
         ),
         tasks=tasks,
     )
+    directory_servicer = DirectoryServicer(Accounts(PostgresAccountStore(pg_pool)))
+
+    def add_servicers(grpc_server: grpc.aio.Server) -> None:
+        message_service_pb2_grpc.add_MessageServiceServicer_to_server(servicer, grpc_server)
+        directory_service_pb2_grpc.add_DirectoryServiceServicer_to_server(
+            directory_servicer, grpc_server
+        )
+
     server = GrpcServer(
         settings.common.grpc_listen,
-        [message_service_pb2.DESCRIPTOR.services_by_name["MessageService"].full_name],
-        lambda s: message_service_pb2_grpc.add_MessageServiceServicer_to_server(servicer, s),
+        [
+            message_service_pb2.DESCRIPTOR.services_by_name["MessageService"].full_name,
+            directory_service_pb2.DESCRIPTOR.services_by_name["DirectoryService"].full_name,
+        ],
+        add_servicers,
     )
     await server.start()
     try:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from typing import NoReturn
+
 import asyncpg
 import cassandra
 import cassandra.cluster
+import grpc
 import redis.exceptions
 
-from chatmesh.errors import ChatmeshError, Unavailable
+from chatmesh.errors import ChatmeshError, Unavailable, grpc_status
+
+log = logging.getLogger(__name__)
 
 _STORE_FAILURES: tuple[type[BaseException], ...] = (
     cassandra.DriverException,
@@ -32,3 +38,15 @@ def classify(exc: BaseException) -> ChatmeshError | None:
         # Safe to retry: sends are idempotent by client_msg_id.
         return Unavailable("STORE_UNAVAILABLE", "a backing store is unavailable; retry")
     return None
+
+
+async def abort_with(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
+    """Ends a unary call with the status for ``exc``: its own for a
+    ``ChatmeshError``, UNAVAILABLE for a store failure, and a logged INTERNAL
+    (no details leak to the caller) for anything else."""
+    error = classify(exc)
+    if error is None:
+        log.error("request failed", exc_info=exc)
+        error = ChatmeshError("INTERNAL", "internal error")
+    await context.abort_with_status(grpc_status(error))
+    raise AssertionError("abort_with_status returned")  # it raises to end the call

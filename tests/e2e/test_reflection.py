@@ -11,14 +11,35 @@ from chatmesh.devcluster import REPO_ROOT, LocalCluster
 
 GRPCURL = REPO_ROOT / ".local" / "bin" / "grpcurl"
 
-SERVICES = {
-    "msgsvc": ("chatmesh.v1.MessageService", ["Connect", "SendMessage", "ListMessages"]),
-    "sessionsvc": (
-        "chatmesh.v1.SessionService",
-        ["RegisterSessions", "UnregisterSessions", "LookupSessions", "GatewayHeartbeat"],
-    ),
-    "presencesvc": ("chatmesh.v1.PresenceService", ["ReportHeartbeats", "GetPresence"]),
-    "notifysvc": ("chatmesh.v1.NotificationService", ["EnqueuePush"]),
+# Process -> the services it exposes -> their methods.
+SERVICES: dict[str, dict[str, list[str]]] = {
+    "msgsvc": {
+        "chatmesh.v1.MessageService": [
+            "Connect",
+            "SendMessage",
+            "ListMessages",
+            "Sync",
+            "SyncConversation",
+            "MarkReceipt",
+            "ListConversations",
+        ],
+        "chatmesh.v1.DirectoryService": [
+            "CreateUser",
+            "RegisterDevice",
+            "ListDevices",
+            "RemoveDevice",
+        ],
+    },
+    "sessionsvc": {
+        "chatmesh.v1.SessionService": [
+            "RegisterSessions",
+            "UnregisterSessions",
+            "LookupSessions",
+            "GatewayHeartbeat",
+        ],
+    },
+    "presencesvc": {"chatmesh.v1.PresenceService": ["ReportHeartbeats", "GetPresence"]},
+    "notifysvc": {"chatmesh.v1.NotificationService": ["EnqueuePush"]},
 }
 
 
@@ -31,14 +52,20 @@ def _grpcurl(*args: str) -> str:
     return done.stdout
 
 
-@pytest.mark.parametrize("service", sorted(SERVICES))
-def test_grpcurl_lists_every_method_through_reflection(cluster: LocalCluster, service: str) -> None:
-    name, methods = SERVICES[service]
-    addr = cluster.grpc_addr(service)
+@pytest.mark.parametrize(
+    ("process", "service"),
+    [(process, service) for process, services in sorted(SERVICES.items()) for service in services],
+)
+def test_grpcurl_lists_every_method_through_reflection(
+    cluster: LocalCluster, process: str, service: str
+) -> None:
+    addr = cluster.grpc_addr(process)
     listed = _grpcurl(addr, "list").split()
-    assert name in listed
+    # Exactly the declared services, plus health and reflection.
+    assert {n for n in listed if n.startswith("chatmesh.")} == set(SERVICES[process])
     assert "grpc.health.v1.Health" in listed
-    assert set(_grpcurl(addr, "list", name).split()) == {f"{name}.{m}" for m in methods}
+    methods = SERVICES[process][service]
+    assert set(_grpcurl(addr, "list", service).split()) == {f"{service}.{m}" for m in methods}
 
 
 def test_gateways_serve_health_and_reflection(cluster: LocalCluster) -> None:

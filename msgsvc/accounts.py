@@ -1,0 +1,130 @@
+"""Users and devices: validation and the error vocabulary over ``AccountStore``.
+
+Every method raises ``InvalidArgument`` before touching the store when its
+input is malformed, and ``NotFound("USER_NOT_FOUND")`` for a device operation
+on a user that does not exist. Store failures propagate unchanged; the edges
+classify them (``msgsvc.failures``). Every write is idempotent, so retrying a
+call whose outcome was lost is always safe.
+"""
+
+from __future__ import annotations
+
+from chatmesh.conversation import is_valid_user_id
+from chatmesh.errors import InvalidArgument, NotFound
+from msgsvc.storage.accounts import AccountStore, DeviceRecord, UnknownUser, UserRecord
+
+# Push platforms as stored in devices.push_platform.
+PUSH_PLATFORMS = frozenset({"fcm", "apns", "webpush"})
+# Room for a UI label in any script; longer names are a client bug or abuse.
+MAX_DISPLAY_NAME_CHARS = 128
+# FCM registration tokens are ~160 characters and APNs tokens 64; a Web Push
+# subscription (endpoint URL plus keys, serialised) stays well under 1 KB.
+# 4096 leaves room for provider changes without letting a row grow unbounded.
+MAX_PUSH_TOKEN_CHARS = 4096
+
+
+class Accounts:
+    def __init__(self, store: AccountStore) -> None:
+        self._store = store
+
+    async def create_user(self, user_id: str, display_name: str) -> tuple[UserRecord, bool]:
+        """The stored user and whether this call created it. An existing user
+        is returned unchanged, even if ``display_name`` differs."""
+        _check_user_id(user_id)
+        if len(display_name) > MAX_DISPLAY_NAME_CHARS:
+            raise InvalidArgument(
+                "DISPLAY_NAME_TOO_LONG",
+                f"display_name exceeds {MAX_DISPLAY_NAME_CHARS} characters",
+            )
+        _check_storable("display_name", display_name)
+        return await self._store.create_user(user_id, display_name)
+
+    async def get_user(self, user_id: str) -> UserRecord:
+        _check_user_id(user_id)
+        user = await self._store.get_user(user_id)
+        if user is None:
+            raise NotFound("USER_NOT_FOUND", f"no user {user_id!r}")
+        return user
+
+    async def register_device(
+        self,
+        user_id: str,
+        device_id: str,
+        push_platform: str | None = None,
+        push_token: str | None = None,
+    ) -> DeviceRecord:
+        """Registers the device, or replaces its push fields. No platform
+        means no push: an existing token is cleared. A platform needs a
+        token, and a token needs a platform."""
+        _check_user_id(user_id)
+        _check_device_id(device_id)
+        push_token = push_token or None  # proto3 cannot tell "" from unset
+        if push_platform is None:
+            if push_token is not None:
+                raise InvalidArgument(
+                    "PUSH_TOKEN_WITHOUT_PLATFORM", "push_token needs a push_platform"
+                )
+        else:
+            if push_platform not in PUSH_PLATFORMS:
+                raise InvalidArgument(
+                    "UNKNOWN_PUSH_PLATFORM", f"push_platform {push_platform!r} is not known"
+                )
+            if push_token is None:
+                raise InvalidArgument("MISSING_PUSH_TOKEN", "push_platform needs a push_token")
+            if len(push_token) > MAX_PUSH_TOKEN_CHARS:
+                raise InvalidArgument(
+                    "PUSH_TOKEN_TOO_LONG", f"push_token exceeds {MAX_PUSH_TOKEN_CHARS} characters"
+                )
+            _check_storable("push_token", push_token)
+        try:
+            return await self._store.register_device(user_id, device_id, push_platform, push_token)
+        except UnknownUser as exc:
+            raise NotFound("USER_NOT_FOUND", str(exc)) from exc
+
+    async def ensure_device(self, user_id: str, device_id: str) -> DeviceRecord:
+        """Registers the device without push unless it exists; an existing
+        device, its push token included, is left unchanged."""
+        _check_user_id(user_id)
+        _check_device_id(device_id)
+        try:
+            return await self._store.ensure_device(user_id, device_id)
+        except UnknownUser as exc:
+            raise NotFound("USER_NOT_FOUND", str(exc)) from exc
+
+    async def list_devices(self, user_id: str) -> list[DeviceRecord]:
+        """The user's devices ordered by device_id."""
+        _check_user_id(user_id)
+        devices = await self._store.list_devices(user_id)
+        # Only an empty list can mean an unknown user: the common case costs
+        # one query.
+        if not devices:
+            await self.get_user(user_id)
+        return devices
+
+    async def remove_device(self, user_id: str, device_id: str) -> bool:
+        """Whether the device existed. Removing it again returns False."""
+        _check_user_id(user_id)
+        _check_device_id(device_id)
+        removed = await self._store.remove_device(user_id, device_id)
+        if not removed:
+            await self.get_user(user_id)
+        return removed
+
+
+def _check_user_id(user_id: str) -> None:
+    if not is_valid_user_id(user_id):
+        raise InvalidArgument("INVALID_USER_ID", f"{user_id!r} is not a valid user id")
+
+
+def _check_device_id(device_id: str) -> None:
+    # Device ids follow the user id rules: they appear in tokens, Redis keys
+    # and logs, where the same character set is known to be safe.
+    if not is_valid_user_id(device_id):
+        raise InvalidArgument("INVALID_DEVICE_ID", f"{device_id!r} is not a valid device id")
+
+
+def _check_storable(field: str, value: str) -> None:
+    # PostgreSQL text cannot hold NUL; refusing it here keeps it from
+    # surfacing as an INTERNAL error from the driver.
+    if "\x00" in value:
+        raise InvalidArgument(f"INVALID_{field.upper()}", f"{field} must not contain NUL")
