@@ -33,11 +33,20 @@ def connect(settings: CassandraSettings, *, keyspace: str | None = None) -> tupl
     return cluster, cluster.connect(keyspace)
 
 
-def execute(session: Session, statement: Any, params: Any = None) -> asyncio.Future[Any]:
-    """Runs a statement without blocking the event loop; resolves to the rows."""
+def execute(
+    session: Session, statement: Any, params: Any = None, *, timeout_s: float | None = None
+) -> asyncio.Future[Any]:
+    """Runs a statement without blocking the event loop; resolves to the rows.
+
+    ``timeout_s`` overrides the profile's request timeout for this statement.
+    """
     loop = asyncio.get_running_loop()
     result: asyncio.Future[Any] = loop.create_future()
-    response: ResponseFuture = session.execute_async(statement, params)
+    response: ResponseFuture = (
+        session.execute_async(statement, params)
+        if timeout_s is None
+        else session.execute_async(statement, params, timeout=timeout_s)
+    )
 
     def done(rows: Any) -> None:
         if not result.done():

@@ -23,11 +23,16 @@ from chatmesh.v1 import (
     notification_service_pb2_grpc,
     session_service_pb2_grpc,
 )
+from msgsvc.access import Access
 from msgsvc.accounts import Accounts
 from msgsvc.batching import BatchingSessionLookup
+from msgsvc.conversation_list import ConversationLister
 from msgsvc.directory_servicer import DirectoryServicer
+from msgsvc.effects import Effects
 from msgsvc.history import HistoryReader
 from msgsvc.ids import RENEW_INTERVAL_S, LeasedIdSource, WorkerLease
+from msgsvc.messaging import Messaging
+from msgsvc.receipts import ReceiptTracker
 from msgsvc.routing import GrpcPushQueue, GrpcSessionLookup, RedisDeliveryPublisher, Router
 from msgsvc.sending import MessageSender
 from msgsvc.servicer import MessageServicer
@@ -37,6 +42,8 @@ from msgsvc.storage.claims import RedisClaimStore
 from msgsvc.storage.directory import PostgresDirectory
 from msgsvc.storage.directory_cache import CachingDirectory
 from msgsvc.storage.messages import CassandraMessageStore
+from msgsvc.summaries import Summarizer
+from msgsvc.sync import SyncReader
 
 log = logging.getLogger("msgsvc")
 SHUTDOWN_GRACE_S = 10.0
@@ -55,22 +62,36 @@ async def run(settings: MsgsvcSettings) -> None:
 
     directory = CachingDirectory(PostgresDirectory(pg_pool))
     messages = CassandraMessageStore(session, settings.cassandra.keyspace)
+    access = Access(directory)
+    summarizer = Summarizer(directory, messages)
+    router = Router(
+        BatchingSessionLookup(
+            GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(sessionsvc))
+        ),
+        RedisDeliveryPublisher(redis_client, settings.common.key_prefix),
+        GrpcPushQueue(notification_service_pb2_grpc.NotificationServiceStub(notifysvc)),
+    )
     servicer = MessageServicer(
-        sender=MessageSender(
-            directory=directory,
-            claims=RedisClaimStore(redis_client, settings.common.key_prefix),
-            messages=messages,
-            ids=ids,
-        ),
-        history=HistoryReader(directory, messages, clock),
-        router=Router(
-            BatchingSessionLookup(
-                GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(sessionsvc))
+        Messaging(
+            sender=MessageSender(
+                directory=directory,
+                claims=RedisClaimStore(redis_client, settings.common.key_prefix),
+                messages=messages,
+                ids=ids,
+                clock=clock,
             ),
-            RedisDeliveryPublisher(redis_client, settings.common.key_prefix),
-            GrpcPushQueue(notification_service_pb2_grpc.NotificationServiceStub(notifysvc)),
-        ),
-        tasks=tasks,
+            history=HistoryReader(access, messages, clock),
+            sync=SyncReader(
+                access=access,
+                directory=directory,
+                messages=messages,
+                summarizer=summarizer,
+                clock=clock,
+            ),
+            receipts=ReceiptTracker(access, directory, messages),
+            conversations=ConversationLister(directory, summarizer),
+            effects=Effects(router, tasks),
+        )
     )
     directory_servicer = DirectoryServicer(Accounts(PostgresAccountStore(pg_pool)))
 

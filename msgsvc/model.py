@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chatmesh.v1 import common_pb2
+from msgsvc.storage.directory import MemberState
 
 MAX_BODY_BYTES = 16 * 1024  # text; media travels by pre-signed URL, never inline
 MAX_CLIENT_MSG_ID_CHARS = 64
@@ -54,5 +55,44 @@ class SendOutcome:
 
 @dataclass(frozen=True, slots=True)
 class HistoryPage:
-    messages: tuple[StoredMessage, ...]
-    next_before_id: int  # 0 when no older messages remain
+    messages: tuple[StoredMessage, ...]  # newest first
+    next_page_token: str  # empty when no older messages remain
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationView:
+    """A conversation as one member sees it in a list."""
+
+    conversation_id: str
+    kind: int
+    title: str
+    member_ids: tuple[str, ...]
+    last_message: StoredMessage | None
+    unread_count: int
+    member_watermarks: tuple[MemberState, ...]  # direct conversations only
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSummary:
+    conversations: tuple[ConversationView, ...]  # newest activity first
+    next_cursor: str
+    gap: bool  # not every changed conversation is listed
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPage:
+    messages: tuple[StoredMessage, ...]  # oldest first
+    next_page_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPage:
+    conversations: tuple[ConversationView, ...]
+    next_page_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptOutcome:
+    state: MemberState
+    advanced: bool
+    member_ids: tuple[str, ...]  # who to tell

@@ -63,20 +63,40 @@ class Router:
         self._push = push
 
     async def route(self, outcome: SendOutcome) -> None:
+        """Delivers a stored message to every live device of its members
+        except the sending device (it has the ack), and queues pushes for
+        members with no live device."""
         message = outcome.message
         live = await self._sessions.lookup(list(outcome.recipients))
-        by_gateway: dict[str, list[DeviceSession]] = defaultdict(list)
-        for session in live:
-            # The sending device already has the message (its ack); the
-            # sender's other devices get it like any recipient.
-            if (session.user_id, session.device_id) == (
-                message.sender_user_id,
-                message.sender_device_id,
-            ):
-                continue
-            by_gateway[session.gateway_id].append(session)
         frame = client_pb2.ServerFrame(deliver=client_pb2.DeliverFrame(message=message.to_proto()))
-        for gateway_id, sessions in by_gateway.items():
+        await self._publish(frame, live, skip=(message.sender_user_id, message.sender_device_id))
+        online = {s.user_id for s in live}
+        offline = [u for u in outcome.recipients if u not in online and u != message.sender_user_id]
+        if offline:
+            await self._push.enqueue(
+                offline, message.conversation_id, message.message_id, message.sender_user_id
+            )
+
+    async def broadcast(
+        self, frame: client_pb2.ServerFrame, user_ids: Sequence[str], *, skip: tuple[str, str]
+    ) -> None:
+        """Sends an ephemeral frame (a receipt) to the live devices of the
+        given users except the (user, device) ``skip``. Offline devices learn
+        the state on their next sync or list."""
+        await self._publish(frame, await self._sessions.lookup(list(user_ids)), skip=skip)
+
+    async def _publish(
+        self,
+        frame: client_pb2.ServerFrame,
+        sessions: Iterable[DeviceSession],
+        *,
+        skip: tuple[str, str],
+    ) -> None:
+        by_gateway: dict[str, list[DeviceSession]] = defaultdict(list)
+        for session in sessions:
+            if (session.user_id, session.device_id) != skip:
+                by_gateway[session.gateway_id].append(session)
+        for gateway_id, targets in by_gateway.items():
             await self._publisher.publish(
                 gateway_id,
                 delivery_pb2.GatewayDelivery(
@@ -84,16 +104,10 @@ class Router:
                         delivery_pb2.DeliveryTarget(
                             user_id=s.user_id, device_id=s.device_id, connection_id=s.connection_id
                         )
-                        for s in sessions
+                        for s in targets
                     ],
                     frame=frame,
                 ),
-            )
-        online = {s.user_id for s in live}
-        offline = [u for u in outcome.recipients if u not in online and u != message.sender_user_id]
-        if offline:
-            await self._push.enqueue(
-                offline, message.conversation_id, message.message_id, message.sender_user_id
             )
 
 

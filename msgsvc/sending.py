@@ -4,6 +4,8 @@ The order is the contract: nothing is acknowledged before the row is durable
 in Cassandra, and routing starts only after that. A retry with the same
 (sender, client_msg_id) reuses the first attempt's id; if that attempt died
 before writing, the retry writes the row, otherwise it returns the stored one.
+Writes of an id obey the commit bound of ``msgsvc.visibility`` so that the
+catch-up cursor never skips a late-committed message.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from chatmesh import snowflake
+from chatmesh.clock import Clock
 from chatmesh.conversation import direct_conversation_id, is_valid_user_id
-from chatmesh.errors import InvalidArgument, NotFound
+from chatmesh.errors import InvalidArgument, NotFound, Unavailable
 from chatmesh.v1 import common_pb2
 from msgsvc.model import (
     MAX_BODY_BYTES,
@@ -21,9 +24,10 @@ from msgsvc.model import (
     SendOutcome,
     StoredMessage,
 )
-from msgsvc.storage.claims import ClaimStore
+from msgsvc.storage.claims import Claim, ClaimStore
 from msgsvc.storage.directory import Conversation, Directory
 from msgsvc.storage.messages import MessageStore
+from msgsvc.visibility import may_start_write, reclaimable
 
 _KNOWN_KINDS = frozenset({common_pb2.MESSAGE_KIND_TEXT})
 
@@ -40,11 +44,13 @@ class MessageSender:
         claims: ClaimStore,
         messages: MessageStore,
         ids: IdSource,
+        clock: Clock,
     ) -> None:
         self._directory = directory
         self._claims = claims
         self._messages = messages
         self._ids = ids
+        self._clock = clock
 
     async def send(self, command: SendCommand) -> SendOutcome:
         _validate(command)
@@ -65,6 +71,7 @@ class MessageSender:
             stored = await self._messages.get(claim.conversation_id, claim.message_id)
             if stored is not None:
                 return SendOutcome(stored, conversation.member_ids, duplicate=True)
+            claim = await self._settle_unwritten(command, claim, candidate_id)
         message = StoredMessage(
             message_id=claim.message_id,
             conversation_id=conversation.conversation_id,
@@ -75,8 +82,34 @@ class MessageSender:
             body=command.body,
             created_at_ms=snowflake.timestamp_ms(claim.message_id),
         )
+        # The conversation's activity mark moves first, so that a sync which
+        # can read the row also finds the conversation changed.
+        await self._directory.touch(
+            message.conversation_id, message.message_id, message.sender_user_id
+        )
+        if not may_start_write(message.message_id, self._clock.now_ms()):
+            raise _in_doubt()
         await self._messages.write(message)
         return SendOutcome(message, conversation.member_ids, duplicate=not claim.won)
+
+    async def _settle_unwritten(self, command: SendCommand, claim: Claim, fresh_id: int) -> Claim:
+        """A claim exists but its row does not: the first attempt died, is
+        still writing, or its id is too old to be written now."""
+        now = self._clock.now_ms()
+        if may_start_write(claim.message_id, now):
+            return claim  # rewrite the same row: writes are idempotent
+        if not reclaimable(claim.message_id, now):
+            # The first attempt may still land; writing now could store the
+            # message twice. The client retries shortly.
+            raise _in_doubt()
+        settled = await self._claims.reclaim(
+            command.sender_user_id, command.client_msg_id, claim, fresh_id
+        )
+        if not settled.won and not may_start_write(settled.message_id, now):
+            raise _in_doubt()
+        # Won, or a concurrent retry re-claimed first with a fresh id: writing
+        # that same row again is harmless.
+        return settled
 
     async def _resolve_conversation(self, command: SendCommand, candidate_id: int) -> Conversation:
         sender = command.sender_user_id
@@ -106,6 +139,10 @@ class MessageSender:
         if conversation is None or sender not in conversation.member_ids:
             raise NotFound("CONVERSATION_NOT_FOUND", "no such conversation")
         return conversation
+
+
+def _in_doubt() -> Unavailable:
+    return Unavailable("SEND_IN_DOUBT", "an earlier attempt of this send is unsettled; resend")
 
 
 def _validate(command: SendCommand) -> None:

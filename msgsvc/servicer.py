@@ -8,14 +8,14 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from chatmesh.errors import ChatmeshError, InvalidArgument, error_frame, grpc_status
+from chatmesh.errors import ChatmeshError, InvalidArgument, grpc_status
 from chatmesh.tasks import TaskGroup
-from chatmesh.v1 import client_pb2, message_service_pb2, message_service_pb2_grpc
+from chatmesh.v1 import message_service_pb2, message_service_pb2_grpc
+from msgsvc.client_frames import ClientFrameHandler
 from msgsvc.failures import classify
-from msgsvc.history import HistoryReader, parse_page_token
-from msgsvc.model import SendCommand, SendOutcome
-from msgsvc.routing import Router
-from msgsvc.sending import MessageSender
+from msgsvc.messaging import Messaging
+from msgsvc.model import SendCommand
+from msgsvc.protos import conversation_summary, watermark
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +28,9 @@ MAX_REPLIES_PER_BATCH = 256
 
 
 class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
-    def __init__(
-        self, *, sender: MessageSender, history: HistoryReader, router: Router, tasks: TaskGroup
-    ) -> None:
-        self._sender = sender
-        self._history = history
-        self._router = router
-        self._tasks = tasks
+    def __init__(self, messaging: Messaging) -> None:
+        self._m = messaging
+        self._frames = ClientFrameHandler(messaging)
 
     async def SendMessage(
         self, request: message_service_pb2.SendMessageRequest, context: grpc.aio.ServicerContext
@@ -53,11 +49,11 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
         try:
             if not request.sender_user_id:
                 raise InvalidArgument("MISSING_SENDER", "sender_user_id is required")
-            outcome = await self._sender.send(command)
+            outcome = await self._m.sender.send(command)
         except Exception as exc:
             await _abort(context, exc)
             raise  # unreachable: abort raises
-        self._route_later(outcome)
+        self._m.effects.message_stored(outcome)
         return message_service_pb2.SendMessageResponse(
             message=outcome.message.to_proto(), duplicate=outcome.duplicate
         )
@@ -66,10 +62,10 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
         self, request: message_service_pb2.ListMessagesRequest, context: grpc.aio.ServicerContext
     ) -> message_service_pb2.ListMessagesResponse:
         try:
-            page = await self._history.page(
+            page = await self._m.history.page(
                 request.requester_user_id,
                 request.conversation_id,
-                before_id=parse_page_token(request.page_token),
+                page_token=request.page_token,
                 page_size=request.page_size,
             )
         except Exception as exc:
@@ -77,7 +73,73 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
             raise
         return message_service_pb2.ListMessagesResponse(
             messages=[m.to_proto() for m in page.messages],
-            next_page_token=str(page.next_before_id) if page.next_before_id else "",
+            next_page_token=page.next_page_token,
+        )
+
+    async def Sync(
+        self, request: message_service_pb2.SyncRequest, context: grpc.aio.ServicerContext
+    ) -> message_service_pb2.SyncResponse:
+        try:
+            summary = await self._m.sync.summary(request.user_id, request.cursor)
+        except Exception as exc:
+            await _abort(context, exc)
+            raise
+        return message_service_pb2.SyncResponse(
+            conversations=[conversation_summary(v) for v in summary.conversations],
+            next_cursor=summary.next_cursor,
+            gap=summary.gap,
+        )
+
+    async def SyncConversation(
+        self,
+        request: message_service_pb2.SyncConversationRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> message_service_pb2.SyncConversationResponse:
+        try:
+            page = await self._m.sync.page(
+                request.user_id,
+                request.conversation_id,
+                cursor=request.cursor,
+                page_token=request.page_token,
+                page_size=request.page_size,
+            )
+        except Exception as exc:
+            await _abort(context, exc)
+            raise
+        return message_service_pb2.SyncConversationResponse(
+            messages=[m.to_proto() for m in page.messages], next_page_token=page.next_page_token
+        )
+
+    async def MarkReceipt(
+        self, request: message_service_pb2.MarkReceiptRequest, context: grpc.aio.ServicerContext
+    ) -> message_service_pb2.MarkReceiptResponse:
+        try:
+            outcome = await self._m.receipts.mark(
+                request.user_id, request.conversation_id, request.kind, request.message_id
+            )
+        except Exception as exc:
+            await _abort(context, exc)
+            raise
+        self._m.effects.receipt_moved(outcome, request.device_id)
+        return message_service_pb2.MarkReceiptResponse(
+            watermark=watermark(outcome.state), advanced=outcome.advanced
+        )
+
+    async def ListConversations(
+        self,
+        request: message_service_pb2.ListConversationsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> message_service_pb2.ListConversationsResponse:
+        try:
+            page = await self._m.conversations.page(
+                request.user_id, page_size=request.page_size, page_token=request.page_token
+            )
+        except Exception as exc:
+            await _abort(context, exc)
+            raise
+        return message_service_pb2.ListConversationsResponse(
+            conversations=[conversation_summary(v) for v in page.conversations],
+            next_page_token=page.next_page_token,
         )
 
     async def Connect(
@@ -102,7 +164,7 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
 
         async def handle(inbound: message_service_pb2.InboundFrame) -> None:
             try:
-                reply = await self._handle_frame(inbound)
+                reply = await self._frames.handle(inbound.user_id, inbound.device_id, inbound.frame)
                 replies.put_nowait(
                     message_service_pb2.OutboundFrame(
                         in_reply_to=inbound.seq, connection_id=inbound.connection_id, frame=reply
@@ -150,61 +212,6 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
             reader.cancel()
             await handlers.close()
             log.info("gateway stream closed", extra={"fields": {"gateway_id": first.gateway_id}})
-
-    async def _handle_frame(
-        self, inbound: message_service_pb2.InboundFrame
-    ) -> client_pb2.ServerFrame:
-        frame = inbound.frame
-        kind = frame.WhichOneof("kind")
-        client_msg_id = frame.send.client_msg_id if kind == "send" else ""
-        try:
-            if kind == "send":
-                send = frame.send
-                target = send.WhichOneof("target")
-                outcome = await self._sender.send(
-                    SendCommand(
-                        sender_user_id=inbound.user_id,
-                        sender_device_id=inbound.device_id,
-                        client_msg_id=send.client_msg_id,
-                        conversation_id=send.conversation_id
-                        if target == "conversation_id"
-                        else None,
-                        to_user_id=send.to_user_id if target == "to_user_id" else None,
-                        kind=send.kind,
-                        body=send.body,
-                    )
-                )
-                self._route_later(outcome)
-                message = outcome.message
-                return client_pb2.ServerFrame(
-                    ack=client_pb2.AckFrame(
-                        request_id=frame.request_id,
-                        client_msg_id=message.client_msg_id,
-                        message_id=message.message_id,
-                        conversation_id=message.conversation_id,
-                        created_at_ms=message.created_at_ms,
-                    )
-                )
-            raise InvalidArgument("UNSUPPORTED_FRAME", f"frame kind {kind!r} is not handled here")
-        except Exception as exc:
-            error = classify(exc)
-            if error is None:
-                log.exception("frame failed", extra={"fields": {"kind": kind}})
-                error = ChatmeshError("INTERNAL", "internal error")
-            return error_frame(error, request_id=frame.request_id, client_msg_id=client_msg_id)
-
-    def _route_later(self, outcome: SendOutcome) -> None:
-        self._tasks.spawn("route", self._route(outcome))
-
-    async def _route(self, outcome: SendOutcome) -> None:
-        try:
-            await self._router.route(outcome)
-        except Exception:
-            # The message is durable; recipients recover it on sync.
-            log.exception(
-                "routing failed",
-                extra={"fields": {"message_id": outcome.message.message_id}},
-            )
 
 
 async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> None:

@@ -27,16 +27,39 @@ class ClaimStore(Protocol):
         already bound, and returns the binding in force."""
         ...
 
+    async def reclaim(
+        self, sender_user_id: str, client_msg_id: str, stale: Claim, message_id: int
+    ) -> Claim:
+        """Atomically rebinds a claim still bound to ``stale`` to ``message_id``
+        (same conversation), and returns the binding in force: the new one, or
+        whatever a concurrent reclaim installed first."""
+        ...
+
+
+# Compare-and-set: replace the value only if it is still the stale binding.
+_RECLAIM = """
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return ARGV[2]
+end
+return current
+"""
+
 
 class RedisClaimStore:
     def __init__(self, client: redis.Redis, key_prefix: str) -> None:
         self._redis = client
         self._prefix = key_prefix
+        self._reclaim = client.register_script(_RECLAIM)
+
+    def _key(self, sender_user_id: str, client_msg_id: str) -> str:
+        return f"{self._prefix}claim:{{{sender_user_id}}}:{client_msg_id}"
 
     async def claim(
         self, sender_user_id: str, client_msg_id: str, message_id: int, conversation_id: str
     ) -> Claim:
-        key = f"{self._prefix}claim:{{{sender_user_id}}}:{client_msg_id}"
+        key = self._key(sender_user_id, client_msg_id)
         # SET NX GET: sets when absent and returns the previous value otherwise,
         # in one round trip and atomically.
         previous = await self._redis.set(
@@ -44,6 +67,26 @@ class RedisClaimStore:
         )
         if previous is None:
             return Claim(message_id, conversation_id, won=True)
-        text = previous.decode() if isinstance(previous, bytes) else str(previous)
-        held_id, held_conversation = text.split(":", 1)
-        return Claim(int(held_id), held_conversation, won=False)
+        return _parse(previous, won=False)
+
+    async def reclaim(
+        self, sender_user_id: str, client_msg_id: str, stale: Claim, message_id: int
+    ) -> Claim:
+        fresh = f"{message_id}:{stale.conversation_id}"
+        current = await self._reclaim(
+            keys=[self._key(sender_user_id, client_msg_id)],
+            args=[f"{stale.message_id}:{stale.conversation_id}", fresh, CLAIM_TTL_S],
+        )
+        if current is None:
+            # The claim expired meanwhile (a week): bind afresh.
+            return await self.claim(
+                sender_user_id, client_msg_id, message_id, stale.conversation_id
+            )
+        claim = _parse(current, won=False)
+        return Claim(claim.message_id, claim.conversation_id, won=claim.message_id == message_id)
+
+
+def _parse(value: object, *, won: bool) -> Claim:
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    held_id, held_conversation = text.split(":", 1)
+    return Claim(int(held_id), held_conversation, won=won)

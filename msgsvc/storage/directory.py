@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +20,36 @@ class Conversation:
     member_ids: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class MemberState:
+    """One member's receipt watermarks in one conversation."""
+
+    conversation_id: str
+    user_id: str
+    delivered_message_id: int
+    read_message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """A conversation as one member sees it: activity and own watermarks."""
+
+    conversation_id: str
+    kind: int
+    title: str
+    created_at_ms: int
+    last_message_id: int
+    own: MemberState
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityKey:
+    """Position in a member's conversation list, newest activity first."""
+
+    last_message_id: int
+    conversation_id: str
+
+
 class Directory(Protocol):
     async def existing_users(self, user_ids: Iterable[str]) -> set[str]:
         """The subset of ``user_ids`` that are registered users."""
@@ -33,6 +63,37 @@ class Directory(Protocol):
         ...
 
     async def conversation(self, conversation_id: str) -> Conversation | None: ...
+
+    async def touch(self, conversation_id: str, message_id: int, sender_user_id: str) -> None:
+        """Raises the conversation's last_message_id to ``message_id`` (never
+        lowers it), and the sender's watermarks with it: whoever writes has
+        read what came before. Done before the message row is written, so a
+        conversation whose rows a reader can see is always marked active."""
+        ...
+
+    async def memberships_since(self, user_id: str, floor_id: int, limit: int) -> list[Membership]:
+        """The user's conversations with last_message_id >= ``floor_id``,
+        newest activity first, at most ``limit``."""
+        ...
+
+    async def memberships_page(
+        self, user_id: str, after: ActivityKey | None, limit: int
+    ) -> list[Membership]:
+        """The user's conversations ordered by (last_message_id,
+        conversation_id) descending, strictly after ``after``."""
+        ...
+
+    async def member_states(self, conversation_ids: Sequence[str]) -> list[MemberState]:
+        """Every member's watermarks in the given conversations."""
+        ...
+
+    async def advance(
+        self, conversation_id: str, user_id: str, *, delivered_to: int, read_to: int
+    ) -> tuple[MemberState, bool] | None:
+        """Raises the member's watermarks to at least the given ids (0 leaves
+        one alone) and returns the state after, and whether anything moved;
+        None if the user is not a member. Never lowers a watermark."""
+        ...
 
 
 class PostgresDirectory:
@@ -83,3 +144,115 @@ class PostgresDirectory:
             created_at_ms=rows[0]["created_at_ms"],
             member_ids=tuple(sorted(r["user_id"] for r in rows if r["user_id"] is not None)),
         )
+
+    async def touch(self, conversation_id: str, message_id: int, sender_user_id: str) -> None:
+        # One round trip for both rows.
+        await self._pool.execute(
+            "WITH activity AS ("
+            " UPDATE conversations SET last_message_id = $2"
+            " WHERE conversation_id = $1 AND last_message_id < $2)"
+            " UPDATE members SET read_watermark = $2,"
+            " delivered_watermark = GREATEST(delivered_watermark, $2)"
+            " WHERE conversation_id = $1 AND user_id = $3 AND read_watermark < $2",
+            conversation_id,
+            message_id,
+            sender_user_id,
+        )
+
+    async def memberships_since(self, user_id: str, floor_id: int, limit: int) -> list[Membership]:
+        rows = await self._pool.fetch(
+            _MEMBERSHIP_SELECT + " AND c.last_message_id >= $2"
+            " ORDER BY c.last_message_id DESC, c.conversation_id DESC LIMIT $3",
+            user_id,
+            floor_id,
+            limit,
+        )
+        return [_membership(user_id, r) for r in rows]
+
+    async def memberships_page(
+        self, user_id: str, after: ActivityKey | None, limit: int
+    ) -> list[Membership]:
+        if after is None:
+            rows = await self._pool.fetch(
+                _MEMBERSHIP_SELECT
+                + " ORDER BY c.last_message_id DESC, c.conversation_id DESC LIMIT $2",
+                user_id,
+                limit,
+            )
+        else:
+            rows = await self._pool.fetch(
+                _MEMBERSHIP_SELECT + " AND (c.last_message_id, c.conversation_id) < ($2, $3)"
+                " ORDER BY c.last_message_id DESC, c.conversation_id DESC LIMIT $4",
+                user_id,
+                after.last_message_id,
+                after.conversation_id,
+                limit,
+            )
+        return [_membership(user_id, r) for r in rows]
+
+    async def member_states(self, conversation_ids: Sequence[str]) -> list[MemberState]:
+        rows = await self._pool.fetch(
+            "SELECT conversation_id, user_id, delivered_watermark, read_watermark FROM members"
+            " WHERE conversation_id = ANY($1::text[]) ORDER BY conversation_id, user_id",
+            list(conversation_ids),
+        )
+        return [
+            MemberState(
+                r["conversation_id"], r["user_id"], r["delivered_watermark"], r["read_watermark"]
+            )
+            for r in rows
+        ]
+
+    async def advance(
+        self, conversation_id: str, user_id: str, *, delivered_to: int, read_to: int
+    ) -> tuple[MemberState, bool] | None:
+        # Read implies delivered. The WHERE clause makes an old report a
+        # no-op without taking a write lock's worth of work.
+        delivered_to = max(delivered_to, read_to)
+        row = await self._pool.fetchrow(
+            "UPDATE members SET"
+            " delivered_watermark = GREATEST(delivered_watermark, $3),"
+            " read_watermark = GREATEST(read_watermark, $4)"
+            " WHERE conversation_id = $1 AND user_id = $2"
+            " AND (delivered_watermark < $3 OR read_watermark < $4)"
+            " RETURNING delivered_watermark, read_watermark",
+            conversation_id,
+            user_id,
+            delivered_to,
+            read_to,
+        )
+        advanced = row is not None
+        if row is None:
+            row = await self._pool.fetchrow(
+                "SELECT delivered_watermark, read_watermark FROM members"
+                " WHERE conversation_id = $1 AND user_id = $2",
+                conversation_id,
+                user_id,
+            )
+            if row is None:
+                return None
+        state = MemberState(
+            conversation_id, user_id, row["delivered_watermark"], row["read_watermark"]
+        )
+        return state, advanced
+
+
+_MEMBERSHIP_SELECT = (
+    "SELECT c.conversation_id, c.kind, c.title, c.created_at_ms, c.last_message_id,"
+    " m.delivered_watermark, m.read_watermark"
+    " FROM members m JOIN conversations c ON c.conversation_id = m.conversation_id"
+    " WHERE m.user_id = $1"
+)
+
+
+def _membership(user_id: str, row: asyncpg.Record) -> Membership:
+    return Membership(
+        conversation_id=row["conversation_id"],
+        kind=row["kind"],
+        title=row["title"],
+        created_at_ms=row["created_at_ms"],
+        last_message_id=row["last_message_id"],
+        own=MemberState(
+            row["conversation_id"], user_id, row["delivered_watermark"], row["read_watermark"]
+        ),
+    )

@@ -9,9 +9,16 @@ changes and needs invalidation.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from msgsvc.storage.directory import DIRECT, Conversation, Directory
+from msgsvc.storage.directory import (
+    DIRECT,
+    ActivityKey,
+    Conversation,
+    Directory,
+    Membership,
+    MemberState,
+)
 
 MAX_CACHED_CONVERSATIONS = 200_000  # ~200 bytes each: ~40 MB at the limit
 
@@ -45,6 +52,29 @@ class CachingDirectory:
         if conversation is not None:
             self._put(conversation)
         return conversation
+
+    # Activity and watermarks change with every message: never cached.
+
+    async def touch(self, conversation_id: str, message_id: int, sender_user_id: str) -> None:
+        await self._inner.touch(conversation_id, message_id, sender_user_id)
+
+    async def memberships_since(self, user_id: str, floor_id: int, limit: int) -> list[Membership]:
+        return await self._inner.memberships_since(user_id, floor_id, limit)
+
+    async def memberships_page(
+        self, user_id: str, after: ActivityKey | None, limit: int
+    ) -> list[Membership]:
+        return await self._inner.memberships_page(user_id, after, limit)
+
+    async def member_states(self, conversation_ids: Sequence[str]) -> list[MemberState]:
+        return await self._inner.member_states(conversation_ids)
+
+    async def advance(
+        self, conversation_id: str, user_id: str, *, delivered_to: int, read_to: int
+    ) -> tuple[MemberState, bool] | None:
+        return await self._inner.advance(
+            conversation_id, user_id, delivered_to=delivered_to, read_to=read_to
+        )
 
     def _get(self, conversation_id: str) -> Conversation | None:
         conversation = self._direct.get(conversation_id)

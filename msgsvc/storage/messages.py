@@ -9,6 +9,7 @@ from cassandra.cluster import Session
 from chatmesh import snowflake
 from chatmesh.cassandra_io import execute
 from msgsvc.model import StoredMessage
+from msgsvc.visibility import STORE_WRITE_TIMEOUT_S
 
 # Ten days of messages per partition (Discord's choice): even a busy
 # conversation's partition stays far below the sizes where Cassandra suffers,
@@ -37,7 +38,24 @@ class MessageStore(Protocol):
 
     async def page(
         self, conversation_id: str, *, before_id: int, limit: int, oldest_bucket: int
-    ) -> list[StoredMessage]: ...
+    ) -> list[StoredMessage]:
+        """Up to ``limit`` messages with ids below ``before_id``, newest first,
+        looking no further back than ``oldest_bucket``."""
+        ...
+
+    async def after(
+        self, conversation_id: str, *, after_id: int, limit: int, buckets: range
+    ) -> list[StoredMessage]:
+        """Up to ``limit`` messages with ids above ``after_id``, oldest first,
+        reading only the given buckets."""
+        ...
+
+    async def senders_after(
+        self, conversation_id: str, *, after_id: int, limit: int, buckets: range
+    ) -> list[str]:
+        """The senders of up to ``limit`` messages with ids above ``after_id``,
+        newest first, reading only the given buckets (bodies are not read)."""
+        ...
 
 
 _COLUMNS = "message_id, sender_user_id, sender_device_id, client_msg_id, kind, body"
@@ -59,6 +77,15 @@ class CassandraMessageStore:
             f"SELECT {_COLUMNS} FROM {table}"
             " WHERE conversation_id = ? AND bucket = ? AND message_id < ? LIMIT ?"
         )
+        self._after = session.prepare(
+            f"SELECT {_COLUMNS} FROM {table}"
+            " WHERE conversation_id = ? AND bucket = ? AND message_id > ?"
+            " ORDER BY message_id ASC LIMIT ?"
+        )
+        self._senders_after = session.prepare(
+            f"SELECT sender_user_id FROM {table}"
+            " WHERE conversation_id = ? AND bucket = ? AND message_id > ? LIMIT ?"
+        )
 
     async def write(self, message: StoredMessage) -> None:
         await execute(
@@ -74,6 +101,7 @@ class CassandraMessageStore:
                 message.kind,
                 message.body,
             ),
+            timeout_s=STORE_WRITE_TIMEOUT_S,
         )
 
     async def get(self, conversation_id: str, message_id: int) -> StoredMessage | None:
@@ -95,6 +123,34 @@ class CassandraMessageStore:
             )
             found.extend(_message(conversation_id, row) for row in rows)
             bucket -= 1
+        return found
+
+    async def after(
+        self, conversation_id: str, *, after_id: int, limit: int, buckets: range
+    ) -> list[StoredMessage]:
+        found: list[StoredMessage] = []
+        for bucket in buckets:
+            if len(found) >= limit:
+                break
+            rows = await execute(
+                self._session, self._after, (conversation_id, bucket, after_id, limit - len(found))
+            )
+            found.extend(_message(conversation_id, row) for row in rows)
+        return found
+
+    async def senders_after(
+        self, conversation_id: str, *, after_id: int, limit: int, buckets: range
+    ) -> list[str]:
+        found: list[str] = []
+        for bucket in reversed(buckets):
+            if len(found) >= limit:
+                break
+            rows = await execute(
+                self._session,
+                self._senders_after,
+                (conversation_id, bucket, after_id, limit - len(found)),
+            )
+            found.extend(row.sender_user_id for row in rows)
         return found
 
 

@@ -1,0 +1,154 @@
+"""Client frames arriving over a gateway stream: proto in, domain, proto out.
+
+Every reply names the frame it answers by request_id. Failures become error
+frames; the stream and the connection carry on.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from chatmesh.errors import ChatmeshError, InvalidArgument, error_frame
+from chatmesh.v1 import client_pb2
+from msgsvc.failures import classify
+from msgsvc.messaging import Messaging
+from msgsvc.model import SendCommand
+from msgsvc.protos import conversation_summary, watermark
+
+log = logging.getLogger(__name__)
+
+
+class ClientFrameHandler:
+    def __init__(self, messaging: Messaging) -> None:
+        self._m = messaging
+
+    async def handle(
+        self, user_id: str, device_id: str, frame: client_pb2.ClientFrame
+    ) -> client_pb2.ServerFrame:
+        kind = frame.WhichOneof("kind")
+        try:
+            if kind == "send":
+                return await self._send(user_id, device_id, frame)
+            if kind == "sync":
+                return await self._sync(user_id, frame)
+            if kind == "sync_conversation":
+                return await self._sync_conversation(user_id, frame)
+            if kind == "mark":
+                return await self._mark(user_id, device_id, frame)
+            if kind == "history":
+                return await self._history(user_id, frame)
+            if kind == "list_conversations":
+                return await self._list_conversations(user_id, frame)
+            raise InvalidArgument("UNSUPPORTED_FRAME", f"frame kind {kind!r} is not handled here")
+        except Exception as exc:
+            error = classify(exc)
+            if error is None:
+                log.exception("frame failed", extra={"fields": {"kind": kind}})
+                error = ChatmeshError("INTERNAL", "internal error")
+            client_msg_id = frame.send.client_msg_id if kind == "send" else ""
+            return error_frame(error, request_id=frame.request_id, client_msg_id=client_msg_id)
+
+    async def _send(
+        self, user_id: str, device_id: str, frame: client_pb2.ClientFrame
+    ) -> client_pb2.ServerFrame:
+        send = frame.send
+        target = send.WhichOneof("target")
+        outcome = await self._m.sender.send(
+            SendCommand(
+                sender_user_id=user_id,
+                sender_device_id=device_id,
+                client_msg_id=send.client_msg_id,
+                conversation_id=send.conversation_id if target == "conversation_id" else None,
+                to_user_id=send.to_user_id if target == "to_user_id" else None,
+                kind=send.kind,
+                body=send.body,
+            )
+        )
+        self._m.effects.message_stored(outcome)
+        message = outcome.message
+        return client_pb2.ServerFrame(
+            ack=client_pb2.AckFrame(
+                request_id=frame.request_id,
+                client_msg_id=message.client_msg_id,
+                message_id=message.message_id,
+                conversation_id=message.conversation_id,
+                created_at_ms=message.created_at_ms,
+            )
+        )
+
+    async def _sync(self, user_id: str, frame: client_pb2.ClientFrame) -> client_pb2.ServerFrame:
+        summary = await self._m.sync.summary(user_id, frame.sync.cursor)
+        return client_pb2.ServerFrame(
+            sync_summary=client_pb2.SyncSummaryFrame(
+                request_id=frame.request_id,
+                conversations=[conversation_summary(v) for v in summary.conversations],
+                next_cursor=summary.next_cursor,
+                gap=summary.gap,
+            )
+        )
+
+    async def _sync_conversation(
+        self, user_id: str, frame: client_pb2.ClientFrame
+    ) -> client_pb2.ServerFrame:
+        request = frame.sync_conversation
+        page = await self._m.sync.page(
+            user_id,
+            request.conversation_id,
+            cursor=request.cursor,
+            page_token=request.page_token,
+            page_size=request.page_size,
+        )
+        return client_pb2.ServerFrame(
+            sync_page=client_pb2.SyncPageFrame(
+                request_id=frame.request_id,
+                conversation_id=request.conversation_id,
+                messages=[m.to_proto() for m in page.messages],
+                next_page_token=page.next_page_token,
+            )
+        )
+
+    async def _mark(
+        self, user_id: str, device_id: str, frame: client_pb2.ClientFrame
+    ) -> client_pb2.ServerFrame:
+        mark = frame.mark
+        outcome = await self._m.receipts.mark(
+            user_id, mark.conversation_id, mark.kind, mark.message_id
+        )
+        self._m.effects.receipt_moved(outcome, device_id)
+        return client_pb2.ServerFrame(
+            watermark=client_pb2.WatermarkFrame(
+                request_id=frame.request_id, watermark=watermark(outcome.state)
+            )
+        )
+
+    async def _history(self, user_id: str, frame: client_pb2.ClientFrame) -> client_pb2.ServerFrame:
+        request = frame.history
+        page = await self._m.history.page(
+            user_id,
+            request.conversation_id,
+            page_token=request.page_token,
+            page_size=request.page_size,
+        )
+        return client_pb2.ServerFrame(
+            history_page=client_pb2.HistoryPageFrame(
+                request_id=frame.request_id,
+                conversation_id=request.conversation_id,
+                messages=[m.to_proto() for m in page.messages],
+                next_page_token=page.next_page_token,
+            )
+        )
+
+    async def _list_conversations(
+        self, user_id: str, frame: client_pb2.ClientFrame
+    ) -> client_pb2.ServerFrame:
+        request = frame.list_conversations
+        page = await self._m.conversations.page(
+            user_id, page_size=request.page_size, page_token=request.page_token
+        )
+        return client_pb2.ServerFrame(
+            conversation_list=client_pb2.ConversationListFrame(
+                request_id=frame.request_id,
+                conversations=[conversation_summary(v) for v in page.conversations],
+                next_page_token=page.next_page_token,
+            )
+        )
