@@ -14,7 +14,7 @@ _DIRECT_DIGEST_BYTES = 20  # 160 bits: collisions are not a practical concern.
 
 
 def is_valid_user_id(user_id: str) -> bool:
-    return bool(USER_ID_PATTERN.match(user_id))
+    return bool(USER_ID_PATTERN.fullmatch(user_id))  # fullmatch: '$' would admit a final newline
 
 
 def direct_conversation_id(user_a: str, user_b: str) -> str:

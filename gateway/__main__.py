@@ -57,7 +57,10 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier) -> None:
         clock=SystemClock(),
     )
     subscriber = DeliverySubscriber(
-        redis_client, gateway_channel(settings.common.key_prefix, settings.gateway_id), edge.deliver
+        redis_client,
+        gateway_channel(settings.common.key_prefix, settings.gateway_id),
+        edge.deliver,
+        edge.delivery_interrupted,
     )
     tasks = TaskGroup("gateway")
     tasks.forever("delivery-subscriber", subscriber.run())

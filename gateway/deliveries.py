@@ -1,8 +1,8 @@
 """Deliveries from msgsvc to this gateway's connections, over Redis pub/sub.
 
-Pub/sub is at-most-once: while the subscription is down, deliveries are lost
-and clients recover them from history on sync. The subscriber reconnects by
-itself and logs the gap.
+Pub/sub is at-most-once: while the subscription is down, deliveries are lost.
+The subscriber reconnects by itself and then reports the interruption, so the
+gateway can tell its clients to sync.
 """
 
 from __future__ import annotations
@@ -27,19 +27,27 @@ class DeliverySubscriber:
         client: redis.Redis,
         channel: str,
         on_delivery: Callable[[delivery_pb2.GatewayDelivery], None],
+        on_interrupted: Callable[[], None],
     ) -> None:
         self._redis = client
         self._channel = channel
         self._on_delivery = on_delivery
+        self._on_interrupted = on_interrupted
         self.subscribed = asyncio.Event()
 
     async def run(self) -> None:
+        interrupted = False
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._channel)
                 self.subscribed.set()
                 log.info("subscribed", extra={"fields": {"channel": self._channel}})
+                if interrupted:
+                    # Told only once subscribed again, so that a sync the
+                    # clients start now cannot miss what follows it.
+                    self._on_interrupted()
+                    interrupted = False
                 while True:
                     message = await pubsub.get_message(timeout=5.0)
                     if message is None or message["type"] != "message":
@@ -47,6 +55,7 @@ class DeliverySubscriber:
                     self._dispatch(message["data"])
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 self.subscribed.clear()
+                interrupted = True
                 log.warning("delivery subscription lost", extra={"fields": {"error": str(exc)}})
                 await asyncio.sleep(RESUBSCRIBE_BACKOFF_S)
             finally:

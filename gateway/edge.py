@@ -47,8 +47,17 @@ log = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 64 * 1024  # documented client limit: bodies are text; media goes by URL
 HARD_MAX_FRAME_BYTES = 1024 * 1024  # beyond this the frame is not even read
-RATE_PER_S = 20.0  # sustained client frames per second per connection
-RATE_BURST = 60
+# Per connection. Sends are the costly, abusable frames; the rest (sync,
+# receipts, history) come in bursts when a device reconnects, and a sync of
+# many conversations must not trip the limit meant for spam.
+SEND_RATE_PER_S = 20.0
+SEND_BURST = 60
+REQUEST_RATE_PER_S = 100.0
+REQUEST_BURST = 300
+# Answered by msgsvc; everything else but ping is refused here.
+_UPSTREAM_KINDS = frozenset(
+    {"send", "sync", "sync_conversation", "mark", "history", "list_conversations"}
+)
 
 
 class Edge:
@@ -137,9 +146,9 @@ class Edge:
                 )
             )
             log.info("connected", extra={"fields": fields})
-            limit = TokenBucket(RATE_PER_S, RATE_BURST)
+            limits = _Limits()
             async for data in websocket:
-                self._on_frame(conn, data, limit)
+                self._on_frame(conn, data, limits)
         except ConnectionClosed:
             pass
         finally:
@@ -152,20 +161,32 @@ class Edge:
                     log.warning("session unregister failed", extra={"fields": fields})
             log.info("disconnected", extra={"fields": fields})
 
-    def _on_frame(self, conn: ClientConnection, data: str | bytes, limit: TokenBucket) -> None:
+    def _on_frame(self, conn: ClientConnection, data: str | bytes, limits: _Limits) -> None:
         conn.encoding = encoding_of(data)
         try:
             if _size(data) > MAX_FRAME_BYTES:
                 raise InvalidArgument(
                     "FRAME_TOO_LARGE", f"frames are limited to {MAX_FRAME_BYTES} bytes"
                 )
-            if not limit.take():
-                raise ResourceExhausted("RATE_LIMITED", f"at most {RATE_PER_S:g} frames per second")
             frame = decode_client_frame(data)
         except ChatmeshError as exc:
             conn.send(error_frame(exc))
             return
         kind = frame.WhichOneof("kind")
+        limit, rate = (
+            (limits.sends, SEND_RATE_PER_S)
+            if kind == "send"
+            else (limits.requests, REQUEST_RATE_PER_S)
+        )
+        if not limit.take():
+            conn.send(
+                error_frame(
+                    ResourceExhausted("RATE_LIMITED", f"at most {rate:g} such frames per second"),
+                    request_id=frame.request_id,
+                    client_msg_id=frame.send.client_msg_id if kind == "send" else "",
+                )
+            )
+            return
         if kind == "ping":
             conn.send(
                 client_pb2.ServerFrame(
@@ -175,7 +196,7 @@ class Edge:
                     )
                 )
             )
-        elif kind == "send":
+        elif kind in _UPSTREAM_KINDS:
             self._link.submit(
                 conn.connection_id, conn.identity.user_id, conn.identity.device_id, frame
             )
@@ -202,6 +223,15 @@ class Edge:
             if conn is not None:
                 conn.send(delivery.frame)
 
+    def delivery_interrupted(self) -> None:
+        """Live deliveries published while the subscription was down are
+        lost; every client is told to sync."""
+        frame = client_pb2.ServerFrame(
+            sync_required=client_pb2.SyncRequiredFrame(reason="DELIVERY_INTERRUPTED")
+        )
+        for conn in self._registry.all():
+            conn.send(frame)
+
     # -- drain ---------------------------------------------------------------
 
     async def drain(self, window_s: float) -> list[ClientConnection]:
@@ -216,6 +246,12 @@ class Edge:
 
         await asyncio.gather(*(close_later(c) for c in conns), return_exceptions=True)
         return conns
+
+
+class _Limits:
+    def __init__(self) -> None:
+        self.sends = TokenBucket(SEND_RATE_PER_S, SEND_BURST)
+        self.requests = TokenBucket(REQUEST_RATE_PER_S, REQUEST_BURST)
 
 
 def _bearer(headers: Headers) -> str:
