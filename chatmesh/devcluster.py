@@ -7,7 +7,16 @@ its health check, prints where to connect and runs until Ctrl-C.
 
 The end-to-end tests use ``LocalCluster`` directly, on free ports with their
 own keyspace, database and Redis key prefix, and kill and restart its
-processes to prove what survives.
+processes to prove what survives. Two options exist for them:
+
+- ``own_redis``: the cluster runs a private ``redis-server`` as its process
+  ``"redis"`` (started first, stopped last, every service pointed at it), so a
+  test can kill and restart Redis without disturbing other tests. It persists
+  every write before acknowledging it (AOF, ``appendfsync always``), so even a
+  SIGKILL loses nothing that was acknowledged, like msgsvc's idempotency claims.
+- ``msgsvc_instances``: more than one msgsvc (``"msgsvc"``, ``"msgsvc2"``, ...),
+  each its own process and port over the same stores; gateway *i* uses
+  instance *i* mod *n*.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +39,7 @@ from pathlib import Path
 
 import asyncpg
 import grpc
+import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from chatmesh.auth import generate_keypair
@@ -58,11 +69,21 @@ class Ports:
     gateway_grpc: tuple[int, ...] = (50061, 50062)
     edge: int = 8080
     edge_admin: int = 9901
+    msgsvc_more: tuple[int, ...] = ()  # instances 2..n of msgsvc; ``msgsvc`` is the first
+    redis: int = 16380  # only used with ``ClusterConfig.own_redis``
+
+    @property
+    def msgsvc_all(self) -> tuple[int, ...]:
+        return (self.msgsvc, *self.msgsvc_more)
 
     @classmethod
-    def free(cls, gateways: int = 2) -> Ports:
+    def free(cls, gateways: int = 2, msgsvc_instances: int = 1) -> Ports:
+        if msgsvc_instances < 1:
+            raise ValueError(f"msgsvc_instances must be at least 1, got {msgsvc_instances}")
         return cls(
             msgsvc=free_port(),
+            msgsvc_more=tuple(free_port() for _ in range(msgsvc_instances - 1)),
+            redis=free_port(),
             sessionsvc=free_port(),
             presencesvc=free_port(),
             notifysvc=free_port(),
@@ -84,9 +105,24 @@ class ClusterConfig:
     redis_url: str = DEFAULT_REDIS_URL
     ports: Ports = Ports()
     python: str = sys.executable
+    # A private redis-server on ``ports.redis`` (data under ``workdir/redis``)
+    # instead of ``redis_url``, so tests can crash Redis without hurting others.
+    own_redis: bool = False
+
+    @property
+    def msgsvc_instances(self) -> int:
+        return len(self.ports.msgsvc_all)
 
     @classmethod
-    def on_free_ports(cls, stores: IsolatedStores, workdir: Path, name: str) -> ClusterConfig:
+    def on_free_ports(
+        cls,
+        stores: IsolatedStores,
+        workdir: Path,
+        name: str,
+        *,
+        own_redis: bool = False,
+        msgsvc_instances: int = 1,
+    ) -> ClusterConfig:
         """A cluster over throwaway stores, its Redis keys under its own prefix."""
         return cls(
             workdir=workdir,
@@ -94,7 +130,8 @@ class ClusterConfig:
             cassandra=stores.cassandra,
             pg_dsn=stores.pg_dsn,
             redis_url=stores.redis_url,
-            ports=Ports.free(),
+            ports=Ports.free(msgsvc_instances=msgsvc_instances),
+            own_redis=own_redis,
         )
 
 
@@ -163,7 +200,22 @@ class LocalCluster:
 
     # -- addresses -----------------------------------------------------------
 
+    @property
+    def redis_url(self) -> str:
+        """The Redis every service of this cluster uses."""
+        if self.config.own_redis:
+            return f"redis://127.0.0.1:{self.config.ports.redis}/0"
+        return self.config.redis_url
+
+    @property
+    def msgsvc_names(self) -> list[str]:
+        """Process names of the msgsvc instances: ``msgsvc``, ``msgsvc2``, ..."""
+        return [_msgsvc_name(i) for i in range(self.config.msgsvc_instances)]
+
     def grpc_addr(self, service: str) -> str:
+        """``msgsvc`` is the first instance; ``msgsvc2`` and on the others."""
+        if service in self.msgsvc_names:
+            return f"127.0.0.1:{self.config.ports.msgsvc_all[self.msgsvc_names.index(service)]}"
         return f"127.0.0.1:{getattr(self.config.ports, service)}"
 
     def gateway_id(self, number: int) -> str:
@@ -187,14 +239,22 @@ class LocalCluster:
         migrate_cassandra(self.config.cassandra)
 
     def start(self) -> None:
-        self.prepare()
         c, p = self.config, self.config.ports
+        if c.own_redis:
+            # First in ``processes``: started before the services, stopped
+            # after them (``stop`` goes in reverse), so none of them ever
+            # starts or drains against a missing Redis.
+            self._add_redis()
+            self.processes["redis"].start()
+            self.wait_healthy("redis")
+        self.prepare()
         self._add("sessionsvc", ["-m", "sessionsvc"], {"GRPC_LISTEN": f"127.0.0.1:{p.sessionsvc}"})
         self._add(
             "presencesvc", ["-m", "presencesvc"], {"GRPC_LISTEN": f"127.0.0.1:{p.presencesvc}"}
         )
         self._add("notifysvc", ["-m", "notifysvc"], {"GRPC_LISTEN": f"127.0.0.1:{p.notifysvc}"})
-        self._add("msgsvc", ["-m", "msgsvc"], {"GRPC_LISTEN": f"127.0.0.1:{p.msgsvc}"})
+        for name in self.msgsvc_names:
+            self._add(name, ["-m", "msgsvc"], {"GRPC_LISTEN": self.grpc_addr(name)})
         for i, (ws, grpc_port) in enumerate(zip(p.gateway_ws, p.gateway_grpc, strict=True), 1):
             self._add(
                 f"gateway-{i}",
@@ -203,6 +263,9 @@ class LocalCluster:
                     "GATEWAY_ID": self.gateway_id(i),
                     "WS_LISTEN": f"127.0.0.1:{ws}",
                     "GRPC_LISTEN": f"127.0.0.1:{grpc_port}",
+                    # Spread the gateways over the msgsvc instances, so a
+                    # test with two of each exercises both.
+                    "MSGSVC_ADDR": self.grpc_addr(self.msgsvc_names[(i - 1) % c.msgsvc_instances]),
                 },
             )
         envoy_config = c.workdir / "envoy.yaml"
@@ -222,9 +285,10 @@ class LocalCluster:
             dict(os.environ),
             c.workdir / "logs" / "envoy.log",
         )
-        for name in ["sessionsvc", "presencesvc", "notifysvc", "msgsvc"]:
+        backends = ["sessionsvc", "presencesvc", "notifysvc", *self.msgsvc_names]
+        for name in backends:
             self.processes[name].start()
-        for name in ["sessionsvc", "presencesvc", "notifysvc", "msgsvc"]:
+        for name in backends:
             self.wait_healthy(name)
         for name in self.processes:
             if name.startswith("gateway-"):
@@ -262,7 +326,7 @@ class LocalCluster:
                 "PYTHONUNBUFFERED": "1",
                 "CHATMESH_LOG_LEVEL": os.environ.get("CHATMESH_LOG_LEVEL", "INFO"),
                 "CHATMESH_KEY_PREFIX": c.key_prefix,
-                "CHATMESH_REDIS_URL": c.redis_url,
+                "CHATMESH_REDIS_URL": self.redis_url,
                 "CHATMESH_PG_DSN": c.pg_dsn,
                 "CHATMESH_CASSANDRA_HOSTS": ",".join(c.cassandra.hosts),
                 "CHATMESH_CASSANDRA_PORT": str(c.cassandra.port),
@@ -280,6 +344,44 @@ class LocalCluster:
             name, [c.python, *args], env, c.workdir / "logs" / f"{name}.log"
         )
 
+    def _add_redis(self) -> None:
+        c = self.config
+        server = shutil.which("redis-server")
+        if server is None:
+            raise RuntimeError("redis-server not found; deploy/local/backing.sh up installs it")
+        data_dir = c.workdir / "redis"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # Same argv on every (re)start: same port, same data dir, so a restart
+        # replays the AOF the previous process wrote.
+        self.processes["redis"] = ServiceProcess(
+            "redis",
+            [
+                server,
+                "--port",
+                str(c.ports.redis),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(data_dir),
+                "--daemonize",
+                "no",  # a child we can signal, not a detached daemon
+                "--logfile",
+                "",  # stdout, which ServiceProcess sends to logs/redis.log
+                # Every write is in the AOF and fsynced before Redis replies,
+                # so a SIGKILL loses nothing acknowledged (see
+                # docs/decisions/0007-redis-durability.md); snapshots would
+                # only duplicate that.
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ],
+            dict(os.environ),
+            c.workdir / "logs" / "redis.log",
+        )
+
     # -- health --------------------------------------------------------------
 
     def wait_healthy(self, name: str, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
@@ -295,6 +397,8 @@ class LocalCluster:
 
     def _healthy(self, name: str) -> bool:
         p = self.config.ports
+        if name == "redis":
+            return _redis_pings(self.redis_url)
         if name == "envoy":
             return _http_ok(f"http://127.0.0.1:{p.edge_admin}/ready")
         if name.startswith("gateway-"):
@@ -311,6 +415,22 @@ def _http_ok(url: str) -> bool:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
+
+
+def _msgsvc_name(index: int) -> str:
+    """``msgsvc`` for the first instance, as before there could be several."""
+    return "msgsvc" if index == 0 else f"msgsvc{index + 1}"
+
+
+def _redis_pings(url: str) -> bool:
+    """True once Redis answers PING (while it replays its AOF it replies LOADING)."""
+    client = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
 
 
 def _grpc_serving(addr: str) -> bool:
@@ -351,8 +471,11 @@ def _up(args: argparse.Namespace) -> None:
                 f"  gateway {i} (direct):             ws://127.0.0.1:{port}/\n"
                 for i, port in enumerate(p.gateway_ws, 1)
             )
-            + f"  msgsvc gRPC:      127.0.0.1:{p.msgsvc}\n"
-            f"  sessionsvc gRPC:  127.0.0.1:{p.sessionsvc}\n"
+            + "".join(
+                f"  {name + ' gRPC:':<18}{cluster.grpc_addr(name)}\n"
+                for name in cluster.msgsvc_names
+            )
+            + f"  sessionsvc gRPC:  127.0.0.1:{p.sessionsvc}\n"
             f"  presencesvc gRPC: 127.0.0.1:{p.presencesvc}\n"
             f"  notifysvc gRPC:   127.0.0.1:{p.notifysvc}\n"
             f"  Envoy admin:      http://127.0.0.1:{p.edge_admin}/\n"

@@ -133,11 +133,14 @@ redis_up() {
         return
     fi
     mkdir -p "$REDIS_DIR"
-    # Our own instance, not Debian's service on 6379: loopback only, and no
-    # persistence (it only holds presence/session/cache data that tests recreate).
+    # Our own instance, not Debian's service on 6379: loopback only. Durable
+    # like production: msgsvc's idempotency claims live here, and a lost claim
+    # lets a client's retry store a message twice. AOF with an fsync every
+    # second, no RDB snapshots (they would only duplicate the AOF); see
+    # docs/decisions/0007-redis-durability.md.
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DIR" \
         --daemonize yes --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" \
-        --save "" --appendonly no 9>&-
+        --save "" --appendonly yes --appendfsync everysec 9>&-
     wait_until 30 "redis PING on $REDIS_PORT" redis_ping ||
         die "redis did not answer; tail of $REDIS_DIR/redis.log:
 $(tail -n 20 "$REDIS_DIR/redis.log" 2>/dev/null)"
@@ -146,8 +149,9 @@ $(tail -n 20 "$REDIS_DIR/redis.log" 2>/dev/null)"
 
 redis_down() {
     if ! redis_ping; then log "redis: not running"; return; fi
-    # NOSAVE: nothing to persist (save is disabled anyway); SHUTDOWN alone as
-    # a fallback for servers that refuse the modifier.
+    # NOSAVE skips an RDB snapshot (disabled anyway); the AOF is still
+    # flushed and fsynced on shutdown. SHUTDOWN alone as a fallback for
+    # servers that refuse the modifier.
     redis-cli -h 127.0.0.1 -p "$REDIS_PORT" SHUTDOWN NOSAVE >/dev/null 2>&1 ||
         redis-cli -h 127.0.0.1 -p "$REDIS_PORT" SHUTDOWN >/dev/null 2>&1 || true
     wait_until 30 "redis to stop" eval '! redis_ping' || die "redis on $REDIS_PORT did not stop"
