@@ -7,7 +7,6 @@ import logging
 import os
 from pathlib import Path
 
-import redis.asyncio as redis
 import uvloop
 from websockets.asyncio.server import serve
 
@@ -16,6 +15,7 @@ from chatmesh.auth import TokenVerifier
 from chatmesh.channels import gateway_channel
 from chatmesh.clock import SystemClock
 from chatmesh.grpc_server import GrpcServer, insecure_channel, wait_for_termination_signal
+from chatmesh.redis_client import connect as redis_client_for
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import presence_service_pb2_grpc, session_service_pb2_grpc
 from gateway.connection import ConnectionRegistry
@@ -33,7 +33,7 @@ PING_TIMEOUT_S = 30.0
 
 
 async def run(settings: GatewaySettings, verifier: TokenVerifier) -> None:
-    redis_client = redis.Redis.from_url(settings.redis_url)
+    redis_client = redis_client_for(settings.redis_url)
     msgsvc = insecure_channel(settings.msgsvc_addr)
     sessionsvc = insecure_channel(settings.sessionsvc_addr)
     presencesvc = insecure_channel(settings.presencesvc_addr)
