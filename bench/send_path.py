@@ -142,6 +142,10 @@ async def _run(cluster: LocalCluster, pairs: int, messages: int, rate: float) ->
         await conn.executemany(
             "INSERT INTO users (user_id) VALUES ($1)", [(u,) for u in senders + receivers]
         )
+        await conn.executemany(
+            "INSERT INTO devices (user_id, device_id) VALUES ($1, 'bench')",
+            [(u,) for u in senders + receivers],
+        )
     finally:
         await conn.close()
     issuer = TokenIssuer((cluster.keys_dir / "jwt-private.pem").read_bytes(), SystemClock())

@@ -459,6 +459,13 @@ def _up(args: argparse.Namespace) -> None:
                         " ON CONFLICT DO NOTHING",
                         user,
                     )
+                    # The devices the printed commands use; others come from
+                    # `python -m chatmesh mint-token`, which registers them.
+                    await conn.executemany(
+                        "INSERT INTO devices (user_id, device_id) VALUES ($1, $2)"
+                        " ON CONFLICT DO NOTHING",
+                        [(user, device) for device in ("phone", "laptop")],
+                    )
             finally:
                 await conn.close()
 

@@ -27,6 +27,7 @@ from msgsvc.access import Access
 from msgsvc.accounts import Accounts
 from msgsvc.batching import BatchingSessionLookup
 from msgsvc.conversation_list import ConversationLister
+from msgsvc.devices import DeviceCheck
 from msgsvc.directory_servicer import DirectoryServicer
 from msgsvc.effects import Effects
 from msgsvc.history import HistoryReader
@@ -63,6 +64,7 @@ async def run(settings: MsgsvcSettings) -> None:
     directory = CachingDirectory(PostgresDirectory(pg_pool))
     messages = CassandraMessageStore(session, settings.cassandra.keyspace)
     access = Access(directory)
+    accounts = PostgresAccountStore(pg_pool)
     summarizer = Summarizer(directory, messages)
     router = Router(
         BatchingSessionLookup(
@@ -79,6 +81,7 @@ async def run(settings: MsgsvcSettings) -> None:
                 messages=messages,
                 ids=ids,
                 clock=clock,
+                devices=DeviceCheck(accounts, clock),
             ),
             history=HistoryReader(access, messages, clock),
             sync=SyncReader(
@@ -93,7 +96,7 @@ async def run(settings: MsgsvcSettings) -> None:
             effects=Effects(router, tasks),
         )
     )
-    directory_servicer = DirectoryServicer(Accounts(PostgresAccountStore(pg_pool)))
+    directory_servicer = DirectoryServicer(Accounts(accounts))
 
     def add_servicers(grpc_server: grpc.aio.Server) -> None:
         message_service_pb2_grpc.add_MessageServiceServicer_to_server(servicer, grpc_server)

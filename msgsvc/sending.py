@@ -17,6 +17,7 @@ from chatmesh.clock import Clock
 from chatmesh.conversation import direct_conversation_id, is_valid_user_id
 from chatmesh.errors import InvalidArgument, NotFound, Unavailable
 from chatmesh.v1 import common_pb2
+from msgsvc.devices import DeviceCheck
 from msgsvc.model import (
     MAX_BODY_BYTES,
     MAX_CLIENT_MSG_ID_CHARS,
@@ -45,7 +46,9 @@ class MessageSender:
         messages: MessageStore,
         ids: IdSource,
         clock: Clock,
+        devices: DeviceCheck,
     ) -> None:
+        self._devices = devices
         self._directory = directory
         self._claims = claims
         self._messages = messages
@@ -54,6 +57,8 @@ class MessageSender:
 
     async def send(self, command: SendCommand) -> SendOutcome:
         _validate(command)
+        if command.sender_device_id:  # empty: a service sending on the user's behalf
+            await self._devices.require(command.sender_user_id, command.sender_device_id)
         candidate_id = self._ids.next_id()
         conversation = await self._resolve_conversation(command, candidate_id)
         claim = await self._claims.claim(

@@ -72,8 +72,19 @@ def unique(name: str) -> str:
     return f"{name}-{secrets.token_hex(4)}"
 
 
-async def add_users(pool: asyncpg.Pool, *user_ids: str) -> None:
+# The device ids tests connect from; only registered devices may send.
+TEST_DEVICES = ("phone", "laptop", "tablet", "web", "iot", "dev0", "dev1")
+
+
+async def add_users(
+    pool: asyncpg.Pool, *user_ids: str, devices: tuple[str, ...] = TEST_DEVICES
+) -> None:
+    """Registers users, each with the given devices."""
     await pool.executemany(
         "INSERT INTO users (user_id) VALUES ($1) ON CONFLICT DO NOTHING",
         [(u,) for u in user_ids],
+    )
+    await pool.executemany(
+        "INSERT INTO devices (user_id, device_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        [(u, d) for u in user_ids for d in devices],
     )

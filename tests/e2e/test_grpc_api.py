@@ -16,7 +16,7 @@ from tests.conftest import add_users, unique
 def _send(sender: str, **target: str) -> message_service_pb2.SendMessageRequest:
     return message_service_pb2.SendMessageRequest(
         sender_user_id=sender,
-        sender_device_id="service",
+        sender_device_id="",
         client_msg_id="api-1",
         kind=common_pb2.MESSAGE_KIND_TEXT,
         body=b"from an internal team",

@@ -15,10 +15,12 @@ import redis.asyncio as redis
 from chatmesh.snowflake import SnowflakeGenerator
 from msgsvc.access import Access
 from msgsvc.conversation_list import ConversationLister
+from msgsvc.devices import DeviceCheck
 from msgsvc.history import HistoryReader
 from msgsvc.model import SendCommand, SendOutcome
 from msgsvc.receipts import ReceiptTracker
 from msgsvc.sending import MessageSender
+from msgsvc.storage.accounts import PostgresAccountStore
 from msgsvc.storage.claims import RedisClaimStore
 from msgsvc.storage.directory import PostgresDirectory
 from msgsvc.storage.messages import CassandraMessageStore
@@ -110,6 +112,7 @@ def instance(
             messages=messages,
             ids=ids,
             clock=clock,
+            devices=DeviceCheck(PostgresAccountStore(pg_pool), clock),
         ),
         sync=SyncReader(
             access=access,
