@@ -14,7 +14,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.clock import SystemClock
 from chatmesh.devcluster import ClusterConfig, LocalCluster
-from chatmesh.frames import decode_server_frame
+from chatmesh.frames import Encoding, decode_server_frame, encode_client_frame
 from chatmesh.v1 import client_pb2
 from tests.conftest import Stores
 
@@ -49,6 +49,23 @@ class Client:
 
     async def send_json(self, text: str) -> None:
         await self.ws.send(text)
+
+    async def request(
+        self, frame: client_pb2.ClientFrame, reply_kind: str, timeout_s: float = RECV_TIMEOUT_S
+    ) -> client_pb2.ServerFrame:
+        """Sends a frame and returns its answer: the frame of ``reply_kind``
+        or an error carrying the same request_id. Other frames are skipped."""
+        await self.ws.send(encode_client_frame(frame, Encoding.JSON))
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            remaining = max(deadline - asyncio.get_running_loop().time(), 0.01)
+            reply = await self.recv(remaining)
+            kind = reply.WhichOneof("kind")
+            if (
+                kind in (reply_kind, "error")
+                and getattr(reply, kind).request_id == frame.request_id
+            ):
+                return reply
 
     async def send_text_message(
         self,
