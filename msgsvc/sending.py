@@ -28,7 +28,7 @@ from msgsvc.model import (
 from msgsvc.storage.claims import Claim, ClaimStore
 from msgsvc.storage.directory import Conversation, Directory
 from msgsvc.storage.messages import MessageStore
-from msgsvc.visibility import may_start_write, reclaimable
+from msgsvc.visibility import COMMIT_BOUND_MS, may_start_write, reclaimable
 
 _KNOWN_KINDS = frozenset({common_pb2.MESSAGE_KIND_TEXT})
 
@@ -135,7 +135,9 @@ class MessageSender:
                 conversation_id,
                 sender,
                 recipient,
-                created_at_ms=snowflake.timestamp_ms(candidate_id),
+                # A send that took its id earlier may still be writing into
+                # this conversation: history must reach back to that id too.
+                created_at_ms=snowflake.timestamp_ms(candidate_id) - COMMIT_BOUND_MS,
             )
         assert command.conversation_id is not None
         conversation = await self._directory.conversation(command.conversation_id)
