@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import platform
-import statistics
 import tempfile
 import time
 import uuid
@@ -27,8 +26,9 @@ from pathlib import Path
 
 import asyncpg
 import uvloop
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
+from bench.common import latency_summary, open_binary
 from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.clock import SystemClock
 from chatmesh.devcluster import ClusterConfig, LocalCluster
@@ -50,13 +50,6 @@ class Timings:
     acked: set[str] = field(default_factory=set)
     delivered: set[str] = field(default_factory=set)
     progress: asyncio.Event = field(default_factory=asyncio.Event)  # set on each delivery
-
-
-async def _open(url: str, token: str) -> ClientConnection:
-    ws = await connect(f"{url}?access_token={token}&encoding=binary", max_queue=None)
-    hello = decode_server_frame(await ws.recv())
-    assert hello.WhichOneof("kind") == "hello"
-    return ws
 
 
 async def _sender(ws: ClientConnection, to_user: str, count: int, rate: float, t: Timings) -> None:
@@ -116,23 +109,6 @@ async def _receiver(ws: ClientConnection, t: Timings) -> None:
                 t.progress.set()
 
 
-def _summary(samples: list[float]) -> dict[str, float]:
-    if not samples:
-        return {}
-    ordered = sorted(samples)
-
-    def pct(p: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 2)
-
-    return {
-        "p50_ms": pct(0.50),
-        "p90_ms": pct(0.90),
-        "p99_ms": pct(0.99),
-        "max_ms": round(ordered[-1] * 1000, 2),
-        "mean_ms": round(statistics.fmean(ordered) * 1000, 2),
-    }
-
-
 async def _run(cluster: LocalCluster, pairs: int, messages: int, rate: float) -> dict[str, object]:
     tag = uuid.uuid4().hex[:6]
     senders = [f"s{tag}{i}" for i in range(pairs)]
@@ -153,8 +129,8 @@ async def _run(cluster: LocalCluster, pairs: int, messages: int, rate: float) ->
     def token(user: str) -> str:
         return issuer.mint(Identity(user, "bench"), ttl_s=3600)
 
-    receiver_ws = [await _open(cluster.edge_url, token(u)) for u in receivers]
-    sender_ws = [await _open(cluster.edge_url, token(u)) for u in senders]
+    receiver_ws = [await open_binary(cluster.edge_url, token(u)) for u in receivers]
+    sender_ws = [await open_binary(cluster.edge_url, token(u)) for u in senders]
     t = Timings()
     readers = [asyncio.create_task(_receiver(ws, t)) for ws in receiver_ws]
     started = time.perf_counter()
@@ -195,8 +171,8 @@ async def _run(cluster: LocalCluster, pairs: int, messages: int, rate: float) ->
         "errors": t.errors,
         "elapsed_s": round(elapsed, 3),
         "acked_per_s": round(len(t.ack_s) / elapsed, 1),
-        "ack_latency": _summary(t.ack_s),
-        "delivery_latency": _summary(t.deliver_s),
+        "ack_latency": latency_summary(t.ack_s),
+        "delivery_latency": latency_summary(t.deliver_s),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
 

@@ -1,0 +1,220 @@
+"""Catch-up benchmark: a device comes back to a backlog and syncs it over WebSocket.
+
+    .venv/bin/python -m bench.catch_up [--conversations 20] [--per-conversation 100]
+
+Starts a cluster on free ports over throwaway stores. ``conversations``
+senders each send ``per-conversation`` messages to one receiver over gRPC
+(the receiver is offline). The receiver's device then connects through Envoy
+and runs a full sync from an empty cursor: the summary, then every
+conversation page by page (up to ``--in-flight`` page requests at once, as an
+eager client would). Then a few more messages arrive, and it syncs again from
+the cursor it was given, which shows the re-read window's cost. Finally it
+marks each conversation read, one receipt at a time. Bounded by the sizes
+given; prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import grpc
+import uvloop
+from websockets.asyncio.client import ClientConnection
+
+from bench.common import latency_summary, open_binary
+from chatmesh.auth import Identity, TokenIssuer
+from chatmesh.clock import SystemClock
+from chatmesh.devcluster import ClusterConfig, LocalCluster
+from chatmesh.frames import Encoding, decode_server_frame, encode_client_frame
+from chatmesh.isolation import isolated_stores
+from chatmesh.v1 import client_pb2, common_pb2, message_service_pb2, message_service_pb2_grpc
+
+SEED_CONCURRENCY = 32
+LATE_MESSAGES_PER_CONVERSATION = 2
+
+
+class Device:
+    """A connection with request/response matching by request_id."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self._ws = ws
+        self._waiting: dict[str, asyncio.Future[client_pb2.ServerFrame]] = {}
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        async for data in self._ws:
+            frame = decode_server_frame(data)
+            kind = frame.WhichOneof("kind")
+            request_id = getattr(getattr(frame, kind), "request_id", "")
+            waiter = self._waiting.pop(request_id, None) if request_id else None
+            if waiter is not None:
+                waiter.set_result(frame)
+
+    async def request(self, frame: client_pb2.ClientFrame) -> client_pb2.ServerFrame:
+        frame.request_id = uuid.uuid4().hex
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting[frame.request_id] = waiter
+        await self._ws.send(encode_client_frame(frame, Encoding.BINARY))
+        reply = await asyncio.wait_for(waiter, 30)
+        assert reply.WhichOneof("kind") != "error", reply
+        return reply
+
+    async def close(self) -> None:
+        await self._ws.close()
+        self._reader.cancel()
+
+
+async def _sync(device: Device, cursor: str, in_flight: int) -> dict[str, object]:
+    started = time.perf_counter()
+    summary = (
+        await device.request(client_pb2.ClientFrame(sync=client_pb2.SyncFrame(cursor=cursor)))
+    ).sync_summary
+    summary_s = time.perf_counter() - started
+    slots = asyncio.Semaphore(in_flight)
+    received = 0
+    pages = 0
+
+    async def fetch(conversation_id: str) -> None:
+        nonlocal received, pages
+        token = ""
+        while True:
+            async with slots:
+                page = (
+                    await device.request(
+                        client_pb2.ClientFrame(
+                            sync_conversation=client_pb2.SyncConversationFrame(
+                                conversation_id=conversation_id, cursor=cursor, page_token=token
+                            )
+                        )
+                    )
+                ).sync_page
+            received += len(page.messages)
+            pages += 1
+            token = page.next_page_token
+            if not token:
+                return
+
+    await asyncio.gather(*(fetch(c.conversation_id) for c in summary.conversations))
+    total_s = time.perf_counter() - started
+    return {
+        "conversations": len(summary.conversations),
+        "messages": received,
+        "pages": pages,
+        "summary_ms": round(summary_s * 1000, 1),
+        "total_ms": round(total_s * 1000, 1),
+        "messages_per_s": round(received / total_s),
+        "next_cursor": summary.next_cursor,
+        "views": list(summary.conversations),
+    }
+
+
+async def _seed(
+    stub: message_service_pb2_grpc.MessageServiceStub, senders: list[str], receiver: str, count: int
+) -> float:
+    slots = asyncio.Semaphore(SEED_CONCURRENCY)
+
+    async def send(sender: str, i: int) -> None:
+        async with slots:
+            await stub.SendMessage(
+                message_service_pb2.SendMessageRequest(
+                    sender_user_id=sender,
+                    client_msg_id=f"{sender}-{i}-{uuid.uuid4().hex[:6]}",
+                    to_user_id=receiver,
+                    kind=common_pb2.MESSAGE_KIND_TEXT,
+                    body=b"a backlog message of a typical length, about fifty bytes",
+                )
+            )
+
+    started = time.perf_counter()
+    # Each sender's messages in order, senders interleaved.
+    for i in range(count):
+        await asyncio.gather(*(send(s, i) for s in senders))
+    return time.perf_counter() - started
+
+
+async def _run(
+    cluster: LocalCluster, conversations: int, per_conversation: int, in_flight: int
+) -> dict[str, object]:
+    tag = uuid.uuid4().hex[:6]
+    receiver = f"reader{tag}"
+    senders = [f"writer{tag}{i}" for i in range(conversations)]
+    conn = await asyncpg.connect(cluster.config.pg_dsn)
+    try:
+        await conn.executemany(
+            "INSERT INTO users (user_id) VALUES ($1)", [(u,) for u in [receiver, *senders]]
+        )
+        await conn.execute(
+            "INSERT INTO devices (user_id, device_id) VALUES ($1, 'bench')", receiver
+        )
+    finally:
+        await conn.close()
+    issuer = TokenIssuer((cluster.keys_dir / "jwt-private.pem").read_bytes(), SystemClock())
+    token = issuer.mint(Identity(receiver, "bench"), ttl_s=3600)
+    async with grpc.aio.insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+        stub = message_service_pb2_grpc.MessageServiceStub(channel)
+        seed_s = await _seed(stub, senders, receiver, per_conversation)
+        device = Device(await open_binary(cluster.edge_url, token))
+        try:
+            full = await _sync(device, "", in_flight)
+            await _seed(stub, senders, receiver, LATE_MESSAGES_PER_CONVERSATION)
+            incremental = await _sync(device, str(full["next_cursor"]), in_flight)
+            marks: list[float] = []
+            for view in full["views"]:  # type: ignore[attr-defined]
+                started = time.perf_counter()
+                await device.request(
+                    client_pb2.ClientFrame(
+                        mark=client_pb2.MarkFrame(
+                            conversation_id=view.conversation_id,
+                            kind=common_pb2.RECEIPT_KIND_READ,
+                            message_id=view.last_message.message_id,
+                        )
+                    )
+                )
+                marks.append(time.perf_counter() - started)
+        finally:
+            await device.close()
+    seeded = conversations * per_conversation
+    for result in (full, incremental):
+        result.pop("views")
+        result.pop("next_cursor")
+    return {
+        "benchmark": "catch_up",
+        "backlog": {"conversations": conversations, "messages": seeded},
+        "seed_grpc_send_per_s": round(seeded / seed_s),
+        "full_sync": full,
+        "incremental_sync": {
+            **incremental,
+            "new_messages": conversations * LATE_MESSAGES_PER_CONVERSATION,
+        },
+        "mark_read": latency_summary(marks),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.catch_up")
+    parser.add_argument("--conversations", type=int, default=20)
+    parser.add_argument("--per-conversation", type=int, default=100)
+    parser.add_argument("--in-flight", type=int, default=8, help="page requests at once")
+    args = parser.parse_args()
+    os.environ.setdefault("CHATMESH_LOG_LEVEL", "WARNING")
+    with isolated_stores("b") as stores, tempfile.TemporaryDirectory() as tmp:
+        config = ClusterConfig.on_free_ports(stores, Path(tmp), "catchup")
+        with LocalCluster.running(config) as cluster:
+            result = uvloop.run(
+                _run(cluster, args.conversations, args.per_conversation, args.in_flight)
+            )
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
