@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from chatmesh.errors import ChatmeshError, InvalidArgument, grpc_status
+from chatmesh.errors import InvalidArgument, grpc_status
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import message_service_pb2, message_service_pb2_grpc
 from msgsvc.client_frames import ClientFrameHandler
-from msgsvc.failures import classify
+from msgsvc.failures import abort_with
 from msgsvc.messaging import Messaging
 from msgsvc.model import SendCommand
 from msgsvc.protos import conversation_summary, watermark
@@ -51,8 +51,7 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
                 raise InvalidArgument("MISSING_SENDER", "sender_user_id is required")
             outcome = await self._m.sender.send(command)
         except Exception as exc:
-            await _abort(context, exc)
-            raise  # unreachable: abort raises
+            await abort_with(context, exc)
         self._m.effects.message_stored(outcome)
         return message_service_pb2.SendMessageResponse(
             message=outcome.message.to_proto(), duplicate=outcome.duplicate
@@ -69,8 +68,7 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
                 page_size=request.page_size,
             )
         except Exception as exc:
-            await _abort(context, exc)
-            raise
+            await abort_with(context, exc)
         return message_service_pb2.ListMessagesResponse(
             messages=[m.to_proto() for m in page.messages],
             next_page_token=page.next_page_token,
@@ -82,8 +80,7 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
         try:
             summary = await self._m.sync.summary(request.user_id, request.cursor)
         except Exception as exc:
-            await _abort(context, exc)
-            raise
+            await abort_with(context, exc)
         return message_service_pb2.SyncResponse(
             conversations=[conversation_summary(v) for v in summary.conversations],
             next_cursor=summary.next_cursor,
@@ -104,8 +101,7 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
                 page_size=request.page_size,
             )
         except Exception as exc:
-            await _abort(context, exc)
-            raise
+            await abort_with(context, exc)
         return message_service_pb2.SyncConversationResponse(
             messages=[m.to_proto() for m in page.messages], next_page_token=page.next_page_token
         )
@@ -118,8 +114,7 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
                 request.user_id, request.conversation_id, request.kind, request.message_id
             )
         except Exception as exc:
-            await _abort(context, exc)
-            raise
+            await abort_with(context, exc)
         self._m.effects.receipt_moved(outcome, request.device_id)
         return message_service_pb2.MarkReceiptResponse(
             watermark=watermark(outcome.state), advanced=outcome.advanced
@@ -135,8 +130,7 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
                 request.user_id, page_size=request.page_size, page_token=request.page_token
             )
         except Exception as exc:
-            await _abort(context, exc)
-            raise
+            await abort_with(context, exc)
         return message_service_pb2.ListConversationsResponse(
             conversations=[conversation_summary(v) for v in page.conversations],
             next_page_token=page.next_page_token,
@@ -212,11 +206,3 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
             reader.cancel()
             await handlers.close()
             log.info("gateway stream closed", extra={"fields": {"gateway_id": first.gateway_id}})
-
-
-async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> None:
-    error = classify(exc)
-    if error is None:
-        log.exception("request failed")
-        error = ChatmeshError("INTERNAL", "internal error")
-    await context.abort_with_status(grpc_status(error))
