@@ -100,3 +100,74 @@ async def test_history_of_someone_elses_conversation_is_not_found(
                     )
                 )
             assert reason_of(failed.value) == reason
+
+
+async def test_sync_receipts_and_conversation_list_over_grpc(
+    cluster: LocalCluster, pg_pool: asyncpg.Pool
+) -> None:
+    alice, bob, eve = unique("alice"), unique("bob"), unique("eve")
+    await add_users(pg_pool, alice, bob, eve)
+    async with grpc.aio.insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+        stub = message_service_pb2_grpc.MessageServiceStub(channel)
+        sent = [
+            (
+                await stub.SendMessage(
+                    message_service_pb2.SendMessageRequest(
+                        sender_user_id=alice,
+                        client_msg_id=f"api-{i}",
+                        to_user_id=bob,
+                        kind=common_pb2.MESSAGE_KIND_TEXT,
+                        body=b"x",
+                    )
+                )
+            ).message
+            for i in range(3)
+        ]
+        conversation = sent[0].conversation_id
+        summary = await stub.Sync(message_service_pb2.SyncRequest(user_id=bob))
+        [changed] = summary.conversations
+        assert (changed.conversation_id, changed.unread_count) == (conversation, 3)
+        page = await stub.SyncConversation(
+            message_service_pb2.SyncConversationRequest(
+                user_id=bob, conversation_id=conversation, page_size=2
+            )
+        )
+        rest = await stub.SyncConversation(
+            message_service_pb2.SyncConversationRequest(
+                user_id=bob, conversation_id=conversation, page_token=page.next_page_token
+            )
+        )
+        assert [m.message_id for m in [*page.messages, *rest.messages]] == [
+            m.message_id for m in sent
+        ]
+        assert rest.next_page_token == ""
+
+        marked = await stub.MarkReceipt(
+            message_service_pb2.MarkReceiptRequest(
+                user_id=bob,
+                device_id="phone",
+                conversation_id=conversation,
+                kind=common_pb2.RECEIPT_KIND_READ,
+                message_id=sent[1].message_id,
+            )
+        )
+        assert marked.advanced and marked.watermark.read_message_id == sent[1].message_id
+        listed = await stub.ListConversations(
+            message_service_pb2.ListConversationsRequest(user_id=bob)
+        )
+        assert [c.unread_count for c in listed.conversations] == [1]
+
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.MarkReceipt(
+                message_service_pb2.MarkReceiptRequest(
+                    user_id=eve,
+                    conversation_id=conversation,
+                    kind=common_pb2.RECEIPT_KIND_READ,
+                    message_id=sent[1].message_id,
+                )
+            )
+        assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+        assert reason_of(refused.value) == "CONVERSATION_NOT_FOUND"
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.Sync(message_service_pb2.SyncRequest(user_id=bob, cursor="nonsense"))
+        assert reason_of(refused.value) == "INVALID_CURSOR"
