@@ -41,7 +41,9 @@ class SyncReader:
         messages: MessageStore,
         summarizer: Summarizer,
         clock: Clock,
+        max_conversations: int = MAX_SYNC_CONVERSATIONS,
     ) -> None:
+        self._max_conversations = max_conversations
         self._access = access
         self._directory = directory
         self._messages = messages
@@ -54,11 +56,10 @@ class SyncReader:
         # Taken before reading: anything committed after this instant is at
         # or above the next floor and will be read again next time.
         next_floor = max(floor, sync_floor(now))
-        changed = await self._directory.memberships_since(
-            user_id, floor, MAX_SYNC_CONVERSATIONS + 1
-        )
-        gap = len(changed) > MAX_SYNC_CONVERSATIONS
-        views = await self._summarizer.views(changed[:MAX_SYNC_CONVERSATIONS])
+        limit = self._max_conversations
+        changed = await self._directory.memberships_since(user_id, floor, limit + 1)
+        gap = len(changed) > limit
+        views = await self._summarizer.views(changed[:limit])
         return SyncSummary(tuple(views), next_cursor=sync_cursor(next_floor), gap=gap)
 
     async def page(

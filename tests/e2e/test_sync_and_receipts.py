@@ -285,6 +285,11 @@ async def test_bad_sync_and_receipt_requests_get_typed_errors_and_change_nothing
         frame.request_id = _rid()
         reply = await bob_ws.request(frame, "never")
         assert reply.error.reason == reason, frame
+    # Negative sizes cannot even be encoded (uint32): the frame is malformed.
+    await bob_ws.send_json(
+        f'{{"requestId": "neg", "history": {{"conversationId": "{conversation}", "pageSize": -1}}}}'
+    )
+    assert (await bob_ws.recv_kind("error")).error.reason == "MALFORMED_FRAME"
     # A watermark moved backwards is a no-op answered with the current state.
     back = await _mark(bob_ws, conversation, READ, first.message_id)
     assert back.watermark.watermark.read_message_id == second.message_id

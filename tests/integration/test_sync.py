@@ -214,3 +214,35 @@ async def test_bad_cursors_and_page_requests_get_typed_errors(
             await one.sync.page(who, where, cursor="", page_token="", page_size=0)
         assert missing.value.reason == "CONVERSATION_NOT_FOUND"
     assert (await one.sync.summary(eve, "")).conversations == ()
+
+
+async def test_more_changed_conversations_than_a_summary_holds_is_reported_as_a_gap(
+    two_instances: tuple[Instance, Instance],
+    clock: ManualClock,
+    pg_pool: asyncpg.Pool,
+    redis_client: redis.Redis,
+    key_prefix: str,
+    message_store: CassandraMessageStore,
+) -> None:
+    one, _ = two_instances
+    small = instance(
+        worker_id=3,
+        clock=clock,
+        pg_pool=pg_pool,
+        redis_client=redis_client,
+        key_prefix=key_prefix,
+        messages=message_store,
+        max_sync_conversations=3,
+    )
+    me = unique("me")
+    friends = [unique(f"friend{i}") for i in range(4)]
+    await add_users(pg_pool, me, *friends)
+    for friend in friends:
+        clock.advance(1)
+        await one.send(friend, to_user=me, client_msg_id="hi")
+    summary = await small.sync.summary(me, "")
+    assert summary.gap
+    # The newest three are listed; the device must rebuild to find the rest.
+    senders = [v.last_message.sender_user_id for v in summary.conversations if v.last_message]
+    assert senders == friends[:0:-1]
+    assert not (await one.sync.summary(me, "")).gap

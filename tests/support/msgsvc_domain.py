@@ -25,7 +25,7 @@ from msgsvc.storage.claims import RedisClaimStore
 from msgsvc.storage.directory import PostgresDirectory
 from msgsvc.storage.messages import CassandraMessageStore
 from msgsvc.summaries import Summarizer
-from msgsvc.sync import SyncReader
+from msgsvc.sync import MAX_SYNC_CONVERSATIONS, SyncReader
 
 
 class ManualClock:
@@ -99,6 +99,7 @@ def instance(
     redis_client: redis.Redis,
     key_prefix: str,
     messages: CassandraMessageStore,
+    max_sync_conversations: int = MAX_SYNC_CONVERSATIONS,
 ) -> Instance:
     directory = PostgresDirectory(pg_pool)
     access = Access(directory)
@@ -120,6 +121,7 @@ def instance(
             messages=messages,
             summarizer=summarizer,
             clock=clock,
+            max_conversations=max_sync_conversations,
         ),
         receipts=ReceiptTracker(access, directory, messages),
         history=HistoryReader(access, messages, clock),
