@@ -222,6 +222,9 @@ class LocalCluster:
         """Gateways are numbered from 1; ids are unique per key prefix."""
         return f"gw{number}-{self.config.key_prefix.strip(':').replace(':', '-')}"
 
+    def msgsvc_instance_id(self, name: str) -> str:
+        return f"{name}-{self.config.key_prefix.strip(':').replace(':', '-')}"
+
     @property
     def edge_url(self) -> str:
         return f"ws://127.0.0.1:{self.config.ports.edge}/"
@@ -254,7 +257,15 @@ class LocalCluster:
         )
         self._add("notifysvc", ["-m", "notifysvc"], {"GRPC_LISTEN": f"127.0.0.1:{p.notifysvc}"})
         for name in self.msgsvc_names:
-            self._add(name, ["-m", "msgsvc"], {"GRPC_LISTEN": self.grpc_addr(name)})
+            self._add(
+                name,
+                ["-m", "msgsvc"],
+                {
+                    "GRPC_LISTEN": self.grpc_addr(name),
+                    # Kept across restarts: a restarted msgsvc replays its route journal.
+                    "INSTANCE_ID": self.msgsvc_instance_id(name),
+                },
+            )
         for i, (ws, grpc_port) in enumerate(zip(p.gateway_ws, p.gateway_grpc, strict=True), 1):
             self._add(
                 f"gateway-{i}",

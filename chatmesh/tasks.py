@@ -35,7 +35,7 @@ class TaskGroup:
         return task
 
     def every(
-        self, name: str, interval_s: float, action: Callable[[], Awaitable[None]]
+        self, name: str, interval_s: float, action: Callable[[], Awaitable[object]]
     ) -> asyncio.Task[Any]:
         """Runs ``action`` every ``interval_s``; a failing run is logged and retried."""
 

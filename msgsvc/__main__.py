@@ -34,6 +34,7 @@ from msgsvc.history import HistoryReader
 from msgsvc.ids import RENEW_INTERVAL_S, LeasedIdSource, WorkerLease
 from msgsvc.messaging import Messaging
 from msgsvc.receipts import ReceiptTracker
+from msgsvc.recovery import RECOVERY_INTERVAL_S, RouteRecovery
 from msgsvc.routing import GrpcPushQueue, GrpcSessionLookup, RedisDeliveryPublisher, Router
 from msgsvc.sending import MessageSender
 from msgsvc.servicer import MessageServicer
@@ -43,6 +44,7 @@ from msgsvc.storage.claims import RedisClaimStore
 from msgsvc.storage.directory import PostgresDirectory
 from msgsvc.storage.directory_cache import CachingDirectory
 from msgsvc.storage.messages import CassandraMessageStore
+from msgsvc.storage.route_journal import RouteJournal
 from msgsvc.summaries import Summarizer
 from msgsvc.sync import SyncReader
 
@@ -53,7 +55,9 @@ SHUTDOWN_GRACE_S = 10.0
 async def run(settings: MsgsvcSettings) -> None:
     clock = SystemClock()
     redis_client = redis_client_for(settings.redis_url)
-    pg_pool = await asyncpg.create_pool(settings.pg_dsn, min_size=2, max_size=16)
+    pg_pool = await asyncpg.create_pool(
+        settings.pg_dsn, min_size=2, max_size=16, reset=_keep_session_state
+    )
     cluster, session = await asyncio.to_thread(cassandra_io.connect, settings.cassandra)
     sessionsvc = insecure_channel(settings.sessionsvc_addr)
     notifysvc = insecure_channel(settings.notifysvc_addr)
@@ -63,6 +67,7 @@ async def run(settings: MsgsvcSettings) -> None:
 
     directory = CachingDirectory(PostgresDirectory(pg_pool))
     messages = CassandraMessageStore(session, settings.cassandra.keyspace)
+    journal = RouteJournal(redis_client, settings.common.key_prefix, settings.instance_id)
     access = Access(directory)
     accounts = PostgresAccountStore(pg_pool)
     summarizer = Summarizer(directory, messages)
@@ -82,6 +87,7 @@ async def run(settings: MsgsvcSettings) -> None:
                 ids=ids,
                 clock=clock,
                 devices=DeviceCheck(accounts, clock),
+                journal=journal,
             ),
             history=HistoryReader(access, messages, clock),
             sync=SyncReader(
@@ -93,7 +99,7 @@ async def run(settings: MsgsvcSettings) -> None:
             ),
             receipts=ReceiptTracker(access, directory, messages),
             conversations=ConversationLister(directory, summarizer),
-            effects=Effects(router, tasks),
+            effects=Effects(router, journal, tasks),
         )
     )
     directory_servicer = DirectoryServicer(Accounts(accounts))
@@ -112,7 +118,10 @@ async def run(settings: MsgsvcSettings) -> None:
         ],
         add_servicers,
     )
+    recovery = RouteRecovery(journal, directory, messages, router, clock)
+    await recovery.replay_previous_life()
     await server.start()
+    tasks.every("route-recovery", RECOVERY_INTERVAL_S, recovery.run_once)
     try:
         await wait_for_termination_signal()
     finally:
@@ -126,6 +135,11 @@ async def run(settings: MsgsvcSettings) -> None:
         await redis_client.aclose()
         await asyncio.to_thread(cluster.shutdown)
         log.info("stopped")
+
+
+async def _keep_session_state(_: asyncpg.Connection) -> None:
+    """Skips asyncpg's reset on release, a round trip per query: msgsvc never
+    changes session state (no SET, LISTEN, advisory locks or open cursors)."""
 
 
 def main() -> None:

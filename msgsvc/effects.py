@@ -1,8 +1,11 @@
 """What happens after a request is answered: routing and receipt events.
 
-Both run in the background, after the reply, and are best effort: the
-message or watermark is already durable, and a device that misses the live
-frame catches up on its next sync or conversation list.
+Both run in the background, after the reply. A stored message was journaled
+by the sender before its ack (``msgsvc.storage.route_journal``); the entry is
+cleared once routed, so a crash or a failed routing attempt is replayed by
+``msgsvc.recovery``. Receipt events are best effort: the watermark is
+durable, and a device that misses the event reads the state on its next
+sync or conversation list.
 """
 
 from __future__ import annotations
@@ -14,26 +17,31 @@ from chatmesh.v1 import client_pb2
 from msgsvc.model import ReceiptOutcome, SendOutcome
 from msgsvc.protos import watermark
 from msgsvc.routing import Router
+from msgsvc.storage.route_journal import RouteJournal
 
 log = logging.getLogger(__name__)
 
 
 class Effects:
-    def __init__(self, router: Router, tasks: TaskGroup) -> None:
+    def __init__(self, router: Router, journal: RouteJournal, tasks: TaskGroup) -> None:
         self._router = router
+        self._journal = journal
         self._tasks = tasks
 
     def message_stored(self, outcome: SendOutcome) -> None:
-        self._tasks.spawn("route", self._route(outcome))
+        """Routes a message the sender accepted (and journaled) in the background."""
+        self._tasks.spawn("route", self._route(outcome, outcome.journal_entry))
 
     def receipt_moved(self, outcome: ReceiptOutcome, device_id: str) -> None:
         if outcome.advanced:
             self._tasks.spawn("receipt-event", self._tell(outcome, device_id))
 
-    async def _route(self, outcome: SendOutcome) -> None:
+    async def _route(self, outcome: SendOutcome, entry_id: str) -> None:
         try:
             await self._router.route(outcome)
+            await self._journal.done(self._journal.instance_id, entry_id)
         except Exception:
+            # The entry stays in the journal; recovery routes it again.
             log.exception(
                 "routing failed", extra={"fields": {"message_id": outcome.message.message_id}}
             )

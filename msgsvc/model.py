@@ -51,6 +51,7 @@ class SendOutcome:
     message: StoredMessage
     recipients: tuple[str, ...]  # every member, the sender included (other devices)
     duplicate: bool
+    journal_entry: str = ""  # the route journal entry to clear once routed
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,11 +5,14 @@ in Cassandra, and routing starts only after that. A retry with the same
 (sender, client_msg_id) reuses the first attempt's id; if that attempt died
 before writing, the retry writes the row, otherwise it returns the stored one.
 Writes of an id obey the commit bound of ``msgsvc.visibility`` so that the
-catch-up cursor never skips a late-committed message.
+catch-up cursor never skips a late-committed message. Every accepted message,
+a retried one included, is entered in the route journal before ``send``
+returns, so routing that dies with the process is replayed.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
 from chatmesh import snowflake
@@ -28,6 +31,7 @@ from msgsvc.model import (
 from msgsvc.storage.claims import Claim, ClaimStore
 from msgsvc.storage.directory import Conversation, Directory
 from msgsvc.storage.messages import MessageStore
+from msgsvc.storage.route_journal import RouteJournal, RouteRef
 from msgsvc.visibility import COMMIT_BOUND_MS, may_start_write, reclaimable
 
 _KNOWN_KINDS = frozenset({common_pb2.MESSAGE_KIND_TEXT})
@@ -47,7 +51,9 @@ class MessageSender:
         ids: IdSource,
         clock: Clock,
         devices: DeviceCheck,
+        journal: RouteJournal,
     ) -> None:
+        self._journal = journal
         self._devices = devices
         self._directory = directory
         self._claims = claims
@@ -75,7 +81,8 @@ class MessageSender:
         if not claim.won:
             stored = await self._messages.get(claim.conversation_id, claim.message_id)
             if stored is not None:
-                return SendOutcome(stored, conversation.member_ids, duplicate=True)
+                entry = await self._journal.record(_ref(stored))
+                return SendOutcome(stored, conversation.member_ids, True, entry)
             claim = await self._settle_unwritten(command, claim, candidate_id)
         message = StoredMessage(
             message_id=claim.message_id,
@@ -94,8 +101,12 @@ class MessageSender:
         )
         if not may_start_write(message.message_id, self._clock.now_ms()):
             raise _in_doubt()
-        await self._messages.write(message)
-        return SendOutcome(message, conversation.member_ids, duplicate=not claim.won)
+        # Journaled alongside the write: an entry whose write fails names a
+        # row that never appears, which recovery drops after the commit bound.
+        _, entry = await asyncio.gather(
+            self._messages.write(message), self._journal.record(_ref(message))
+        )
+        return SendOutcome(message, conversation.member_ids, not claim.won, entry)
 
     async def _settle_unwritten(self, command: SendCommand, claim: Claim, fresh_id: int) -> Claim:
         """A claim exists but its row does not: the first attempt died, is
@@ -146,6 +157,10 @@ class MessageSender:
         if conversation is None or sender not in conversation.member_ids:
             raise NotFound("CONVERSATION_NOT_FOUND", "no such conversation")
         return conversation
+
+
+def _ref(message: StoredMessage) -> RouteRef:
+    return RouteRef(message.conversation_id, message.message_id)
 
 
 def _in_doubt() -> Unavailable:

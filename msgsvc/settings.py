@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -26,6 +27,9 @@ class MsgsvcSettings:
     pg_dsn: str
     sessionsvc_addr: str
     notifysvc_addr: str
+    # Stable across restarts of the same instance (the pod name in k8s), so a
+    # restarted process finds the route journal its previous life left.
+    instance_id: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> MsgsvcSettings:
@@ -36,4 +40,5 @@ class MsgsvcSettings:
             pg_dsn=env_str(env, "PG_DSN", DEFAULT_PG_DSN),
             sessionsvc_addr=env_str(env, "SESSIONSVC_ADDR", DEFAULT_SESSIONSVC_ADDR),
             notifysvc_addr=env_str(env, "NOTIFYSVC_ADDR", DEFAULT_NOTIFYSVC_ADDR),
+            instance_id=env_str(env, "INSTANCE_ID", socket.gethostname()),
         )

@@ -24,6 +24,7 @@ from msgsvc.storage.accounts import PostgresAccountStore
 from msgsvc.storage.claims import RedisClaimStore
 from msgsvc.storage.directory import PostgresDirectory
 from msgsvc.storage.messages import CassandraMessageStore
+from msgsvc.storage.route_journal import RouteJournal
 from msgsvc.summaries import Summarizer
 from msgsvc.sync import MAX_SYNC_CONVERSATIONS, SyncReader
 
@@ -114,6 +115,7 @@ def instance(
             ids=ids,
             clock=clock,
             devices=DeviceCheck(PostgresAccountStore(pg_pool), clock),
+            journal=RouteJournal(redis_client, key_prefix, f"test-instance-{worker_id}"),
         ),
         sync=SyncReader(
             access=access,

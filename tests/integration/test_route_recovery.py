@@ -1,0 +1,152 @@
+"""The route journal and its replay, against real Redis, PostgreSQL and Cassandra.
+
+Routing itself is the real ``Router`` publishing to a gateway's real Redis
+channel; sessions and push jobs are read from and written to the real Redis
+stores sessionsvc and notifysvc use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+import asyncpg
+import pytest
+import redis.asyncio as redis
+
+from chatmesh.channels import gateway_channel
+from chatmesh.v1 import delivery_pb2
+from msgsvc.recovery import RouteRecovery
+from msgsvc.routing import DeviceSession, RedisDeliveryPublisher, Router
+from msgsvc.storage.directory import PostgresDirectory
+from msgsvc.storage.messages import CassandraMessageStore
+from msgsvc.storage.route_journal import RouteJournal, RouteRef
+from msgsvc.visibility import COMMIT_BOUND_MS
+from notifysvc.queue import PushJob, RedisPushQueue
+from sessionsvc.store import DeviceSession as StoredSession
+from sessionsvc.store import RedisSessionStore
+from tests.conftest import add_users, unique
+from tests.support.msgsvc_domain import ManualClock, instance
+
+
+class StoreSessions:
+    def __init__(self, store: RedisSessionStore) -> None:
+        self._store = store
+
+    async def lookup(self, user_ids: Sequence[str]) -> list[DeviceSession]:
+        found = await self._store.lookup(user_ids)
+        return [DeviceSession(s.user_id, s.device_id, s.gateway_id, s.connection_id) for s in found]
+
+
+class StorePushQueue:
+    def __init__(self, queue: RedisPushQueue) -> None:
+        self._queue = queue
+
+    async def enqueue(
+        self, user_ids: Sequence[str], conversation_id: str, message_id: int, sender_user_id: str
+    ) -> None:
+        await self._queue.enqueue(
+            [PushJob(u, conversation_id, message_id, sender_user_id) for u in user_ids]
+        )
+
+
+@pytest.fixture
+async def gateway_inbox(
+    redis_client: redis.Redis, key_prefix: str
+) -> AsyncIterator[asyncio.Queue[delivery_pb2.GatewayDelivery]]:
+    """What a gateway named "gw" would receive on its channel."""
+    inbox: asyncio.Queue[delivery_pb2.GatewayDelivery] = asyncio.Queue()
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(gateway_channel(key_prefix, "gw"))
+
+    async def pump() -> None:
+        while True:
+            message = await pubsub.get_message(timeout=1.0)
+            if message is not None:
+                delivery = delivery_pb2.GatewayDelivery()
+                delivery.ParseFromString(message["data"])
+                inbox.put_nowait(delivery)
+
+    task = asyncio.create_task(pump())
+    yield inbox
+    task.cancel()
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+async def test_a_dead_instances_unrouted_messages_are_delivered_by_a_live_one(
+    pg_pool: asyncpg.Pool,
+    redis_client: redis.Redis,
+    key_prefix: str,
+    message_store: CassandraMessageStore,
+    gateway_inbox: asyncio.Queue[delivery_pb2.GatewayDelivery],
+) -> None:
+    clock = ManualClock(1_790_000_000_000)
+    node = instance(
+        worker_id=21,
+        clock=clock,
+        pg_pool=pg_pool,
+        redis_client=redis_client,
+        key_prefix=key_prefix,
+        messages=message_store,
+    )
+    alice, bob = unique("alice"), unique("bob")
+    await add_users(pg_pool, alice, bob)
+    sessions = RedisSessionStore(redis_client, key_prefix)
+    await sessions.register([StoredSession(bob, "phone", "gw", "c1")])
+    await sessions.heartbeat("gw", ttl_s=30)
+    stored = [
+        (await node.send(alice, to_user=bob, client_msg_id=f"m{i}")).message for i in range(3)
+    ]
+    conversation = stored[0].conversation_id
+
+    # The crashed instance journaled all three before acking, routed one.
+    dead = RouteJournal(redis_client, key_prefix, "msgsvc-dead")
+    await dead.beat()
+    entries = [await dead.record(RouteRef(conversation, m.message_id)) for m in stored]
+    await dead.done(dead.instance_id, entries[0])
+    # ...and a fourth whose write never happened (its send was never acked).
+    never = node.ids.generate_now()
+    await dead.record(RouteRef(conversation, never))
+    await redis_client.delete(f"{key_prefix}routes:{{msgsvc-dead}}:alive")  # its beats stop
+
+    live = RouteJournal(redis_client, key_prefix, "msgsvc-live")
+    recovery = RouteRecovery(
+        live,
+        PostgresDirectory(pg_pool),
+        message_store,
+        Router(
+            StoreSessions(sessions),
+            RedisDeliveryPublisher(redis_client, key_prefix),
+            StorePushQueue(RedisPushQueue(redis_client, key_prefix)),
+        ),
+        clock,
+    )
+    assert await recovery.run_once() == 2
+    delivered = [await asyncio.wait_for(gateway_inbox.get(), 5) for _ in range(2)]
+    assert sorted(d.frame.deliver.message.message_id for d in delivered) == [
+        m.message_id for m in stored[1:]
+    ]
+    assert all([(t.user_id, t.device_id) for t in d.targets] == [(bob, "phone")] for d in delivered)
+    # The unwritten one may still be committing: kept until the commit bound passes.
+    left = await dead.entries("msgsvc-dead", recorded_before_ms=None, limit=10)
+    assert [e.ref.message_id for e in left] == [never]
+    assert await recovery.run_once() == 0  # another round: adoption is held, nothing routed
+
+    clock.advance(COMMIT_BOUND_MS + 1)
+    await redis_client.delete(f"{key_prefix}routes:{{msgsvc-dead}}:adopting")
+    assert await recovery.run_once() == 0
+    assert await dead.entries("msgsvc-dead", recorded_before_ms=None, limit=10) == []
+    assert "msgsvc-dead" not in await live.orphaned()  # forgotten once empty
+    assert gateway_inbox.empty()
+
+
+async def test_a_live_instances_journal_is_left_alone(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    busy = RouteJournal(redis_client, key_prefix, "msgsvc-busy")
+    await busy.beat()
+    await busy.record(RouteRef("conv", 1))
+    other = RouteJournal(redis_client, key_prefix, "msgsvc-other")
+    await other.beat()
+    assert await other.orphaned() == []
+    assert await busy.orphaned() == []
