@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import redis.asyncio as redis
+
+from chatmesh.coalescer import Coalescer
 
 # A client retries within minutes; a device offline for a week that resends
 # its outbox must still be deduplicated, so claims live for a week.
@@ -47,11 +50,26 @@ return current
 """
 
 
+MAX_CLAIMS_PER_BATCH = 256  # claims sent in one pipeline
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    key: str
+    message_id: int
+    conversation_id: str
+
+
 class RedisClaimStore:
     def __init__(self, client: redis.Redis, key_prefix: str) -> None:
         self._redis = client
         self._prefix = key_prefix
         self._reclaim = client.register_script(_RECLAIM)
+        # Every send claims: concurrent claims share a pipeline (one round
+        # trip); each SET NX GET in it is still atomic on its own.
+        self._claims: Coalescer[_Request, Claim] = Coalescer(
+            self._claim_many, max_batch=MAX_CLAIMS_PER_BATCH, name="claims"
+        )
 
     def _key(self, sender_user_id: str, client_msg_id: str) -> str:
         return f"{self._prefix}claim:{{{sender_user_id}}}:{client_msg_id}"
@@ -59,15 +77,25 @@ class RedisClaimStore:
     async def claim(
         self, sender_user_id: str, client_msg_id: str, message_id: int, conversation_id: str
     ) -> Claim:
-        key = self._key(sender_user_id, client_msg_id)
-        # SET NX GET: sets when absent and returns the previous value otherwise,
-        # in one round trip and atomically.
-        previous = await self._redis.set(
-            key, f"{message_id}:{conversation_id}", nx=True, get=True, ex=CLAIM_TTL_S
+        return await self._claims.submit(
+            _Request(self._key(sender_user_id, client_msg_id), message_id, conversation_id)
         )
-        if previous is None:
-            return Claim(message_id, conversation_id, won=True)
-        return _parse(previous, won=False)
+
+    async def _claim_many(self, requests: Sequence[_Request]) -> list[Claim]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for r in requests:
+                # SET NX GET: sets when absent and returns the previous value
+                # otherwise, atomically.
+                pipe.set(
+                    r.key, f"{r.message_id}:{r.conversation_id}", nx=True, get=True, ex=CLAIM_TTL_S
+                )
+            previous = await pipe.execute()
+        return [
+            Claim(r.message_id, r.conversation_id, won=True)
+            if held is None
+            else _parse(held, won=False)
+            for r, held in zip(requests, previous, strict=True)
+        ]
 
     async def reclaim(
         self, sender_user_id: str, client_msg_id: str, stale: Claim, message_id: int

@@ -8,6 +8,8 @@ from typing import Protocol
 
 import asyncpg
 
+from chatmesh.coalescer import Coalescer
+
 DIRECT = 1
 GROUP = 2
 
@@ -96,9 +98,18 @@ class Directory(Protocol):
         ...
 
 
+# Touches written in one transaction: bounded so one batch's commit stays short.
+MAX_TOUCHES_PER_BATCH = 256
+
+
 class PostgresDirectory:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        # Every send touches; concurrent touches share one round trip and
+        # one commit instead of paying each.
+        self._touches: Coalescer[tuple[str, int, str], None] = Coalescer(
+            self._touch_many, max_batch=MAX_TOUCHES_PER_BATCH, name="activity-touches"
+        )
 
     async def existing_users(self, user_ids: Iterable[str]) -> set[str]:
         rows = await self._pool.fetch(
@@ -146,18 +157,22 @@ class PostgresDirectory:
         )
 
     async def touch(self, conversation_id: str, message_id: int, sender_user_id: str) -> None:
-        # One round trip for both rows.
-        await self._pool.execute(
+        await self._touches.submit((conversation_id, message_id, sender_user_id))
+
+    async def _touch_many(self, touches: Sequence[tuple[str, int, str]]) -> list[None]:
+        # One transaction for the batch. Rows are locked in a global order
+        # (conversation, then message id), so batches from two instances
+        # that share conversations cannot deadlock.
+        await self._pool.executemany(
             "WITH activity AS ("
             " UPDATE conversations SET last_message_id = $2"
             " WHERE conversation_id = $1 AND last_message_id < $2)"
             " UPDATE members SET read_watermark = $2,"
             " delivered_watermark = GREATEST(delivered_watermark, $2)"
             " WHERE conversation_id = $1 AND user_id = $3 AND read_watermark < $2",
-            conversation_id,
-            message_id,
-            sender_user_id,
+            sorted(touches),
         )
+        return [None] * len(touches)
 
     async def memberships_since(self, user_id: str, floor_id: int, limit: int) -> list[Membership]:
         rows = await self._pool.fetch(

@@ -14,14 +14,18 @@ and the device drops the repeat by message id.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as redis
+
+from chatmesh.coalescer import Coalescer
 
 ALIVE_TTL_S = 30  # three missed beats
 # Far more than routing ever falls behind; trimming only guards memory if
 # routing were down for hours (those messages still reach devices by sync).
 MAX_ENTRIES = 1_000_000
+MAX_PER_BATCH = 256  # journal writes or deletes sent in one pipeline
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,14 @@ class RouteJournal:
         self._redis = client
         self._prefix = key_prefix
         self.instance_id = instance_id
+        # Every send records and every routed message deletes: concurrent
+        # ones share a pipeline (one round trip) instead of paying each.
+        self._records: Coalescer[RouteRef, str] = Coalescer(
+            self._record_many, max_batch=MAX_PER_BATCH, name="route-journal-records"
+        )
+        self._deletions: Coalescer[tuple[str, str], None] = Coalescer(
+            self._delete_many, max_batch=MAX_PER_BATCH, name="route-journal-deletions"
+        )
 
     def _journal(self, instance_id: str) -> str:
         return f"{self._prefix}routes:{{{instance_id}}}"
@@ -63,16 +75,33 @@ class RouteJournal:
         return f"{self._prefix}routes-instances"
 
     async def record(self, ref: RouteRef) -> str:
-        entry_id = await self._redis.xadd(
-            self._journal(self.instance_id),
-            {"c": ref.conversation_id, "m": str(ref.message_id)},
-            maxlen=MAX_ENTRIES,
-            approximate=True,
-        )
-        return _text(entry_id)
+        """Appends an entry to this instance's journal; returns its id."""
+        return await self._records.submit(ref)
 
     async def done(self, instance_id: str, entry_id: str) -> None:
-        await self._redis.xdel(self._journal(instance_id), entry_id)
+        """Deletes an entry (of any instance's journal) once its message is routed."""
+        await self._deletions.submit((instance_id, entry_id))
+
+    async def _record_many(self, refs: Sequence[RouteRef]) -> list[str]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for ref in refs:
+                pipe.xadd(
+                    self._journal(self.instance_id),
+                    {"c": ref.conversation_id, "m": str(ref.message_id)},
+                    maxlen=MAX_ENTRIES,
+                    approximate=True,
+                )
+            return [_text(entry_id) for entry_id in await pipe.execute()]
+
+    async def _delete_many(self, entries: Sequence[tuple[str, str]]) -> list[None]:
+        by_instance: dict[str, list[str]] = {}
+        for instance_id, entry_id in entries:
+            by_instance.setdefault(instance_id, []).append(entry_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for instance_id, entry_ids in by_instance.items():
+                pipe.xdel(self._journal(instance_id), *entry_ids)
+            await pipe.execute()
+        return [None] * len(entries)
 
     async def beat(self) -> None:
         """Marks this instance alive and listed, so others leave its journal be."""
