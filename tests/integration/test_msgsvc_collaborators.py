@@ -68,17 +68,43 @@ async def test_concurrent_lookups_share_calls_and_get_only_their_users(sessionsv
     assert sum(len(c) for c in counting.calls) >= len(users)
 
 
+class FailingOnce:
+    """The real lookup, except that its first call fails as a dropped RPC would."""
+
+    def __init__(self, inner: GrpcSessionLookup) -> None:
+        self._inner = inner
+        self.failed = False
+
+    async def lookup(self, user_ids: Sequence[str]) -> list[DeviceSession]:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("sessionsvc went away")
+        return await self._inner.lookup(user_ids)
+
+
 async def test_a_failed_call_fails_its_batch_and_later_lookups_recover(sessionsvc) -> None:  # type: ignore[no-untyped-def]
     addr, store = sessionsvc
     await store.heartbeat("gw", ttl_s=30)
     await store.register([StoredSession("ann", "phone", "gw", "c1")])
     async with grpc.aio.insecure_channel(addr) as channel:
         batching = BatchingSessionLookup(
+            FailingOnce(GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(channel)))
+        )
+        with pytest.raises(ConnectionError):
+            await batching.lookup(["ann"])
+        assert await batching.lookup(["ann"]) == [DeviceSession("ann", "phone", "gw", "c1")]
+
+
+async def test_lookups_over_sessionsvcs_limit_are_split(sessionsvc) -> None:  # type: ignore[no-untyped-def]
+    addr, store = sessionsvc
+    await store.heartbeat("gw", ttl_s=30)
+    await store.register([StoredSession("u1500", "phone", "gw", "c1")])
+    async with grpc.aio.insecure_channel(addr) as channel:
+        batching = BatchingSessionLookup(
             GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(channel))
         )
-        with pytest.raises(grpc.aio.AioRpcError):
-            await batching.lookup([f"u{i}" for i in range(1001)])  # over sessionsvc's limit
-        assert await batching.lookup(["ann"]) == [DeviceSession("ann", "phone", "gw", "c1")]
+        found = await batching.lookup([f"u{i}" for i in range(2500)])
+        assert found == [DeviceSession("u1500", "phone", "gw", "c1")]
 
 
 class CountingDirectory(PostgresDirectory):
