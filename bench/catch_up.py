@@ -7,8 +7,10 @@ senders each send ``per-conversation`` messages to one receiver over gRPC
 (the receiver is offline). The receiver's device then connects through Envoy
 and runs a full sync from an empty cursor: the summary, then every
 conversation page by page (up to ``--in-flight`` page requests at once, as an
-eager client would). Then a few more messages arrive, and it syncs again from
-the cursor it was given, which shows the re-read window's cost. Finally it
+eager client would), ``--wait`` seconds after the backlog arrived (by default
+just past the re-read window). Then a few more messages arrive, and it syncs
+again from the cursor it was given: the steady cost of an incremental sync.
+With ``--wait 0`` the second sync also re-reads the whole fresh backlog. Finally it
 marks each conversation read, one receipt at a time. Bounded by the sizes
 given; prints one JSON object.
 """
@@ -37,6 +39,7 @@ from chatmesh.devcluster import ClusterConfig, LocalCluster
 from chatmesh.frames import Encoding, decode_server_frame, encode_client_frame
 from chatmesh.isolation import isolated_stores
 from chatmesh.v1 import client_pb2, common_pb2, message_service_pb2, message_service_pb2_grpc
+from msgsvc.visibility import SYNC_WINDOW_MS
 
 SEED_CONCURRENCY = 32
 LATE_MESSAGES_PER_CONVERSATION = 2
@@ -142,7 +145,7 @@ async def _seed(
 
 
 async def _run(
-    cluster: LocalCluster, conversations: int, per_conversation: int, in_flight: int
+    cluster: LocalCluster, conversations: int, per_conversation: int, in_flight: int, wait_s: float
 ) -> dict[str, object]:
     tag = uuid.uuid4().hex[:6]
     receiver = f"reader{tag}"
@@ -164,6 +167,9 @@ async def _run(
         seed_s = await _seed(stub, senders, receiver, per_conversation)
         device = Device(await open_binary(cluster.edge_url, token))
         try:
+            # The next sync re-reads what was younger than the re-read window
+            # when this one ran; waiting past it shows the steady cost.
+            await asyncio.sleep(wait_s)
             full = await _sync(device, "", in_flight)
             await _seed(stub, senders, receiver, LATE_MESSAGES_PER_CONVERSATION)
             incremental = await _sync(device, str(full["next_cursor"]), in_flight)
@@ -195,6 +201,7 @@ async def _run(
             **incremental,
             "new_messages": conversations * LATE_MESSAGES_PER_CONVERSATION,
         },
+        "backlog_age_at_full_sync_s": wait_s,
         "mark_read": latency_summary(marks),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
@@ -205,13 +212,19 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=20)
     parser.add_argument("--per-conversation", type=int, default=100)
     parser.add_argument("--in-flight", type=int, default=8, help="page requests at once")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=SYNC_WINDOW_MS / 1000 + 5,
+        help="seconds between the backlog and the first sync (default: past the re-read window)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("CHATMESH_LOG_LEVEL", "WARNING")
     with isolated_stores("b") as stores, tempfile.TemporaryDirectory() as tmp:
         config = ClusterConfig.on_free_ports(stores, Path(tmp), "catchup")
         with LocalCluster.running(config) as cluster:
             result = uvloop.run(
-                _run(cluster, args.conversations, args.per_conversation, args.in_flight)
+                _run(cluster, args.conversations, args.per_conversation, args.in_flight, args.wait)
             )
     print(json.dumps(result, indent=2))
 
