@@ -49,6 +49,7 @@ DOWN_FOR_S = 1.0  # a crashed process stays down this long before its restart
 CONNECT_TIMEOUT_S = 15.0
 DRAIN_TIMEOUT_S = 20.0
 RESYNC_TIMEOUT_S = 15.0
+RECEIPTS_TIMEOUT_S = 10.0
 READ_PAGE = 500
 TOKEN_TTL_S = 600
 SEED = 20_240_101  # fixed, so a failing run can be replayed with the same traffic
@@ -110,19 +111,33 @@ async def test_devices_agree_after_a_gateway_msgsvc_and_redis_crash(
         # along with everything else, rather than failing here without a report.
         await _until(lambda: all(d.outbox_empty for d in devices), DRAIN_TIMEOUT_S)
         synced = await _resync_all(devices)
+        rows = await _stored_rows(message_store, list(members), since_ms=started_ms)
+        # Devices report delivery of the newest message they hold; once they
+        # hold everything, every member's watermark reaches the newest row.
+        lagging = await _receipts_lagging(pg_pool, rows)
+        lagging_at_first = len(lagging)
+        waited_from = asyncio.get_running_loop().time()
+        while lagging and asyncio.get_running_loop().time() < waited_from + RECEIPTS_TIMEOUT_S:
+            await asyncio.sleep(0.2)
+            lagging = await _receipts_lagging(pg_pool, rows)
+        receipts_took_s = asyncio.get_running_loop().time() - waited_from
     finally:
         for device in devices:
             await device.stop()
-    rows = await _stored_rows(message_store, list(members), since_ms=started_ms)
     report = check([d.snapshot() for d in devices], members, rows)
 
-    outcome = f"chaos: {'; '.join(faults)}\nfinal syncs completed: {synced}"
+    outcome = (
+        f"chaos: {'; '.join(faults)}\nfinal syncs completed: {synced}\n"
+        f"receipts: {lagging_at_first} watermarks behind after the final sync,"
+        f" {len(lagging)} after {receipts_took_s:.1f} s"
+    )
     print(f"\n{outcome}")
     for device in devices:
         print(f"  {device.name}: {device.stats.brief()}")
     print(f"  stored rows={len(rows)} {report.counts()}")
     assert report.violations == [], f"{outcome}\n{report.summary()}"
     assert all(synced), f"{outcome}\n{report.counts()}"
+    assert lagging == [], f"delivered watermarks short of the newest message: {lagging}"
 
 
 def _token_factory(cluster: LocalCluster, user: str, device: str) -> Callable[[], str]:
@@ -188,6 +203,26 @@ async def _resync_all(devices: Sequence[SimulatedDevice]) -> list[bool]:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     return completed
+
+
+async def _receipts_lagging(
+    pg_pool: asyncpg.Pool, rows: Sequence[StoredRow]
+) -> list[tuple[str, str, int, int]]:
+    """(conversation, member, delivered watermark, newest row) where the
+    member's delivered watermark is short of the conversation's newest row."""
+    newest: dict[str, int] = {}
+    for row in rows:
+        newest[row.conversation_id] = max(newest.get(row.conversation_id, 0), row.message_id)
+    found = await pg_pool.fetch(
+        "SELECT conversation_id, user_id, delivered_watermark FROM members"
+        " WHERE conversation_id = ANY($1::text[])",
+        list(newest),
+    )
+    return [
+        (r["conversation_id"], r["user_id"], r["delivered_watermark"], newest[r["conversation_id"]])
+        for r in found
+        if r["delivered_watermark"] < newest[r["conversation_id"]]
+    ]
 
 
 async def _stored_rows(
