@@ -19,7 +19,7 @@ from chatmesh.redis_client import connect as redis_client_for
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import presence_service_pb2_grpc, session_service_pb2_grpc
 from gateway.connection import ConnectionRegistry
-from gateway.deliveries import DeliverySubscriber
+from gateway.deliveries import DeliverySubscriber, DisconnectPublisher
 from gateway.edge import HARD_MAX_FRAME_BYTES, Edge
 from gateway.registrar import GATEWAY_HEARTBEAT_S, PRESENCE_FLUSH_S, PRESENCE_HEARTBEAT_S, Registrar
 from gateway.settings import GatewaySettings, split_host_port
@@ -54,6 +54,7 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier) -> None:
         registry=registry,
         registrar=registrar,
         link=link,
+        disconnects=DisconnectPublisher(redis_client, settings.common.key_prefix),
         clock=SystemClock(),
     )
     subscriber = DeliverySubscriber(

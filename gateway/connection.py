@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 SEND_QUEUE_FRAMES = 1024
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_SERVICE_RESTART = 1012
+# A newer connection of the same device took over. Clients must not reconnect
+# on this code, or two copies of one device would keep evicting each other.
+CLOSE_SUPERSEDED = 4001
 
 
 class TokenBucket:
@@ -86,9 +89,13 @@ class ClientConnection:
                     }
                 },
             )
+            self.close_soon(CLOSE_TRY_AGAIN_LATER, "too far behind; resync")
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Starts closing the connection without waiting; later calls do nothing."""
+        if self._cutting is None:
             self._cutting = asyncio.get_running_loop().create_task(
-                self.websocket.close(CLOSE_TRY_AGAIN_LATER, "too far behind; resync"),
-                name=f"ws-cut:{self.connection_id}",
+                self.websocket.close(code, reason), name=f"ws-close:{self.connection_id}"
             )
 
     async def greet(self, hello: client_pb2.ServerFrame) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import redis.asyncio as redis
 from google.protobuf.message import DecodeError
 
+from chatmesh.channels import gateway_channel
 from chatmesh.v1 import delivery_pb2
 
 log = logging.getLogger(__name__)
@@ -69,3 +70,20 @@ class DeliverySubscriber:
             log.error("undecodable delivery dropped", extra={"fields": {"bytes": len(payload)}})
             return
         self._on_delivery(delivery)
+
+
+class DisconnectPublisher:
+    """Asks another gateway to close connections a newer one replaced."""
+
+    def __init__(self, client: redis.Redis, key_prefix: str) -> None:
+        self._redis = client
+        self._prefix = key_prefix
+
+    async def publish(self, gateway_id: str, targets: list[delivery_pb2.DeliveryTarget]) -> None:
+        # At most once, like every publish: if it is lost, the replaced
+        # connection only lingers until its client or gateway closes it; it
+        # no longer receives deliveries either way.
+        await self._redis.publish(
+            gateway_channel(self._prefix, gateway_id),
+            delivery_pb2.GatewayDelivery(disconnect=targets).SerializeToString(),
+        )

@@ -32,14 +32,16 @@ from chatmesh.auth import Identity, TokenVerifier
 from chatmesh.clock import Clock
 from chatmesh.errors import ChatmeshError, InvalidArgument, ResourceExhausted, error_frame
 from chatmesh.frames import Encoding, decode_client_frame, encoding_of
-from chatmesh.v1 import client_pb2, delivery_pb2
+from chatmesh.v1 import client_pb2, delivery_pb2, session_service_pb2
 from gateway.connection import (
     CLOSE_SERVICE_RESTART,
+    CLOSE_SUPERSEDED,
     CLOSE_TRY_AGAIN_LATER,
     ClientConnection,
     ConnectionRegistry,
     TokenBucket,
 )
+from gateway.deliveries import DisconnectPublisher
 from gateway.registrar import Registrar
 from gateway.upstream import MsgsvcLink
 
@@ -69,8 +71,10 @@ class Edge:
         registry: ConnectionRegistry,
         registrar: Registrar,
         link: MsgsvcLink,
+        disconnects: DisconnectPublisher,
         clock: Clock,
     ) -> None:
+        self._disconnects = disconnects
         self._gateway_id = gateway_id
         self._clock = clock
         self._verifier = verifier
@@ -124,7 +128,7 @@ class Edge:
         }
         try:
             try:
-                await self._registrar.register(conn)
+                replaced = await self._registrar.register(conn)
             except grpc.aio.AioRpcError as exc:
                 # Unregistered, the device could not be reached: refuse rather
                 # than accept a connection that silently receives nothing.
@@ -146,6 +150,7 @@ class Edge:
                 )
             )
             log.info("connected", extra={"fields": fields})
+            await self._supersede(replaced)
             limits = _Limits()
             async for data in websocket:
                 self._on_frame(conn, data, limits)
@@ -208,6 +213,36 @@ class Edge:
                 )
             )
 
+    async def _supersede(self, replaced: list[session_service_pb2.Session]) -> None:
+        """Closes the older connections of a device that just connected again."""
+        elsewhere: dict[str, list[delivery_pb2.DeliveryTarget]] = {}
+        for old in replaced:
+            if old.gateway_id == self._gateway_id:
+                self._close_superseded(old.user_id, old.device_id, old.connection_id)
+            else:
+                elsewhere.setdefault(old.gateway_id, []).append(
+                    delivery_pb2.DeliveryTarget(
+                        user_id=old.user_id,
+                        device_id=old.device_id,
+                        connection_id=old.connection_id,
+                    )
+                )
+        for gateway_id, targets in elsewhere.items():
+            try:
+                await self._disconnects.publish(gateway_id, targets)
+            except Exception:
+                log.warning(
+                    "superseded connection not closed", extra={"fields": {"gateway_id": gateway_id}}
+                )
+
+    def _close_superseded(self, user_id: str, device_id: str, connection_id: str) -> None:
+        conn = self._registry.by_id(connection_id)
+        if conn is not None and (conn.identity.user_id, conn.identity.device_id) == (
+            user_id,
+            device_id,
+        ):
+            conn.close_soon(CLOSE_SUPERSEDED, "replaced by a newer connection of this device")
+
     # -- from upstream -------------------------------------------------------
 
     def reply(self, connection_id: str, frame: client_pb2.ServerFrame) -> None:
@@ -216,6 +251,8 @@ class Edge:
             conn.send(frame)
 
     def deliver(self, delivery: delivery_pb2.GatewayDelivery) -> None:
+        for target in delivery.disconnect:
+            self._close_superseded(target.user_id, target.device_id, target.connection_id)
         for target in delivery.targets:
             # The device's current connection, even if it reconnected here
             # after msgsvc looked the session up.

@@ -49,8 +49,10 @@ class Registrar:
             connection_id=conn.connection_id,
         )
 
-    async def register(self, conn: ClientConnection) -> None:
-        await self._sessions.RegisterSessions(
+    async def register(self, conn: ClientConnection) -> list[session_service_pb2.Session]:
+        """Records the connection's session; returns the older connections of
+        the same device it replaced (here or on other gateways)."""
+        response = await self._sessions.RegisterSessions(
             session_service_pb2.RegisterSessionsRequest(sessions=[self._session(conn)]),
             timeout=RPC_TIMEOUT_S,
             # Ride out a sessionsvc restart within the timeout instead of
@@ -58,6 +60,7 @@ class Registrar:
             wait_for_ready=True,
         )
         self._new_users.add(conn.identity.user_id)
+        return list(response.replaced)
 
     async def unregister(self, conns: list[ClientConnection]) -> None:
         if conns:

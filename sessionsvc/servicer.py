@@ -36,8 +36,8 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                     InvalidArgument("INCOMPLETE_SESSION", "every session field is required")
                 )
             )
-        await self._store.register(sessions)
-        return pb.RegisterSessionsResponse()
+        replaced = await self._store.register(sessions)
+        return pb.RegisterSessionsResponse(replaced=_protos(replaced))
 
     async def UnregisterSessions(
         self, request: pb.UnregisterSessionsRequest, context: grpc.aio.ServicerContext
@@ -56,17 +56,7 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
                 )
             )
         sessions = await self._store.lookup(list(request.user_ids))
-        return pb.LookupSessionsResponse(
-            sessions=[
-                pb.Session(
-                    user_id=s.user_id,
-                    device_id=s.device_id,
-                    gateway_id=s.gateway_id,
-                    connection_id=s.connection_id,
-                )
-                for s in sessions
-            ]
-        )
+        return pb.LookupSessionsResponse(sessions=_protos(sessions))
 
     async def GatewayHeartbeat(
         self, request: pb.GatewayHeartbeatRequest, context: grpc.aio.ServicerContext
@@ -81,3 +71,15 @@ class SessionServicer(session_service_pb2_grpc.SessionServiceServicer):
             )
         await self._store.heartbeat(request.gateway_id, request.ttl_seconds)
         return pb.GatewayHeartbeatResponse()
+
+
+def _protos(sessions: list[DeviceSession]) -> list[pb.Session]:
+    return [
+        pb.Session(
+            user_id=s.user_id,
+            device_id=s.device_id,
+            gateway_id=s.gateway_id,
+            connection_id=s.connection_id,
+        )
+        for s in sessions
+    ]

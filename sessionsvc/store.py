@@ -42,13 +42,25 @@ class RedisSessionStore:
     def _alive_key(self, gateway_id: str) -> str:
         return f"{self._prefix}gateway-alive:{gateway_id}"
 
-    async def register(self, sessions: Sequence[DeviceSession]) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
+    async def register(self, sessions: Sequence[DeviceSession]) -> list[DeviceSession]:
+        """Records the sessions; returns the different sessions they replaced."""
+        # MULTI: each read of the old value and write of the new one happen
+        # together, so two registrations of one device cannot both miss
+        # each other.
+        async with self._redis.pipeline(transaction=True) as pipe:
             for s in sessions:
-                pipe.hset(
-                    self._user_key(s.user_id), s.device_id, s.gateway_id + _SEP + s.connection_id
-                )
-            await pipe.execute()
+                key = self._user_key(s.user_id)
+                pipe.hget(key, s.device_id)
+                pipe.hset(key, s.device_id, s.gateway_id + _SEP + s.connection_id)
+            results = await pipe.execute()
+        replaced = []
+        for s, old in zip(sessions, results[::2], strict=True):
+            if old is None:
+                continue
+            gateway_id, _, connection_id = _text(old).partition(_SEP)
+            if (gateway_id, connection_id) != (s.gateway_id, s.connection_id):
+                replaced.append(DeviceSession(s.user_id, s.device_id, gateway_id, connection_id))
+        return replaced
 
     async def unregister(self, sessions: Sequence[DeviceSession]) -> int:
         removed = 0
@@ -85,3 +97,7 @@ class RedisSessionStore:
         if stale:
             await self.unregister(stale)
         return [s for s in found if s.gateway_id in alive]
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

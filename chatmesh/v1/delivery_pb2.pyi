@@ -8,12 +8,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GatewayDelivery(_message.Message):
-    __slots__ = ("targets", "frame")
+    __slots__ = ("targets", "frame", "disconnect")
     TARGETS_FIELD_NUMBER: _ClassVar[int]
     FRAME_FIELD_NUMBER: _ClassVar[int]
+    DISCONNECT_FIELD_NUMBER: _ClassVar[int]
     targets: _containers.RepeatedCompositeFieldContainer[DeliveryTarget]
     frame: _client_pb2.ServerFrame
-    def __init__(self, targets: _Optional[_Iterable[_Union[DeliveryTarget, _Mapping]]] = ..., frame: _Optional[_Union[_client_pb2.ServerFrame, _Mapping]] = ...) -> None: ...
+    disconnect: _containers.RepeatedCompositeFieldContainer[DeliveryTarget]
+    def __init__(self, targets: _Optional[_Iterable[_Union[DeliveryTarget, _Mapping]]] = ..., frame: _Optional[_Union[_client_pb2.ServerFrame, _Mapping]] = ..., disconnect: _Optional[_Iterable[_Union[DeliveryTarget, _Mapping]]] = ...) -> None: ...
 
 class DeliveryTarget(_message.Message):
     __slots__ = ("user_id", "device_id", "connection_id")

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!chatmesh/v1/session_service.proto\x12\x0b\x63hatmesh.v1\"X\n\x07Session\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x12\n\ngateway_id\x18\x03 \x01(\t\x12\x15\n\rconnection_id\x18\x04 \x01(\t\"A\n\x17RegisterSessionsRequest\x12&\n\x08sessions\x18\x01 \x03(\x0b\x32\x14.chatmesh.v1.Session\"\x1a\n\x18RegisterSessionsResponse\"C\n\x19UnregisterSessionsRequest\x12&\n\x08sessions\x18\x01 \x03(\x0b\x32\x14.chatmesh.v1.Session\"-\n\x1aUnregisterSessionsResponse\x12\x0f\n\x07removed\x18\x01 \x01(\r\")\n\x15LookupSessionsRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\"@\n\x16LookupSessionsResponse\x12&\n\x08sessions\x18\x01 \x03(\x0b\x32\x14.chatmesh.v1.Session\"B\n\x17GatewayHeartbeatRequest\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x02 \x01(\r\"\x1a\n\x18GatewayHeartbeatResponse2\x94\x03\n\x0eSessionService\x12_\n\x10RegisterSessions\x12$.chatmesh.v1.RegisterSessionsRequest\x1a%.chatmesh.v1.RegisterSessionsResponse\x12\x65\n\x12UnregisterSessions\x12&.chatmesh.v1.UnregisterSessionsRequest\x1a\'.chatmesh.v1.UnregisterSessionsResponse\x12Y\n\x0eLookupSessions\x12\".chatmesh.v1.LookupSessionsRequest\x1a#.chatmesh.v1.LookupSessionsResponse\x12_\n\x10GatewayHeartbeat\x12$.chatmesh.v1.GatewayHeartbeatRequest\x1a%.chatmesh.v1.GatewayHeartbeatResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!chatmesh/v1/session_service.proto\x12\x0b\x63hatmesh.v1\"X\n\x07Session\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x12\n\ngateway_id\x18\x03 \x01(\t\x12\x15\n\rconnection_id\x18\x04 \x01(\t\"A\n\x17RegisterSessionsRequest\x12&\n\x08sessions\x18\x01 \x03(\x0b\x32\x14.chatmesh.v1.Session\"B\n\x18RegisterSessionsResponse\x12&\n\x08replaced\x18\x01 \x03(\x0b\x32\x14.chatmesh.v1.Session\"C\n\x19UnregisterSessionsRequest\x12&\n\x08sessions\x18\x01 \x03(\x0b\x32\x14.chatmesh.v1.Session\"-\n\x1aUnregisterSessionsResponse\x12\x0f\n\x07removed\x18\x01 \x01(\r\")\n\x15LookupSessionsRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\"@\n\x16LookupSessionsResponse\x12&\n\x08sessions\x18\x01 \x03(\x0b\x32\x14.chatmesh.v1.Session\"B\n\x17GatewayHeartbeatRequest\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x02 \x01(\r\"\x1a\n\x18GatewayHeartbeatResponse2\x94\x03\n\x0eSessionService\x12_\n\x10RegisterSessions\x12$.chatmesh.v1.RegisterSessionsRequest\x1a%.chatmesh.v1.RegisterSessionsResponse\x12\x65\n\x12UnregisterSessions\x12&.chatmesh.v1.UnregisterSessionsRequest\x1a\'.chatmesh.v1.UnregisterSessionsResponse\x12Y\n\x0eLookupSessions\x12\".chatmesh.v1.LookupSessionsRequest\x1a#.chatmesh.v1.LookupSessionsResponse\x12_\n\x10GatewayHeartbeat\x12$.chatmesh.v1.GatewayHeartbeatRequest\x1a%.chatmesh.v1.GatewayHeartbeatResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,19 +36,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REGISTERSESSIONSREQUEST']._serialized_start=140
   _globals['_REGISTERSESSIONSREQUEST']._serialized_end=205
   _globals['_REGISTERSESSIONSRESPONSE']._serialized_start=207
-  _globals['_REGISTERSESSIONSRESPONSE']._serialized_end=233
-  _globals['_UNREGISTERSESSIONSREQUEST']._serialized_start=235
-  _globals['_UNREGISTERSESSIONSREQUEST']._serialized_end=302
-  _globals['_UNREGISTERSESSIONSRESPONSE']._serialized_start=304
-  _globals['_UNREGISTERSESSIONSRESPONSE']._serialized_end=349
-  _globals['_LOOKUPSESSIONSREQUEST']._serialized_start=351
-  _globals['_LOOKUPSESSIONSREQUEST']._serialized_end=392
-  _globals['_LOOKUPSESSIONSRESPONSE']._serialized_start=394
-  _globals['_LOOKUPSESSIONSRESPONSE']._serialized_end=458
-  _globals['_GATEWAYHEARTBEATREQUEST']._serialized_start=460
-  _globals['_GATEWAYHEARTBEATREQUEST']._serialized_end=526
-  _globals['_GATEWAYHEARTBEATRESPONSE']._serialized_start=528
-  _globals['_GATEWAYHEARTBEATRESPONSE']._serialized_end=554
-  _globals['_SESSIONSERVICE']._serialized_start=557
-  _globals['_SESSIONSERVICE']._serialized_end=961
+  _globals['_REGISTERSESSIONSRESPONSE']._serialized_end=273
+  _globals['_UNREGISTERSESSIONSREQUEST']._serialized_start=275
+  _globals['_UNREGISTERSESSIONSREQUEST']._serialized_end=342
+  _globals['_UNREGISTERSESSIONSRESPONSE']._serialized_start=344
+  _globals['_UNREGISTERSESSIONSRESPONSE']._serialized_end=389
+  _globals['_LOOKUPSESSIONSREQUEST']._serialized_start=391
+  _globals['_LOOKUPSESSIONSREQUEST']._serialized_end=432
+  _globals['_LOOKUPSESSIONSRESPONSE']._serialized_start=434
+  _globals['_LOOKUPSESSIONSRESPONSE']._serialized_end=498
+  _globals['_GATEWAYHEARTBEATREQUEST']._serialized_start=500
+  _globals['_GATEWAYHEARTBEATREQUEST']._serialized_end=566
+  _globals['_GATEWAYHEARTBEATRESPONSE']._serialized_start=568
+  _globals['_GATEWAYHEARTBEATRESPONSE']._serialized_end=594
+  _globals['_SESSIONSERVICE']._serialized_start=597
+  _globals['_SESSIONSERVICE']._serialized_end=1001
 # @@protoc_insertion_point(module_scope)

@@ -25,8 +25,10 @@ class RegisterSessionsRequest(_message.Message):
     def __init__(self, sessions: _Optional[_Iterable[_Union[Session, _Mapping]]] = ...) -> None: ...
 
 class RegisterSessionsResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("replaced",)
+    REPLACED_FIELD_NUMBER: _ClassVar[int]
+    replaced: _containers.RepeatedCompositeFieldContainer[Session]
+    def __init__(self, replaced: _Optional[_Iterable[_Union[Session, _Mapping]]] = ...) -> None: ...
 
 class UnregisterSessionsRequest(_message.Message):
     __slots__ = ("sessions",)

@@ -8,7 +8,9 @@ servers do between crashes. The contract:
 1. **Connect** with a fresh token and wait for ``hello``. Any failure, or a
    close at any later time (crash, 1012 drain, 1013 overload, an edge that
    refuses while a gateway restarts), means: wait a small jittered backoff,
-   then start again at 1.
+   then start again at 1. The one exception is close code 4001: another
+   connection of this same device took over, and reconnecting would only
+   evict it in turn; the device stops.
 2. **Catch up** (sync) before anything else: ``sync{cursor}`` lists the
    conversations that changed; each is paged with ``sync_conversation``
    carrying *the cursor sent in the sync* (not the new one) until its
@@ -49,6 +51,7 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from chatmesh.frames import Encoding, decode_server_frame, encode_client_frame
 from chatmesh.v1 import client_pb2, common_pb2
+from gateway.connection import CLOSE_SUPERSEDED
 from tests.e2e.checker import DeviceSnapshot, ViewEntry
 
 log = logging.getLogger(__name__)
@@ -257,6 +260,7 @@ class SimulatedDevice:
         self._outbox: dict[str, OutboxEntry] = {}
         self.acked: dict[str, tuple[str, int]] = {}
         self.failures: list[str] = []
+        self.superseded = False  # closed with 4001: another connection is this device now
         self.anomalies: list[str] = []
         self.stats = DeviceStats()
         # Local store: conversation -> message_id -> entry, and the id each send got.
@@ -362,7 +366,7 @@ class SimulatedDevice:
     # -- the supervised run loop -------------------------------------------------
 
     async def _run(self) -> None:
-        while True:
+        while not self.superseded:
             try:
                 await self._session()
             except _Disconnected:
@@ -403,6 +407,7 @@ class SimulatedDevice:
         finally:
             self._conn = None
             await conn.close()
+            self.superseded = ws.close_code == CLOSE_SUPERSEDED
 
     async def _live(self, conn: _Connection) -> None:
         while True:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
 import asyncpg
 
 from chatmesh import snowflake
+from chatmesh.auth import Identity, TokenIssuer
+from chatmesh.devcluster import LocalCluster
 from chatmesh.v1 import client_pb2, common_pb2
 from msgsvc.tokens import sync_cursor
 from tests.conftest import add_users, unique
@@ -296,3 +299,24 @@ async def test_bad_sync_and_receipt_requests_get_typed_errors_and_change_nothing
     # The connection is still fine.
     await bob_ws.send_json('{"requestId": "p", "ping": {"clientTimeMs": "1"}}')
     assert (await bob_ws.recv_kind("pong")).pong.client_time_ms == 1
+
+
+async def test_a_device_connecting_again_closes_its_older_connection(
+    cluster: LocalCluster, issuer: TokenIssuer, pg_pool: asyncpg.Pool
+) -> None:
+    alice, bob = unique("alice"), unique("bob")
+    await add_users(pg_pool, alice, bob)
+    token = issuer.mint(Identity(bob, "phone"), ttl_s=600)
+    for old_gateway, new_gateway in ((0, 1), (1, 1)):  # across gateways, then on the same one
+        old = await Client.open(cluster.gateway_url(old_gateway), token)
+        new = await Client.open(cluster.gateway_url(new_gateway), token)
+        await asyncio.wait_for(old.ws.wait_closed(), 10)
+        assert old.ws.close_code == 4001
+        # The newer connection is the device now: it receives.
+        sender = await Client.open(
+            cluster.gateway_url(0), issuer.mint(Identity(alice, "phone"), ttl_s=600)
+        )
+        ack = await _send(sender, bob, "to the current connection")
+        assert (await new.recv_kind("deliver")).deliver.message.message_id == ack.message_id
+        await sender.close()
+        await new.close()

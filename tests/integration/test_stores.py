@@ -138,3 +138,15 @@ async def test_unregister_never_removes_a_newer_connection(
     assert await store.lookup(["bob"]) == [new]
     assert await store.unregister([new]) == 1
     assert await store.lookup(["bob"]) == []
+
+
+async def test_registering_a_device_again_reports_the_connection_it_replaced(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    store = RedisSessionStore(redis_client, key_prefix)
+    first = DeviceSession("alice", "phone", "gw-1", "c1")
+    assert await store.register([first]) == []
+    assert await store.register([first]) == []  # the same connection again replaces nothing
+    moved = DeviceSession("alice", "phone", "gw-2", "c2")
+    other_device = DeviceSession("alice", "laptop", "gw-2", "c3")
+    assert await store.register([moved, other_device]) == [first]
