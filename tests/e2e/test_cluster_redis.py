@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from chatmesh import snowflake
 from chatmesh.devcluster import ClusterConfig, LocalCluster
 from chatmesh.grpc_server import insecure_channel
+from chatmesh.v1 import common_pb2, message_service_pb2, message_service_pb2_grpc
 from tests.conftest import Stores, add_users, unique
 from tests.e2e.conftest import Client
 from tests.e2e.test_lifecycle import _connect, _send_until_acked
@@ -121,3 +122,46 @@ async def test_each_gateway_sends_through_its_own_msgsvc(
     # Each instance leases its own Snowflake worker id, so the ids tell which
     # instance issued them: two different ones means two different instances.
     assert len({snowflake.parse(a.message_id).worker_id for a in acks}) == 2
+
+
+async def test_one_send_retried_on_both_msgsvc_processes_at_once_is_stored_once(
+    own_cluster: LocalCluster, pg_pool: asyncpg.Pool
+) -> None:
+    alice, bob = unique("alice"), unique("bob")
+    await add_users(pg_pool, alice, bob)
+    channels = [insecure_channel(own_cluster.grpc_addr(name)) for name in own_cluster.msgsvc_names]
+    try:
+        stubs = [message_service_pb2_grpc.MessageServiceStub(c) for c in channels]
+
+        async def send(
+            stub: message_service_pb2_grpc.MessageServiceStub, key: str
+        ) -> message_service_pb2.SendMessageResponse:
+            return await stub.SendMessage(
+                message_service_pb2.SendMessageRequest(
+                    sender_user_id=alice,
+                    sender_device_id="phone",
+                    client_msg_id=key,
+                    to_user_id=bob,
+                    kind=common_pb2.MESSAGE_KIND_TEXT,
+                    body=key.encode(),
+                )
+            )
+
+        keys = [f"race-{i}" for i in range(25)]
+        replies = await asyncio.gather(*(send(stub, key) for key in keys for stub in stubs))
+        by_key: dict[str, set[int]] = {}
+        for reply in replies:
+            by_key.setdefault(reply.message.client_msg_id, set()).add(reply.message.message_id)
+        assert all(len(ids) == 1 for ids in by_key.values()), by_key
+        assert sum(not r.duplicate for r in replies) == len(keys)
+        history = await stubs[0].ListMessages(
+            message_service_pb2.ListMessagesRequest(
+                requester_user_id=bob,
+                conversation_id=replies[0].message.conversation_id,
+                page_size=200,
+            )
+        )
+        assert sorted(m.client_msg_id for m in history.messages) == sorted(keys)
+    finally:
+        for channel in channels:
+            await channel.close()

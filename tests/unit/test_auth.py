@@ -78,3 +78,18 @@ def test_algorithm_is_pinned(keys: tuple[bytes, bytes]) -> None:
 def test_garbage_is_rejected(keys: tuple[bytes, bytes]) -> None:
     with pytest.raises(Unauthenticated):
         TokenVerifier(keys[1]).verify("not-a-token")
+
+
+def test_a_token_cannot_be_edited_to_name_another_device(keys: tuple[bytes, bytes]) -> None:
+    import time
+
+    token = TokenIssuer(keys[0], FixedClock(int(time.time() * 1000))).mint(
+        Identity("alice", "phone"), ttl_s=60
+    )
+    header, body, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    assert claims["dev"] == "phone"
+    claims["dev"] = "laptop"
+    forged_body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    with pytest.raises(Unauthenticated):
+        TokenVerifier(keys[1]).verify(f"{header}.{forged_body}.{signature}")
