@@ -1,12 +1,13 @@
 """Chaos: devices chat through crashes of a gateway, msgsvc and Redis.
 
 Five simulated devices (two users with two each, one with one) send about a
-message a second to random other users through the edge for half a minute,
-while in turn a gateway, a msgsvc instance and Redis are killed with SIGKILL
-and restarted. Then sending stops, every outbox drains, every device syncs a
-last time, and ``tests.e2e.checker`` compares what the devices show with what
-Cassandra holds: nothing acked is lost, nothing is shown or stored twice, and
-every device shows each conversation in the same order.
+message a second to random other users through the edge for about a minute,
+while in turn each gateway, each msgsvc instance and Redis are killed with
+SIGKILL and restarted. Then sending stops, every outbox drains, every device
+syncs a last time, and ``tests.e2e.checker`` compares what the devices show
+with what Cassandra holds: nothing acked is lost, nothing is shown or stored
+twice, and every device shows each conversation in the same order. Every
+member's delivered watermark must also reach the newest message.
 
 Run it alone, with the counts shown::
 
@@ -36,7 +37,10 @@ from tests.conftest import Stores, add_users, unique
 from tests.e2e.checker import StoredRow, check
 from tests.e2e.device import SimulatedDevice
 
-SEND_FOR_S = 30.0
+# Longer than twice the sync re-read window (30 s): later syncs start from
+# cursors whose floor is above early messages, so a cursor that skipped
+# anything would show as a lost message.
+SEND_FOR_S = 65.0
 SEND_INTERVAL_S = (0.5, 1.5)  # about one message a second per device
 # Stands for the msgsvc instance behind the gateway holding most devices: the
 # gateway crash moves every device to the other gateway, and a crash of the
@@ -44,7 +48,13 @@ SEND_INTERVAL_S = (0.5, 1.5)  # about one message a second per device
 BUSIEST_MSGSVC = "busiest msgsvc"
 # (seconds after sending starts, process): one crash at a time, each given
 # time to heal before the next, all well inside the sending window.
-FAULTS = ((5.0, "gateway-1"), (13.0, BUSIEST_MSGSVC), (21.0, "redis"))
+FAULTS = (
+    (5.0, "gateway-1"),
+    (18.0, BUSIEST_MSGSVC),
+    (31.0, "redis"),
+    (44.0, "gateway-2"),
+    (55.0, BUSIEST_MSGSVC),
+)
 DOWN_FOR_S = 1.0  # a crashed process stays down this long before its restart
 CONNECT_TIMEOUT_S = 15.0
 DRAIN_TIMEOUT_S = 20.0
