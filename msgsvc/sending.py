@@ -63,9 +63,12 @@ class MessageSender:
 
     async def send(self, command: SendCommand) -> SendOutcome:
         _validate(command)
+        # Taken before the first await: frames of one connection arrive in
+        # order and start in order, so a device's quick successive sends get
+        # increasing ids and are shown in the order they were sent.
+        candidate_id = self._ids.next_id()
         if command.sender_device_id:  # empty: a service sending on the user's behalf
             await self._devices.require(command.sender_user_id, command.sender_device_id)
-        candidate_id = self._ids.next_id()
         conversation = await self._resolve_conversation(command, candidate_id)
         claim = await self._claims.claim(
             command.sender_user_id,

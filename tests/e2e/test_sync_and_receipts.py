@@ -320,3 +320,19 @@ async def test_a_device_connecting_again_closes_its_older_connection(
         assert (await new.recv_kind("deliver")).deliver.message.message_id == ack.message_id
         await sender.close()
         await new.close()
+
+
+async def test_a_burst_of_sends_is_ordered_as_the_device_sent_it(
+    open_client,
+    pg_pool: asyncpg.Pool,  # type: ignore[no-untyped-def]
+) -> None:
+    alice, bob = unique("alice"), unique("bob")
+    await add_users(pg_pool, alice, bob)
+    alice_ws: Client = await open_client(alice, "tablet")  # its first sends: nothing cached yet
+    sent = [await alice_ws.send_text_message(to_user=bob, body=f"#{i}") for i in range(30)]
+    acked: dict[str, int] = {}
+    while len(acked) < len(sent):
+        ack = (await alice_ws.recv_kind("ack")).ack
+        acked[ack.client_msg_id] = ack.message_id
+    ids = [acked[c] for c in sent]
+    assert ids == sorted(ids)
