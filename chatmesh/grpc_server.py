@@ -18,6 +18,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from chatmesh.failures import StoreFailureInterceptor
+
 log = logging.getLogger(__name__)
 
 # Keepalive suited to long-lived gateway streams through L4 balancers that drop
@@ -53,7 +55,9 @@ class GrpcServer:
     ) -> None:
         self._listen = listen
         self._service_names = list(service_names)
-        self._server = grpc.aio.server(options=SERVER_OPTIONS)
+        self._server = grpc.aio.server(
+            options=SERVER_OPTIONS, interceptors=[StoreFailureInterceptor()]
+        )
         self._health = HealthServicer()
         add_servicers(self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)

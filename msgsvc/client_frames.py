@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 
 from chatmesh.errors import ChatmeshError, InvalidArgument, error_frame
+from chatmesh.failures import classify
 from chatmesh.v1 import client_pb2
-from msgsvc.failures import classify
 from msgsvc.messaging import Messaging
 from msgsvc.model import SendCommand
 from msgsvc.protos import conversation_summary, watermark

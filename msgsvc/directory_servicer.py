@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import grpc
 
+from chatmesh.failures import abort_with
 from chatmesh.v1 import directory_service_pb2, directory_service_pb2_grpc
 from msgsvc.accounts import Accounts
-from msgsvc.failures import abort_with
 from msgsvc.storage.accounts import DeviceRecord, UserRecord
 
 # The stored names of the proto platforms; UNSPECIFIED is "no push" (None).

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 import grpc
 
 from chatmesh.errors import InvalidArgument, grpc_status
+from chatmesh.failures import abort_with
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import message_service_pb2, message_service_pb2_grpc
 from msgsvc.client_frames import ClientFrameHandler
-from msgsvc.failures import abort_with
 from msgsvc.messaging import Messaging
 from msgsvc.model import SendCommand
 from msgsvc.protos import conversation_summary, watermark

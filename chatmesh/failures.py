@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import NoReturn
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn
 
 import asyncpg
 import cassandra
@@ -50,3 +51,37 @@ async def abort_with(context: grpc.aio.ServicerContext, exc: Exception) -> NoRet
         error = ChatmeshError("INTERNAL", "internal error")
     await context.abort_with_status(grpc_status(error))
     raise AssertionError("abort_with_status returned")  # it raises to end the call
+
+
+class StoreFailureInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # untyped base
+    """Gives unary handlers that let a store failure escape the error
+    vocabulary's answer (UNAVAILABLE / STORE_UNAVAILABLE, safe to retry)
+    instead of gRPC's UNKNOWN. Handlers that map their own errors, and
+    streaming methods, are left as they are."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+
+        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                return await inner(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                error = classify(exc)
+                if error is None:
+                    raise  # a bug: gRPC logs it and answers UNKNOWN
+                await context.abort_with_status(grpc_status(error))
+
+        return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
