@@ -15,19 +15,14 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-
-import asyncpg
 
 from chatmesh.auth import Identity, TokenIssuer, generate_keypair
 from chatmesh.clock import SystemClock
 from chatmesh.errors import ChatmeshError
+from chatmesh.provisioning import add_user, register_device
 from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
 from chatmesh.settings import DEFAULT_PG_DSN, CassandraSettings, env_str
-from msgsvc.accounts import Accounts
-from msgsvc.storage.accounts import PostgresAccountStore
 
 DEFAULT_KEYS_DIR = Path(
     ".local/cluster/keys"
@@ -50,30 +45,6 @@ def _migrate(_: argparse.Namespace) -> None:
 def _keygen(args: argparse.Namespace) -> None:
     private, public = generate_keypair(Path(args.dir))
     print(f"private key: {private}\npublic key:  {public}")
-
-
-@asynccontextmanager
-async def _accounts(dsn: str) -> AsyncIterator[Accounts]:
-    # One connection is plenty for one command.
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
-    try:
-        yield Accounts(PostgresAccountStore(pool))
-    finally:
-        await pool.close()
-
-
-async def add_user(dsn: str, user_id: str, display_name: str) -> bool:
-    """Registers a user; returns False if it already existed (left unchanged)."""
-    async with _accounts(dsn) as accounts:
-        _, created = await accounts.create_user(user_id, display_name)
-        return created
-
-
-async def register_device(dsn: str, user_id: str, device_id: str) -> None:
-    """Registers the device unless it exists; an existing device keeps its
-    push token. Raises ``NotFound`` for an unknown user."""
-    async with _accounts(dsn) as accounts:
-        await accounts.ensure_device(user_id, device_id)
 
 
 def _add_user(args: argparse.Namespace) -> None:

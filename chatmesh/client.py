@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -20,12 +21,15 @@ from websockets.asyncio.client import connect
 
 from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.clock import SystemClock
+from chatmesh.errors import ChatmeshError
 from chatmesh.frames import (
     Encoding,
     decode_server_frame,
     encode_client_frame,
     encode_server_frame,
 )
+from chatmesh.provisioning import register_device
+from chatmesh.settings import DEFAULT_PG_DSN, env_str
 from chatmesh.v1 import client_pb2, common_pb2
 
 
@@ -73,6 +77,15 @@ def main() -> None:
     parser.add_argument("--key", default=".local/cluster/keys/jwt-private.pem")
     args = parser.parse_args()
     issuer = TokenIssuer(Path(args.key).read_bytes(), SystemClock())
+    # As `python -m chatmesh mint-token` does: only registered devices may send.
+    try:
+        asyncio.run(
+            register_device(
+                env_str(os.environ, "PG_DSN", DEFAULT_PG_DSN), args.user_id, args.device_id
+            )
+        )
+    except ChatmeshError as exc:
+        sys.exit(f"{exc.reason}: {exc.message}")
     token = issuer.mint(Identity(args.user_id, args.device_id), ttl_s=3600)
     asyncio.run(chat(args.url, token))
 
