@@ -4,36 +4,23 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
-import redis.asyncio as redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chatmesh import snowflake
 from chatmesh.errors import InvalidArgument, NotFound
 from chatmesh.v1 import common_pb2
-from msgsvc.storage.messages import CassandraMessageStore
 from tests.conftest import add_users, unique
-from tests.support.msgsvc_domain import Instance, ManualClock, instance
+from tests.integration.conftest import MakeInstance
+from tests.support.msgsvc_domain import Instance, ManualClock
 
 DELIVERED = common_pb2.RECEIPT_KIND_DELIVERED
 READ = common_pb2.RECEIPT_KIND_READ
 
 
 @pytest.fixture
-def node(
-    pg_pool: asyncpg.Pool,
-    redis_client: redis.Redis,
-    key_prefix: str,
-    message_store: CassandraMessageStore,
-) -> Instance:
-    return instance(
-        worker_id=3,
-        clock=ManualClock(snowflake.EPOCH_MS + 800 * 24 * 3600 * 1000),
-        pg_pool=pg_pool,
-        redis_client=redis_client,
-        key_prefix=key_prefix,
-        messages=message_store,
-    )
+def node(make_instance: MakeInstance) -> Instance:
+    return make_instance(3, ManualClock(snowflake.EPOCH_MS + 800 * 24 * 3600 * 1000))
 
 
 async def _chat(node: Instance, pg_pool: asyncpg.Pool, count: int) -> tuple[str, str, list[int]]:

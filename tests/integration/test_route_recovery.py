@@ -26,7 +26,8 @@ from notifysvc.queue import PushJob, RedisPushQueue
 from sessionsvc.store import DeviceSession as StoredSession
 from sessionsvc.store import RedisSessionStore
 from tests.conftest import add_users, unique
-from tests.support.msgsvc_domain import ManualClock, instance
+from tests.integration.conftest import MakeInstance
+from tests.support.msgsvc_domain import ManualClock
 
 
 class StoreSessions:
@@ -79,16 +80,10 @@ async def test_a_dead_instances_unrouted_messages_are_delivered_by_a_live_one(
     key_prefix: str,
     message_store: CassandraMessageStore,
     gateway_inbox: asyncio.Queue[delivery_pb2.GatewayDelivery],
+    make_instance: MakeInstance,
 ) -> None:
     clock = ManualClock(1_790_000_000_000)
-    node = instance(
-        worker_id=21,
-        clock=clock,
-        pg_pool=pg_pool,
-        redis_client=redis_client,
-        key_prefix=key_prefix,
-        messages=message_store,
-    )
+    node = make_instance(21, clock)
     alice, bob = unique("alice"), unique("bob")
     await add_users(pg_pool, alice, bob)
     sessions = RedisSessionStore(redis_client, key_prefix)

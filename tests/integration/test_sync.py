@@ -6,7 +6,6 @@ import asyncio
 
 import asyncpg
 import pytest
-import redis.asyncio as redis
 
 from chatmesh import snowflake
 from chatmesh.errors import InvalidArgument, NotFound, Unavailable
@@ -14,7 +13,8 @@ from msgsvc.storage.messages import BUCKET_SPAN_MS, CassandraMessageStore
 from msgsvc.tokens import sync_cursor
 from msgsvc.visibility import RECLAIM_AFTER_MS, WRITE_START_DEADLINE_MS
 from tests.conftest import add_users, unique
-from tests.support.msgsvc_domain import Instance, ManualClock, full_sync, instance
+from tests.integration.conftest import MakeInstance
+from tests.support.msgsvc_domain import Instance, ManualClock, full_sync
 
 START_MS = snowflake.EPOCH_MS + 700 * 24 * 3600 * 1000
 
@@ -25,24 +25,8 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def two_instances(
-    clock: ManualClock,
-    pg_pool: asyncpg.Pool,
-    redis_client: redis.Redis,
-    key_prefix: str,
-    message_store: CassandraMessageStore,
-) -> tuple[Instance, Instance]:
-    def build(worker_id: int) -> Instance:
-        return instance(
-            worker_id=worker_id,
-            clock=clock,
-            pg_pool=pg_pool,
-            redis_client=redis_client,
-            key_prefix=key_prefix,
-            messages=message_store,
-        )
-
-    return build(1), build(2)
+def two_instances(make_instance: MakeInstance, clock: ManualClock) -> tuple[Instance, Instance]:
+    return make_instance(1, clock), make_instance(2, clock)
 
 
 async def test_a_message_committed_after_a_newer_one_is_not_skipped(
@@ -220,20 +204,10 @@ async def test_more_changed_conversations_than_a_summary_holds_is_reported_as_a_
     two_instances: tuple[Instance, Instance],
     clock: ManualClock,
     pg_pool: asyncpg.Pool,
-    redis_client: redis.Redis,
-    key_prefix: str,
-    message_store: CassandraMessageStore,
+    make_instance: MakeInstance,
 ) -> None:
     one, _ = two_instances
-    small = instance(
-        worker_id=3,
-        clock=clock,
-        pg_pool=pg_pool,
-        redis_client=redis_client,
-        key_prefix=key_prefix,
-        messages=message_store,
-        max_sync_conversations=3,
-    )
+    small = make_instance(3, clock, max_sync_conversations=3)
     me = unique("me")
     friends = [unique(f"friend{i}") for i in range(4)]
     await add_users(pg_pool, me, *friends)

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 
 import asyncpg
 import pytest
-import redis.asyncio as redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chatmesh import snowflake
-from msgsvc.storage.messages import BUCKET_SPAN_MS, CassandraMessageStore
+from msgsvc.storage.messages import BUCKET_SPAN_MS
 from msgsvc.visibility import WRITE_START_DEADLINE_MS
 from tests.conftest import add_users, unique
-from tests.support.msgsvc_domain import Instance, ManualClock, full_sync, instance
+from tests.integration.conftest import MakeInstance
+from tests.support.msgsvc_domain import Instance, ManualClock, full_sync
 
 BOUNDARY_MS = snowflake.EPOCH_MS + 90 * BUCKET_SPAN_MS
 
@@ -52,24 +52,8 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def nodes(
-    clock: ManualClock,
-    pg_pool: asyncpg.Pool,
-    redis_client: redis.Redis,
-    key_prefix: str,
-    message_store: CassandraMessageStore,
-) -> tuple[Instance, Instance]:
-    def build(worker_id: int) -> Instance:
-        return instance(
-            worker_id=worker_id,
-            clock=clock,
-            pg_pool=pg_pool,
-            redis_client=redis_client,
-            key_prefix=key_prefix,
-            messages=message_store,
-        )
-
-    return build(11), build(12)
+def nodes(make_instance: MakeInstance, clock: ManualClock) -> tuple[Instance, Instance]:
+    return make_instance(11, clock), make_instance(12, clock)
 
 
 @settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
