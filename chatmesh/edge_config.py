@@ -338,12 +338,19 @@ def _gateway_cluster(endpoints: list[tuple[str, int]], discovery: str) -> dict[s
                 "http_health_check": {"path": "/healthz"},
             }
         ],
-        # Passive checks catch gateways that pass /healthz yet fail upgrades.
+        # Passive checks catch gateways that pass /healthz yet answer
+        # upgrades with 5xx.
         "outlier_detection": {
-            # Refused connections count on their own and eject a dead gateway
-            # after two, well before the next active health check.
+            # Local-origin errors are counted apart from those, and never
+            # eject: Envoy reports every WebSocket the gateway closes (each
+            # client's ordinary goodbye) as a local-origin reset, so two
+            # goodbyes in a row would take a healthy gateway out of rotation.
+            # A refused connection is retried on another gateway (the route's
+            # retry policy), and a dead one leaves rotation at its second
+            # failed active check.
             "split_external_local_origin_errors": True,
-            "consecutive_local_origin_failure": 2,
+            "enforcing_consecutive_local_origin_failure": 0,
+            "enforcing_local_origin_success_rate": 0,
             "consecutive_5xx": 5,
             "consecutive_gateway_failure": 3,
             "interval": "10s",

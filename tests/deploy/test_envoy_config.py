@@ -196,7 +196,12 @@ def test_gateway_cluster_settings(variant: str) -> None:
 
     (health_check,) = cluster["health_checks"]
     assert health_check["http_health_check"]["path"] == "/healthz"
-    assert "outlier_detection" in cluster
+    outliers = cluster["outlier_detection"]
+    # Envoy counts a WebSocket closed by the gateway as a local-origin error:
+    # enforcing those would eject a gateway after two ordinary disconnects.
+    assert outliers["split_external_local_origin_errors"] is True
+    assert outliers["enforcing_consecutive_local_origin_failure"] == 0
+    assert outliers["enforcing_local_origin_success_rate"] == 0
     # Each WebSocket holds one upstream connection: Envoy's default breaker
     # of 1024 would cap the whole edge.
     (thresholds,) = cluster["circuit_breakers"]["thresholds"]
