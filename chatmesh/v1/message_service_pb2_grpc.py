@@ -86,7 +86,7 @@ class MessageServiceServicer:
         replies (acks, errors, pongs). The first request must set gateway_id.
         Replies may arrive in any order and name the frame they answer by seq.
         A frame whose reply is lost with the stream may be resent: sends are
-        idempotent by (sender, client_msg_id).
+        idempotent by (sender user, sender device, client_msg_id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -42,7 +42,7 @@ class MessageServiceStub:
     replies (acks, errors, pongs). The first request must set gateway_id.
     Replies may arrive in any order and name the frame they answer by seq.
     A frame whose reply is lost with the stream may be resent: sends are
-    idempotent by (sender, client_msg_id).
+    idempotent by (sender user, sender device, client_msg_id).
     """
     SendMessage: _grpc.UnaryUnaryMultiCallable[_message_service_pb2.SendMessageRequest, _message_service_pb2.SendMessageResponse]
     """Sends one message on behalf of a user. Returns once it is durable."""
@@ -75,7 +75,7 @@ class MessageServiceAsyncStub(MessageServiceStub):
     replies (acks, errors, pongs). The first request must set gateway_id.
     Replies may arrive in any order and name the frame they answer by seq.
     A frame whose reply is lost with the stream may be resent: sends are
-    idempotent by (sender, client_msg_id).
+    idempotent by (sender user, sender device, client_msg_id).
     """
     SendMessage: _aio.UnaryUnaryMultiCallable[_message_service_pb2.SendMessageRequest, _message_service_pb2.SendMessageResponse]  # type: ignore[assignment]
     """Sends one message on behalf of a user. Returns once it is durable."""
@@ -111,7 +111,7 @@ class MessageServiceServicer(metaclass=_abc_1.ABCMeta):
         replies (acks, errors, pongs). The first request must set gateway_id.
         Replies may arrive in any order and name the frame they answer by seq.
         A frame whose reply is lost with the stream may be resent: sends are
-        idempotent by (sender, client_msg_id).
+        idempotent by (sender user, sender device, client_msg_id).
         """
 
     @_abc_1.abstractmethod
