@@ -82,7 +82,9 @@ async def run(settings: MsgsvcSettings) -> None:
         Messaging(
             sender=MessageSender(
                 directory=directory,
-                claims=RedisClaimStore(redis_client, settings.common.key_prefix),
+                claims=RedisClaimStore(
+                    redis_client, settings.common.key_prefix, legacy=settings.legacy_claims
+                ),
                 messages=messages,
                 ids=ids,
                 clock=clock,

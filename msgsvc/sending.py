@@ -1,24 +1,30 @@
 """Accepting a message: authorise, claim the client id, persist. Then route.
 
 The order is the contract: nothing is acknowledged before the row is durable
-in Cassandra, and routing starts only after that. A retry with the same
-(sender, client_msg_id) reuses the first attempt's id; if that attempt died
-before writing, the retry writes the row, otherwise it returns the stored one.
-Writes of an id obey the commit bound of ``msgsvc.visibility`` so that the
-catch-up cursor never skips a late-committed message. Every accepted message,
-a retried one included, is entered in the route journal before ``send``
+in Cassandra, and routing starts only after that. A client_msg_id is scoped
+to the sending device (``msgsvc.send_identity``). A retry of the same send
+reuses the first attempt's id; if that attempt died before writing, the
+retry writes the row, otherwise it returns the stored one. An attempt with
+the same key but other content is refused (``CLIENT_MSG_ID_REUSED``): an
+ack always names a row that holds exactly the send it answers. Writes of an
+id obey the commit bound of ``msgsvc.visibility`` so that the catch-up
+cursor never skips a late-committed message. Every accepted message, a
+retried one included, is entered in the route journal before ``send``
 returns, so routing that dies with the process is replayed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
+from dataclasses import dataclass
 from typing import Protocol
 
 from chatmesh import snowflake
 from chatmesh.clock import Clock
 from chatmesh.conversation import direct_conversation_id, is_valid_user_id
-from chatmesh.errors import InvalidArgument, NotFound, Unavailable
+from chatmesh.errors import ChatmeshError, InvalidArgument, NotFound, Unavailable
 from chatmesh.v1 import common_pb2
 from msgsvc.devices import DeviceCheck
 from msgsvc.model import (
@@ -28,11 +34,14 @@ from msgsvc.model import (
     SendOutcome,
     StoredMessage,
 )
+from msgsvc.send_identity import SendKey, send_digest
 from msgsvc.storage.claims import Claim, ClaimStore
 from msgsvc.storage.directory import Conversation, Directory
 from msgsvc.storage.messages import MessageStore
 from msgsvc.storage.route_journal import RouteJournal, RouteRef
 from msgsvc.visibility import COMMIT_BOUND_MS, may_start_write, reclaimable
+
+log = logging.getLogger(__name__)
 
 _KNOWN_KINDS = frozenset({common_pb2.MESSAGE_KIND_TEXT})
 
@@ -69,24 +78,35 @@ class MessageSender:
         candidate_id = self._ids.next_id()
         if command.sender_device_id:  # empty: a service sending on the user's behalf
             await self._devices.require(command.sender_user_id, command.sender_device_id)
-        conversation = await self._resolve_conversation(command, candidate_id)
-        claim = await self._claims.claim(
-            command.sender_user_id,
-            command.client_msg_id,
-            candidate_id,
-            conversation.conversation_id,
+        target = await self._resolve_target(command)
+        key = SendKey(command.sender_user_id, command.sender_device_id, command.client_msg_id)
+        digest = send_digest(
+            command.sender_device_id, target.conversation_id, command.kind, command.body
         )
-        if claim.conversation_id != conversation.conversation_id:
-            raise InvalidArgument(
-                "CLIENT_MSG_ID_REUSED",
-                "client_msg_id was already used for a message to another conversation",
+        claim = await self._claims.claim(key, candidate_id, target.conversation_id, digest)
+        if claim.legacy:
+            claim = await self._adopt_legacy(
+                key, claim, candidate_id, target.conversation_id, digest
             )
+        _require_same_send(claim, digest)
+        # Created only now, so that a refused send leaves no conversation behind.
+        conversation = target.conversation or await self._directory.ensure_direct(
+            target.conversation_id,
+            command.sender_user_id,
+            target.recipient,
+            # A send that took its id earlier may still be writing into this
+            # conversation: history must reach back to that id too.
+            created_at_ms=snowflake.timestamp_ms(min(candidate_id, claim.message_id))
+            - COMMIT_BOUND_MS,
+        )
         if not claim.won:
             stored = await self._messages.get(claim.conversation_id, claim.message_id)
             if stored is not None:
+                _require_row_of(stored, command)
                 entry = await self._journal.record(_ref(stored))
                 return SendOutcome(stored, conversation.member_ids, True, entry)
-            claim = await self._settle_unwritten(command, claim, candidate_id)
+            claim = await self._settle_unwritten(key, claim, candidate_id)
+            _require_same_send(claim, digest)
         message = StoredMessage(
             message_id=claim.message_id,
             conversation_id=conversation.conversation_id,
@@ -111,7 +131,42 @@ class MessageSender:
         )
         return SendOutcome(message, conversation.member_ids, not claim.won, entry)
 
-    async def _settle_unwritten(self, command: SendCommand, claim: Claim, fresh_id: int) -> Claim:
+    async def _adopt_legacy(
+        self,
+        key: SendKey,
+        legacy: Claim,
+        fresh_id: int,
+        conversation_id: str,
+        digest: str,
+    ) -> Claim:
+        """The user holds a user-scoped claim of this client_msg_id from
+        before decision 0010. Its row says whether it is this device's send;
+        until the row can be read, nobody can tell."""
+        row = await self._messages.get(legacy.conversation_id, legacy.message_id)
+        if row is None:
+            if not reclaimable(legacy.message_id, self._clock.now_ms()):
+                # It may still land and be this device's: storing this one
+                # now could store one send twice. The client retries shortly.
+                raise _in_doubt()
+            # Never stored, and now never will be: that attempt was not acked.
+        elif row.sender_device_id == key.device_id:
+            # This device's earlier send (or an earlier one of the service
+            # scope): bind its id and content, so this attempt is answered
+            # with its row, or refused if the content differs.
+            adopted = await self._claims.claim(
+                key,
+                row.message_id,
+                row.conversation_id,
+                send_digest(row.sender_device_id, row.conversation_id, row.kind, row.body),
+                consult_legacy=False,
+            )
+            return dataclasses.replace(adopted, won=False)  # its row exists
+        # Another device's send: this one is a different message.
+        return await self._claims.claim(
+            key, fresh_id, conversation_id, digest, consult_legacy=False
+        )
+
+    async def _settle_unwritten(self, key: SendKey, claim: Claim, fresh_id: int) -> Claim:
         """A claim exists but its row does not: the first attempt died, is
         still writing, or its id is too old to be written now."""
         now = self._clock.now_ms()
@@ -121,16 +176,14 @@ class MessageSender:
             # The first attempt may still land; writing now could store the
             # message twice. The client retries shortly.
             raise _in_doubt()
-        settled = await self._claims.reclaim(
-            command.sender_user_id, command.client_msg_id, claim, fresh_id
-        )
+        settled = await self._claims.reclaim(key, claim, fresh_id)
         if not settled.won and not may_start_write(settled.message_id, now):
             raise _in_doubt()
         # Won, or a concurrent retry re-claimed first with a fresh id: writing
         # that same row again is harmless.
         return settled
 
-    async def _resolve_conversation(self, command: SendCommand, candidate_id: int) -> Conversation:
+    async def _resolve_target(self, command: SendCommand) -> _Target:
         sender = command.sender_user_id
         if command.to_user_id is not None:
             recipient = command.to_user_id
@@ -139,31 +192,61 @@ class MessageSender:
             conversation_id = direct_conversation_id(sender, recipient)
             existing = await self._directory.conversation(conversation_id)
             if existing is not None:
-                return existing
+                return _Target(conversation_id, existing, recipient)
             known = await self._directory.existing_users({sender, recipient})
             if recipient not in known:
                 raise NotFound("USER_NOT_FOUND", f"no user {recipient!r}")
             if sender not in known:
                 raise NotFound("SENDER_NOT_FOUND", "the sending user is not registered")
-            return await self._directory.ensure_direct(
-                conversation_id,
-                sender,
-                recipient,
-                # A send that took its id earlier may still be writing into
-                # this conversation: history must reach back to that id too.
-                created_at_ms=snowflake.timestamp_ms(candidate_id) - COMMIT_BOUND_MS,
-            )
+            return _Target(conversation_id, None, recipient)
         assert command.conversation_id is not None
         conversation = await self._directory.conversation(command.conversation_id)
         # Non-members get the same answer as for a missing conversation, so
         # conversation ids cannot be probed for existence.
         if conversation is None or sender not in conversation.member_ids:
             raise NotFound("CONVERSATION_NOT_FOUND", "no such conversation")
-        return conversation
+        return _Target(conversation.conversation_id, conversation, "")
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Where a send goes, resolved and authorised."""
+
+    conversation_id: str
+    conversation: Conversation | None  # None: a direct pair's first message creates it
+    recipient: str  # of a direct conversation named by user; "" otherwise
 
 
 def _ref(message: StoredMessage) -> RouteRef:
     return RouteRef(message.conversation_id, message.message_id)
+
+
+def _require_same_send(claim: Claim, digest: str) -> None:
+    if claim.digest != digest:
+        raise InvalidArgument(
+            "CLIENT_MSG_ID_REUSED",
+            "this device already used client_msg_id for a different message"
+            " (another body, kind or conversation); choose a new one",
+        )
+
+
+def _require_row_of(stored: StoredMessage, command: SendCommand) -> None:
+    """The row an ack would name holds this very send. The claim's digest
+    already says so; a row that disagrees means something wrote over it, and
+    acknowledging it would tell the client a message is stored that is not."""
+    same = (
+        stored.sender_user_id == command.sender_user_id
+        and stored.sender_device_id == command.sender_device_id
+        and stored.client_msg_id == command.client_msg_id
+        and stored.kind == command.kind
+        and stored.body == command.body
+    )
+    if not same:
+        log.error(
+            "claimed row holds another send",
+            extra={"fields": {"message_id": stored.message_id}},
+        )
+        raise ChatmeshError("CLAIMED_ROW_MISMATCH", "the stored message does not match this send")
 
 
 def _in_doubt() -> Unavailable:

@@ -13,8 +13,10 @@ from chatmesh.settings import (
     DEFAULT_SESSIONSVC_ADDR,
     CassandraSettings,
     CommonSettings,
+    SettingsError,
     env_str,
 )
+from msgsvc.storage.claims import LegacyClaims
 
 DEFAULT_GRPC_PORT = 50051
 
@@ -30,6 +32,9 @@ class MsgsvcSettings:
     # Stable across restarts of the same instance (the pod name in k8s), so a
     # restarted process finds the route journal its previous life left.
     instance_id: str
+    # How the user-scoped idempotency claims of before decision 0010 are
+    # treated while they age out: mirror, read or off.
+    legacy_claims: LegacyClaims
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> MsgsvcSettings:
@@ -41,4 +46,15 @@ class MsgsvcSettings:
             sessionsvc_addr=env_str(env, "SESSIONSVC_ADDR", DEFAULT_SESSIONSVC_ADDR),
             notifysvc_addr=env_str(env, "NOTIFYSVC_ADDR", DEFAULT_NOTIFYSVC_ADDR),
             instance_id=env_str(env, "INSTANCE_ID", socket.gethostname()),
+            legacy_claims=_legacy_claims(env_str(env, "LEGACY_CLAIMS", LegacyClaims.READ.value)),
         )
+
+
+def _legacy_claims(raw: str) -> LegacyClaims:
+    try:
+        return LegacyClaims(raw)
+    except ValueError as exc:
+        allowed = ", ".join(m.value for m in LegacyClaims)
+        raise SettingsError(
+            f"CHATMESH_LEGACY_CLAIMS must be one of {allowed}, got {raw!r}"
+        ) from exc

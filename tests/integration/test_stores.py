@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+import pytest
 import redis.asyncio as redis
 
 from chatmesh import snowflake
 from chatmesh.conversation import direct_conversation_id
 from msgsvc.model import StoredMessage
-from msgsvc.storage.claims import RedisClaimStore
+from msgsvc.send_identity import SendKey
+from msgsvc.storage.claims import LegacyClaims, RedisClaimStore
 from msgsvc.storage.directory import PostgresDirectory
 from msgsvc.storage.messages import BUCKET_SPAN_MS, CassandraMessageStore, bucket_of
 from sessionsvc.store import DeviceSession, RedisSessionStore
@@ -97,18 +99,62 @@ async def test_direct_conversation_is_created_once_under_concurrency(pg_pool: as
     assert await directory.conversation(unique("nope")) is None
 
 
+@pytest.mark.parametrize("legacy", list(LegacyClaims))
 async def test_one_claim_wins_and_everyone_sees_its_id(
-    redis_client: redis.Redis, key_prefix: str
+    redis_client: redis.Redis, key_prefix: str, legacy: LegacyClaims
 ) -> None:
-    claims = RedisClaimStore(redis_client, key_prefix)
+    claims = RedisClaimStore(redis_client, key_prefix, legacy=legacy)
+    phone = SendKey("alice", "phone", "c-1")
     results = await asyncio.gather(
-        *(claims.claim("alice", "c-1", 1000 + i, "conv") for i in range(20))
+        *(claims.claim(phone, 1000 + i, "conv", "digest") for i in range(20))
     )
     winners = [r for r in results if r.won]
     assert len(winners) == 1
-    assert {r.message_id for r in results} == {winners[0].message_id}
-    other_sender = await claims.claim("bob", "c-1", 5, "conv")
-    assert other_sender.won and other_sender.message_id == 5
+    assert {(r.message_id, r.digest) for r in results} == {(winners[0].message_id, "digest")}
+    # Every other scope of the same client_msg_id is a claim of its own...
+    for other in (
+        SendKey("alice", "laptop", "c-1"),
+        SendKey("alice", "", "c-1"),
+        SendKey("bob", "phone", "c-1"),
+    ):
+        claim = await claims.claim(other, 5, "conv", "other")
+        if legacy is LegacyClaims.MIRROR and other.user_id == "alice":
+            # ...though while mirroring, alice's other scopes are first shown
+            # the user-scoped mirror of the phone's claim, to check its row.
+            assert claim.legacy and claim.message_id == winners[0].message_id
+            claim = await claims.claim(other, 5, "conv", "other", consult_legacy=False)
+        assert claim.won and claim.message_id == 5 and not claim.legacy
+
+
+async def test_ids_that_look_alike_across_scopes_do_not_share_a_claim(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    claims = RedisClaimStore(redis_client, key_prefix)
+    # ("phone", "x:1") and a service send "phone:x:1" would collide in a
+    # naive key; so would a legacy user-scoped claim of "phone:x:1".
+    await redis_client.set(f"{key_prefix}claim:{{alice}}:phone:x:1", "7:conv")
+    first = await claims.claim(SendKey("alice", "phone", "x:1"), 1, "conv", "a")
+    service = await claims.claim(
+        SendKey("alice", "", "phone:x:1"), 2, "conv", "b", consult_legacy=False
+    )
+    assert first.won and service.won
+    assert (first.message_id, service.message_id) == (1, 2)
+
+
+async def test_a_reclaim_moves_only_the_stale_binding(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    claims = RedisClaimStore(redis_client, key_prefix)
+    key = SendKey("alice", "phone", "c-1")
+    stale = await claims.claim(key, 10, "conv", "digest")
+    moved, raced = await asyncio.gather(
+        claims.reclaim(key, stale, 11), claims.reclaim(key, stale, 12)
+    )
+    assert [moved.won, raced.won].count(True) == 1
+    assert moved.message_id == raced.message_id in (11, 12)
+    assert moved.digest == raced.digest == "digest"
+    again = await claims.claim(key, 13, "conv", "digest")
+    assert not again.won and again.message_id == moved.message_id
 
 
 async def test_sessions_of_dead_gateways_do_not_count(

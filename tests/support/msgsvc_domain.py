@@ -21,7 +21,7 @@ from msgsvc.model import SendCommand, SendOutcome
 from msgsvc.receipts import ReceiptTracker
 from msgsvc.sending import MessageSender
 from msgsvc.storage.accounts import PostgresAccountStore
-from msgsvc.storage.claims import RedisClaimStore
+from msgsvc.storage.claims import LegacyClaims, RedisClaimStore
 from msgsvc.storage.directory import PostgresDirectory
 from msgsvc.storage.messages import CassandraMessageStore
 from msgsvc.storage.route_journal import RouteJournal
@@ -101,6 +101,7 @@ def instance(
     key_prefix: str,
     messages: CassandraMessageStore,
     max_sync_conversations: int = MAX_SYNC_CONVERSATIONS,
+    legacy_claims: LegacyClaims = LegacyClaims.READ,
 ) -> Instance:
     directory = PostgresDirectory(pg_pool)
     access = Access(directory)
@@ -110,7 +111,7 @@ def instance(
         ids=ids,
         sender=MessageSender(
             directory=directory,
-            claims=RedisClaimStore(redis_client, key_prefix),
+            claims=RedisClaimStore(redis_client, key_prefix, legacy=legacy_claims),
             messages=messages,
             ids=ids,
             clock=clock,
