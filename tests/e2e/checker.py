@@ -14,9 +14,11 @@ What a correct system guarantees, and what is checked here:
     that order (``common.proto``), so each view must be in ascending
     message_id order; comparing every view with that one order also catches
     a device that displays in arrival order.
-(c) A send is stored once: no (sender, client_msg_id) has two rows in
-    Cassandra, no device saw two message ids for one send, and every acked
-    message is in Cassandra (an ack promises durability).
+(c) A send is stored once: no (sender, device, client_msg_id) has two rows
+    in Cassandra, no device saw two message ids for one send, and every
+    acked message is in Cassandra as that very send (an ack promises
+    durability). A client_msg_id is scoped to its device: two devices of one
+    user may both use ``m1``, and those are two messages.
 (d) Every outbox drained and no send failed for good.
 """
 
@@ -36,6 +38,7 @@ class ViewEntry(NamedTuple):
 
     message_id: int
     sender_user_id: str
+    sender_device_id: str
     client_msg_id: str
 
 
@@ -46,6 +49,7 @@ class StoredRow:
     conversation_id: str
     message_id: int
     sender_user_id: str
+    sender_device_id: str
     client_msg_id: str
 
 
@@ -79,7 +83,7 @@ class Report:
     duplicates_filtered: int  # raw copies the devices dropped as already known
     lost: int  # expected copies missing
     shown_twice: int  # copies shown more than once on one device
-    stored_twice: int  # extra Cassandra rows for one send
+    stored_twice: int  # extra Cassandra rows for one send (user, device, client_msg_id)
     order_mismatches: int  # conversation views not in the one order
     violations: list[str] = field(default_factory=list)
 
@@ -149,13 +153,14 @@ def check_copies(
                     " of which it is not a known member"
                 )
                 continue
+            send = (sender.user_id, sender.device_id, client_msg_id)
             for device in devices:
                 view = device.views.get(conversation_id, ())
                 copies = [
                     e
                     for e in view
                     if e.message_id == message_id
-                    or (e.sender_user_id, e.client_msg_id) == (sender.user_id, client_msg_id)
+                    or (e.sender_user_id, e.sender_device_id, e.client_msg_id) == send
                 ]
                 what = f"{message_id} ({sender.name} {client_msg_id}) in {conversation_id}"
                 if device.user_id not in members[conversation_id]:
@@ -173,7 +178,7 @@ def check_copies(
                     violations.append(f"{device.name}: shows {what} {len(copies)} times")
                 if device is not sender:
                     delivered += 1
-                if copies[0] != (message_id, sender.user_id, client_msg_id):
+                if copies[0] != (message_id, *send):
                     violations.append(f"{device.name}: shows {what} as {tuple(copies[0])}")
     return _CopyCounts(expected, delivered, lost, shown_twice)
 
@@ -205,16 +210,19 @@ def check_storage(
 ) -> int:
     """(c): one row per send, every ack backed by a row, every shown message
     stored. Returns the number of extra rows."""
-    ids_by_send: dict[tuple[str, str], set[int]] = defaultdict(set)
+    ids_by_send: dict[tuple[str, str, str], set[int]] = defaultdict(set)
     by_id: dict[tuple[str, int], StoredRow] = {}
     for row in rows:
-        ids_by_send[(row.sender_user_id, row.client_msg_id)].add(row.message_id)
+        send = (row.sender_user_id, row.sender_device_id, row.client_msg_id)
+        ids_by_send[send].add(row.message_id)
         by_id[(row.conversation_id, row.message_id)] = row
     stored_twice = 0
-    for (sender, client_msg_id), ids in sorted(ids_by_send.items()):
+    for (sender, sender_device, client_msg_id), ids in sorted(ids_by_send.items()):
         if len(ids) > 1:
             stored_twice += len(ids) - 1
-            violations.append(f"stored twice: {sender} {client_msg_id} as {sorted(ids)}")
+            violations.append(
+                f"stored twice: {sender}/{sender_device} {client_msg_id} as {sorted(ids)}"
+            )
     for device in devices:
         for client_msg_id, (conversation_id, message_id) in sorted(device.acked.items()):
             stored = by_id.get((conversation_id, message_id))
@@ -223,10 +231,14 @@ def check_storage(
                     f"{device.name}: acked {client_msg_id} as {message_id} in"
                     f" {conversation_id}, but no such row is stored"
                 )
-            elif (stored.sender_user_id, stored.client_msg_id) != (device.user_id, client_msg_id):
+            elif (stored.sender_user_id, stored.sender_device_id, stored.client_msg_id) != (
+                device.user_id,
+                device.device_id,
+                client_msg_id,
+            ):
                 violations.append(
-                    f"{device.name}: acked {client_msg_id} as {message_id}, but that row"
-                    f" is {stored.sender_user_id} {stored.client_msg_id}"
+                    f"{device.name}: acked {client_msg_id} as {message_id}, but that row is"
+                    f" {stored.sender_user_id}/{stored.sender_device_id} {stored.client_msg_id}"
                 )
         for conversation_id, view in sorted(device.views.items()):
             for entry in view:

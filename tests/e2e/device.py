@@ -29,7 +29,9 @@ servers do between crashes. The contract:
    message_id order. Deliveries are best effort and may repeat, syncs repeat
    what the device already has, and the device's own sends come back from
    sync too: everything is deduplicated by message_id and by
-   (sender_user_id, client_msg_id), which identifies one send.
+   (sender_user_id, sender_device_id, client_msg_id), which identifies one
+   send: a client_msg_id is the sending device's, and another device of the
+   same user may use the same one for another message.
 
 Frames are read by one task and matched to the request they answer by
 request_id, so sync replies, acks and deliveries interleave freely; all
@@ -231,7 +233,9 @@ class SimulatedDevice:
     ``stop``. ``send`` may be called at any time. ``sync=False`` turns
     catching up off (only to debug the rest against a server without sync:
     messages whose live delivery died are then missing). ``mark_delivered``
-    reports delivered receipts for what the device holds.
+    reports delivered receipts for what the device holds. ``client_msg_ids``
+    makes the ids of new sends (random UUIDs by default); apps that number
+    their sends per device (``m1``, ``m2``...) are simulated by a counter.
     """
 
     def __init__(
@@ -244,6 +248,7 @@ class SimulatedDevice:
         sync: bool = True,
         mark_delivered: bool = False,
         rng: random.Random | None = None,
+        client_msg_ids: Callable[[], str] | None = None,
     ) -> None:
         self.user_id = user_id
         self.device_id = device_id
@@ -252,6 +257,7 @@ class SimulatedDevice:
         self._sync_enabled = sync
         self._mark_delivered = mark_delivered
         self._rng = rng or random.Random()
+        self._new_client_msg_id = client_msg_ids or (lambda: uuid.uuid4().hex)
         self._run_task: asyncio.Task[None] | None = None
         self._conn: _Connection | None = None  # set once caught up
         self._wake = asyncio.Event()
@@ -265,7 +271,7 @@ class SimulatedDevice:
         self.stats = DeviceStats()
         # Local store: conversation -> message_id -> entry, and the id each send got.
         self._messages: dict[str, dict[int, ViewEntry]] = {}
-        self._id_of_send: dict[tuple[str, str], int] = {}
+        self._id_of_send: dict[tuple[str, str, str], int] = {}
         # Sync state: the cursor, and generations of sync requests (resync,
         # sync_required) so a waiter is released only by a sync begun after it asked.
         self._cursor = ""
@@ -308,7 +314,9 @@ class SimulatedDevice:
         It is transmitted at once if connected, else after the next catch-up."""
         if (to_user is None) == (conversation is None):
             raise ValueError("name exactly one of to_user, conversation")
-        client_msg_id = uuid.uuid4().hex
+        client_msg_id = self._new_client_msg_id()
+        if client_msg_id in self._outbox or client_msg_id in self.acked:
+            raise ValueError(f"client_msg_id {client_msg_id!r} already used by this device")
         self._outbox[client_msg_id] = OutboxEntry(
             client_msg_id, to_user, conversation, body.encode()
         )
@@ -458,7 +466,7 @@ class SimulatedDevice:
         self.acked[ack.client_msg_id] = (ack.conversation_id, ack.message_id)
         self._ingest(
             ack.conversation_id,
-            ViewEntry(ack.message_id, self.user_id, ack.client_msg_id),
+            ViewEntry(ack.message_id, self.user_id, self.device_id, ack.client_msg_id),
             "ack",
         )
 
@@ -626,14 +634,19 @@ class SimulatedDevice:
     def _ingest_message(self, message: common_pb2.Message, source: str) -> None:
         self._ingest(
             message.conversation_id,
-            ViewEntry(message.message_id, message.sender_user_id, message.client_msg_id),
+            ViewEntry(
+                message.message_id,
+                message.sender_user_id,
+                message.sender_device_id,
+                message.client_msg_id,
+            ),
             source,
         )
 
     def _ingest(self, conversation_id: str, entry: ViewEntry, source: str) -> None:
         """Adds a message unless held already (by message_id, or by send)."""
         self.stats.received[source] += 1
-        send = (entry.sender_user_id, entry.client_msg_id)
+        send = (entry.sender_user_id, entry.sender_device_id, entry.client_msg_id)
         messages = self._messages.setdefault(conversation_id, {})
         known_id = self._id_of_send.get(send)
         held = messages.get(entry.message_id)

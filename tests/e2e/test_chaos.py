@@ -3,7 +3,9 @@
 Five simulated devices (two users with two each, one with one) send about a
 message a second to random other users through the edge for about a minute,
 while in turn each gateway, each msgsvc instance and Redis are killed with
-SIGKILL and restarted. Then sending stops, every outbox drains, every device
+SIGKILL and restarted. Each device numbers its sends ``m1``, ``m2``... as
+many apps do, so the devices of one user keep reusing each other's
+client_msg_ids: each is still its own message. Then sending stops, every outbox drains, every device
 syncs a last time, and ``tests.e2e.checker`` compares what the devices show
 with what Cassandra holds: nothing acked is lost, nothing is shown or stored
 twice, and every device shows each conversation in the same order. Every
@@ -103,6 +105,7 @@ async def test_devices_agree_after_a_gateway_msgsvc_and_redis_crash(
             token_factory=_token_factory(chaos_cluster, user, device_id),
             rng=random.Random(rng.random()),
             mark_delivered=True,
+            client_msg_ids=_numbered(),
         )
         for user, device_id in layout
     ]
@@ -148,6 +151,12 @@ async def test_devices_agree_after_a_gateway_msgsvc_and_redis_crash(
     assert report.violations == [], f"{outcome}\n{report.summary()}"
     assert all(synced), f"{outcome}\n{report.counts()}"
     assert lagging == [], f"delivered watermarks short of the newest message: {lagging}"
+
+
+def _numbered() -> Callable[[], str]:
+    """m1, m2, ...: the same sequence on every device."""
+    counter = itertools.count(1)
+    return lambda: f"m{next(counter)}"
 
 
 def _token_factory(cluster: LocalCluster, user: str, device: str) -> Callable[[], str]:
@@ -251,7 +260,13 @@ async def _stored_rows(
                 conversation_id, before_id=before, limit=READ_PAGE, oldest_bucket=oldest_bucket
             )
             rows.extend(
-                StoredRow(conversation_id, m.message_id, m.sender_user_id, m.client_msg_id)
+                StoredRow(
+                    conversation_id,
+                    m.message_id,
+                    m.sender_user_id,
+                    m.sender_device_id,
+                    m.client_msg_id,
+                )
                 for m in page
             )
             if len(page) < READ_PAGE:

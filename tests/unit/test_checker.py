@@ -10,9 +10,12 @@ from tests.e2e.checker import DeviceSnapshot, StoredRow, ViewEntry, check
 CONV = "d-alice-bob"
 MEMBERS = {CONV: frozenset({"alice", "bob"})}
 # Two sends: alice's a1 from her phone, bob's b1 from his laptop.
-A1 = ViewEntry(101, "alice", "a1")
-B1 = ViewEntry(102, "bob", "b1")
-ROWS = [StoredRow(CONV, e.message_id, e.sender_user_id, e.client_msg_id) for e in (A1, B1)]
+A1 = ViewEntry(101, "alice", "phone", "a1")
+B1 = ViewEntry(102, "bob", "laptop", "b1")
+ROWS = [
+    StoredRow(CONV, e.message_id, e.sender_user_id, e.sender_device_id, e.client_msg_id)
+    for e in (A1, B1)
+]
 
 
 def _device(
@@ -58,7 +61,7 @@ def test_a_message_missing_on_the_senders_other_device_is_lost() -> None:
 
 
 def test_a_message_shown_twice_is_a_duplicate() -> None:
-    again = ViewEntry(103, "alice", "a1")  # the same send under a second id
+    again = ViewEntry(103, "alice", "phone", "a1")  # the same send under a second id
     report = check(_fleet(bob_laptop=(A1, B1, again)), MEMBERS, ROWS)
     assert report.shown_twice == 1
     assert "bob/laptop: shows 101 (alice/phone a1) in d-alice-bob 2 times" in report.violations
@@ -66,10 +69,37 @@ def test_a_message_shown_twice_is_a_duplicate() -> None:
 
 
 def test_a_send_stored_twice_in_cassandra_is_reported() -> None:
-    rows = [*ROWS, StoredRow(CONV, 103, "alice", "a1")]
+    rows = [*ROWS, StoredRow(CONV, 103, "alice", "phone", "a1")]
     report = check(_fleet(), MEMBERS, rows)
     assert report.stored_twice == 1
-    assert report.violations == ["stored twice: alice a1 as [101, 103]"]
+    assert report.violations == ["stored twice: alice/phone a1 as [101, 103]"]
+
+
+def _two_devices_sending_a1(tablet_ack: int) -> tuple[list[DeviceSnapshot], list[StoredRow]]:
+    """Alice's phone and tablet both send a client_msg_id "a1"; the tablet's
+    ack names ``tablet_ack``."""
+    from_tablet = ViewEntry(103, "alice", "tablet", "a1")
+    fleet = [
+        _device("alice", "phone", (A1, B1, from_tablet), acked={"a1": (CONV, 101)}),
+        _device("alice", "tablet", (A1, B1, from_tablet), acked={"a1": (CONV, tablet_ack)}),
+        _device("bob", "laptop", (A1, B1, from_tablet), acked={"b1": (CONV, 102)}),
+    ]
+    rows = [*ROWS, StoredRow(CONV, 103, "alice", "tablet", "a1")]
+    return fleet, rows
+
+
+def test_two_devices_of_one_user_may_use_the_same_client_msg_id() -> None:
+    fleet, rows = _two_devices_sending_a1(tablet_ack=103)
+    report = check(fleet, MEMBERS, rows)
+    assert report.violations == []
+    assert (report.acked, report.stored_twice, report.shown_twice) == (3, 0, 0)
+
+
+def test_an_ack_naming_another_devices_row_is_reported() -> None:
+    fleet, rows = _two_devices_sending_a1(tablet_ack=101)
+    report = check(fleet, MEMBERS, rows[:-1])  # the tablet's message was never stored
+    assert "alice/tablet: acked a1 as 101, but that row is alice/phone a1" in report.violations
+    assert f"bob/laptop: shows 103 in {CONV}, which is not stored" in report.violations
 
 
 def test_a_view_in_arrival_order_is_an_order_mismatch() -> None:
