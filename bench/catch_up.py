@@ -30,13 +30,13 @@ from pathlib import Path
 import asyncpg
 import grpc
 import uvloop
-from websockets.asyncio.client import ClientConnection
 
-from bench.common import latency_summary, open_binary
+from bench.common import latency_summary
 from chatmesh.auth import Identity, TokenIssuer
+from chatmesh.client import Connection, run_sync
 from chatmesh.clock import SystemClock
 from chatmesh.devcluster import ClusterConfig, LocalCluster
-from chatmesh.frames import Encoding, decode_server_frame, encode_client_frame
+from chatmesh.frames import Encoding
 from chatmesh.isolation import isolated_stores
 from chatmesh.v1 import client_pb2, common_pb2, message_service_pb2, message_service_pb2_grpc
 from msgsvc.visibility import SYNC_WINDOW_MS
@@ -45,78 +45,29 @@ SEED_CONCURRENCY = 32
 LATE_MESSAGES_PER_CONVERSATION = 2
 
 
-class Device:
-    """A connection with request/response matching by request_id."""
+async def _sync(device: Connection, cursor: str, in_flight: int) -> dict[str, object]:
+    """One sync by the client library, timed: the summary, and every page."""
+    started = time.perf_counter()
+    summary_s = 0.0
 
-    def __init__(self, ws: ClientConnection) -> None:
-        self._ws = ws
-        self._waiting: dict[str, asyncio.Future[client_pb2.ServerFrame]] = {}
-        self._reader = asyncio.get_running_loop().create_task(self._read())
-
-    async def _read(self) -> None:
-        async for data in self._ws:
-            frame = decode_server_frame(data)
-            kind = frame.WhichOneof("kind")
-            request_id = getattr(getattr(frame, kind), "request_id", "")
-            waiter = self._waiting.pop(request_id, None) if request_id else None
-            if waiter is not None:
-                waiter.set_result(frame)
-
-    async def request(self, frame: client_pb2.ClientFrame) -> client_pb2.ServerFrame:
-        frame.request_id = uuid.uuid4().hex
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiting[frame.request_id] = waiter
-        await self._ws.send(encode_client_frame(frame, Encoding.BINARY))
-        reply = await asyncio.wait_for(waiter, 30)
-        assert reply.WhichOneof("kind") != "error", reply
+    async def request(frame: client_pb2.ClientFrame) -> client_pb2.ServerFrame:
+        nonlocal summary_s
+        reply = await device.request(frame, timeout_s=30)
+        if reply.WhichOneof("kind") == "sync_summary":
+            summary_s = time.perf_counter() - started
         return reply
 
-    async def close(self) -> None:
-        await self._ws.close()
-        self._reader.cancel()
-
-
-async def _sync(device: Device, cursor: str, in_flight: int) -> dict[str, object]:
-    started = time.perf_counter()
-    summary = (
-        await device.request(client_pb2.ClientFrame(sync=client_pb2.SyncFrame(cursor=cursor)))
-    ).sync_summary
-    summary_s = time.perf_counter() - started
-    slots = asyncio.Semaphore(in_flight)
-    received = 0
-    pages = 0
-
-    async def fetch(conversation_id: str) -> None:
-        nonlocal received, pages
-        token = ""
-        while True:
-            async with slots:
-                page = (
-                    await device.request(
-                        client_pb2.ClientFrame(
-                            sync_conversation=client_pb2.SyncConversationFrame(
-                                conversation_id=conversation_id, cursor=cursor, page_token=token
-                            )
-                        )
-                    )
-                ).sync_page
-            received += len(page.messages)
-            pages += 1
-            token = page.next_page_token
-            if not token:
-                return
-
-    await asyncio.gather(*(fetch(c.conversation_id) for c in summary.conversations))
+    result = await run_sync(request, cursor, pages_in_flight=in_flight)
     total_s = time.perf_counter() - started
     return {
-        "conversations": len(summary.conversations),
-        "messages": received,
-        "pages": pages,
+        "conversations": result.outcome.conversations,
+        "messages": result.outcome.messages,
+        "pages": result.outcome.pages,
         "summary_ms": round(summary_s * 1000, 1),
         "total_ms": round(total_s * 1000, 1),
-        "messages_per_s": round(received / total_s),
-        "next_cursor": summary.next_cursor,
-        "views": list(summary.conversations),
+        "messages_per_s": round(result.outcome.messages / total_s),
+        "next_cursor": result.next_cursor,
+        "views": list(result.summary.conversations),
     }
 
 
@@ -165,7 +116,7 @@ async def _run(
     async with grpc.aio.insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
         stub = message_service_pb2_grpc.MessageServiceStub(channel)
         seed_s = await _seed(stub, senders, receiver, per_conversation)
-        device = Device(await open_binary(cluster.edge_url, token))
+        device = await Connection.open(cluster.edge_url, token, encoding=Encoding.BINARY)
         try:
             # The next sync re-reads what was younger than the re-read window
             # when this one ran; waiting past it shows the steady cost.
@@ -176,7 +127,7 @@ async def _run(
             marks: list[float] = []
             for view in full["views"]:  # type: ignore[attr-defined]
                 started = time.perf_counter()
-                await device.request(
+                reply = await device.request(
                     client_pb2.ClientFrame(
                         mark=client_pb2.MarkFrame(
                             conversation_id=view.conversation_id,
@@ -186,6 +137,7 @@ async def _run(
                     )
                 )
                 marks.append(time.perf_counter() - started)
+                assert reply.WhichOneof("kind") == "watermark", reply
         finally:
             await device.close()
     seeded = conversations * per_conversation

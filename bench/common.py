@@ -4,18 +4,6 @@ from __future__ import annotations
 
 import statistics
 
-from websockets.asyncio.client import ClientConnection, connect
-
-from chatmesh.frames import decode_server_frame
-
-
-async def open_binary(url: str, token: str) -> ClientConnection:
-    """A WebSocket client speaking protobuf frames, past its hello."""
-    ws = await connect(f"{url}?access_token={token}&encoding=binary", max_queue=None)
-    hello = decode_server_frame(await ws.recv())
-    assert hello.WhichOneof("kind") == "hello"
-    return ws
-
 
 def latency_summary(samples: list[float]) -> dict[str, float]:
     """Percentiles of durations given in seconds, reported in milliseconds."""

@@ -21,18 +21,19 @@ import platform
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 import uvloop
-from websockets.asyncio.client import ClientConnection
 
-from bench.common import latency_summary, open_binary
+from bench.common import latency_summary
 from chatmesh.auth import Identity, TokenIssuer
+from chatmesh.client import Connection
 from chatmesh.clock import SystemClock
 from chatmesh.devcluster import ClusterConfig, LocalCluster
-from chatmesh.frames import Encoding, decode_server_frame, encode_client_frame
+from chatmesh.frames import Encoding
 from chatmesh.isolation import isolated_stores
 from chatmesh.v1 import client_pb2, common_pb2
 
@@ -52,27 +53,33 @@ class Timings:
     progress: asyncio.Event = field(default_factory=asyncio.Event)  # set on each delivery
 
 
-async def _sender(ws: ClientConnection, to_user: str, count: int, rate: float, t: Timings) -> None:
+class _SenderReplies:
+    """A sender's acks and errors, timed as they arrive."""
+
+    def __init__(self, t: Timings) -> None:
+        self._t = t
+        self.pending: set[str] = set()
+        self.settled = asyncio.Event()
+
+    def on_frame(self, frame: client_pb2.ServerFrame) -> None:
+        kind = frame.WhichOneof("kind")
+        t = self._t
+        if kind == "ack":
+            t.ack_s.append(time.perf_counter() - t.sent_at[frame.ack.client_msg_id])
+            t.acked.add(frame.ack.client_msg_id)
+            self.pending.discard(frame.ack.client_msg_id)
+        elif kind == "error":
+            t.errors[frame.error.reason] = t.errors.get(frame.error.reason, 0) + 1
+            self.pending.discard(frame.error.client_msg_id)
+        if not self.pending:
+            self.settled.set()
+
+
+async def _sender(
+    conn: Connection, replies: _SenderReplies, to_user: str, count: int, rate: float, t: Timings
+) -> None:
     """Open loop: sends on a fixed schedule whatever the acks do, so a slow
     server shows up as latency instead of silently lowering the offered load."""
-    pending: set[str] = set()
-    all_sent = asyncio.Event()
-
-    async def read_replies() -> None:
-        async for data in ws:
-            frame = decode_server_frame(data)
-            kind = frame.WhichOneof("kind")
-            if kind == "ack":
-                t.ack_s.append(time.perf_counter() - t.sent_at[frame.ack.client_msg_id])
-                t.acked.add(frame.ack.client_msg_id)
-                pending.discard(frame.ack.client_msg_id)
-            elif kind == "error":
-                t.errors[frame.error.reason] = t.errors.get(frame.error.reason, 0) + 1
-                pending.discard(frame.error.client_msg_id)
-            if all_sent.is_set() and not pending:
-                return
-
-    reader = asyncio.create_task(read_replies())
     start = time.perf_counter()
     for i in range(count):
         delay = start + i / rate - time.perf_counter()
@@ -88,25 +95,23 @@ async def _sender(ws: ClientConnection, to_user: str, count: int, rate: float, t
                 body=BODY,
             ),
         )
-        pending.add(client_msg_id)
+        replies.pending.add(client_msg_id)
+        replies.settled.clear()
         t.sent_at[client_msg_id] = time.perf_counter()
-        await ws.send(encode_client_frame(frame, Encoding.BINARY))
-    all_sent.set()
-    if pending:
-        await reader
-    else:
-        reader.cancel()
+        await conn.send(frame)
+    await replies.settled.wait()
 
 
-async def _receiver(ws: ClientConnection, t: Timings) -> None:
-    async for data in ws:
-        frame = decode_server_frame(data)
+def _on_delivery(t: Timings) -> Callable[[client_pb2.ServerFrame], None]:
+    def on_frame(frame: client_pb2.ServerFrame) -> None:
         if frame.WhichOneof("kind") == "deliver":
             client_msg_id = frame.deliver.message.client_msg_id
             if client_msg_id in t.sent_at and client_msg_id not in t.delivered:
                 t.delivered.add(client_msg_id)
                 t.deliver_s.append(time.perf_counter() - t.sent_at[client_msg_id])
                 t.progress.set()
+
+    return on_frame
 
 
 async def _run(cluster: LocalCluster, pairs: int, messages: int, rate: float) -> dict[str, object]:
@@ -129,16 +134,26 @@ async def _run(cluster: LocalCluster, pairs: int, messages: int, rate: float) ->
     def token(user: str) -> str:
         return issuer.mint(Identity(user, "bench"), ttl_s=3600)
 
-    receiver_ws = [await open_binary(cluster.edge_url, token(u)) for u in receivers]
-    sender_ws = [await open_binary(cluster.edge_url, token(u)) for u in senders]
     t = Timings()
-    readers = [asyncio.create_task(_receiver(ws, t)) for ws in receiver_ws]
+    receiver_conns = [
+        await Connection.open(
+            cluster.edge_url, token(u), encoding=Encoding.BINARY, dispatch=_on_delivery(t)
+        )
+        for u in receivers
+    ]
+    sender_replies = [_SenderReplies(t) for _ in senders]
+    sender_conns = [
+        await Connection.open(
+            cluster.edge_url, token(u), encoding=Encoding.BINARY, dispatch=r.on_frame
+        )
+        for u, r in zip(senders, sender_replies, strict=True)
+    ]
     started = time.perf_counter()
     await asyncio.wait_for(
         asyncio.gather(
             *(
-                _sender(ws, to, messages, rate, t)
-                for ws, to in zip(sender_ws, receivers, strict=True)
+                _sender(conn, replies, to, messages, rate, t)
+                for conn, replies, to in zip(sender_conns, sender_replies, receivers, strict=True)
             ),
         ),
         DEADLINE_S,
@@ -152,10 +167,8 @@ async def _run(cluster: LocalCluster, pairs: int, messages: int, rate: float) ->
             await asyncio.wait_for(t.progress.wait(), left)
         except TimeoutError:
             break
-    for reader in readers:
-        reader.cancel()
-    for ws in receiver_ws + sender_ws:
-        await ws.close()
+    for conn in receiver_conns + sender_conns:
+        await conn.close()
     total = pairs * messages
     return {
         "benchmark": "send_path",

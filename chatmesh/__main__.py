@@ -5,8 +5,8 @@ python -m chatmesh keygen [--dir DIR]            create the Ed25519 token signin
 python -m chatmesh add-user USER_ID [--name N]   register a user
 python -m chatmesh mint-token USER_ID DEVICE_ID  register the device, print a client token (JWT)
 
-add-user and mint-token go through msgsvc's account layer, so they validate and
-store exactly as the DirectoryService does. Both are idempotent.
+add-user and mint-token call msgsvc's DirectoryService (at CHATMESH_MSGSVC_ADDR,
+or --msgsvc), so they validate and store exactly as it does. Both are idempotent.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ from pathlib import Path
 
 from chatmesh.auth import Identity, TokenIssuer, generate_keypair
 from chatmesh.clock import SystemClock
-from chatmesh.errors import ChatmeshError
-from chatmesh.provisioning import add_user, register_device
+from chatmesh.provisioning import ProvisioningError, add_user, register_device
 from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
-from chatmesh.settings import DEFAULT_PG_DSN, CassandraSettings, env_str
+from chatmesh.settings import DEFAULT_MSGSVC_ADDR, DEFAULT_PG_DSN, CassandraSettings, env_str
 
 DEFAULT_KEYS_DIR = Path(
     ".local/cluster/keys"
@@ -49,9 +48,9 @@ def _keygen(args: argparse.Namespace) -> None:
 
 def _add_user(args: argparse.Namespace) -> None:
     try:
-        created = asyncio.run(add_user(_pg_dsn(), args.user_id, args.name or args.user_id))
-    except ChatmeshError as exc:
-        sys.exit(f"{exc.reason}: {exc.message}")
+        created = asyncio.run(add_user(args.msgsvc, args.user_id, args.name or args.user_id))
+    except ProvisioningError as exc:
+        sys.exit(str(exc))
     print(f"user {args.user_id} {'created' if created else 'already exists'}")
 
 
@@ -63,9 +62,9 @@ def _mint_token(args: argparse.Namespace) -> None:
     issuer = TokenIssuer(key_file.read_bytes(), SystemClock())
     # Every token names a registered device: sends from unregistered ones are refused.
     try:
-        asyncio.run(register_device(_pg_dsn(), args.user_id, args.device_id))
-    except ChatmeshError as exc:
-        sys.exit(f"{exc.reason}: {exc.message}")
+        asyncio.run(register_device(args.msgsvc, args.user_id, args.device_id))
+    except ProvisioningError as exc:
+        sys.exit(str(exc))
     print(issuer.mint(Identity(args.user_id, args.device_id), ttl_s=args.ttl))
 
 
@@ -77,11 +76,14 @@ def main(argv: list[str] | None = None) -> None:
     keygen = commands.add_parser("keygen", help="create the token signing keypair")
     keygen.add_argument("--dir", default=str(DEFAULT_KEYS_DIR))
     keygen.set_defaults(run=_keygen)
+    msgsvc = env_str(os.environ, "MSGSVC_ADDR", DEFAULT_MSGSVC_ADDR)
     user = commands.add_parser("add-user", help="register a user")
+    user.add_argument("--msgsvc", default=msgsvc, help="msgsvc gRPC address")
     user.add_argument("user_id")
     user.add_argument("--name", default="")
     user.set_defaults(run=_add_user)
     token = commands.add_parser("mint-token", help="print a client token")
+    token.add_argument("--msgsvc", default=msgsvc, help="msgsvc gRPC address")
     token.add_argument("user_id")
     token.add_argument("device_id")
     token.add_argument("--ttl", type=int, default=DEFAULT_TOKEN_TTL_S, help="seconds")

@@ -22,6 +22,19 @@ class Encoding(enum.Enum):
     BINARY = "binary"
 
 
+# WebSocket close codes of the client protocol (README, "Close codes").
+CLOSE_SERVICE_RESTART = 1012  # the gateway restarts: reconnect after a random delay
+CLOSE_TRY_AGAIN_LATER = 1013  # the client fell too far behind reading: reconnect and sync
+# A newer connection of the same device took over. Clients must not reconnect
+# on this code, or two copies of one device would keep evicting each other.
+CLOSE_SUPERSEDED = 4001
+
+# Server frames that answer a request and carry its request_id.
+_REPLY_KINDS = frozenset(
+    {"ack", "error", "sync_summary", "sync_page", "watermark", "history_page", "conversation_list"}
+)
+
+
 def encoding_of(data: str | bytes) -> Encoding:
     return Encoding.JSON if isinstance(data, str) else Encoding.BINARY
 
@@ -59,3 +72,12 @@ def decode_server_frame(data: str | bytes) -> client_pb2.ServerFrame:
     else:
         frame.ParseFromString(data)
     return frame
+
+
+def request_id_of(frame: client_pb2.ServerFrame) -> str:
+    """The request_id a server frame answers; "" for events (deliveries,
+    receipt events, hello, pong, sync_required)."""
+    kind = frame.WhichOneof("kind")
+    if kind not in _REPLY_KINDS:
+        return ""
+    return str(getattr(frame, kind).request_id)

@@ -1,39 +1,64 @@
 """Provisioning users and devices from operator and developer tools.
 
-These go through msgsvc's account layer, so they validate and store exactly
-as the DirectoryService does. Both are idempotent.
+They call msgsvc's ``DirectoryService`` over gRPC, as internal teams do, so
+they validate and store exactly as it does and work against any deployment
+that can be reached (a port-forward will do). Both are idempotent.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import grpc
 
-import asyncpg
+from chatmesh.errors import reason_of
+from chatmesh.grpc_server import insecure_channel
+from chatmesh.v1 import directory_service_pb2, directory_service_pb2_grpc
 
-from msgsvc.accounts import Accounts
-from msgsvc.storage.accounts import PostgresAccountStore
-
-
-@asynccontextmanager
-async def _accounts(dsn: str) -> AsyncIterator[Accounts]:
-    # One connection is plenty for one command.
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
-    try:
-        yield Accounts(PostgresAccountStore(pool))
-    finally:
-        await pool.close()
+CALL_TIMEOUT_S = 10.0
 
 
-async def add_user(dsn: str, user_id: str, display_name: str) -> bool:
+class ProvisioningError(Exception):
+    """The directory refused or could not be reached; ``reason`` says why."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+
+
+async def add_user(msgsvc_addr: str, user_id: str, display_name: str) -> bool:
     """Registers a user; returns False if it already existed (left unchanged)."""
-    async with _accounts(dsn) as accounts:
-        _, created = await accounts.create_user(user_id, display_name)
-        return created
+    async with insecure_channel(msgsvc_addr) as channel:
+        stub = directory_service_pb2_grpc.DirectoryServiceStub(channel)
+        try:
+            response = await stub.CreateUser(
+                directory_service_pb2.CreateUserRequest(user_id=user_id, display_name=display_name),
+                timeout=CALL_TIMEOUT_S,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _refused(exc) from exc
+        return bool(response.created)
 
 
-async def register_device(dsn: str, user_id: str, device_id: str) -> None:
-    """Registers the device unless it exists; an existing device keeps its
-    push token. Raises ``NotFound`` for an unknown user."""
-    async with _accounts(dsn) as accounts:
-        await accounts.ensure_device(user_id, device_id)
+async def register_device(msgsvc_addr: str, user_id: str, device_id: str) -> None:
+    """Registers the device unless it exists: an existing device keeps its
+    push token. Raises ``ProvisioningError`` (``USER_NOT_FOUND`` for an
+    unknown user)."""
+    async with insecure_channel(msgsvc_addr) as channel:
+        stub = directory_service_pb2_grpc.DirectoryServiceStub(channel)
+        try:
+            listed = await stub.ListDevices(
+                directory_service_pb2.ListDevicesRequest(user_id=user_id),
+                timeout=CALL_TIMEOUT_S,
+            )
+            if any(d.device_id == device_id for d in listed.devices):
+                return
+            await stub.RegisterDevice(
+                directory_service_pb2.RegisterDeviceRequest(user_id=user_id, device_id=device_id),
+                timeout=CALL_TIMEOUT_S,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _refused(exc) from exc
+
+
+def _refused(exc: grpc.aio.AioRpcError) -> ProvisioningError:
+    return ProvisioningError(reason_of(exc) or exc.code().name, exc.details() or "")

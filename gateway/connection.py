@@ -12,7 +12,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from chatmesh.auth import Identity
-from chatmesh.frames import Encoding, encode_server_frame
+from chatmesh.frames import CLOSE_TRY_AGAIN_LATER, Encoding, encode_server_frame
 from chatmesh.v1 import client_pb2
 
 log = logging.getLogger(__name__)
@@ -21,11 +21,6 @@ log = logging.getLogger(__name__)
 # reading; it is cut (close 1013) and resyncs from history when it returns,
 # rather than holding gateway memory hostage.
 SEND_QUEUE_FRAMES = 1024
-CLOSE_TRY_AGAIN_LATER = 1013
-CLOSE_SERVICE_RESTART = 1012
-# A newer connection of the same device took over. Clients must not reconnect
-# on this code, or two copies of one device would keep evicting each other.
-CLOSE_SUPERSEDED = 4001
 
 
 class TokenBucket:

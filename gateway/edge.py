@@ -31,12 +31,16 @@ from websockets.http11 import Request, Response
 from chatmesh.auth import Identity, TokenVerifier
 from chatmesh.clock import Clock
 from chatmesh.errors import ChatmeshError, InvalidArgument, ResourceExhausted, error_frame
-from chatmesh.frames import Encoding, decode_client_frame, encoding_of
-from chatmesh.v1 import client_pb2, delivery_pb2, session_service_pb2
-from gateway.connection import (
+from chatmesh.frames import (
     CLOSE_SERVICE_RESTART,
     CLOSE_SUPERSEDED,
     CLOSE_TRY_AGAIN_LATER,
+    Encoding,
+    decode_client_frame,
+    encoding_of,
+)
+from chatmesh.v1 import client_pb2, delivery_pb2, session_service_pb2
+from gateway.connection import (
     ClientConnection,
     ConnectionRegistry,
     TokenBucket,

@@ -10,17 +10,17 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from chatmesh.auth import Identity, TokenIssuer
+from chatmesh.client import Connection
 from chatmesh.clock import SystemClock
 from chatmesh.devcluster import LocalCluster
 from chatmesh.frames import Encoding, decode_server_frame, encode_client_frame
 from chatmesh.v1 import client_pb2, common_pb2
 from gateway.edge import HARD_MAX_FRAME_BYTES, MAX_FRAME_BYTES, REQUEST_BURST
 from tests.conftest import add_users, unique
-from tests.e2e.conftest import Client
 
 
-async def _still_usable(client: Client) -> None:
-    await client.send_json('{"requestId": "p", "ping": {"clientTimeMs": "42"}}')
+async def _still_usable(client: Connection) -> None:
+    await client.send_raw('{"requestId": "p", "ping": {"clientTimeMs": "42"}}')
     pong = (await client.recv_kind("pong")).pong
     assert pong.client_time_ms == 42
 
@@ -63,8 +63,8 @@ async def test_token_in_query_parameter_is_accepted(
 async def test_malformed_frame_gets_an_error_and_the_connection_stays(
     open_client, frame: str
 ) -> None:  # type: ignore[no-untyped-def]
-    client: Client = await open_client(unique("mallory"))
-    await client.send_json(frame)
+    client: Connection = await open_client(unique("mallory"))
+    await client.send_raw(frame)
     error = (await client.recv_kind("error")).error
     assert error.code == common_pb2.ERROR_CODE_INVALID_ARGUMENT
     assert error.reason == "MALFORMED_FRAME"
@@ -72,7 +72,7 @@ async def test_malformed_frame_gets_an_error_and_the_connection_stays(
 
 
 async def test_frame_over_the_limit_is_rejected_and_the_connection_stays(open_client) -> None:  # type: ignore[no-untyped-def]
-    client: Client = await open_client(unique("mallory"))
+    client: Connection = await open_client(unique("mallory"))
     await client.ws.send("x" * (MAX_FRAME_BYTES + 1))
     error = (await client.recv_kind("error")).error
     assert error.reason == "FRAME_TOO_LARGE"
@@ -80,7 +80,7 @@ async def test_frame_over_the_limit_is_rejected_and_the_connection_stays(open_cl
 
 
 async def test_frame_over_the_hard_limit_closes_with_1009(open_client) -> None:  # type: ignore[no-untyped-def]
-    client: Client = await open_client(unique("mallory"))
+    client: Connection = await open_client(unique("mallory"))
     await client.ws.send(b"\x00" * (HARD_MAX_FRAME_BYTES + 1))
     with pytest.raises(ConnectionClosed):
         while True:
@@ -91,8 +91,8 @@ async def test_frame_over_the_hard_limit_closes_with_1009(open_client) -> None: 
 async def test_sending_to_an_unknown_user_is_not_found(open_client, pg_pool: asyncpg.Pool) -> None:  # type: ignore[no-untyped-def]
     alice = unique("alice")
     await add_users(pg_pool, alice)
-    client: Client = await open_client(alice)
-    client_msg_id = await client.send_text_message(to_user=unique("nobody"))
+    client: Connection = await open_client(alice)
+    client_msg_id = await client.send_text(to_user=unique("nobody"))
     error = (await client.recv_kind("error")).error
     assert error.code == common_pb2.ERROR_CODE_NOT_FOUND
     assert error.reason == "USER_NOT_FOUND"
@@ -107,15 +107,15 @@ async def test_sending_to_someone_elses_conversation_is_not_found(
 ) -> None:
     alice, bob, eve = unique("alice"), unique("bob"), unique("eve")
     await add_users(pg_pool, alice, bob, eve)
-    alice_ws: Client = await open_client(alice)
-    await alice_ws.send_text_message(to_user=bob)
+    alice_ws: Connection = await open_client(alice)
+    await alice_ws.send_text(to_user=bob)
     conversation = (await alice_ws.recv_kind("ack")).ack.conversation_id
-    eve_ws: Client = await open_client(eve)
-    await eve_ws.send_text_message(conversation=conversation, body="let me in")
+    eve_ws: Connection = await open_client(eve)
+    await eve_ws.send_text(conversation=conversation, body="let me in")
     error = (await eve_ws.recv_kind("error")).error
     assert (error.code, error.reason) == (common_pb2.ERROR_CODE_NOT_FOUND, "CONVERSATION_NOT_FOUND")
     # Nothing was written on eve's behalf, and the conversation still works.
-    await alice_ws.send_text_message(conversation=conversation, body="still here")
+    await alice_ws.send_text(conversation=conversation, body="still here")
     assert (await alice_ws.recv_kind("ack")).ack.conversation_id == conversation
 
 
@@ -143,18 +143,22 @@ async def test_sending_to_someone_elses_conversation_is_not_found(
     ],
 )
 async def test_invalid_sends_get_typed_errors_over_binary_frames(
-    open_client,
+    cluster: LocalCluster,
+    issuer: TokenIssuer,
     pg_pool: asyncpg.Pool,
     send: client_pb2.SendFrame,
-    reason: str,  # type: ignore[no-untyped-def]
+    reason: str,
 ) -> None:
     alice = unique("alice")
     await add_users(pg_pool, alice, "bob")
-    client: Client = await open_client(alice)
-    await client.ws.send(
-        encode_client_frame(client_pb2.ClientFrame(request_id="q", send=send), Encoding.BINARY)
-    )
-    raw = await asyncio.wait_for(client.ws.recv(), 10)
+    token = issuer.mint(Identity(alice, "phone"), ttl_s=60)
+    # A bare socket: the test looks at the encoding of the raw reply.
+    async with connect(f"{cluster.edge_url}?access_token={token}") as ws:
+        assert decode_server_frame(await ws.recv()).WhichOneof("kind") == "hello"
+        await ws.send(
+            encode_client_frame(client_pb2.ClientFrame(request_id="q", send=send), Encoding.BINARY)
+        )
+        raw = await asyncio.wait_for(ws.recv(), 10)
     assert isinstance(raw, bytes)  # answered in the encoding the client used
     frame = decode_server_frame(raw)
     assert frame.error.reason == reason
@@ -163,10 +167,10 @@ async def test_invalid_sends_get_typed_errors_over_binary_frames(
 
 
 async def test_flooding_is_rate_limited_and_the_connection_stays(open_client) -> None:  # type: ignore[no-untyped-def]
-    client: Client = await open_client(unique("flood"))
+    client: Connection = await open_client(unique("flood"))
     flood = REQUEST_BURST + 100
     for i in range(flood):
-        await client.send_json(f'{{"requestId": "f{i}", "ping": {{"clientTimeMs": "{i}"}}}}')
+        await client.send_raw(f'{{"requestId": "f{i}", "ping": {{"clientTimeMs": "{i}"}}}}')
     kinds: dict[str, int] = {}
     limited = 0
     for _ in range(flood):

@@ -30,6 +30,7 @@ import pytest
 
 from chatmesh import snowflake
 from chatmesh.auth import Identity, TokenIssuer
+from chatmesh.client import ClientOptions, Device
 from chatmesh.clock import SystemClock
 from chatmesh.conversation import direct_conversation_id
 from chatmesh.devcluster import ClusterConfig, LocalCluster
@@ -37,7 +38,7 @@ from msgsvc.storage.accounts import PostgresAccountStore
 from msgsvc.storage.messages import CassandraMessageStore, bucket_at
 from tests.conftest import Stores, add_users, unique
 from tests.e2e.checker import StoredRow, check
-from tests.e2e.device import SimulatedDevice
+from tests.e2e.device import brief, snapshot
 
 # Longer than twice the sync re-read window (30 s): later syncs start from
 # cursors whose floor is above early messages, so a cursor that skipped
@@ -98,13 +99,13 @@ async def test_devices_agree_after_a_gateway_msgsvc_and_redis_crash(
         direct_conversation_id(a, b): frozenset({a, b}) for a, b in itertools.combinations(users, 2)
     }
     devices = [
-        SimulatedDevice(
+        Device(
             user,
             device_id,
             url=chaos_cluster.edge_url,
             token_factory=_token_factory(chaos_cluster, user, device_id),
+            options=ClientOptions(mark_delivered=True),
             rng=random.Random(rng.random()),
-            mark_delivered=True,
             client_msg_ids=_numbered(),
         )
         for user, device_id in layout
@@ -137,7 +138,7 @@ async def test_devices_agree_after_a_gateway_msgsvc_and_redis_crash(
     finally:
         for device in devices:
             await device.stop()
-    report = check([d.snapshot() for d in devices], members, rows)
+    report = check([snapshot(d) for d in devices], members, rows)
 
     outcome = (
         f"chaos: {'; '.join(faults)}\nfinal syncs completed: {synced}\n"
@@ -146,7 +147,7 @@ async def test_devices_agree_after_a_gateway_msgsvc_and_redis_crash(
     )
     print(f"\n{outcome}")
     for device in devices:
-        print(f"  {device.name}: {device.stats.brief()}")
+        print(f"  {device.name}: {brief(device)}")
     print(f"  stored rows={len(rows)} {report.counts()}")
     assert report.violations == [], f"{outcome}\n{report.summary()}"
     assert all(synced), f"{outcome}\n{report.counts()}"
@@ -164,20 +165,18 @@ def _token_factory(cluster: LocalCluster, user: str, device: str) -> Callable[[]
     return lambda: issuer.mint(Identity(user, device), ttl_s=TOKEN_TTL_S)
 
 
-async def _chatter(device: SimulatedDevice, others: Sequence[str], seed: float) -> None:
+async def _chatter(device: Device, others: Sequence[str], seed: float) -> None:
     """About one message a second to a random other user, for SEND_FOR_S."""
     rng = random.Random(seed)
     deadline = asyncio.get_running_loop().time() + SEND_FOR_S
     for n in itertools.count(1):
         if asyncio.get_running_loop().time() >= deadline:
             return
-        device.send(to_user=rng.choice(others), body=f"{device.name} #{n}")
+        device.send_text(to_user=rng.choice(others), body=f"{device.name} #{n}")
         await asyncio.sleep(rng.uniform(*SEND_INTERVAL_S))
 
 
-async def _inject_faults(
-    cluster: LocalCluster, devices: Sequence[SimulatedDevice], done: list[str]
-) -> None:
+async def _inject_faults(cluster: LocalCluster, devices: Sequence[Device], done: list[str]) -> None:
     """SIGKILL each process of FAULTS at its time, restart it after DOWN_FOR_S."""
     start = asyncio.get_running_loop().time()
     for at_s, fault in FAULTS:
@@ -194,7 +193,7 @@ async def _inject_faults(
         done.append(f"{name} killed at {at_s:g} s, healthy again {took:.1f} s after restart")
 
 
-def _busiest_msgsvc(cluster: LocalCluster, devices: Sequence[SimulatedDevice]) -> str:
+def _busiest_msgsvc(cluster: LocalCluster, devices: Sequence[Device]) -> str:
     """The msgsvc instance serving the gateway with most devices connected
     (gateway i talks to instance i mod n, see ``chatmesh.devcluster``)."""
     on_gateway = Counter(d.gateway_id for d in devices)
@@ -213,7 +212,7 @@ async def _until(condition: Callable[[], bool], timeout_s: float) -> bool:
     return True
 
 
-async def _resync_all(devices: Sequence[SimulatedDevice]) -> list[bool]:
+async def _resync_all(devices: Sequence[Device]) -> list[bool]:
     """A final sync on every device at once; False for one that did not complete in time."""
     tasks = [asyncio.create_task(d.resync(), name=f"resync:{d.name}") for d in devices]
     done, _ = await asyncio.wait(tasks, timeout=RESYNC_TIMEOUT_S)

@@ -11,27 +11,26 @@ import asyncpg
 import grpc
 import pytest
 
+from chatmesh.client import Connection
 from chatmesh.devcluster import LocalCluster
 from chatmesh.errors import reason_of
 from chatmesh.v1 import client_pb2, common_pb2, message_service_pb2, message_service_pb2_grpc
 from msgsvc.model import MAX_CLIENT_MSG_ID_CHARS
 from msgsvc.storage.messages import CassandraMessageStore
 from tests.conftest import add_users, unique
-from tests.e2e.conftest import Client
 
 
-async def _history(client: Client, conversation_id: str) -> list[common_pb2.Message]:
+async def _history(client: Connection, conversation_id: str) -> list[common_pb2.Message]:
     reply = await client.request(
         client_pb2.ClientFrame(
             request_id="h", history=client_pb2.HistoryFrame(conversation_id=conversation_id)
-        ),
-        "history_page",
+        )
     )
     assert reply.WhichOneof("kind") == "history_page", reply
     return list(reply.history_page.messages)
 
 
-async def _deliveries(client: Client, count: int) -> dict[int, common_pb2.Message]:
+async def _deliveries(client: Connection, count: int) -> dict[int, common_pb2.Message]:
     found: dict[int, common_pb2.Message] = {}
     while len(found) < count:
         message = (await client.recv_kind("deliver")).deliver.message
@@ -47,16 +46,16 @@ async def test_two_devices_sending_m1_both_have_their_message_stored_and_deliver
 ) -> None:
     alice, bob = unique("alice"), unique("bob")
     await add_users(pg_pool, alice, bob)
-    phone: Client = await open_client(alice, "phone")
-    laptop: Client = await open_client(alice, "laptop")
-    bob_ws: Client = await open_client(bob, "tablet")
+    phone: Connection = await open_client(alice, "phone")
+    laptop: Connection = await open_client(alice, "laptop")
+    bob_ws: Connection = await open_client(bob, "tablet")
     assert cluster.edge_url.startswith("ws://")  # the clients go through Envoy
 
-    await phone.send_text_message(to_user=bob, client_msg_id="m1", body="from phone")
+    await phone.send_text(to_user=bob, client_msg_id="m1", body="from phone")
     from_phone = (await phone.recv_kind("ack")).ack
     # Each of Alice's devices receives the other's message.
     assert (await laptop.recv_kind("deliver")).deliver.message.message_id == from_phone.message_id
-    await laptop.send_text_message(to_user=bob, client_msg_id="m1", body="from laptop")
+    await laptop.send_text(to_user=bob, client_msg_id="m1", body="from laptop")
     from_laptop = (await laptop.recv_kind("ack")).ack
     assert (await phone.recv_kind("deliver")).deliver.message.message_id == from_laptop.message_id
     assert from_phone.client_msg_id == from_laptop.client_msg_id == "m1"
@@ -77,7 +76,7 @@ async def test_two_devices_sending_m1_both_have_their_message_stored_and_deliver
     ]
 
     # A resend from the same device is the same message.
-    await phone.send_text_message(to_user=bob, client_msg_id="m1", body="from phone")
+    await phone.send_text(to_user=bob, client_msg_id="m1", body="from phone")
     assert (await phone.recv_kind("ack")).ack.message_id == from_phone.message_id
     for ack in (from_phone, from_laptop):
         stored = await message_store.get(conversation_id, ack.message_id)
@@ -91,12 +90,12 @@ async def test_the_same_id_with_other_content_is_refused_and_nothing_changes(
 ) -> None:
     alice, bob, carol = unique("alice"), unique("bob"), unique("carol")
     await add_users(pg_pool, alice, bob, carol)
-    phone: Client = await open_client(alice, "phone")
-    await phone.send_text_message(to_user=bob, client_msg_id="m1", body="original")
+    phone: Connection = await open_client(alice, "phone")
+    await phone.send_text(to_user=bob, client_msg_id="m1", body="original")
     first = (await phone.recv_kind("ack")).ack
 
     for target, body in ((bob, "edited"), (carol, "original")):
-        await phone.send_text_message(to_user=target, client_msg_id="m1", body=body)
+        await phone.send_text(to_user=target, client_msg_id="m1", body=body)
         error = (await phone.recv_kind("error")).error
         assert error.code == common_pb2.ERROR_CODE_INVALID_ARGUMENT
         assert (error.reason, error.client_msg_id) == ("CLIENT_MSG_ID_REUSED", "m1")
@@ -106,8 +105,7 @@ async def test_the_same_id_with_other_content_is_refused_and_nothing_changes(
     listed = await phone.request(
         client_pb2.ClientFrame(
             request_id="l", list_conversations=client_pb2.ListConversationsFrame()
-        ),
-        "conversation_list",
+        )
     )
     assert [c.conversation_id for c in listed.conversation_list.conversations] == [
         first.conversation_id
@@ -120,13 +118,13 @@ async def test_ids_at_the_length_limit_work_and_longer_ones_are_refused(
 ) -> None:
     alice, bob = unique("alice"), unique("bob")
     await add_users(pg_pool, alice, bob)
-    phone: Client = await open_client(alice, "phone")
+    phone: Connection = await open_client(alice, "phone")
     longest = "💬" * MAX_CLIENT_MSG_ID_CHARS
-    await phone.send_text_message(to_user=bob, client_msg_id=longest)
+    await phone.send_text(to_user=bob, client_msg_id=longest)
     first = (await phone.recv_kind("ack")).ack
-    await phone.send_text_message(to_user=bob, client_msg_id=longest)
+    await phone.send_text(to_user=bob, client_msg_id=longest)
     assert (await phone.recv_kind("ack")).ack.message_id == first.message_id
-    await phone.send_text_message(to_user=bob, client_msg_id=longest + "x")
+    await phone.send_text(to_user=bob, client_msg_id=longest + "x")
     error = (await phone.recv_kind("error")).error
     assert error.reason == "CLIENT_MSG_ID_TOO_LONG"
     assert [m.message_id for m in await _history(phone, first.conversation_id)] == [
@@ -152,8 +150,8 @@ async def test_a_send_without_a_device_has_the_service_scope(
 ) -> None:
     alice, bob = unique("alice"), unique("bob")
     await add_users(pg_pool, alice, bob)
-    phone: Client = await open_client(alice, "phone")
-    await phone.send_text_message(to_user=bob, client_msg_id="m1", body="from phone")
+    phone: Connection = await open_client(alice, "phone")
+    await phone.send_text(to_user=bob, client_msg_id="m1", body="from phone")
     from_phone = (await phone.recv_kind("ack")).ack
     async with grpc.aio.insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
         stub = message_service_pb2_grpc.MessageServiceStub(channel)

@@ -15,14 +15,14 @@ import asyncpg
 import pytest
 import redis.asyncio as redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from websockets.exceptions import ConnectionClosed
 
 from chatmesh import snowflake
+from chatmesh.client import Connection, NoHello
 from chatmesh.devcluster import ClusterConfig, LocalCluster
+from chatmesh.frames import CLOSE_TRY_AGAIN_LATER
 from chatmesh.grpc_server import insecure_channel
 from chatmesh.v1 import common_pb2, message_service_pb2, message_service_pb2_grpc
 from tests.conftest import Stores, add_users, unique
-from tests.e2e.conftest import Client
 from tests.e2e.test_lifecycle import _connect, _send_until_acked
 
 MAX_CONNECT_ATTEMPTS = 20
@@ -30,7 +30,7 @@ MAX_CONNECT_ATTEMPTS = 20
 
 async def _connect_like_a_client(
     cluster: LocalCluster, user: str, device: str, gateway: int
-) -> Client:
+) -> Connection:
     """Retries 1013 (try again later) with bounded patience, as clients do.
 
     Needed after a Redis restart: a service's first command on each pooled
@@ -39,8 +39,8 @@ async def _connect_like_a_client(
     for _ in range(MAX_CONNECT_ATTEMPTS):
         try:
             return await _connect(cluster, user, device, gateway)
-        except ConnectionClosed as closed:
-            assert closed.rcvd is not None and closed.rcvd.code == 1013, closed
+        except NoHello as refused:
+            assert refused.close_code == CLOSE_TRY_AGAIN_LATER, refused
             await asyncio.sleep(0.25)
     raise AssertionError(f"gateway {gateway + 1} still refuses connections")
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
 import pytest
 
+from chatmesh import __main__ as cli
+from chatmesh.auth import TokenVerifier, generate_keypair
 from chatmesh.devcluster import LocalCluster
 from chatmesh.errors import reason_of
 from chatmesh.grpc_server import insecure_channel
@@ -173,3 +176,43 @@ async def test_failures_carry_a_status_and_a_reason(
     # Nothing was half-done: the valid user still has no devices.
     listed = await directory.ListDevices(directory_service_pb2.ListDevicesRequest(user_id=alice))
     assert list(listed.devices) == []
+
+
+def test_the_cli_provisions_through_the_directory_and_registers_every_minted_token(
+    cluster: LocalCluster,
+    tmp_path,
+    monkeypatch,
+    capsys,  # type: ignore[no-untyped-def]
+) -> None:
+    private_key, public_key = generate_keypair(tmp_path)
+    monkeypatch.setenv("CHATMESH_MSGSVC_ADDR", cluster.grpc_addr("msgsvc"))
+    monkeypatch.setenv("CHATMESH_JWT_PRIVATE_KEY_FILE", str(private_key))
+    alice = unique("alice")
+
+    with pytest.raises(SystemExit, match="USER_NOT_FOUND"):
+        cli.main(["mint-token", alice, "phone"])
+    cli.main(["add-user", alice, "--name", "Alice"])
+    cli.main(["add-user", alice])
+    assert capsys.readouterr().out.splitlines() == [
+        f"user {alice} created",
+        f"user {alice} already exists",
+    ]
+    with pytest.raises(SystemExit, match="INVALID_USER_ID"):
+        cli.main(["add-user", "not valid"])
+
+    async def directory_call(call: str, request: object) -> object:
+        async with insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+            stub = directory_service_pb2_grpc.DirectoryServiceStub(channel)
+            return await getattr(stub, call)(request)
+
+    cli.main(["mint-token", alice, "phone"])
+    asyncio.run(directory_call("RegisterDevice", _register(alice, "phone", FCM, "t")))
+    cli.main(["mint-token", alice, "phone"])  # idempotent: keeps the push token
+    tokens = capsys.readouterr().out.split()
+    assert len(tokens) == 2
+    verifier = TokenVerifier(public_key.read_bytes())
+    assert {(i.user_id, i.device_id) for i in map(verifier.verify, tokens)} == {(alice, "phone")}
+    listed = asyncio.run(
+        directory_call("ListDevices", directory_service_pb2.ListDevicesRequest(user_id=alice))
+    )
+    assert [(d.device_id, d.push_token) for d in listed.devices] == [("phone", "t")]  # type: ignore[attr-defined]

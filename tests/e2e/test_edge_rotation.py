@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncpg
 
+from chatmesh.client import Connection
 from chatmesh.devcluster import LocalCluster
 from tests.conftest import add_users, unique
-from tests.e2e.conftest import Client
 
 GOODBYES = 4  # more than any consecutive-failure threshold Envoy could apply
 
@@ -18,7 +18,7 @@ async def test_clients_leaving_one_gateway_in_a_row_do_not_take_it_out_of_rotati
 ) -> None:
     user = unique("carol")
     await add_users(pg_pool, user)
-    clients: list[Client] = [
+    clients: list[Connection] = [
         await open_client(user, f"dev{i % 2}-{i}") for i in range(2 * GOODBYES)
     ]
     on_first = [c for c in clients if c.hello.gateway_id == cluster.gateway_id(1)]

@@ -6,19 +6,19 @@ import asyncpg
 import grpc
 
 from chatmesh import snowflake
+from chatmesh.client import Connection
 from chatmesh.conversation import direct_conversation_id
 from chatmesh.devcluster import LocalCluster
 from chatmesh.v1 import message_service_pb2, message_service_pb2_grpc
 from msgsvc.storage.messages import CassandraMessageStore
 from tests.conftest import add_users, unique
-from tests.e2e.conftest import Client
 
 
-async def _on_other_gateway(open_client, user: str, avoid_gateway: str) -> Client:  # type: ignore[no-untyped-def]
+async def _on_other_gateway(open_client, user: str, avoid_gateway: str) -> Connection:  # type: ignore[no-untyped-def]
     # Envoy balances round robin, so a second connection lands on the other
     # gateway; retry a few times in case other tests' connections interleave.
     for _ in range(8):
-        client: Client = await open_client(user)
+        client: Connection = await open_client(user)
         if client.hello.gateway_id != avoid_gateway:
             return client
         await client.close()
@@ -33,14 +33,14 @@ async def test_message_crosses_gateways_and_is_stored(
 ) -> None:
     alice, bob = unique("alice"), unique("bob")
     await add_users(pg_pool, alice, bob)
-    alice_ws: Client = await open_client(alice)
+    alice_ws: Connection = await open_client(alice)
     bob_ws = await _on_other_gateway(open_client, bob, alice_ws.hello.gateway_id)
     assert {alice_ws.hello.gateway_id, bob_ws.hello.gateway_id} == {
         cluster.gateway_id(1),
         cluster.gateway_id(2),
     }
 
-    client_msg_id = await alice_ws.send_text_message(to_user=bob, body="hello Bob 👋")
+    client_msg_id = await alice_ws.send_text(to_user=bob, body="hello Bob 👋")
     ack = (await alice_ws.recv_kind("ack")).ack
     assert ack.client_msg_id == client_msg_id
     assert ack.request_id == f"r-{client_msg_id}"
@@ -68,10 +68,10 @@ async def test_resend_with_the_same_client_msg_id_yields_the_same_message(
 ) -> None:
     alice, bob = unique("alice"), unique("bob")
     await add_users(pg_pool, alice, bob)
-    alice_ws: Client = await open_client(alice)
-    first = await alice_ws.send_text_message(to_user=bob, client_msg_id="same-id")
+    alice_ws: Connection = await open_client(alice)
+    first = await alice_ws.send_text(to_user=bob, client_msg_id="same-id")
     ack1 = (await alice_ws.recv_kind("ack")).ack
-    await alice_ws.send_text_message(to_user=bob, client_msg_id=first)
+    await alice_ws.send_text(to_user=bob, client_msg_id=first)
     ack2 = (await alice_ws.recv_kind("ack")).ack
     assert ack1.message_id == ack2.message_id
 
@@ -83,10 +83,10 @@ async def test_history_is_readable_over_grpc(
 ) -> None:
     alice, bob = unique("alice"), unique("bob")
     await add_users(pg_pool, alice, bob)
-    alice_ws: Client = await open_client(alice)
+    alice_ws: Connection = await open_client(alice)
     acked = []
     for i in range(5):
-        await alice_ws.send_text_message(to_user=bob, body=f"m{i}")
+        await alice_ws.send_text(to_user=bob, body=f"m{i}")
         acked.append((await alice_ws.recv_kind("ack")).ack.message_id)
     async with grpc.aio.insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
         stub = message_service_pb2_grpc.MessageServiceStub(channel)
@@ -114,15 +114,15 @@ async def test_the_senders_other_devices_receive_the_message_too(
 ) -> None:
     alice, bob = unique("alice"), unique("bob")
     await add_users(pg_pool, alice, bob)
-    phone: Client = await open_client(alice, "phone")
-    laptop: Client = await open_client(alice, "laptop")
-    bob_ws: Client = await open_client(bob, "tablet")
-    await phone.send_text_message(to_user=bob, body="from my phone")
+    phone: Connection = await open_client(alice, "phone")
+    laptop: Connection = await open_client(alice, "laptop")
+    bob_ws: Connection = await open_client(bob, "tablet")
+    await phone.send_text(to_user=bob, body="from my phone")
     ack = (await phone.recv_kind("ack")).ack
     on_laptop = (await laptop.recv_kind("deliver")).deliver.message
     on_bob = (await bob_ws.recv_kind("deliver")).deliver.message
     assert on_laptop.message_id == on_bob.message_id == ack.message_id
     assert on_laptop.sender_device_id == "phone"
     # The sending device has the message already (its ack): no echo.
-    await phone.send_json('{"requestId": "p", "ping": {"clientTimeMs": "1"}}')
+    await phone.send_raw('{"requestId": "p", "ping": {"clientTimeMs": "1"}}')
     assert (await phone.recv()).WhichOneof("kind") == "pong"

@@ -10,16 +10,16 @@ from collections.abc import Iterator
 
 import asyncpg
 import pytest
-from websockets.exceptions import ConnectionClosed
 
 from chatmesh.auth import Identity, TokenIssuer
+from chatmesh.client import Connection, NoHello
 from chatmesh.clock import SystemClock
 from chatmesh.conversation import direct_conversation_id
 from chatmesh.devcluster import ClusterConfig, LocalCluster
+from chatmesh.frames import CLOSE_TRY_AGAIN_LATER
 from chatmesh.v1 import client_pb2, common_pb2
 from msgsvc.storage.messages import CassandraMessageStore
 from tests.conftest import Stores, add_users, unique
-from tests.e2e.conftest import Client
 
 MAX_SEND_ATTEMPTS = 40
 
@@ -32,17 +32,17 @@ def own_cluster(stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield cluster
 
 
-async def _connect(cluster: LocalCluster, user: str, device: str, gateway: int) -> Client:
+async def _connect(cluster: LocalCluster, user: str, device: str, gateway: int) -> Connection:
     key = (cluster.keys_dir / "jwt-private.pem").read_bytes()
     token = TokenIssuer(key, SystemClock()).mint(Identity(user, device), ttl_s=600)
-    return await Client.open(cluster.gateway_url(gateway), token)
+    return await Connection.open(cluster.gateway_url(gateway), token)
 
 
-async def _send_until_acked(client: Client, to_user: str, body: str) -> client_pb2.AckFrame:
+async def _send_until_acked(client: Connection, to_user: str, body: str) -> client_pb2.AckFrame:
     """What a client does: resend with the same client_msg_id until acked."""
     client_msg_id = uuid.uuid4().hex
     for _ in range(MAX_SEND_ATTEMPTS):
-        await client.send_text_message(to_user=to_user, body=body, client_msg_id=client_msg_id)
+        await client.send_text(to_user=to_user, body=body, client_msg_id=client_msg_id)
         try:
             while True:
                 frame = await client.recv(timeout_s=3.0)
@@ -158,7 +158,7 @@ async def test_after_a_gateway_crash_clients_reconnect_through_envoy_and_receive
         # other gateway instead of failing the upgrade.
         key = (own_cluster.keys_dir / "jwt-private.pem").read_bytes()
         token = TokenIssuer(key, SystemClock()).mint(Identity(bob, "laptop"), ttl_s=600)
-        attempts = [await Client.open(own_cluster.edge_url, token) for _ in range(4)]
+        attempts = [await Connection.open(own_cluster.edge_url, token) for _ in range(4)]
         assert {c.hello.gateway_id for c in attempts} == {own_cluster.gateway_id(2)}
         for extra in attempts[:-1]:
             await extra.close()
@@ -179,9 +179,9 @@ async def test_without_sessionsvc_connections_are_refused_until_it_returns(
     await add_users(pg_pool, user)
     own_cluster.processes["sessionsvc"].stop()
     try:
-        with pytest.raises(ConnectionClosed) as refused:
+        with pytest.raises(NoHello) as refused:
             await _connect(own_cluster, user, "phone", 0)
-        assert refused.value.rcvd is not None and refused.value.rcvd.code == 1013
+        assert refused.value.close_code == CLOSE_TRY_AGAIN_LATER
     finally:
         own_cluster.restart("sessionsvc")
     # Like any client after a 1013: retry, with a bounded patience.
@@ -189,7 +189,7 @@ async def test_without_sessionsvc_connections_are_refused_until_it_returns(
         try:
             client = await _connect(own_cluster, user, "phone", 0)
             break
-        except ConnectionClosed:
+        except NoHello:
             await asyncio.sleep(0.5)
     else:
         raise AssertionError("connections still refused after sessionsvc came back")

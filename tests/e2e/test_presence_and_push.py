@@ -8,11 +8,11 @@ import asyncpg
 import grpc
 import redis.asyncio as redis
 
+from chatmesh.client import Connection
 from chatmesh.clock import SystemClock
 from chatmesh.devcluster import LocalCluster
 from chatmesh.v1 import presence_service_pb2, presence_service_pb2_grpc
 from tests.conftest import add_users, unique
-from tests.e2e.conftest import Client
 
 
 async def test_a_connected_user_is_online_and_others_are_not(
@@ -49,8 +49,8 @@ async def test_an_offline_recipient_gets_a_push_job_without_content(
 ) -> None:
     alice, offline = unique("alice"), unique("oscar")
     await add_users(pg_pool, alice, offline)
-    alice_ws: Client = await open_client(alice)
-    await alice_ws.send_text_message(to_user=offline, body="secret words")
+    alice_ws: Connection = await open_client(alice)
+    await alice_ws.send_text(to_user=offline, body="secret words")
     ack = (await alice_ws.recv_kind("ack")).ack
     stream = f"{cluster.config.key_prefix}push-jobs"
     for _ in range(50):

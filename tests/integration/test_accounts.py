@@ -11,12 +11,10 @@ import asyncio
 import asyncpg
 import pytest
 
-from chatmesh import __main__ as cli
-from chatmesh.auth import TokenVerifier, generate_keypair
 from chatmesh.errors import InvalidArgument, NotFound
 from msgsvc.accounts import MAX_DISPLAY_NAME_CHARS, MAX_PUSH_TOKEN_CHARS, Accounts
 from msgsvc.storage.accounts import PostgresAccountStore
-from tests.conftest import Stores, unique
+from tests.conftest import unique
 
 
 @pytest.fixture
@@ -195,51 +193,3 @@ async def test_a_display_name_at_the_limit_is_stored_whole(accounts: Accounts) -
     name = "名" * MAX_DISPLAY_NAME_CHARS  # characters, not bytes
     user, _ = await accounts.create_user(unique("alice"), name)
     assert user.display_name == name
-
-
-def test_cli_registers_the_device_of_every_minted_token(
-    stores: Stores,
-    tmp_path,
-    monkeypatch,
-    capsys,  # type: ignore[no-untyped-def]
-) -> None:
-    private_key, public_key = generate_keypair(tmp_path)
-    monkeypatch.setenv("CHATMESH_PG_DSN", stores.pg_dsn)
-    monkeypatch.setenv("CHATMESH_JWT_PRIVATE_KEY_FILE", str(private_key))
-    alice = unique("alice")
-
-    with pytest.raises(SystemExit, match="USER_NOT_FOUND"):
-        cli.main(["mint-token", alice, "phone"])
-    cli.main(["add-user", alice, "--name", "Alice"])
-    cli.main(["add-user", alice])
-    assert capsys.readouterr().out.splitlines() == [
-        f"user {alice} created",
-        f"user {alice} already exists",
-    ]
-    with pytest.raises(SystemExit, match="INVALID_USER_ID"):
-        cli.main(["add-user", "not valid"])
-
-    async def set_push_token() -> None:
-        pool = await asyncpg.create_pool(stores.pg_dsn, min_size=1, max_size=1)
-        try:
-            await Accounts(PostgresAccountStore(pool)).register_device(alice, "phone", "fcm", "t")
-        finally:
-            await pool.close()
-
-    cli.main(["mint-token", alice, "phone"])
-    asyncio.run(set_push_token())
-    cli.main(["mint-token", alice, "phone"])  # idempotent: keeps the push token
-    tokens = capsys.readouterr().out.split()
-    assert len(tokens) == 2
-    verifier = TokenVerifier(public_key.read_bytes())
-    assert {(i.user_id, i.device_id) for i in map(verifier.verify, tokens)} == {(alice, "phone")}
-
-    async def devices() -> list[tuple[str, str | None]]:
-        pool = await asyncpg.create_pool(stores.pg_dsn, min_size=1, max_size=1)
-        try:
-            listed = await PostgresAccountStore(pool).list_devices(alice)
-        finally:
-            await pool.close()
-        return [(d.device_id, d.push_token) for d in listed]
-
-    assert asyncio.run(devices()) == [("phone", "t")]

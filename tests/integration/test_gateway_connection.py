@@ -10,9 +10,9 @@ import socket
 from websockets.asyncio.server import ServerConnection, serve
 
 from chatmesh.auth import Identity
-from chatmesh.frames import Encoding
+from chatmesh.frames import CLOSE_TRY_AGAIN_LATER, Encoding
 from chatmesh.v1 import client_pb2
-from gateway.connection import CLOSE_TRY_AGAIN_LATER, ClientConnection
+from gateway.connection import ClientConnection
 
 QUEUE_FRAMES = 8
 FRAMES_OFFERED = 2000

@@ -1,0 +1,51 @@
+"""The chatmesh client library: the client side of the WebSocket protocol.
+
+- ``ClientProtocol`` (``protocol``): what a device does (outbox and resend
+  under the same client_msg_id, catch-up from a cursor, a duplicate-free local
+  store, delivered receipts) as a state machine without I/O.
+- ``SyncRun`` / ``run_sync`` (``sync``): one catch-up, over any request function.
+- ``Connection`` (``connection``): one WebSocket with replies matched to requests.
+- ``Device`` (``device``): ``ClientProtocol`` over reconnecting WebSockets.
+
+``python -m chatmesh.client USER DEVICE`` chats by hand through it.
+"""
+
+from chatmesh.client.connection import Connection, NoHello, text_send
+from chatmesh.client.device import Device
+from chatmesh.client.protocol import (
+    ClientOptions,
+    ClientProtocol,
+    ClientStats,
+    Event,
+    FrameReceived,
+    MessageAdded,
+    SendFailed,
+    SyncFinished,
+    WatermarkChanged,
+)
+from chatmesh.client.store import MessageStore, SendKey, send_key
+from chatmesh.client.sync import SyncFailed, SyncOutcome, SyncResult, SyncRun, run_sync
+
+__all__ = [
+    "ClientOptions",
+    "ClientProtocol",
+    "ClientStats",
+    "Connection",
+    "Device",
+    "Event",
+    "FrameReceived",
+    "MessageAdded",
+    "MessageStore",
+    "NoHello",
+    "SendFailed",
+    "SendKey",
+    "SyncFailed",
+    "SyncFinished",
+    "SyncOutcome",
+    "SyncResult",
+    "SyncRun",
+    "WatermarkChanged",
+    "run_sync",
+    "send_key",
+    "text_send",
+]
