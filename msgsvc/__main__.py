@@ -23,30 +23,15 @@ from chatmesh.v1 import (
     notification_service_pb2_grpc,
     session_service_pb2_grpc,
 )
-from msgsvc.access import Access
-from msgsvc.accounts import Accounts
+from msgsvc import wiring
 from msgsvc.batching import BatchingSessionLookup
-from msgsvc.conversation_list import ConversationLister
-from msgsvc.devices import DeviceCheck
 from msgsvc.directory_servicer import DirectoryServicer
-from msgsvc.effects import Effects
-from msgsvc.history import HistoryReader
 from msgsvc.ids import RENEW_INTERVAL_S, LeasedIdSource, WorkerLease
-from msgsvc.messaging import Messaging
-from msgsvc.receipts import ReceiptTracker
-from msgsvc.recovery import RECOVERY_INTERVAL_S, RouteRecovery
+from msgsvc.recovery import RECOVERY_INTERVAL_S
 from msgsvc.routing import GrpcPushQueue, GrpcSessionLookup, RedisDeliveryPublisher, Router
-from msgsvc.sending import MessageSender
 from msgsvc.servicer import MessageServicer
 from msgsvc.settings import MsgsvcSettings
-from msgsvc.storage.accounts import PostgresAccountStore
-from msgsvc.storage.claims import RedisClaimStore
-from msgsvc.storage.directory import PostgresDirectory
-from msgsvc.storage.directory_cache import CachingDirectory
 from msgsvc.storage.messages import CassandraMessageStore
-from msgsvc.storage.route_journal import RouteJournal
-from msgsvc.summaries import Summarizer
-from msgsvc.sync import SyncReader
 
 log = logging.getLogger("msgsvc")
 SHUTDOWN_GRACE_S = 10.0
@@ -65,12 +50,6 @@ async def run(settings: MsgsvcSettings) -> None:
     ids = await LeasedIdSource.start(WorkerLease(redis_client, settings.common.key_prefix), clock)
     tasks.every("worker-lease-renewal", RENEW_INTERVAL_S, ids.renew)
 
-    directory = CachingDirectory(PostgresDirectory(pg_pool))
-    messages = CassandraMessageStore(session, settings.cassandra.keyspace)
-    journal = RouteJournal(redis_client, settings.common.key_prefix, settings.instance_id)
-    access = Access(directory)
-    accounts = PostgresAccountStore(pg_pool)
-    summarizer = Summarizer(directory, messages)
     router = Router(
         BatchingSessionLookup(
             GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(sessionsvc))
@@ -78,33 +57,20 @@ async def run(settings: MsgsvcSettings) -> None:
         RedisDeliveryPublisher(redis_client, settings.common.key_prefix),
         GrpcPushQueue(notification_service_pb2_grpc.NotificationServiceStub(notifysvc)),
     )
-    servicer = MessageServicer(
-        Messaging(
-            sender=MessageSender(
-                directory=directory,
-                claims=RedisClaimStore(
-                    redis_client, settings.common.key_prefix, legacy=settings.legacy_claims
-                ),
-                messages=messages,
-                ids=ids,
-                clock=clock,
-                devices=DeviceCheck(accounts, clock),
-                journal=journal,
-            ),
-            history=HistoryReader(access, messages, clock),
-            sync=SyncReader(
-                access=access,
-                directory=directory,
-                messages=messages,
-                summarizer=summarizer,
-                clock=clock,
-            ),
-            receipts=ReceiptTracker(access, directory, messages),
-            conversations=ConversationLister(directory, summarizer),
-            effects=Effects(router, journal, tasks),
-        )
+    service = wiring.build(
+        pg_pool=pg_pool,
+        redis_client=redis_client,
+        key_prefix=settings.common.key_prefix,
+        messages=CassandraMessageStore(session, settings.cassandra.keyspace),
+        ids=ids,
+        clock=clock,
+        instance_id=settings.instance_id,
+        router=router,
+        tasks=tasks,
+        legacy_claims=settings.legacy_claims,
     )
-    directory_servicer = DirectoryServicer(Accounts(accounts))
+    servicer = MessageServicer(service.messaging, service.frames)
+    directory_servicer = DirectoryServicer(service.accounts)
 
     def add_servicers(grpc_server: grpc.aio.Server) -> None:
         message_service_pb2_grpc.add_MessageServiceServicer_to_server(servicer, grpc_server)
@@ -120,7 +86,7 @@ async def run(settings: MsgsvcSettings) -> None:
         ],
         add_servicers,
     )
-    recovery = RouteRecovery(journal, directory, messages, router, clock)
+    recovery = service.recovery
     await recovery.replay_previous_life()
     await server.start()
     tasks.every("route-recovery", RECOVERY_INTERVAL_S, recovery.run_once)

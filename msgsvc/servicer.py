@@ -28,9 +28,9 @@ MAX_REPLIES_PER_BATCH = 256
 
 
 class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
-    def __init__(self, messaging: Messaging) -> None:
+    def __init__(self, messaging: Messaging, frames: ClientFrameHandler) -> None:
         self._m = messaging
-        self._frames = ClientFrameHandler(messaging)
+        self._frames = frames
 
     async def SendMessage(
         self, request: message_service_pb2.SendMessageRequest, context: grpc.aio.ServicerContext

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import asyncpg
 import pytest
 import redis.asyncio as redis
 
+from chatmesh.tasks import TaskGroup
 from msgsvc.storage.messages import CassandraMessageStore
 from tests.support.msgsvc_domain import Instance, ManualClock, instance
 
@@ -17,13 +19,15 @@ class MakeInstance(Protocol):
 
 
 @pytest.fixture
-def make_instance(
+async def make_instance(
     pg_pool: asyncpg.Pool,
     redis_client: redis.Redis,
     key_prefix: str,
     message_store: CassandraMessageStore,
-) -> MakeInstance:
-    """Builds msgsvc instances over this test's stores: same stores, own worker id."""
+) -> AsyncIterator[MakeInstance]:
+    """Builds msgsvc instances over this test's stores: same stores, own worker id.
+    Routing they started in the background is finished at teardown."""
+    tasks = TaskGroup("test-instances")
 
     def make(worker_id: int, clock: ManualClock, **options: Any) -> Instance:
         return instance(
@@ -33,7 +37,9 @@ def make_instance(
             redis_client=redis_client,
             key_prefix=key_prefix,
             messages=message_store,
+            tasks=tasks,
             **options,
         )
 
-    return make
+    yield make
+    await tasks.join_then_close(timeout_s=5.0)

@@ -8,7 +8,7 @@ stores sessionsvc and notifysvc use.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -17,38 +17,15 @@ import redis.asyncio as redis
 from chatmesh.channels import gateway_channel
 from chatmesh.v1 import delivery_pb2
 from msgsvc.recovery import RouteRecovery
-from msgsvc.routing import DeviceSession, RedisDeliveryPublisher, Router
 from msgsvc.storage.directory import PostgresDirectory
 from msgsvc.storage.messages import CassandraMessageStore
 from msgsvc.storage.route_journal import RouteJournal, RouteRef
 from msgsvc.visibility import COMMIT_BOUND_MS
-from notifysvc.queue import PushJob, RedisPushQueue
 from sessionsvc.store import DeviceSession as StoredSession
 from sessionsvc.store import RedisSessionStore
 from tests.conftest import add_users, unique
 from tests.integration.conftest import MakeInstance
-from tests.support.msgsvc_domain import ManualClock
-
-
-class StoreSessions:
-    def __init__(self, store: RedisSessionStore) -> None:
-        self._store = store
-
-    async def lookup(self, user_ids: Sequence[str]) -> list[DeviceSession]:
-        found = await self._store.lookup(user_ids)
-        return [DeviceSession(s.user_id, s.device_id, s.gateway_id, s.connection_id) for s in found]
-
-
-class StorePushQueue:
-    def __init__(self, queue: RedisPushQueue) -> None:
-        self._queue = queue
-
-    async def enqueue(
-        self, user_ids: Sequence[str], conversation_id: str, message_id: int, sender_user_id: str
-    ) -> None:
-        await self._queue.enqueue(
-            [PushJob(u, conversation_id, message_id, sender_user_id) for u in user_ids]
-        )
+from tests.support.msgsvc_domain import ManualClock, store_router
 
 
 @pytest.fixture
@@ -109,11 +86,7 @@ async def test_a_dead_instances_unrouted_messages_are_delivered_by_a_live_one(
         live,
         PostgresDirectory(pg_pool),
         message_store,
-        Router(
-            StoreSessions(sessions),
-            RedisDeliveryPublisher(redis_client, key_prefix),
-            StorePushQueue(RedisPushQueue(redis_client, key_prefix)),
-        ),
+        store_router(redis_client, key_prefix),
         clock,
     )
     assert await recovery.run_once() == 2

@@ -1,32 +1,37 @@
-"""msgsvc's domain objects wired to the real stores, with a hand-set clock.
+"""msgsvc's domain wired to the real stores by ``msgsvc.wiring``, with a hand-set clock.
 
 Two ``Instance``s built over the same stores behave like two msgsvc processes:
-separate Snowflake workers, shared Redis, PostgreSQL and Cassandra.
+separate Snowflake workers, shared Redis, PostgreSQL and Cassandra. Routing
+is the real ``Router``, reaching sessions and push through the real Redis
+stores sessionsvc and notifysvc keep.
 """
 
 from __future__ import annotations
 
 import collections
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 import redis.asyncio as redis
 
+from chatmesh.client import run_sync
 from chatmesh.snowflake import SnowflakeGenerator
-from msgsvc.access import Access
+from chatmesh.tasks import TaskGroup
+from chatmesh.v1 import client_pb2
+from msgsvc import wiring
 from msgsvc.conversation_list import ConversationLister
-from msgsvc.devices import DeviceCheck
 from msgsvc.history import HistoryReader
 from msgsvc.model import SendCommand, SendOutcome
 from msgsvc.receipts import ReceiptTracker
+from msgsvc.routing import DeviceSession, RedisDeliveryPublisher, Router
 from msgsvc.sending import MessageSender
-from msgsvc.storage.accounts import PostgresAccountStore
-from msgsvc.storage.claims import LegacyClaims, RedisClaimStore
-from msgsvc.storage.directory import PostgresDirectory
+from msgsvc.storage.claims import LegacyClaims
 from msgsvc.storage.messages import CassandraMessageStore
-from msgsvc.storage.route_journal import RouteJournal
-from msgsvc.summaries import Summarizer
 from msgsvc.sync import MAX_SYNC_CONVERSATIONS, SyncReader
+from msgsvc.wiring import Msgsvc
+from notifysvc.queue import PushJob, RedisPushQueue
+from sessionsvc.store import RedisSessionStore
 
 
 class ManualClock:
@@ -60,14 +65,66 @@ class StagedIds:
         return self._staged.popleft() if self._staged else self._generator.next_id()
 
 
+class StoreSessions:
+    """Session lookups read from sessionsvc's real Redis store, in process."""
+
+    def __init__(self, store: RedisSessionStore) -> None:
+        self._store = store
+
+    async def lookup(self, user_ids: Sequence[str]) -> list[DeviceSession]:
+        found = await self._store.lookup(user_ids)
+        return [DeviceSession(s.user_id, s.device_id, s.gateway_id, s.connection_id) for s in found]
+
+
+class StorePushQueue:
+    """Push jobs written to notifysvc's real Redis queue, in process."""
+
+    def __init__(self, queue: RedisPushQueue) -> None:
+        self._queue = queue
+
+    async def enqueue(
+        self, user_ids: Sequence[str], conversation_id: str, message_id: int, sender_user_id: str
+    ) -> None:
+        await self._queue.enqueue(
+            [PushJob(u, conversation_id, message_id, sender_user_id) for u in user_ids]
+        )
+
+
+def store_router(redis_client: redis.Redis, key_prefix: str) -> Router:
+    """The real Router, reaching sessions and push through their real stores."""
+    return Router(
+        StoreSessions(RedisSessionStore(redis_client, key_prefix)),
+        RedisDeliveryPublisher(redis_client, key_prefix),
+        StorePushQueue(RedisPushQueue(redis_client, key_prefix)),
+    )
+
+
 @dataclass
 class Instance:
+    """One msgsvc instance as ``msgsvc.wiring`` builds it, minus its gRPC edge."""
+
     ids: StagedIds
-    sender: MessageSender
-    sync: SyncReader
-    receipts: ReceiptTracker
-    history: HistoryReader
-    conversations: ConversationLister
+    service: Msgsvc
+
+    @property
+    def sender(self) -> MessageSender:
+        return self.service.messaging.sender
+
+    @property
+    def sync(self) -> SyncReader:
+        return self.service.messaging.sync
+
+    @property
+    def receipts(self) -> ReceiptTracker:
+        return self.service.messaging.receipts
+
+    @property
+    def history(self) -> HistoryReader:
+        return self.service.messaging.history
+
+    @property
+    def conversations(self) -> ConversationLister:
+        return self.service.messaging.conversations
 
     async def send(
         self,
@@ -91,6 +148,12 @@ class Instance:
             )
         )
 
+    async def request(
+        self, user_id: str, device_id: str, frame: client_pb2.ClientFrame
+    ) -> client_pb2.ServerFrame:
+        """A client frame through the handler gateway streams reach."""
+        return await self.service.frames.handle(user_id, device_id, frame)
+
 
 def instance(
     *,
@@ -100,52 +163,35 @@ def instance(
     redis_client: redis.Redis,
     key_prefix: str,
     messages: CassandraMessageStore,
+    tasks: TaskGroup,
     max_sync_conversations: int = MAX_SYNC_CONVERSATIONS,
     legacy_claims: LegacyClaims = LegacyClaims.READ,
 ) -> Instance:
-    directory = PostgresDirectory(pg_pool)
-    access = Access(directory)
-    summarizer = Summarizer(directory, messages)
     ids = StagedIds(SnowflakeGenerator(worker_id, clock))
-    return Instance(
+    service = wiring.build(
+        pg_pool=pg_pool,
+        redis_client=redis_client,
+        key_prefix=key_prefix,
+        messages=messages,
         ids=ids,
-        sender=MessageSender(
-            directory=directory,
-            claims=RedisClaimStore(redis_client, key_prefix, legacy=legacy_claims),
-            messages=messages,
-            ids=ids,
-            clock=clock,
-            devices=DeviceCheck(PostgresAccountStore(pg_pool), clock),
-            journal=RouteJournal(redis_client, key_prefix, f"test-instance-{worker_id}"),
-        ),
-        sync=SyncReader(
-            access=access,
-            directory=directory,
-            messages=messages,
-            summarizer=summarizer,
-            clock=clock,
-            max_conversations=max_sync_conversations,
-        ),
-        receipts=ReceiptTracker(access, directory, messages),
-        history=HistoryReader(access, messages, clock),
-        conversations=ConversationLister(directory, summarizer),
+        clock=clock,
+        instance_id=f"test-instance-{worker_id}",
+        router=store_router(redis_client, key_prefix),
+        tasks=tasks,
+        legacy_claims=legacy_claims,
+        max_sync_conversations=max_sync_conversations,
     )
+    return Instance(ids, service)
 
 
 async def full_sync(node: Instance, user_id: str, cursor: str) -> tuple[list[int], str]:
-    """What a device does: summary, then every listed conversation page by
-    page. Returns the message ids received (in arrival order) and the next cursor."""
-    summary = await node.sync.summary(user_id, cursor)
-    assert not summary.gap
-    received: list[int] = []
-    for view in summary.conversations:
-        token = ""
-        while True:
-            page = await node.sync.page(
-                user_id, view.conversation_id, cursor=cursor, page_token=token, page_size=0
-            )
-            received.extend(m.message_id for m in page.messages)
-            token = page.next_page_token
-            if not token:
-                break
-    return received, summary.next_cursor
+    """What a device does, through the client library's sync and msgsvc's
+    frame handler: the summary, then every listed conversation page by page.
+    Returns the message ids received (in arrival order) and the next cursor."""
+
+    async def request(frame: client_pb2.ClientFrame) -> client_pb2.ServerFrame:
+        return await node.request(user_id, "sync-device", frame)
+
+    result = await run_sync(request, cursor, page_size=0)
+    assert not result.outcome.gap
+    return [m.message_id for m in result.messages], result.next_cursor

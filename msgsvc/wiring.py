@@ -1,0 +1,99 @@
+"""msgsvc's object graph, built in one place: for the process and for the tests.
+
+``build`` takes what differs between a running process and a test (the id
+source, the clock, how routing reaches sessions and push, the task group
+routing runs in) and wires everything else the same way for both, so the
+domain the tests exercise is the one that serves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+import redis.asyncio as redis
+
+from chatmesh.clock import Clock
+from chatmesh.tasks import TaskGroup
+from msgsvc.access import Access
+from msgsvc.accounts import Accounts
+from msgsvc.client_frames import ClientFrameHandler
+from msgsvc.conversation_list import ConversationLister
+from msgsvc.devices import DeviceCheck
+from msgsvc.effects import Effects
+from msgsvc.history import HistoryReader
+from msgsvc.messaging import Messaging
+from msgsvc.receipts import ReceiptTracker
+from msgsvc.recovery import RouteRecovery
+from msgsvc.routing import Router
+from msgsvc.sending import IdSource, MessageSender
+from msgsvc.storage.accounts import PostgresAccountStore
+from msgsvc.storage.claims import LegacyClaims, RedisClaimStore
+from msgsvc.storage.directory import PostgresDirectory
+from msgsvc.storage.directory_cache import CachingDirectory
+from msgsvc.storage.messages import MessageStore
+from msgsvc.storage.route_journal import RouteJournal
+from msgsvc.summaries import Summarizer
+from msgsvc.sync import MAX_SYNC_CONVERSATIONS, SyncReader
+
+
+@dataclass(frozen=True, slots=True)
+class Msgsvc:
+    """Everything one msgsvc instance serves with."""
+
+    messaging: Messaging
+    frames: ClientFrameHandler  # client frames arriving over gateway streams
+    accounts: Accounts  # the DirectoryService's domain
+    journal: RouteJournal
+    recovery: RouteRecovery
+
+
+def build(
+    *,
+    pg_pool: asyncpg.Pool,
+    redis_client: redis.Redis,
+    key_prefix: str,
+    messages: MessageStore,
+    ids: IdSource,
+    clock: Clock,
+    instance_id: str,
+    router: Router,
+    tasks: TaskGroup,
+    legacy_claims: LegacyClaims = LegacyClaims.READ,
+    max_sync_conversations: int = MAX_SYNC_CONVERSATIONS,
+) -> Msgsvc:
+    directory = CachingDirectory(PostgresDirectory(pg_pool))
+    account_store = PostgresAccountStore(pg_pool)
+    journal = RouteJournal(redis_client, key_prefix, instance_id)
+    access = Access(directory)
+    summarizer = Summarizer(directory, messages)
+    messaging = Messaging(
+        sender=MessageSender(
+            directory=directory,
+            claims=RedisClaimStore(redis_client, key_prefix, legacy=legacy_claims),
+            messages=messages,
+            ids=ids,
+            clock=clock,
+            devices=DeviceCheck(account_store, clock),
+            journal=journal,
+        ),
+        history=HistoryReader(access, messages, clock),
+        sync=SyncReader(
+            access=access,
+            directory=directory,
+            messages=messages,
+            summarizer=summarizer,
+            clock=clock,
+            max_conversations=max_sync_conversations,
+        ),
+        receipts=ReceiptTracker(access, directory, messages),
+        conversations=ConversationLister(directory, summarizer),
+        effects=Effects(router, journal, tasks),
+    )
+    return Msgsvc(
+        messaging=messaging,
+        frames=ClientFrameHandler(messaging),
+        accounts=Accounts(account_store),
+        journal=journal,
+        recovery=RouteRecovery(journal, directory, messages, router, clock),
+    )
