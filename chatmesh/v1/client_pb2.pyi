@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ClientFrame(_message.Message):
-    __slots__ = ("request_id", "send", "ping", "sync", "sync_conversation", "mark", "history", "list_conversations")
+    __slots__ = ("request_id", "send", "ping", "sync", "sync_conversation", "mark", "history", "list_conversations", "create_group", "change_group", "get_group")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     SEND_FIELD_NUMBER: _ClassVar[int]
     PING_FIELD_NUMBER: _ClassVar[int]
@@ -17,6 +17,9 @@ class ClientFrame(_message.Message):
     MARK_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FIELD_NUMBER: _ClassVar[int]
     LIST_CONVERSATIONS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_GROUP_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_GROUP_FIELD_NUMBER: _ClassVar[int]
+    GET_GROUP_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     send: SendFrame
     ping: PingFrame
@@ -25,7 +28,72 @@ class ClientFrame(_message.Message):
     mark: MarkFrame
     history: HistoryFrame
     list_conversations: ListConversationsFrame
-    def __init__(self, request_id: _Optional[str] = ..., send: _Optional[_Union[SendFrame, _Mapping]] = ..., ping: _Optional[_Union[PingFrame, _Mapping]] = ..., sync: _Optional[_Union[SyncFrame, _Mapping]] = ..., sync_conversation: _Optional[_Union[SyncConversationFrame, _Mapping]] = ..., mark: _Optional[_Union[MarkFrame, _Mapping]] = ..., history: _Optional[_Union[HistoryFrame, _Mapping]] = ..., list_conversations: _Optional[_Union[ListConversationsFrame, _Mapping]] = ...) -> None: ...
+    create_group: CreateGroupFrame
+    change_group: ChangeGroupFrame
+    get_group: GetGroupFrame
+    def __init__(self, request_id: _Optional[str] = ..., send: _Optional[_Union[SendFrame, _Mapping]] = ..., ping: _Optional[_Union[PingFrame, _Mapping]] = ..., sync: _Optional[_Union[SyncFrame, _Mapping]] = ..., sync_conversation: _Optional[_Union[SyncConversationFrame, _Mapping]] = ..., mark: _Optional[_Union[MarkFrame, _Mapping]] = ..., history: _Optional[_Union[HistoryFrame, _Mapping]] = ..., list_conversations: _Optional[_Union[ListConversationsFrame, _Mapping]] = ..., create_group: _Optional[_Union[CreateGroupFrame, _Mapping]] = ..., change_group: _Optional[_Union[ChangeGroupFrame, _Mapping]] = ..., get_group: _Optional[_Union[GetGroupFrame, _Mapping]] = ...) -> None: ...
+
+class CreateGroupFrame(_message.Message):
+    __slots__ = ("client_group_id", "title", "member_user_ids")
+    CLIENT_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    client_group_id: str
+    title: str
+    member_user_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, client_group_id: _Optional[str] = ..., title: _Optional[str] = ..., member_user_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ChangeGroupFrame(_message.Message):
+    __slots__ = ("conversation_id", "add_members", "remove_member", "leave", "rename", "set_role")
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    ADD_MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_MEMBER_FIELD_NUMBER: _ClassVar[int]
+    LEAVE_FIELD_NUMBER: _ClassVar[int]
+    RENAME_FIELD_NUMBER: _ClassVar[int]
+    SET_ROLE_FIELD_NUMBER: _ClassVar[int]
+    conversation_id: str
+    add_members: AddMembersChange
+    remove_member: RemoveMemberChange
+    leave: LeaveGroupChange
+    rename: RenameGroupChange
+    set_role: SetRoleChange
+    def __init__(self, conversation_id: _Optional[str] = ..., add_members: _Optional[_Union[AddMembersChange, _Mapping]] = ..., remove_member: _Optional[_Union[RemoveMemberChange, _Mapping]] = ..., leave: _Optional[_Union[LeaveGroupChange, _Mapping]] = ..., rename: _Optional[_Union[RenameGroupChange, _Mapping]] = ..., set_role: _Optional[_Union[SetRoleChange, _Mapping]] = ...) -> None: ...
+
+class AddMembersChange(_message.Message):
+    __slots__ = ("user_ids",)
+    USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    user_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RemoveMemberChange(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class LeaveGroupChange(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RenameGroupChange(_message.Message):
+    __slots__ = ("title",)
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    title: str
+    def __init__(self, title: _Optional[str] = ...) -> None: ...
+
+class SetRoleChange(_message.Message):
+    __slots__ = ("user_id", "role")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    role: _common_pb2.MemberRole
+    def __init__(self, user_id: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.MemberRole, str]] = ...) -> None: ...
+
+class GetGroupFrame(_message.Message):
+    __slots__ = ("conversation_id",)
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    conversation_id: str
+    def __init__(self, conversation_id: _Optional[str] = ...) -> None: ...
 
 class SyncFrame(_message.Message):
     __slots__ = ("cursor",)
@@ -94,7 +162,7 @@ class PingFrame(_message.Message):
     def __init__(self, client_time_ms: _Optional[int] = ...) -> None: ...
 
 class ServerFrame(_message.Message):
-    __slots__ = ("hello", "ack", "deliver", "error", "pong", "sync_summary", "sync_page", "watermark", "history_page", "conversation_list", "sync_required")
+    __slots__ = ("hello", "ack", "deliver", "error", "pong", "sync_summary", "sync_page", "watermark", "history_page", "conversation_list", "sync_required", "group")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     DELIVER_FIELD_NUMBER: _ClassVar[int]
@@ -106,6 +174,7 @@ class ServerFrame(_message.Message):
     HISTORY_PAGE_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_LIST_FIELD_NUMBER: _ClassVar[int]
     SYNC_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
     hello: HelloFrame
     ack: AckFrame
     deliver: DeliverFrame
@@ -117,7 +186,8 @@ class ServerFrame(_message.Message):
     history_page: HistoryPageFrame
     conversation_list: ConversationListFrame
     sync_required: SyncRequiredFrame
-    def __init__(self, hello: _Optional[_Union[HelloFrame, _Mapping]] = ..., ack: _Optional[_Union[AckFrame, _Mapping]] = ..., deliver: _Optional[_Union[DeliverFrame, _Mapping]] = ..., error: _Optional[_Union[ErrorFrame, _Mapping]] = ..., pong: _Optional[_Union[PongFrame, _Mapping]] = ..., sync_summary: _Optional[_Union[SyncSummaryFrame, _Mapping]] = ..., sync_page: _Optional[_Union[SyncPageFrame, _Mapping]] = ..., watermark: _Optional[_Union[WatermarkFrame, _Mapping]] = ..., history_page: _Optional[_Union[HistoryPageFrame, _Mapping]] = ..., conversation_list: _Optional[_Union[ConversationListFrame, _Mapping]] = ..., sync_required: _Optional[_Union[SyncRequiredFrame, _Mapping]] = ...) -> None: ...
+    group: GroupFrame
+    def __init__(self, hello: _Optional[_Union[HelloFrame, _Mapping]] = ..., ack: _Optional[_Union[AckFrame, _Mapping]] = ..., deliver: _Optional[_Union[DeliverFrame, _Mapping]] = ..., error: _Optional[_Union[ErrorFrame, _Mapping]] = ..., pong: _Optional[_Union[PongFrame, _Mapping]] = ..., sync_summary: _Optional[_Union[SyncSummaryFrame, _Mapping]] = ..., sync_page: _Optional[_Union[SyncPageFrame, _Mapping]] = ..., watermark: _Optional[_Union[WatermarkFrame, _Mapping]] = ..., history_page: _Optional[_Union[HistoryPageFrame, _Mapping]] = ..., conversation_list: _Optional[_Union[ConversationListFrame, _Mapping]] = ..., sync_required: _Optional[_Union[SyncRequiredFrame, _Mapping]] = ..., group: _Optional[_Union[GroupFrame, _Mapping]] = ...) -> None: ...
 
 class SyncSummaryFrame(_message.Message):
     __slots__ = ("request_id", "conversations", "next_cursor", "gap")
@@ -172,6 +242,16 @@ class ConversationListFrame(_message.Message):
     conversations: _containers.RepeatedCompositeFieldContainer[_common_pb2.ConversationSummary]
     next_page_token: str
     def __init__(self, request_id: _Optional[str] = ..., conversations: _Optional[_Iterable[_Union[_common_pb2.ConversationSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GroupFrame(_message.Message):
+    __slots__ = ("request_id", "group", "event")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    group: _common_pb2.GroupInfo
+    event: _common_pb2.Message
+    def __init__(self, request_id: _Optional[str] = ..., group: _Optional[_Union[_common_pb2.GroupInfo, _Mapping]] = ..., event: _Optional[_Union[_common_pb2.Message, _Mapping]] = ...) -> None: ...
 
 class SyncRequiredFrame(_message.Message):
     __slots__ = ("reason",)

@@ -11,6 +11,13 @@ class MessageKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     MESSAGE_KIND_UNSPECIFIED: _ClassVar[MessageKind]
     MESSAGE_KIND_TEXT: _ClassVar[MessageKind]
+    MESSAGE_KIND_SYSTEM: _ClassVar[MessageKind]
+
+class MemberRole(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MEMBER_ROLE_UNSPECIFIED: _ClassVar[MemberRole]
+    MEMBER_ROLE_MEMBER: _ClassVar[MemberRole]
+    MEMBER_ROLE_ADMIN: _ClassVar[MemberRole]
 
 class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -22,6 +29,8 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_CODE_UNAVAILABLE: _ClassVar[ErrorCode]
     ERROR_CODE_INTERNAL: _ClassVar[ErrorCode]
     ERROR_CODE_UNAUTHENTICATED: _ClassVar[ErrorCode]
+    ERROR_CODE_FAILED_PRECONDITION: _ClassVar[ErrorCode]
+    ERROR_CODE_ALREADY_EXISTS: _ClassVar[ErrorCode]
 
 class ConversationKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -36,6 +45,10 @@ class ReceiptKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RECEIPT_KIND_READ: _ClassVar[ReceiptKind]
 MESSAGE_KIND_UNSPECIFIED: MessageKind
 MESSAGE_KIND_TEXT: MessageKind
+MESSAGE_KIND_SYSTEM: MessageKind
+MEMBER_ROLE_UNSPECIFIED: MemberRole
+MEMBER_ROLE_MEMBER: MemberRole
+MEMBER_ROLE_ADMIN: MemberRole
 ERROR_CODE_UNSPECIFIED: ErrorCode
 ERROR_CODE_INVALID_ARGUMENT: ErrorCode
 ERROR_CODE_PERMISSION_DENIED: ErrorCode
@@ -44,6 +57,8 @@ ERROR_CODE_RESOURCE_EXHAUSTED: ErrorCode
 ERROR_CODE_UNAVAILABLE: ErrorCode
 ERROR_CODE_INTERNAL: ErrorCode
 ERROR_CODE_UNAUTHENTICATED: ErrorCode
+ERROR_CODE_FAILED_PRECONDITION: ErrorCode
+ERROR_CODE_ALREADY_EXISTS: ErrorCode
 CONVERSATION_KIND_UNSPECIFIED: ConversationKind
 CONVERSATION_KIND_DIRECT: ConversationKind
 CONVERSATION_KIND_GROUP: ConversationKind
@@ -52,7 +67,7 @@ RECEIPT_KIND_DELIVERED: ReceiptKind
 RECEIPT_KIND_READ: ReceiptKind
 
 class Message(_message.Message):
-    __slots__ = ("message_id", "conversation_id", "sender_user_id", "sender_device_id", "client_msg_id", "kind", "body", "created_at_ms")
+    __slots__ = ("message_id", "conversation_id", "sender_user_id", "sender_device_id", "client_msg_id", "kind", "body", "created_at_ms", "system")
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     SENDER_USER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +76,7 @@ class Message(_message.Message):
     KIND_FIELD_NUMBER: _ClassVar[int]
     BODY_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_FIELD_NUMBER: _ClassVar[int]
     message_id: int
     conversation_id: str
     sender_user_id: str
@@ -69,7 +85,90 @@ class Message(_message.Message):
     kind: MessageKind
     body: bytes
     created_at_ms: int
-    def __init__(self, message_id: _Optional[int] = ..., conversation_id: _Optional[str] = ..., sender_user_id: _Optional[str] = ..., sender_device_id: _Optional[str] = ..., client_msg_id: _Optional[str] = ..., kind: _Optional[_Union[MessageKind, str]] = ..., body: _Optional[bytes] = ..., created_at_ms: _Optional[int] = ...) -> None: ...
+    system: SystemEvent
+    def __init__(self, message_id: _Optional[int] = ..., conversation_id: _Optional[str] = ..., sender_user_id: _Optional[str] = ..., sender_device_id: _Optional[str] = ..., client_msg_id: _Optional[str] = ..., kind: _Optional[_Union[MessageKind, str]] = ..., body: _Optional[bytes] = ..., created_at_ms: _Optional[int] = ..., system: _Optional[_Union[SystemEvent, _Mapping]] = ...) -> None: ...
+
+class GroupMember(_message.Message):
+    __slots__ = ("user_id", "role", "joined_message_id")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    JOINED_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    role: MemberRole
+    joined_message_id: int
+    def __init__(self, user_id: _Optional[str] = ..., role: _Optional[_Union[MemberRole, str]] = ..., joined_message_id: _Optional[int] = ...) -> None: ...
+
+class GroupInfo(_message.Message):
+    __slots__ = ("conversation_id", "title", "created_by_user_id", "members", "max_members")
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_USER_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    MAX_MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    conversation_id: str
+    title: str
+    created_by_user_id: str
+    members: _containers.RepeatedCompositeFieldContainer[GroupMember]
+    max_members: int
+    def __init__(self, conversation_id: _Optional[str] = ..., title: _Optional[str] = ..., created_by_user_id: _Optional[str] = ..., members: _Optional[_Iterable[_Union[GroupMember, _Mapping]]] = ..., max_members: _Optional[int] = ...) -> None: ...
+
+class SystemEvent(_message.Message):
+    __slots__ = ("actor_user_id", "group_created", "members_added", "member_removed", "member_left", "title_changed", "role_changed")
+    ACTOR_USER_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_CREATED_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_ADDED_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_LEFT_FIELD_NUMBER: _ClassVar[int]
+    TITLE_CHANGED_FIELD_NUMBER: _ClassVar[int]
+    ROLE_CHANGED_FIELD_NUMBER: _ClassVar[int]
+    actor_user_id: str
+    group_created: GroupCreated
+    members_added: MembersAdded
+    member_removed: MemberRemoved
+    member_left: MemberLeft
+    title_changed: TitleChanged
+    role_changed: RoleChanged
+    def __init__(self, actor_user_id: _Optional[str] = ..., group_created: _Optional[_Union[GroupCreated, _Mapping]] = ..., members_added: _Optional[_Union[MembersAdded, _Mapping]] = ..., member_removed: _Optional[_Union[MemberRemoved, _Mapping]] = ..., member_left: _Optional[_Union[MemberLeft, _Mapping]] = ..., title_changed: _Optional[_Union[TitleChanged, _Mapping]] = ..., role_changed: _Optional[_Union[RoleChanged, _Mapping]] = ...) -> None: ...
+
+class GroupCreated(_message.Message):
+    __slots__ = ("title", "member_user_ids")
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    title: str
+    member_user_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, title: _Optional[str] = ..., member_user_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class MembersAdded(_message.Message):
+    __slots__ = ("user_ids",)
+    USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    user_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class MemberRemoved(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class MemberLeft(_message.Message):
+    __slots__ = ("promoted_user_ids",)
+    PROMOTED_USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    promoted_user_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, promoted_user_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TitleChanged(_message.Message):
+    __slots__ = ("title",)
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    title: str
+    def __init__(self, title: _Optional[str] = ...) -> None: ...
+
+class RoleChanged(_message.Message):
+    __slots__ = ("user_id", "role")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    role: MemberRole
+    def __init__(self, user_id: _Optional[str] = ..., role: _Optional[_Union[MemberRole, str]] = ...) -> None: ...
 
 class Watermark(_message.Message):
     __slots__ = ("conversation_id", "user_id", "delivered_message_id", "read_message_id")
@@ -84,7 +183,7 @@ class Watermark(_message.Message):
     def __init__(self, conversation_id: _Optional[str] = ..., user_id: _Optional[str] = ..., delivered_message_id: _Optional[int] = ..., read_message_id: _Optional[int] = ...) -> None: ...
 
 class ConversationSummary(_message.Message):
-    __slots__ = ("conversation_id", "kind", "title", "member_user_ids", "last_message", "unread_count", "member_watermarks")
+    __slots__ = ("conversation_id", "kind", "title", "member_user_ids", "last_message", "unread_count", "member_watermarks", "members", "left")
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
@@ -92,6 +191,8 @@ class ConversationSummary(_message.Message):
     LAST_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     UNREAD_COUNT_FIELD_NUMBER: _ClassVar[int]
     MEMBER_WATERMARKS_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    LEFT_FIELD_NUMBER: _ClassVar[int]
     conversation_id: str
     kind: ConversationKind
     title: str
@@ -99,4 +200,6 @@ class ConversationSummary(_message.Message):
     last_message: Message
     unread_count: int
     member_watermarks: _containers.RepeatedCompositeFieldContainer[Watermark]
-    def __init__(self, conversation_id: _Optional[str] = ..., kind: _Optional[_Union[ConversationKind, str]] = ..., title: _Optional[str] = ..., member_user_ids: _Optional[_Iterable[str]] = ..., last_message: _Optional[_Union[Message, _Mapping]] = ..., unread_count: _Optional[int] = ..., member_watermarks: _Optional[_Iterable[_Union[Watermark, _Mapping]]] = ...) -> None: ...
+    members: _containers.RepeatedCompositeFieldContainer[GroupMember]
+    left: bool
+    def __init__(self, conversation_id: _Optional[str] = ..., kind: _Optional[_Union[ConversationKind, str]] = ..., title: _Optional[str] = ..., member_user_ids: _Optional[_Iterable[str]] = ..., last_message: _Optional[_Union[Message, _Mapping]] = ..., unread_count: _Optional[int] = ..., member_watermarks: _Optional[_Iterable[_Union[Watermark, _Mapping]]] = ..., members: _Optional[_Iterable[_Union[GroupMember, _Mapping]]] = ..., left: _Optional[bool] = ...) -> None: ...
