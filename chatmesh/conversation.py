@@ -32,3 +32,10 @@ def direct_conversation_id(user_a: str, user_b: str) -> str:
 
 def is_direct(conversation_id: str) -> bool:
     return conversation_id.startswith(DIRECT_PREFIX)
+
+
+def group_conversation_id(creator: str, device_id: str, client_group_id: str) -> str:
+    """A group's id, derived from who created it and their idempotency key,
+    so a retried creation names the group the first attempt created."""
+    digest = hashlib.sha256(f"group\0{creator}\0{device_id}\0{client_group_id}".encode()).digest()
+    return GROUP_PREFIX + base64.b32encode(digest[:_DIRECT_DIGEST_BYTES]).decode().lower()

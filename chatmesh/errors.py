@@ -57,6 +57,16 @@ class Unauthenticated(ChatmeshError):
     grpc_code = grpc.StatusCode.UNAUTHENTICATED
 
 
+class FailedPrecondition(ChatmeshError):
+    code = common_pb2.ERROR_CODE_FAILED_PRECONDITION
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class AlreadyExists(ChatmeshError):
+    code = common_pb2.ERROR_CODE_ALREADY_EXISTS
+    grpc_code = grpc.StatusCode.ALREADY_EXISTS
+
+
 def grpc_status(error: ChatmeshError) -> grpc.Status:
     """The rich gRPC status for an error: code, message and ErrorInfo{reason}."""
     info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN)

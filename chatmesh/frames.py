@@ -31,7 +31,16 @@ CLOSE_SUPERSEDED = 4001
 
 # Server frames that answer a request and carry its request_id.
 _REPLY_KINDS = frozenset(
-    {"ack", "error", "sync_summary", "sync_page", "watermark", "history_page", "conversation_list"}
+    {
+        "ack",
+        "error",
+        "sync_summary",
+        "sync_page",
+        "watermark",
+        "history_page",
+        "conversation_list",
+        "group",
+    }
 )
 
 

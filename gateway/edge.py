@@ -62,8 +62,21 @@ REQUEST_RATE_PER_S = 100.0
 REQUEST_BURST = 300
 # Answered by msgsvc; everything else but ping is refused here.
 _UPSTREAM_KINDS = frozenset(
-    {"send", "sync", "sync_conversation", "mark", "history", "list_conversations"}
+    {
+        "send",
+        "sync",
+        "sync_conversation",
+        "mark",
+        "history",
+        "list_conversations",
+        "create_group",
+        "change_group",
+        "get_group",
+    }
 )
+# Frames that write a message (a group change writes its system message):
+# limited like sends.
+_WRITE_KINDS = frozenset({"send", "create_group", "change_group"})
 
 
 class Edge:
@@ -184,7 +197,7 @@ class Edge:
         kind = frame.WhichOneof("kind")
         limit, rate = (
             (limits.sends, SEND_RATE_PER_S)
-            if kind == "send"
+            if kind in _WRITE_KINDS
             else (limits.requests, REQUEST_RATE_PER_S)
         )
         if not limit.take():

@@ -18,6 +18,8 @@ from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import (
     directory_service_pb2,
     directory_service_pb2_grpc,
+    group_service_pb2,
+    group_service_pb2_grpc,
     message_service_pb2,
     message_service_pb2_grpc,
     notification_service_pb2_grpc,
@@ -26,6 +28,7 @@ from chatmesh.v1 import (
 from msgsvc import wiring
 from msgsvc.batching import BatchingSessionLookup
 from msgsvc.directory_servicer import DirectoryServicer
+from msgsvc.group_servicer import GroupServicer
 from msgsvc.ids import RENEW_INTERVAL_S, LeasedIdSource, WorkerLease
 from msgsvc.recovery import RECOVERY_INTERVAL_S
 from msgsvc.routing import GrpcPushQueue, GrpcSessionLookup, RedisDeliveryPublisher, Router
@@ -68,21 +71,25 @@ async def run(settings: MsgsvcSettings) -> None:
         router=router,
         tasks=tasks,
         legacy_claims=settings.legacy_claims,
+        max_group_members=settings.max_group_members,
     )
     servicer = MessageServicer(service.messaging, service.frames)
     directory_servicer = DirectoryServicer(service.accounts)
+    group_servicer = GroupServicer(service.messaging.groups, service.messaging.effects)
 
     def add_servicers(grpc_server: grpc.aio.Server) -> None:
         message_service_pb2_grpc.add_MessageServiceServicer_to_server(servicer, grpc_server)
         directory_service_pb2_grpc.add_DirectoryServiceServicer_to_server(
             directory_servicer, grpc_server
         )
+        group_service_pb2_grpc.add_GroupServiceServicer_to_server(group_servicer, grpc_server)
 
     server = GrpcServer(
         settings.common.grpc_listen,
         [
             message_service_pb2.DESCRIPTOR.services_by_name["MessageService"].full_name,
             directory_service_pb2.DESCRIPTOR.services_by_name["DirectoryService"].full_name,
+            group_service_pb2.DESCRIPTOR.services_by_name["GroupService"].full_name,
         ],
         add_servicers,
     )

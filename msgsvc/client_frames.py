@@ -11,9 +11,10 @@ import logging
 from chatmesh.errors import ChatmeshError, InvalidArgument, error_frame
 from chatmesh.failures import classify
 from chatmesh.v1 import client_pb2
+from msgsvc import group_requests
 from msgsvc.messaging import Messaging
 from msgsvc.model import SendCommand
-from msgsvc.protos import conversation_summary, watermark
+from msgsvc.protos import conversation_summary, group_info, watermark
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,25 @@ class ClientFrameHandler:
                 return await self._history(user_id, frame)
             if kind == "list_conversations":
                 return await self._list_conversations(user_id, frame)
+            if kind == "create_group":
+                outcome = await group_requests.create(
+                    self._m.groups, user_id, device_id, frame.create_group
+                )
+                self._m.effects.group_changed(outcome)
+                return group_requests.group_frame(frame.request_id, outcome)
+            if kind == "change_group":
+                outcome = await group_requests.change(
+                    self._m.groups, user_id, device_id, frame.change_group
+                )
+                self._m.effects.group_changed(outcome)
+                return group_requests.group_frame(frame.request_id, outcome)
+            if kind == "get_group":
+                group = await self._m.groups.get(user_id, frame.get_group.conversation_id)
+                return client_pb2.ServerFrame(
+                    group=client_pb2.GroupFrame(
+                        request_id=frame.request_id, group=group_info(group)
+                    )
+                )
             raise InvalidArgument("UNSUPPORTED_FRAME", f"frame kind {kind!r} is not handled here")
         except Exception as exc:
             error = classify(exc)

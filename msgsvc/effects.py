@@ -14,6 +14,7 @@ import logging
 
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import client_pb2
+from msgsvc.groups import GroupOutcome
 from msgsvc.model import ReceiptOutcome, SendOutcome
 from msgsvc.protos import watermark
 from msgsvc.routing import Router
@@ -31,6 +32,12 @@ class Effects:
     def message_stored(self, outcome: SendOutcome) -> None:
         """Routes a message the sender accepted (and journaled) in the background."""
         self._tasks.spawn("route", self._route(outcome, outcome.journal_entry))
+
+    def group_changed(self, outcome: GroupOutcome) -> None:
+        """Routes a group change's system message (journaled when recorded)."""
+        if outcome.event is not None:
+            stored = SendOutcome(outcome.event, outcome.recipients, False, outcome.journal_entry)
+            self.message_stored(stored)
 
     def receipt_moved(self, outcome: ReceiptOutcome, device_id: str) -> None:
         if outcome.advanced:

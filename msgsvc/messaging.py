@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from msgsvc.conversation_list import ConversationLister
 from msgsvc.effects import Effects
+from msgsvc.groups import Groups
 from msgsvc.history import HistoryReader
 from msgsvc.receipts import ReceiptTracker
 from msgsvc.sending import MessageSender
@@ -19,4 +20,5 @@ class Messaging:
     sync: SyncReader
     receipts: ReceiptTracker
     conversations: ConversationLister
+    groups: Groups
     effects: Effects

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chatmesh.v1 import common_pb2
-from msgsvc.storage.directory import MemberState
+from msgsvc.storage.directory import Member, MemberState
 
 MAX_BODY_BYTES = 16 * 1024  # text; media travels by pre-signed URL, never inline
 MAX_CLIENT_MSG_ID_CHARS = 64
@@ -34,16 +34,21 @@ class StoredMessage:
     created_at_ms: int
 
     def to_proto(self) -> common_pb2.Message:
-        return common_pb2.Message(
+        message = common_pb2.Message(
             message_id=self.message_id,
             conversation_id=self.conversation_id,
             sender_user_id=self.sender_user_id,
             sender_device_id=self.sender_device_id,
             client_msg_id=self.client_msg_id,
             kind=self.kind,  # type: ignore[arg-type]
-            body=self.body,
             created_at_ms=self.created_at_ms,
         )
+        if self.kind == common_pb2.MESSAGE_KIND_SYSTEM:
+            # Stored as the encoded event; clients read it structured.
+            message.system.ParseFromString(self.body)
+        else:
+            message.body = self.body
+        return message
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,8 @@ class ConversationView:
     last_message: StoredMessage | None
     unread_count: int
     member_watermarks: tuple[MemberState, ...]  # direct conversations only
+    members: tuple[Member, ...] = ()  # groups: current members with roles
+    left: bool = False  # the viewer is a former member
 
 
 @dataclass(frozen=True, slots=True)

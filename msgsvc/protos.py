@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from chatmesh.v1 import common_pb2
+from msgsvc.groups import GroupView
 from msgsvc.model import ConversationView
-from msgsvc.storage.directory import MemberState
+from msgsvc.storage.directory import Member, MemberState
 
 
 def watermark(state: MemberState) -> common_pb2.Watermark:
@@ -16,6 +17,24 @@ def watermark(state: MemberState) -> common_pb2.Watermark:
     )
 
 
+def group_member(member: Member) -> common_pb2.GroupMember:
+    return common_pb2.GroupMember(
+        user_id=member.user_id,
+        role=member.role,  # type: ignore[arg-type]  # stored values mirror MemberRole
+        joined_message_id=member.joined_id,
+    )
+
+
+def group_info(group: GroupView) -> common_pb2.GroupInfo:
+    return common_pb2.GroupInfo(
+        conversation_id=group.conversation_id,
+        title=group.title,
+        created_by_user_id=group.created_by,
+        members=[group_member(m) for m in group.members],
+        max_members=group.max_members,
+    )
+
+
 def conversation_summary(view: ConversationView) -> common_pb2.ConversationSummary:
     summary = common_pb2.ConversationSummary(
         conversation_id=view.conversation_id,
@@ -24,6 +43,8 @@ def conversation_summary(view: ConversationView) -> common_pb2.ConversationSumma
         member_user_ids=view.member_ids,
         unread_count=view.unread_count,
         member_watermarks=[watermark(s) for s in view.member_watermarks],
+        members=[group_member(m) for m in view.members],
+        left=view.left,
     )
     if view.last_message is not None:
         summary.last_message.CopyFrom(view.last_message.to_proto())

@@ -9,7 +9,8 @@ every ``RECOVERY_INTERVAL_S``:
 
 An entry whose row does not exist yet may still be committing (see
 ``msgsvc.visibility``); it is kept until the commit bound has passed, then
-dropped: its send was never acknowledged.
+dropped: its send was never acknowledged. A group change's system message
+is applied to the membership again before it is routed (decision 0011).
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from __future__ import annotations
 import logging
 
 from chatmesh.clock import Clock
+from chatmesh.v1 import common_pb2
+from msgsvc.group_events import decode
 from msgsvc.model import SendOutcome
 from msgsvc.routing import Router
 from msgsvc.storage.directory import Directory
+from msgsvc.storage.groups import GroupStore
 from msgsvc.storage.messages import MessageStore
 from msgsvc.storage.route_journal import JournalEntry, RouteJournal
 from msgsvc.visibility import COMMIT_BOUND_MS, age_ms
@@ -41,7 +45,9 @@ class RouteRecovery:
         messages: MessageStore,
         router: Router,
         clock: Clock,
+        groups: GroupStore,
     ) -> None:
+        self._groups = groups
         self._journal = journal
         self._directory = directory
         self._messages = messages
@@ -95,8 +101,12 @@ class RouteRecovery:
                 return None  # may still land; look again next round
             await self._journal.done(instance_id, entry.entry_id)
             return False
+        if message.kind == common_pb2.MESSAGE_KIND_SYSTEM:
+            # The change may have been recorded but not applied (its
+            # transaction failed after the write): applying it again is harmless.
+            await self._groups.apply(ref.conversation_id, ref.message_id, decode(message.body))
         conversation = await self._directory.conversation(ref.conversation_id)
-        members = conversation.member_ids if conversation is not None else ()
+        members = conversation.recipients(message.message_id) if conversation is not None else ()
         await self._router.route(SendOutcome(message, members, duplicate=True))
         await self._journal.done(instance_id, entry.entry_id)
         return True

@@ -36,7 +36,7 @@ from msgsvc.model import (
 )
 from msgsvc.send_identity import SendKey, send_digest
 from msgsvc.storage.claims import Claim, ClaimStore
-from msgsvc.storage.directory import Conversation, Directory
+from msgsvc.storage.directory import DIRECT, Conversation, Directory
 from msgsvc.storage.messages import MessageStore
 from msgsvc.storage.route_journal import RouteJournal, RouteRef
 from msgsvc.visibility import COMMIT_BOUND_MS, may_start_write, reclaimable
@@ -104,7 +104,8 @@ class MessageSender:
             if stored is not None:
                 _require_row_of(stored, command)
                 entry = await self._journal.record(_ref(stored))
-                return SendOutcome(stored, conversation.member_ids, True, entry)
+                recipients = await self._recipients(conversation, stored.message_id)
+                return SendOutcome(stored, recipients, True, entry)
             claim = await self._settle_unwritten(key, claim, candidate_id)
             _require_same_send(claim, digest)
         message = StoredMessage(
@@ -129,7 +130,18 @@ class MessageSender:
         _, entry = await asyncio.gather(
             self._messages.write(message), self._journal.record(_ref(message))
         )
-        return SendOutcome(message, conversation.member_ids, not claim.won, entry)
+        recipients = await self._recipients(conversation, message.message_id)
+        return SendOutcome(message, recipients, not claim.won, entry)
+
+    async def _recipients(self, conversation: Conversation, message_id: int) -> tuple[str, ...]:
+        """Who receives the message. A 1:1 pair never changes. A group is read
+        again now that the message's activity mark is in: every membership
+        change with a smaller id is visible by then, and none with a larger
+        one can have been applied before the mark (``msgsvc.storage.groups``)."""
+        if conversation.kind == DIRECT:
+            return conversation.member_ids
+        current = await self._directory.conversation(conversation.conversation_id)
+        return current.recipients(message_id) if current is not None else ()
 
     async def _adopt_legacy(
         self,

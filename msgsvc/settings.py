@@ -14,8 +14,10 @@ from chatmesh.settings import (
     CassandraSettings,
     CommonSettings,
     SettingsError,
+    env_int,
     env_str,
 )
+from msgsvc.groups import MAX_GROUP_MEMBERS
 from msgsvc.storage.claims import LegacyClaims
 
 DEFAULT_GRPC_PORT = 50051
@@ -35,6 +37,7 @@ class MsgsvcSettings:
     # How the user-scoped idempotency claims of before decision 0010 are
     # treated while they age out: mirror, read or off.
     legacy_claims: LegacyClaims
+    max_group_members: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> MsgsvcSettings:
@@ -47,6 +50,7 @@ class MsgsvcSettings:
             notifysvc_addr=env_str(env, "NOTIFYSVC_ADDR", DEFAULT_NOTIFYSVC_ADDR),
             instance_id=env_str(env, "INSTANCE_ID", socket.gethostname()),
             legacy_claims=_legacy_claims(env_str(env, "LEGACY_CLAIMS", LegacyClaims.READ.value)),
+            max_group_members=env_int(env, "MAX_GROUP_MEMBERS", MAX_GROUP_MEMBERS),
         )
 
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from msgsvc.model import ConversationView, StoredMessage
-from msgsvc.storage.directory import DIRECT, Directory, Membership, MemberState
+from msgsvc.storage.directory import DIRECT, Directory, Member, Membership, MemberState
 from msgsvc.storage.messages import MessageStore, bucket_at, bucket_of
 
 UNREAD_COUNT_CAP = 1000  # a badge shows "999+" long before this
@@ -48,6 +48,9 @@ class Summarizer:
     ) -> ConversationView:
         conversation = await self._directory.conversation(membership.conversation_id)
         member_ids = conversation.member_ids if conversation is not None else ()
+        members: tuple[Member, ...] = ()
+        if conversation is not None and conversation.kind != DIRECT:
+            members = tuple(m for m in conversation.members if m.current)
         last = await self._last_message(membership)
         return ConversationView(
             conversation_id=membership.conversation_id,
@@ -55,8 +58,10 @@ class Summarizer:
             title=membership.title,
             member_ids=member_ids,
             last_message=last,
-            unread_count=await self._unread(membership, last),
+            unread_count=0 if membership.left else await self._unread(membership, last),
             member_watermarks=member_states,
+            members=members,
+            left=membership.left,
         )
 
     async def _last_message(self, membership: Membership) -> StoredMessage | None:

@@ -72,7 +72,11 @@ class SyncReader:
         if resume_after is not None and resume_after < floor:
             raise InvalidArgument("INVALID_PAGE_TOKEN", "page_token does not belong to this cursor")
         conversation = await self._access.member_conversation(user_id, conversation_id)
+        member = conversation.member(user_id)
         after_id = resume_after if resume_after is not None else max(floor - 1, 0)
+        if member is not None:
+            # A group member reads from the message that added them on.
+            after_id = max(after_id, member.joined_id - 1)
         first_bucket = max(bucket_at(conversation.created_at_ms), bucket_of(after_id))
         last_bucket = bucket_of(newest_possible_id(now))
         found = await self._messages.after(

@@ -21,6 +21,7 @@ from msgsvc.client_frames import ClientFrameHandler
 from msgsvc.conversation_list import ConversationLister
 from msgsvc.devices import DeviceCheck
 from msgsvc.effects import Effects
+from msgsvc.groups import MAX_GROUP_MEMBERS, Groups
 from msgsvc.history import HistoryReader
 from msgsvc.messaging import Messaging
 from msgsvc.receipts import ReceiptTracker
@@ -31,6 +32,7 @@ from msgsvc.storage.accounts import PostgresAccountStore
 from msgsvc.storage.claims import LegacyClaims, RedisClaimStore
 from msgsvc.storage.directory import PostgresDirectory
 from msgsvc.storage.directory_cache import CachingDirectory
+from msgsvc.storage.groups import GroupStore
 from msgsvc.storage.messages import MessageStore
 from msgsvc.storage.route_journal import RouteJournal
 from msgsvc.summaries import Summarizer
@@ -61,9 +63,12 @@ def build(
     tasks: TaskGroup,
     legacy_claims: LegacyClaims = LegacyClaims.READ,
     max_sync_conversations: int = MAX_SYNC_CONVERSATIONS,
+    max_group_members: int = MAX_GROUP_MEMBERS,
 ) -> Msgsvc:
     directory = CachingDirectory(PostgresDirectory(pg_pool))
     account_store = PostgresAccountStore(pg_pool)
+    devices = DeviceCheck(account_store, clock)
+    group_store = GroupStore(pg_pool)
     journal = RouteJournal(redis_client, key_prefix, instance_id)
     access = Access(directory)
     summarizer = Summarizer(directory, messages)
@@ -74,7 +79,7 @@ def build(
             messages=messages,
             ids=ids,
             clock=clock,
-            devices=DeviceCheck(account_store, clock),
+            devices=devices,
             journal=journal,
         ),
         history=HistoryReader(access, messages, clock),
@@ -88,6 +93,16 @@ def build(
         ),
         receipts=ReceiptTracker(access, directory, messages),
         conversations=ConversationLister(directory, summarizer),
+        groups=Groups(
+            store=group_store,
+            directory=directory,
+            messages=messages,
+            ids=ids,
+            clock=clock,
+            devices=devices,
+            journal=journal,
+            max_members=max_group_members,
+        ),
         effects=Effects(router, journal, tasks),
     )
     return Msgsvc(
@@ -95,5 +110,5 @@ def build(
         frames=ClientFrameHandler(messaging),
         accounts=Accounts(account_store),
         journal=journal,
-        recovery=RouteRecovery(journal, directory, messages, router, clock),
+        recovery=RouteRecovery(journal, directory, messages, router, clock, group_store),
     )

@@ -34,7 +34,8 @@ class MessageStore:
     def add(self, message: common_pb2.Message) -> Stored:
         held = self._by_conversation.setdefault(message.conversation_id, {})
         key = send_key(message)
-        known_id = self._id_of_send.get(key)
+        # System messages (group changes) carry no client_msg_id: only their id names them.
+        known_id = self._id_of_send.get(key) if message.client_msg_id else None
         same_id = held.get(message.message_id)
         anomaly = ""
         if known_id is not None and known_id != message.message_id:
@@ -44,7 +45,8 @@ class MessageStore:
         if known_id is not None or same_id is not None:
             return Stored(added=False, anomaly=anomaly)
         held[message.message_id] = message
-        self._id_of_send[key] = message.message_id
+        if message.client_msg_id:
+            self._id_of_send[key] = message.message_id
         return Stored(added=True)
 
     def conversation_ids(self) -> list[str]:

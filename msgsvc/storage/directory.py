@@ -13,13 +13,52 @@ from chatmesh.coalescer import Coalescer
 DIRECT = 1
 GROUP = 2
 
+# Member roles (chatmesh.v1.MemberRole).
+MEMBER = 1
+ADMIN = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One member row: a window of message ids the user may read, and a role."""
+
+    user_id: str
+    role: int
+    joined_id: int  # first readable message id
+    left_id: int | None = None  # first message id no longer readable; None while a member
+
+    @property
+    def current(self) -> bool:
+        return self.left_id is None
+
+    def sees(self, message_id: int) -> bool:
+        return self.joined_id <= message_id and (self.left_id is None or message_id < self.left_id)
+
 
 @dataclass(frozen=True, slots=True)
 class Conversation:
     conversation_id: str
     kind: int
     created_at_ms: int
-    member_ids: tuple[str, ...]
+    member_ids: tuple[str, ...]  # current members, sorted
+    title: str = ""
+    created_by: str = ""
+    created_event_id: int = 0  # groups: the GroupCreated system message
+    last_message_id: int = 0
+    members: tuple[Member, ...] = ()  # every row, former members included, by user id
+
+    def member(self, user_id: str) -> Member | None:
+        """The user's row if they are a current member."""
+        for m in self.members:
+            if m.user_id == user_id and m.current:
+                return m
+        return None
+
+    def recipients(self, message_id: int) -> tuple[str, ...]:
+        """Whoever may read ``message_id``: the members whose window holds it."""
+        if not self.members:
+            return self.member_ids
+        return tuple(m.user_id for m in self.members if m.sees(message_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +79,10 @@ class Membership:
     kind: int
     title: str
     created_at_ms: int
-    last_message_id: int
+    last_message_id: int  # the newest the member may read
     own: MemberState
+    joined_id: int = 0
+    left: bool = False  # a former member: listed to learn it, nothing more
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,19 +182,8 @@ class PostgresDirectory:
         return created
 
     async def conversation(self, conversation_id: str) -> Conversation | None:
-        rows = await self._pool.fetch(
-            "SELECT c.kind, c.created_at_ms, m.user_id FROM conversations c"
-            " LEFT JOIN members m ON m.conversation_id = c.conversation_id"
-            " WHERE c.conversation_id = $1",
-            conversation_id,
-        )
-        if not rows:
-            return None
-        return Conversation(
-            conversation_id=conversation_id,
-            kind=rows[0]["kind"],
-            created_at_ms=rows[0]["created_at_ms"],
-            member_ids=tuple(sorted(r["user_id"] for r in rows if r["user_id"] is not None)),
+        return conversation_from_rows(
+            conversation_id, await self._pool.fetch(CONVERSATION_SELECT, conversation_id)
         )
 
     async def touch(self, conversation_id: str, message_id: int, sender_user_id: str) -> None:
@@ -252,11 +282,54 @@ class PostgresDirectory:
         return state, advanced
 
 
+# A conversation and every member row; ``FOR UPDATE`` is appended by the
+# group store, which reads it under the conversation's lock.
+CONVERSATION_SELECT = (
+    "SELECT c.kind, c.title, c.created_by, c.created_event_id, c.created_at_ms,"
+    " c.last_message_id, m.user_id, m.role, m.joined_id, m.left_id"
+    " FROM conversations c LEFT JOIN members m ON m.conversation_id = c.conversation_id"
+    " WHERE c.conversation_id = $1"
+)
+
+
+def conversation_from_rows(
+    conversation_id: str, rows: Sequence[asyncpg.Record]
+) -> Conversation | None:
+    if not rows:
+        return None
+    members = tuple(
+        sorted(
+            (
+                Member(r["user_id"], r["role"], r["joined_id"], r["left_id"])
+                for r in rows
+                if r["user_id"] is not None
+            ),
+            key=lambda m: m.user_id,
+        )
+    )
+    first = rows[0]
+    return Conversation(
+        conversation_id=conversation_id,
+        kind=first["kind"],
+        created_at_ms=first["created_at_ms"],
+        member_ids=tuple(m.user_id for m in members if m.current),
+        title=first["title"],
+        created_by=first["created_by"] or "",
+        created_event_id=first["created_event_id"],
+        last_message_id=first["last_message_id"],
+        members=members,
+    )
+
+
+# A member's view of their conversations: a former member's activity stops
+# at the message that ended their membership.
 _MEMBERSHIP_SELECT = (
-    "SELECT c.conversation_id, c.kind, c.title, c.created_at_ms, c.last_message_id,"
-    " m.delivered_watermark, m.read_watermark"
+    "SELECT * FROM (SELECT c.conversation_id, c.kind, c.title, c.created_at_ms,"
+    " CASE WHEN m.left_id IS NULL THEN c.last_message_id"
+    " ELSE LEAST(c.last_message_id, m.left_id - 1) END AS last_message_id,"
+    " m.delivered_watermark, m.read_watermark, m.joined_id, m.left_id IS NOT NULL AS left"
     " FROM members m JOIN conversations c ON c.conversation_id = m.conversation_id"
-    " WHERE m.user_id = $1"
+    " WHERE m.user_id = $1) AS c WHERE TRUE"
 )
 
 
@@ -270,4 +343,6 @@ def _membership(user_id: str, row: asyncpg.Record) -> Membership:
         own=MemberState(
             row["conversation_id"], user_id, row["delivered_watermark"], row["read_watermark"]
         ),
+        joined_id=row["joined_id"],
+        left=row["left"],
     )

@@ -29,6 +29,7 @@ SERVICES: dict[str, dict[str, list[str]]] = {
             "ListDevices",
             "RemoveDevice",
         ],
+        "chatmesh.v1.GroupService": ["CreateGroup", "ChangeGroup", "GetGroup"],
     },
     "sessionsvc": {
         "chatmesh.v1.SessionService": [

@@ -18,6 +18,7 @@ from chatmesh.channels import gateway_channel
 from chatmesh.v1 import delivery_pb2
 from msgsvc.recovery import RouteRecovery
 from msgsvc.storage.directory import PostgresDirectory
+from msgsvc.storage.groups import GroupStore
 from msgsvc.storage.messages import CassandraMessageStore
 from msgsvc.storage.route_journal import RouteJournal, RouteRef
 from msgsvc.visibility import COMMIT_BOUND_MS
@@ -88,6 +89,7 @@ async def test_a_dead_instances_unrouted_messages_are_delivered_by_a_live_one(
         message_store,
         store_router(redis_client, key_prefix),
         clock,
+        GroupStore(pg_pool),
     )
     assert await recovery.run_once() == 2
     delivered = [await asyncio.wait_for(gateway_inbox.get(), 5) for _ in range(2)]

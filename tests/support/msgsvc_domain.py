@@ -21,6 +21,7 @@ from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import client_pb2
 from msgsvc import wiring
 from msgsvc.conversation_list import ConversationLister
+from msgsvc.groups import MAX_GROUP_MEMBERS, Groups
 from msgsvc.history import HistoryReader
 from msgsvc.model import SendCommand, SendOutcome
 from msgsvc.receipts import ReceiptTracker
@@ -126,6 +127,10 @@ class Instance:
     def conversations(self) -> ConversationLister:
         return self.service.messaging.conversations
 
+    @property
+    def groups(self) -> Groups:
+        return self.service.messaging.groups
+
     async def send(
         self,
         sender: str,
@@ -166,6 +171,7 @@ def instance(
     tasks: TaskGroup,
     max_sync_conversations: int = MAX_SYNC_CONVERSATIONS,
     legacy_claims: LegacyClaims = LegacyClaims.READ,
+    max_group_members: int = MAX_GROUP_MEMBERS,
 ) -> Instance:
     ids = StagedIds(SnowflakeGenerator(worker_id, clock))
     service = wiring.build(
@@ -180,6 +186,7 @@ def instance(
         tasks=tasks,
         legacy_claims=legacy_claims,
         max_sync_conversations=max_sync_conversations,
+        max_group_members=max_group_members,
     )
     return Instance(ids, service)
 
