@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Local backing stores for chatmesh: Redis, PostgreSQL and Cassandra, each a
-# private instance on 127.0.0.1 with all of its data under the repo's
+# Local backing stores for chatmesh: Redis, PostgreSQL, Cassandra and Kafka,
+# each a private instance on 127.0.0.1 with all of its data under the repo's
 # git-ignored .local/ folder.
 #
 #   deploy/local/backing.sh up      install what is missing, start what is not
@@ -11,12 +11,15 @@
 #
 # Ports (other code depends on these defaults; override with the same names):
 #   CHATMESH_REDIS_PORT=16379  CHATMESH_PG_PORT=15432  CHATMESH_CASSANDRA_PORT=19042
+#   CHATMESH_KAFKA_PORT=19092
 # Less important knobs:
 #   CHATMESH_CASSANDRA_STORAGE_PORT=17000  inter-node port (nothing else uses it)
 #   CHATMESH_CASSANDRA_JMX_PORT=17199      JMX on 127.0.0.1; set to "" to turn JMX off
 #   CHATMESH_CASSANDRA_HEAP=1G             -Xms/-Xmx of the Cassandra JVM
 #   CHATMESH_CASSANDRA_TIMEOUT=240         seconds to wait for CQL to answer
-#   CHATMESH_CASSANDRA_JAVA=/path/to/java  JDK 17 (or 11) used for Cassandra 5.0
+#   CHATMESH_CASSANDRA_JAVA=/path/to/java  JDK 17 (or 11) used for Cassandra 5.0 and Kafka
+#   CHATMESH_KAFKA_CONTROLLER_PORT=19093   KRaft controller listener
+#   CHATMESH_KAFKA_HEAP=512m               -Xms/-Xmx of the Kafka JVM
 #
 # Meant to be run as root (CI and the dev machines are root): it apt-get
 # installs redis-server / postgresql / a JDK / maven when missing, and runs
@@ -41,6 +44,10 @@ CASSANDRA_STORAGE_PORT="${CHATMESH_CASSANDRA_STORAGE_PORT:-17000}"
 CASSANDRA_JMX_PORT="${CHATMESH_CASSANDRA_JMX_PORT-17199}"
 CASSANDRA_HEAP="${CHATMESH_CASSANDRA_HEAP:-1G}"
 CASSANDRA_TIMEOUT="${CHATMESH_CASSANDRA_TIMEOUT:-240}"
+KAFKA_PORT="${CHATMESH_KAFKA_PORT:-19092}"
+KAFKA_CONTROLLER_PORT="${CHATMESH_KAFKA_CONTROLLER_PORT:-19093}"
+KAFKA_HEAP="${CHATMESH_KAFKA_HEAP:-512m}"
+KAFKA_TIMEOUT=120
 
 REDIS_DIR="$LOCAL/redis"
 PG_DIR="$LOCAL/postgres"            # owned by the postgres OS user
@@ -52,6 +59,14 @@ CASS_PIDFILE="$CASS_DIR/cassandra.pid"
 CASS_LOG="$CASS_DIR/logs/system.log"
 CASS_CLASSPATH="$CASS_DIR/classpath.txt"
 CASS_CLASSPATH_STAMP="$CASS_DIR/classpath.pom.sha256"
+
+KAFKA_DIR="$LOCAL/kafka"
+KAFKA_CONF_SRC="$SCRIPT_DIR/kafka"      # committed: pom.xml, server.properties, log4j2.properties
+KAFKA_PIDFILE="$KAFKA_DIR/kafka.pid"
+KAFKA_LOG="$KAFKA_DIR/logs/server.log"
+KAFKA_CLASSPATH="$KAFKA_DIR/classpath.txt"
+KAFKA_CLASSPATH_STAMP="$KAFKA_DIR/classpath.pom.sha256"
+KAFKA_START_NOTE=""
 
 # Set by cassandra_up / cassandra_resolve for the summary line.
 CASSANDRA_START_NOTE=""
@@ -538,6 +553,182 @@ cassandra_down() {
 }
 
 # ---------------------------------------------------------------------------
+# Kafka
+# ---------------------------------------------------------------------------
+# Like Cassandra: kafka_2.13 and its dependencies come from Maven Central,
+# resolved by the tiny pom in deploy/local/kafka/, the classpath cached in
+# .local/kafka. One JVM is both the KRaft controller and the broker; its
+# storage is formatted once with a cluster id kept beside it.
+
+kafka_classpath_fresh() {
+    [[ -s "$KAFKA_CLASSPATH" && -f "$KAFKA_CLASSPATH_STAMP" ]] || return 1
+    [[ "$(cat "$KAFKA_CLASSPATH_STAMP")" == "$(sha256sum <"$KAFKA_CONF_SRC/pom.xml")" ]] || return 1
+    local jar
+    while IFS= read -r jar; do [[ -f "$jar" ]] || return 1; done < <(tr ':' '\n' <"$KAFKA_CLASSPATH")
+}
+
+kafka_resolve() {
+    if kafka_classpath_fresh; then return; fi
+    command -v mvn >/dev/null || apt_install maven
+    mkdir -p "$KAFKA_DIR/logs"
+    local t0; t0=$(now_ms)
+    local mvn_args=(-B -q -Dstyle.color=never -f "$KAFKA_CONF_SRC/pom.xml" dependency:build-classpath
+        -Dmdep.outputFile="$KAFKA_CLASSPATH.tmp" -Dmdep.includeScope=runtime)
+    log "kafka: resolving kafka_2.13 and its dependencies with Maven"
+    if ! mvn -o "${mvn_args[@]}" >"$KAFKA_DIR/logs/maven.log" 2>&1; then
+        mvn "${mvn_args[@]}" >"$KAFKA_DIR/logs/maven.log" 2>&1 ||
+            die "maven could not resolve Kafka; tail of $KAFKA_DIR/logs/maven.log:
+$(tail -n 30 "$KAFKA_DIR/logs/maven.log")"
+    fi
+    mv "$KAFKA_CLASSPATH.tmp" "$KAFKA_CLASSPATH"
+    sha256sum <"$KAFKA_CONF_SRC/pom.xml" >"$KAFKA_CLASSPATH_STAMP"
+    log "kafka: classpath resolved in $(since "$t0") s"
+}
+
+kafka_pid() {  # pid of our Kafka JVM if it is alive, else fails
+    local pid
+    pid=$(cat "$KAFKA_PIDFILE" 2>/dev/null) || return 1
+    [[ -n "$pid" ]] && grep -qa kafka.Kafka "/proc/$pid/cmdline" 2>/dev/null || return 1
+    printf '%s' "$pid"
+}
+
+KAFKA_PYTHON=""
+kafka_find_python() {
+    local p
+    for p in "$ROOT/.venv/bin/python" python3; do
+        if "$p" -c 'import confluent_kafka' >/dev/null 2>&1; then KAFKA_PYTHON="$p"; return; fi
+    done
+    KAFKA_PYTHON=""
+}
+
+# A real round trip: creates the readiness topic if needed, produces one
+# record with acks=all and reads it back from its offset.
+kafka_round_trip() {
+    "$KAFKA_PYTHON" - "127.0.0.1:$KAFKA_PORT" 2>/dev/null <<'PY'
+import sys, uuid
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+bootstrap, topic = sys.argv[1], "_chatmesh_ready"
+admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000})
+try:
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(10)
+except KafkaException as exc:
+    if "TOPIC_ALREADY_EXISTS" not in str(exc):
+        raise
+marker = uuid.uuid4().hex.encode()
+producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "message.timeout.ms": 10000})
+delivered = []
+producer.produce(topic, marker, on_delivery=lambda err, msg: delivered.append((err, msg)))
+producer.flush(10)
+error, record = delivered[0]
+if error is not None:
+    sys.exit(1)
+consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "_chatmesh_ready", "enable.auto.commit": False})
+consumer.assign([TopicPartition(topic, record.partition(), record.offset())])
+got = consumer.poll(10)
+consumer.close()
+sys.exit(0 if got is not None and got.error() is None and got.value() == marker else 1)
+PY
+}
+
+kafka_ready() {
+    port_open "$KAFKA_PORT" || return 1
+    [[ -n "$KAFKA_PYTHON" ]] || kafka_find_python
+    if [[ -n "$KAFKA_PYTHON" ]]; then
+        kafka_round_trip
+    else
+        # No client library yet: the port is open and the broker says it started.
+        grep -q 'Kafka Server started' "$KAFKA_LOG" 2>/dev/null
+    fi
+}
+
+kafka_ready_or_dead() {
+    kafka_ready && return 0
+    kafka_pid >/dev/null || die "kafka exited during startup; tail of $KAFKA_LOG:
+$(tail -n 40 "$KAFKA_LOG" 2>/dev/null)
+--- $KAFKA_DIR/logs/stdout.log:
+$(tail -n 20 "$KAFKA_DIR/logs/stdout.log" 2>/dev/null)"
+    return 1
+}
+
+kafka_start() {
+    cassandra_find_java
+    kafka_resolve
+    mkdir -p "$KAFKA_DIR/data" "$KAFKA_DIR/logs"
+    sed -e "s|@PORT@|$KAFKA_PORT|g" \
+        -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+        -e "s|@DATA_DIR@|$KAFKA_DIR/data|g" \
+        "$KAFKA_CONF_SRC/server.properties" >"$KAFKA_DIR/server.properties"
+    local cp; cp=$(cat "$KAFKA_CLASSPATH")
+    local log_opts=("-Dkafka.logs.dir=$KAFKA_DIR/logs"
+        "-Dlog4j2.configurationFile=$KAFKA_CONF_SRC/log4j2.properties")
+    if [[ ! -f "$KAFKA_DIR/data/meta.properties" ]]; then
+        local id
+        id=$("$JAVA" "${log_opts[@]}" -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
+        log "kafka: formatting storage (cluster $id)"
+        "$JAVA" "${log_opts[@]}" -cp "$cp" kafka.tools.StorageTool format --standalone \
+            -t "$id" -c "$KAFKA_DIR/server.properties" >"$KAFKA_DIR/logs/format.log" 2>&1 ||
+            die "kafka storage format failed: $(tail -n 20 "$KAFKA_DIR/logs/format.log")"
+    fi
+    log "kafka: starting on $KAFKA_PORT (log: ${KAFKA_LOG#"$ROOT/"})"
+    : >"$KAFKA_LOG"
+    (cd "$KAFKA_DIR" && exec setsid nohup "$JAVA" "-Xms$KAFKA_HEAP" "-Xmx$KAFKA_HEAP" \
+        -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true "${log_opts[@]}" \
+        -cp "$cp" kafka.Kafka "$KAFKA_DIR/server.properties" \
+        >"$KAFKA_DIR/logs/stdout.log" 2>&1 </dev/null) 9>&- &
+    local pid=$!
+    echo "$pid" >"$KAFKA_PIDFILE"
+    wait_until 10 "the JVM to launch" eval \
+        'grep -qa kafka.Kafka /proc/'"$pid"'/cmdline 2>/dev/null || [[ ! -s /proc/'"$pid"'/cmdline ]]' || true
+}
+
+kafka_up() {
+    kafka_find_python
+    if kafka_pid >/dev/null || port_open "$KAFKA_PORT"; then
+        if kafka_ready; then
+            log "kafka: already answering on $KAFKA_PORT, reusing it"
+            KAFKA_START_NOTE="reused (already running)"
+            return
+        fi
+        kafka_pid >/dev/null ||
+            die "something listens on $KAFKA_PORT but is not a working Kafka, and not ours"
+        log "kafka: our JVM (pid $(kafka_pid)) is still starting, waiting for it"
+    else
+        local t0; t0=$(now_ms)
+        kafka_start
+        wait_until "$KAFKA_TIMEOUT" "a Kafka round trip on $KAFKA_PORT" kafka_ready_or_dead ||
+            die "kafka not ready after ${KAFKA_TIMEOUT}s; tail of $KAFKA_LOG:
+$(tail -n 40 "$KAFKA_LOG" 2>/dev/null)"
+        KAFKA_START_NOTE="started in $(since "$t0") s"
+        log "kafka: $KAFKA_START_NOTE"
+        return
+    fi
+    wait_until "$KAFKA_TIMEOUT" "a Kafka round trip on $KAFKA_PORT" kafka_ready_or_dead ||
+        die "kafka not ready after ${KAFKA_TIMEOUT}s"
+    KAFKA_START_NOTE="was already starting"
+}
+
+kafka_down() {
+    local pid
+    if pid=$(kafka_pid); then
+        # TERM runs a controlled shutdown: logs flushed, no recovery next start.
+        log "kafka: stopping pid $pid"
+        kill -TERM "$pid"
+        if ! wait_until 60 "kafka to exit" eval '! kill -0 '"$pid"' 2>/dev/null'; then
+            log "kafka: still alive after 60 s, sending KILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        rm -f "$KAFKA_PIDFILE"
+        log "kafka: stopped"
+    elif port_open "$KAFKA_PORT"; then
+        log "kafka: something listens on $KAFKA_PORT but it is not our JVM; left alone"
+    else
+        rm -f "$KAFKA_PIDFILE"
+        log "kafka: not running"
+    fi
+}
+
+# ---------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------
 
@@ -546,6 +737,8 @@ print_addresses() {
     printf 'postgres   postgresql://chatmesh@127.0.0.1:%s/chatmesh\n' "$PG_PORT"
     printf 'cassandra  127.0.0.1:%s\n' "$CASSANDRA_PORT"
     printf 'cassandra  %s, version %s\n' "$CASSANDRA_START_NOTE" "$CASSANDRA_VERSION"
+    printf 'kafka      127.0.0.1:%s\n' "$KAFKA_PORT"
+    printf 'kafka      %s\n' "$KAFKA_START_NOTE"
 }
 
 # up/down take a lock so two concurrent calls (say, two CI steps) do not both
@@ -563,11 +756,13 @@ cmd_up() {
     redis_up
     pg_up
     cassandra_up
+    kafka_up
     print_addresses
 }
 
 cmd_down() {
     take_lock
+    kafka_down
     cassandra_down
     pg_down
     redis_down
@@ -588,6 +783,12 @@ cmd_status() {
     else state=down; all=1; fi
     printf 'cassandra  %-5s 127.0.0.1:%s %s\n' "$state" "$CASSANDRA_PORT" \
         "$([[ $state == up ]] && printf '(%s)' "$CASSANDRA_VERSION")"
+
+    kafka_find_python
+    if kafka_ready; then state=up
+    elif kafka_pid >/dev/null; then state=starting; all=1
+    else state=down; all=1; fi
+    printf 'kafka      %-5s 127.0.0.1:%s\n' "$state" "$KAFKA_PORT"
     return "$all"
 }
 

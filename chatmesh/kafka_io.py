@@ -1,0 +1,200 @@
+"""Kafka from asyncio, through librdkafka (``confluent-kafka``; decision 0012).
+
+``LogProducer`` is an idempotent producer (acks from every in-sync replica)
+whose deliveries resolve futures in the event loop: ``append`` returns once
+the record is durable in the log, and raises ``Unavailable`` otherwise.
+``LogConsumer`` reads batches in a consumer group and commits offsets only
+when told, so a record whose processing died with the process is read again
+by the next owner of its partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from chatmesh.errors import Unavailable
+from chatmesh.settings import env_int, env_str
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
+# A record not durable within this is reported failed (and its send fails as
+# retryable): long enough to ride out a leader election, short enough that
+# the sender hears back well inside its ack timeout.
+DELIVERY_TIMEOUT_MS = 5_000
+POLL_INTERVAL_S = 0.05  # how long the delivery thread blocks between checks
+# A consumer that stops heartbeating loses its partitions after this: a
+# killed fan-out worker's share moves to the others within seconds.
+SESSION_TIMEOUT_MS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSettings:
+    bootstrap: str
+    topic: str  # the message log
+    partitions: int  # for creating the topic; scale fan-out workers up to this
+    replication: int  # 1 on one broker; 3 with min.insync.replicas=2 in production
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], key_prefix: str) -> KafkaSettings:
+        return cls(
+            bootstrap=env_str(env, "KAFKA_BOOTSTRAP", DEFAULT_BOOTSTRAP),
+            topic=env_str(env, "MESSAGE_TOPIC", topic_name(key_prefix, "messages")),
+            partitions=env_int(env, "MESSAGE_TOPIC_PARTITIONS", 8),
+            replication=env_int(env, "MESSAGE_TOPIC_REPLICATION", 1),
+        )
+
+
+def topic_name(key_prefix: str, name: str) -> str:
+    """A topic under the deployment's key prefix (Kafka allows [A-Za-z0-9._-])."""
+    return re.sub(r"[^A-Za-z0-9._-]", ".", key_prefix) + name
+
+
+async def ensure_topic(settings: KafkaSettings) -> None:
+    """Creates the message log topic unless it exists."""
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap})
+    config = {"min.insync.replicas": str(min(2, settings.replication))}
+    futures = admin.create_topics(
+        [NewTopic(settings.topic, settings.partitions, settings.replication, config=config)]
+    )
+    try:
+        await asyncio.to_thread(futures[settings.topic].result, 30)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise
+
+
+async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> list[str]:
+    """Deletes the topics a run created (tests and benchmarks clean up)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    metadata = await asyncio.to_thread(admin.list_topics, timeout=10)
+    doomed = [t for t in metadata.topics if t.startswith(prefix)]
+    if doomed:
+        for future in admin.delete_topics(doomed).values():
+            await asyncio.to_thread(future.result, 30)
+    return doomed
+
+
+class LogProducer:
+    def __init__(self, bootstrap: str, *, client_id: str = "chatmesh") -> None:
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "client.id": client_id,
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 1,  # a small batch per partition, at most 1 ms later
+                "message.timeout.ms": DELIVERY_TIMEOUT_MS,
+            }
+        )
+        self._loop = asyncio.get_running_loop()
+        self._running = True
+        # librdkafka calls delivery callbacks from poll(): a thread of our own
+        # polls, and hands each outcome to the event loop.
+        self._poller = threading.Thread(target=self._poll, name="kafka-deliveries", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while self._running:
+            self._producer.poll(POLL_INTERVAL_S)
+
+    async def append(self, topic: str, key: bytes, value: bytes) -> None:
+        delivered: asyncio.Future[None] = self._loop.create_future()
+
+        def on_delivery(error: KafkaError | None, _: Message) -> None:
+            self._loop.call_soon_threadsafe(_settle, delivered, error)
+
+        try:
+            self._producer.produce(topic, value, key, on_delivery=on_delivery)
+        except BufferError as exc:  # the local queue is full: Kafka is far behind
+            raise Unavailable("LOG_UNAVAILABLE", "the message log is not keeping up") from exc
+        except KafkaException as exc:
+            raise Unavailable("LOG_UNAVAILABLE", f"the message log refused: {exc}") from exc
+        await delivered
+
+    async def close(self, timeout_s: float = 5.0) -> None:
+        await asyncio.to_thread(self._producer.flush, timeout_s)
+        self._running = False
+        await asyncio.to_thread(self._poller.join)
+
+
+def _settle(future: asyncio.Future[None], error: KafkaError | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(
+            Unavailable("LOG_UNAVAILABLE", f"the message log did not take the record: {error}")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes
+
+
+class LogConsumer:
+    def __init__(self, bootstrap: str, topic: str, group_id: str, *, client_id: str) -> None:
+        self._topic = topic
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": group_id,
+                "client.id": client_id,
+                "enable.auto.commit": False,
+                # A new group starts at the beginning: nothing appended since
+                # the topic was created may be skipped.
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": SESSION_TIMEOUT_MS,
+                "heartbeat.interval.ms": SESSION_TIMEOUT_MS // 4,
+                "partition.assignment.strategy": "cooperative-sticky",
+            }
+        )
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._consumer.subscribe, [self._topic])
+
+    async def batch(self, max_records: int, timeout_s: float) -> list[LogRecord]:
+        """Up to ``max_records`` records, waiting at most ``timeout_s`` for the first."""
+        messages: Sequence[Any] = await asyncio.to_thread(
+            self._consumer.consume, max_records, timeout_s
+        )
+        records = []
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("log read error", extra={"fields": {"error": str(error)}})
+                continue
+            records.append(
+                LogRecord(
+                    message.partition(), message.offset(), message.key() or b"", message.value()
+                )
+            )
+        return records
+
+    async def commit(self, records: Sequence[LogRecord]) -> None:
+        """Commits past the given records: they will not be read again."""
+        ends: dict[int, int] = {}
+        for record in records:
+            ends[record.partition] = max(ends.get(record.partition, -1), record.offset + 1)
+        if ends:
+            offsets = [TopicPartition(self._topic, p, o) for p, o in ends.items()]
+            await asyncio.to_thread(self._consumer.commit, offsets=offsets, asynchronous=False)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._consumer.close)
