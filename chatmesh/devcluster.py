@@ -14,6 +14,10 @@ processes to prove what survives. Two options exist for them:
   test can kill and restart Redis without disturbing other tests. It persists
   every write before acknowledging it (AOF, ``appendfsync always``), so even a
   SIGKILL loses nothing that was acknowledged, like msgsvc's idempotency claims.
+- ``own_kafka``: likewise a private single-node Kafka (process ``"kafka"``,
+  the jars ``deploy/local/backing.sh`` resolved, data under the workdir), so
+  a test can kill the broker; ``fanout_workers`` sets how many fan-out
+  workers run (``"fanout-1"``, ...).
 - ``msgsvc_instances``: more than one msgsvc (``"msgsvc"``, ``"msgsvc2"``, ...),
   each its own process and port over the same stores; gateway *i* uses
   instance *i* mod *n*.
@@ -40,17 +44,21 @@ from pathlib import Path
 import asyncpg
 import grpc
 import redis
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from chatmesh.auth import generate_keypair
 from chatmesh.edge_config import render_local
 from chatmesh.isolation import IsolatedStores
+from chatmesh.kafka_io import DEFAULT_BOOTSTRAP
 from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
 from chatmesh.settings import DEFAULT_PG_DSN, DEFAULT_REDIS_URL, CassandraSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
+KAFKA_STARTUP_TIMEOUT_S = 90.0
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -70,20 +78,26 @@ class Ports:
     edge: int = 8080
     edge_admin: int = 9901
     msgsvc_more: tuple[int, ...] = ()  # instances 2..n of msgsvc; ``msgsvc`` is the first
+    fanout: tuple[int, ...] = (50055,)  # health ports of the fan-out workers
     redis: int = 16380  # only used with ``ClusterConfig.own_redis``
+    kafka: int = 19192  # only used with ``ClusterConfig.own_kafka``
+    kafka_controller: int = 19193
 
     @property
     def msgsvc_all(self) -> tuple[int, ...]:
         return (self.msgsvc, *self.msgsvc_more)
 
     @classmethod
-    def free(cls, gateways: int = 2, msgsvc_instances: int = 1) -> Ports:
+    def free(cls, gateways: int = 2, msgsvc_instances: int = 1, fanout_workers: int = 1) -> Ports:
         if msgsvc_instances < 1:
             raise ValueError(f"msgsvc_instances must be at least 1, got {msgsvc_instances}")
         return cls(
             msgsvc=free_port(),
             msgsvc_more=tuple(free_port() for _ in range(msgsvc_instances - 1)),
+            fanout=tuple(free_port() for _ in range(fanout_workers)),
             redis=free_port(),
+            kafka=free_port(),
+            kafka_controller=free_port(),
             sessionsvc=free_port(),
             presencesvc=free_port(),
             notifysvc=free_port(),
@@ -103,11 +117,14 @@ class ClusterConfig:
     )
     pg_dsn: str = DEFAULT_PG_DSN
     redis_url: str = DEFAULT_REDIS_URL
+    kafka_bootstrap: str = DEFAULT_BOOTSTRAP
     ports: Ports = Ports()
     python: str = sys.executable
     # A private redis-server on ``ports.redis`` (data under ``workdir/redis``)
     # instead of ``redis_url``, so tests can crash Redis without hurting others.
     own_redis: bool = False
+    # A private Kafka broker on ``ports.kafka`` instead of ``kafka_bootstrap``.
+    own_kafka: bool = False
 
     @property
     def msgsvc_instances(self) -> int:
@@ -121,7 +138,9 @@ class ClusterConfig:
         name: str,
         *,
         own_redis: bool = False,
+        own_kafka: bool = False,
         msgsvc_instances: int = 1,
+        fanout_workers: int = 1,
     ) -> ClusterConfig:
         """A cluster over throwaway stores, its Redis keys under its own prefix."""
         return cls(
@@ -130,8 +149,10 @@ class ClusterConfig:
             cassandra=stores.cassandra,
             pg_dsn=stores.pg_dsn,
             redis_url=stores.redis_url,
-            ports=Ports.free(msgsvc_instances=msgsvc_instances),
+            kafka_bootstrap=stores.kafka_bootstrap,
+            ports=Ports.free(msgsvc_instances=msgsvc_instances, fanout_workers=fanout_workers),
             own_redis=own_redis,
+            own_kafka=own_kafka,
         )
 
 
@@ -208,12 +229,26 @@ class LocalCluster:
         return self.config.redis_url
 
     @property
+    def kafka_bootstrap(self) -> str:
+        """The Kafka every service of this cluster uses."""
+        if self.config.own_kafka:
+            return f"127.0.0.1:{self.config.ports.kafka}"
+        return self.config.kafka_bootstrap
+
+    @property
     def msgsvc_names(self) -> list[str]:
         """Process names of the msgsvc instances: ``msgsvc``, ``msgsvc2``, ..."""
         return [_msgsvc_name(i) for i in range(self.config.msgsvc_instances)]
 
+    @property
+    def fanout_names(self) -> list[str]:
+        """Process names of the fan-out workers: ``fanout-1``, ``fanout-2``, ..."""
+        return [f"fanout-{i}" for i in range(1, len(self.config.ports.fanout) + 1)]
+
     def grpc_addr(self, service: str) -> str:
         """``msgsvc`` is the first instance; ``msgsvc2`` and on the others."""
+        if service in self.fanout_names:
+            return f"127.0.0.1:{self.config.ports.fanout[self.fanout_names.index(service)]}"
         if service in self.msgsvc_names:
             return f"127.0.0.1:{self.config.ports.msgsvc_all[self.msgsvc_names.index(service)]}"
         return f"127.0.0.1:{getattr(self.config.ports, service)}"
@@ -250,6 +285,10 @@ class LocalCluster:
             self._add_redis()
             self.processes["redis"].start()
             self.wait_healthy("redis")
+        if c.own_kafka:
+            self._add_kafka()
+            self.processes["kafka"].start()
+            self.wait_healthy("kafka", timeout_s=KAFKA_STARTUP_TIMEOUT_S)
         self.prepare()
         self._add("sessionsvc", ["-m", "sessionsvc"], {"GRPC_LISTEN": f"127.0.0.1:{p.sessionsvc}"})
         self._add(
@@ -296,7 +335,19 @@ class LocalCluster:
             dict(os.environ),
             c.workdir / "logs" / "envoy.log",
         )
-        backends = ["sessionsvc", "presencesvc", "notifysvc", *self.msgsvc_names]
+        for name in self.fanout_names:
+            self._add(
+                name,
+                ["-m", "msgsvc.fanout"],
+                {"GRPC_LISTEN": self.grpc_addr(name), "INSTANCE_ID": self.msgsvc_instance_id(name)},
+            )
+        backends = [
+            "sessionsvc",
+            "presencesvc",
+            "notifysvc",
+            *self.msgsvc_names,
+            *self.fanout_names,
+        ]
         for name in backends:
             self.processes[name].start()
         for name in backends:
@@ -343,6 +394,7 @@ class LocalCluster:
                 "CHATMESH_CASSANDRA_PORT": str(c.cassandra.port),
                 "CHATMESH_CASSANDRA_KEYSPACE": c.cassandra.keyspace,
                 "CHATMESH_CASSANDRA_CONSISTENCY": c.cassandra.consistency,
+                "CHATMESH_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
                 "CHATMESH_MSGSVC_ADDR": self.grpc_addr("msgsvc"),
                 "CHATMESH_SESSIONSVC_ADDR": self.grpc_addr("sessionsvc"),
                 "CHATMESH_PRESENCESVC_ADDR": self.grpc_addr("presencesvc"),
@@ -393,6 +445,70 @@ class LocalCluster:
             c.workdir / "logs" / "redis.log",
         )
 
+    def _add_kafka(self) -> None:
+        """A single-node KRaft broker of this cluster's own, formatted once."""
+        c = self.config
+        classpath_file = REPO_ROOT / ".local" / "kafka" / "classpath.txt"
+        if not classpath_file.is_file():
+            raise RuntimeError("Kafka is not resolved yet; deploy/local/backing.sh up does that")
+        java = _java17()
+        classpath = classpath_file.read_text().strip()
+        data_dir = c.workdir / "kafka" / "data"
+        logs_dir = c.workdir / "kafka" / "logs"
+        for folder in (data_dir, logs_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        template = (REPO_ROOT / "deploy" / "local" / "kafka" / "server.properties").read_text()
+        properties = c.workdir / "kafka" / "server.properties"
+        properties.write_text(
+            template.replace("@PORT@", str(c.ports.kafka))
+            .replace("@CONTROLLER_PORT@", str(c.ports.kafka_controller))
+            .replace("@DATA_DIR@", str(data_dir))
+        )
+        log_options = [
+            f"-Dkafka.logs.dir={logs_dir}",
+            f"-Dlog4j2.configurationFile={REPO_ROOT / 'deploy/local/kafka/log4j2.properties'}",
+        ]
+        if not (data_dir / "meta.properties").exists():
+            cluster_id = subprocess.run(
+                [java, *log_options, "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()[-1]
+            subprocess.run(
+                [
+                    java,
+                    *log_options,
+                    "-cp",
+                    classpath,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--standalone",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(properties),
+                ],
+                capture_output=True,
+                check=True,
+            )
+        self.processes["kafka"] = ServiceProcess(
+            "kafka",
+            [
+                java,
+                "-Xms256m",
+                "-Xmx384m",
+                "-XX:+UseG1GC",
+                *log_options,
+                "-cp",
+                classpath,
+                "kafka.Kafka",
+                str(properties),
+            ],
+            dict(os.environ),
+            c.workdir / "logs" / "kafka.log",
+        )
+
     # -- health --------------------------------------------------------------
 
     def wait_healthy(self, name: str, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
@@ -410,6 +526,8 @@ class LocalCluster:
         p = self.config.ports
         if name == "redis":
             return _redis_pings(self.redis_url)
+        if name == "kafka":
+            return _kafka_answers(self.kafka_bootstrap)
         if name == "envoy":
             return _http_ok(f"http://127.0.0.1:{p.edge_admin}/ready")
         if name.startswith("gateway-"):
@@ -431,6 +549,28 @@ def _http_ok(url: str) -> bool:
 def _msgsvc_name(index: int) -> str:
     """``msgsvc`` for the first instance, as before there could be several."""
     return "msgsvc" if index == 0 else f"msgsvc{index + 1}"
+
+
+def _kafka_answers(bootstrap: str) -> bool:
+    """True once the broker lists its topics (it is the controller too)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 1000})
+    try:
+        admin.list_topics(timeout=1.0)
+    except KafkaException:
+        return False
+    return True
+
+
+def _java17() -> str:
+    """The JDK 17 Kafka runs on, as deploy/local/backing.sh picks it."""
+    for candidate in (
+        os.environ.get("CHATMESH_CASSANDRA_JAVA", ""),
+        "/usr/lib/jvm/java-17-openjdk-amd64/bin/java",
+        shutil.which("java") or "",
+    ):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise RuntimeError("no java found; deploy/local/backing.sh installs a JDK 17")
 
 
 def _redis_pings(url: str) -> bool:

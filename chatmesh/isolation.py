@@ -1,8 +1,8 @@
 """Throwaway stores for one run of the tests or a benchmark.
 
-Each run gets its own PostgreSQL database, Cassandra keyspace and Redis key
-prefix, migrated to the current schema and dropped afterwards, so runs never
-see each other's data.
+Each run gets its own PostgreSQL database, Cassandra keyspace, Redis key
+prefix and Kafka topics (named under that prefix), migrated to the current
+schema and dropped afterwards, so runs never see each other's data.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import asyncpg
 
 from chatmesh import cassandra_io
+from chatmesh.kafka_io import DEFAULT_BOOTSTRAP, delete_topics_with_prefix, topic_name
 from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
 from chatmesh.settings import DEFAULT_PG_DSN, DEFAULT_REDIS_URL, CassandraSettings
 
@@ -28,6 +29,7 @@ class IsolatedStores:
     redis_url: str
     key_prefix: str
     cassandra: CassandraSettings
+    kafka_bootstrap: str
 
 
 async def _admin(dsn: str, statement: str) -> None:
@@ -47,6 +49,7 @@ def isolated_stores(kind: str = "t") -> Iterator[IsolatedStores]:
     asyncio.run(_admin(admin_dsn, f'CREATE DATABASE "{database}"'))
     pg_dsn = admin_dsn.rsplit("/", 1)[0] + "/" + database
     cassandra = replace(CassandraSettings.from_env(os.environ), keyspace=f"chatmesh_{run_id}")
+    kafka_bootstrap = os.environ.get("CHATMESH_KAFKA_BOOTSTRAP", DEFAULT_BOOTSTRAP)
     try:
         asyncio.run(migrate_postgres(pg_dsn))
         migrate_cassandra(cassandra)
@@ -56,8 +59,11 @@ def isolated_stores(kind: str = "t") -> Iterator[IsolatedStores]:
             redis_url=os.environ.get("CHATMESH_REDIS_URL", DEFAULT_REDIS_URL),
             key_prefix=f"{run_id}:",
             cassandra=cassandra,
+            kafka_bootstrap=kafka_bootstrap,
         )
     finally:
+        # The run's topics (named under its key prefix) go too.
+        asyncio.run(delete_topics_with_prefix(kafka_bootstrap, topic_name(f"{run_id}:", "")))
         asyncio.run(_admin(admin_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         cluster, session = cassandra_io.connect(cassandra)
         try:

@@ -13,6 +13,7 @@ import uvloop
 from chatmesh import cassandra_io, logs
 from chatmesh.clock import SystemClock
 from chatmesh.grpc_server import GrpcServer, insecure_channel, wait_for_termination_signal
+from chatmesh.kafka_io import KafkaSettings, LogProducer, ensure_topic
 from chatmesh.redis_client import connect as redis_client_for
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import (
@@ -30,6 +31,7 @@ from msgsvc.batching import BatchingSessionLookup
 from msgsvc.directory_servicer import DirectoryServicer
 from msgsvc.group_servicer import GroupServicer
 from msgsvc.ids import RENEW_INTERVAL_S, LeasedIdSource, WorkerLease
+from msgsvc.message_log import KafkaMessageLog
 from msgsvc.recovery import RECOVERY_INTERVAL_S
 from msgsvc.routing import GrpcPushQueue, GrpcSessionLookup, RedisDeliveryPublisher, Router
 from msgsvc.servicer import MessageServicer
@@ -38,6 +40,7 @@ from msgsvc.storage.messages import CassandraMessageStore
 
 log = logging.getLogger("msgsvc")
 SHUTDOWN_GRACE_S = 10.0
+TOPIC_RETRY_S = 2.0
 
 
 async def run(settings: MsgsvcSettings) -> None:
@@ -50,6 +53,8 @@ async def run(settings: MsgsvcSettings) -> None:
     sessionsvc = insecure_channel(settings.sessionsvc_addr)
     notifysvc = insecure_channel(settings.notifysvc_addr)
     tasks = TaskGroup("msgsvc")
+    producer = LogProducer(settings.kafka.bootstrap, client_id=settings.instance_id)
+    tasks.spawn("message-log-topic", _ensure_topic(settings.kafka))
     ids = await LeasedIdSource.start(WorkerLease(redis_client, settings.common.key_prefix), clock)
     tasks.every("worker-lease-renewal", RENEW_INTERVAL_S, ids.renew)
 
@@ -70,6 +75,7 @@ async def run(settings: MsgsvcSettings) -> None:
         instance_id=settings.instance_id,
         router=router,
         tasks=tasks,
+        log=KafkaMessageLog(producer, settings.kafka.topic),
         legacy_claims=settings.legacy_claims,
         max_group_members=settings.max_group_members,
     )
@@ -104,12 +110,25 @@ async def run(settings: MsgsvcSettings) -> None:
         await server.stop(SHUTDOWN_GRACE_S)
         await tasks.join_then_close(timeout_s=SHUTDOWN_GRACE_S)
         await ids.release()
+        await producer.close()
         await sessionsvc.close()
         await notifysvc.close()
         await pg_pool.close()
         await redis_client.aclose()
         await asyncio.to_thread(cluster.shutdown)
         log.info("stopped")
+
+
+async def _ensure_topic(kafka: KafkaSettings) -> None:
+    """Creates the message log topic, retrying while Kafka is unreachable:
+    msgsvc serves 1:1 messages meanwhile, and group sends fail as retryable."""
+    while True:
+        try:
+            await ensure_topic(kafka)
+            return
+        except Exception:
+            log.warning("message log topic not ensured yet", exc_info=True)
+            await asyncio.sleep(TOPIC_RETRY_S)
 
 
 async def _keep_session_state(_: asyncpg.Connection) -> None:

@@ -30,14 +30,18 @@ class Effects:
         self._tasks = tasks
 
     def message_stored(self, outcome: SendOutcome) -> None:
-        """Routes a message the sender accepted (and journaled) in the background."""
-        self._tasks.spawn("route", self._route(outcome, outcome.journal_entry))
+        """Routes a 1:1 message the sender accepted (and journaled) in the
+        background. A group message is in the message log: fan-out routes it."""
+        if not outcome.via_log:
+            self._tasks.spawn("route", self._route(outcome, outcome.journal_entry))
 
     def group_changed(self, outcome: GroupOutcome) -> None:
-        """Routes a group change's system message (journaled when recorded)."""
-        if outcome.event is not None:
-            stored = SendOutcome(outcome.event, outcome.recipients, False, outcome.journal_entry)
-            self.message_stored(stored)
+        """A recorded change is applied and in the message log: its journal
+        entry, kept in case the transaction failed, can go."""
+        if outcome.journal_entry:
+            self._tasks.spawn(
+                "journal-done", self._journal.done(self._journal.instance_id, outcome.journal_entry)
+            )
 
     def receipt_moved(self, outcome: ReceiptOutcome, device_id: str) -> None:
         if outcome.advanced:

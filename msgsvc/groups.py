@@ -35,6 +35,7 @@ from chatmesh.errors import (
 from chatmesh.v1 import common_pb2
 from msgsvc.devices import DeviceCheck
 from msgsvc.group_events import Change, GroupEvent, encode
+from msgsvc.message_log import LogEntry, MessageLog
 from msgsvc.model import MAX_CLIENT_MSG_ID_CHARS, StoredMessage
 from msgsvc.sending import IdSource
 from msgsvc.storage.directory import ADMIN, GROUP, MEMBER, Conversation, Directory, Member
@@ -64,8 +65,8 @@ class GroupView:
 class GroupOutcome:
     group: GroupView
     event: StoredMessage | None  # the system message; None when nothing changed
-    recipients: tuple[str, ...] = ()  # who receives the event
-    journal_entry: str = ""  # the route journal entry to clear once routed
+    recipients: tuple[str, ...] = ()  # who may read the event
+    journal_entry: str = ""  # the route journal entry to clear once committed
 
 
 Decide = Callable[[Conversation], GroupEvent | None]
@@ -82,8 +83,10 @@ class Groups:
         clock: Clock,
         devices: DeviceCheck,
         journal: RouteJournal,
+        log: MessageLog,
         max_members: int = MAX_GROUP_MEMBERS,
     ) -> None:
+        self._log = log
         self._store = store
         self._directory = directory
         self._messages = messages
@@ -267,12 +270,17 @@ class Groups:
         )
         if not may_start_write(message_id, self._clock.now_ms()):
             raise Unavailable("SEND_IN_DOUBT", "the change took too long to record; retry")
-        # Journaled alongside the write, as a send is: if the transaction
-        # fails from here on, routing applies the change from the message.
+        # Journaled alongside the write: if the transaction fails from here
+        # on, route recovery applies the change from the message and appends
+        # it to the log.
         _, entry = await asyncio.gather(
             self._messages.write(message),
             self._journal.record(RouteRef(conversation_id, message_id)),
         )
+        # Appended while the lock is held: every message that is marked after
+        # this change follows it in its partition, so fan-out workers see the
+        # change before any message it governs (msgsvc.fanout).
+        await self._log.append(LogEntry(conversation_id, message_id, message.kind))
         await txn.apply(message_id, event, conversation_id)
         after = await txn.reload(conversation_id)
         return GroupOutcome(self._view(after), message, after.recipients(message_id), entry)

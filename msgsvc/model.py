@@ -57,6 +57,7 @@ class SendOutcome:
     recipients: tuple[str, ...]  # every member, the sender included (other devices)
     duplicate: bool
     journal_entry: str = ""  # the route journal entry to clear once routed
+    via_log: bool = False  # a group message: the fan-out workers route it from the log
 
 
 @dataclass(frozen=True, slots=True)

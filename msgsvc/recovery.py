@@ -20,6 +20,7 @@ import logging
 from chatmesh.clock import Clock
 from chatmesh.v1 import common_pb2
 from msgsvc.group_events import decode
+from msgsvc.message_log import LogEntry, MessageLog
 from msgsvc.model import SendOutcome
 from msgsvc.routing import Router
 from msgsvc.storage.directory import Directory
@@ -46,8 +47,10 @@ class RouteRecovery:
         router: Router,
         clock: Clock,
         groups: GroupStore,
+        log: MessageLog,
     ) -> None:
         self._groups = groups
+        self._log = log
         self._journal = journal
         self._directory = directory
         self._messages = messages
@@ -102,9 +105,13 @@ class RouteRecovery:
             await self._journal.done(instance_id, entry.entry_id)
             return False
         if message.kind == common_pb2.MESSAGE_KIND_SYSTEM:
-            # The change may have been recorded but not applied (its
-            # transaction failed after the write): applying it again is harmless.
+            # The change may have been recorded but not applied, nor appended
+            # (its transaction failed after the write): doing either again is
+            # harmless. The fan-out workers route it from the log.
             await self._groups.apply(ref.conversation_id, ref.message_id, decode(message.body))
+            await self._log.append(LogEntry(ref.conversation_id, ref.message_id, message.kind))
+            await self._journal.done(instance_id, entry.entry_id)
+            return True
         conversation = await self._directory.conversation(ref.conversation_id)
         members = conversation.recipients(message.message_id) if conversation is not None else ()
         await self._router.route(SendOutcome(message, members, duplicate=True))

@@ -27,6 +27,7 @@ from chatmesh.conversation import direct_conversation_id, is_valid_user_id
 from chatmesh.errors import ChatmeshError, InvalidArgument, NotFound, Unavailable
 from chatmesh.v1 import common_pb2
 from msgsvc.devices import DeviceCheck
+from msgsvc.message_log import LogEntry, MessageLog
 from msgsvc.model import (
     MAX_BODY_BYTES,
     MAX_CLIENT_MSG_ID_CHARS,
@@ -61,7 +62,9 @@ class MessageSender:
         clock: Clock,
         devices: DeviceCheck,
         journal: RouteJournal,
+        log: MessageLog,
     ) -> None:
+        self._log = log
         self._journal = journal
         self._devices = devices
         self._directory = directory
@@ -103,9 +106,7 @@ class MessageSender:
             stored = await self._messages.get(claim.conversation_id, claim.message_id)
             if stored is not None:
                 _require_row_of(stored, command)
-                entry = await self._journal.record(_ref(stored))
-                recipients = await self._recipients(conversation, stored.message_id)
-                return SendOutcome(stored, recipients, True, entry)
+                return await self._hand_over(conversation, stored, duplicate=True)
             claim = await self._settle_unwritten(key, claim, candidate_id)
             _require_same_send(claim, digest)
         message = StoredMessage(
@@ -125,23 +126,31 @@ class MessageSender:
         )
         if not may_start_write(message.message_id, self._clock.now_ms()):
             raise _in_doubt()
-        # Journaled alongside the write: an entry whose write fails names a
-        # row that never appears, which recovery drops after the commit bound.
-        _, entry = await asyncio.gather(
-            self._messages.write(message), self._journal.record(_ref(message))
-        )
-        recipients = await self._recipients(conversation, message.message_id)
-        return SendOutcome(message, recipients, not claim.won, entry)
+        return await self._hand_over(conversation, message, duplicate=not claim.won, write=True)
 
-    async def _recipients(self, conversation: Conversation, message_id: int) -> tuple[str, ...]:
-        """Who receives the message. A 1:1 pair never changes. A group is read
-        again now that the message's activity mark is in: every membership
-        change with a smaller id is visible by then, and none with a larger
-        one can have been applied before the mark (``msgsvc.storage.groups``)."""
+    async def _hand_over(
+        self,
+        conversation: Conversation,
+        message: StoredMessage,
+        *,
+        duplicate: bool,
+        write: bool = False,
+    ) -> SendOutcome:
+        """Writes the row (unless it is stored already) and, alongside, hands
+        the message to whatever routes it: the route journal of this instance
+        for a 1:1 message, routed right after the ack; the message log for a
+        group message, routed by the fan-out workers. A hand-over whose
+        write fails names a row that never appears, which both drop after
+        the commit bound. A retry hands over again: routing is at least once."""
+        writing = self._messages.write(message) if write else _nothing()
         if conversation.kind == DIRECT:
-            return conversation.member_ids
-        current = await self._directory.conversation(conversation.conversation_id)
-        return current.recipients(message_id) if current is not None else ()
+            _, entry = await asyncio.gather(writing, self._journal.record(_ref(message)))
+            return SendOutcome(message, conversation.member_ids, duplicate, entry)
+        await asyncio.gather(
+            writing,
+            self._log.append(LogEntry(message.conversation_id, message.message_id, message.kind)),
+        )
+        return SendOutcome(message, (), duplicate, via_log=True)
 
     async def _adopt_legacy(
         self,
@@ -227,6 +236,10 @@ class _Target:
     conversation_id: str
     conversation: Conversation | None  # None: a direct pair's first message creates it
     recipient: str  # of a direct conversation named by user; "" otherwise
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _ref(message: StoredMessage) -> RouteRef:

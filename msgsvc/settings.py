@@ -6,6 +6,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from chatmesh.kafka_io import KafkaSettings
 from chatmesh.settings import (
     DEFAULT_NOTIFYSVC_ADDR,
     DEFAULT_PG_DSN,
@@ -38,11 +39,13 @@ class MsgsvcSettings:
     # treated while they age out: mirror, read or off.
     legacy_claims: LegacyClaims
     max_group_members: int
+    kafka: KafkaSettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> MsgsvcSettings:
+        common = CommonSettings.from_env(env, default_grpc_port=DEFAULT_GRPC_PORT)
         return cls(
-            common=CommonSettings.from_env(env, default_grpc_port=DEFAULT_GRPC_PORT),
+            common=common,
             cassandra=CassandraSettings.from_env(env),
             redis_url=env_str(env, "REDIS_URL", DEFAULT_REDIS_URL),
             pg_dsn=env_str(env, "PG_DSN", DEFAULT_PG_DSN),
@@ -51,6 +54,7 @@ class MsgsvcSettings:
             instance_id=env_str(env, "INSTANCE_ID", socket.gethostname()),
             legacy_claims=_legacy_claims(env_str(env, "LEGACY_CLAIMS", LegacyClaims.READ.value)),
             max_group_members=env_int(env, "MAX_GROUP_MEMBERS", MAX_GROUP_MEMBERS),
+            kafka=KafkaSettings.from_env(env, common.key_prefix),
         )
 
 

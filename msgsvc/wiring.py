@@ -23,6 +23,7 @@ from msgsvc.devices import DeviceCheck
 from msgsvc.effects import Effects
 from msgsvc.groups import MAX_GROUP_MEMBERS, Groups
 from msgsvc.history import HistoryReader
+from msgsvc.message_log import MessageLog
 from msgsvc.messaging import Messaging
 from msgsvc.receipts import ReceiptTracker
 from msgsvc.recovery import RouteRecovery
@@ -61,6 +62,7 @@ def build(
     instance_id: str,
     router: Router,
     tasks: TaskGroup,
+    log: MessageLog,
     legacy_claims: LegacyClaims = LegacyClaims.READ,
     max_sync_conversations: int = MAX_SYNC_CONVERSATIONS,
     max_group_members: int = MAX_GROUP_MEMBERS,
@@ -81,6 +83,7 @@ def build(
             clock=clock,
             devices=devices,
             journal=journal,
+            log=log,
         ),
         history=HistoryReader(access, messages, clock),
         sync=SyncReader(
@@ -101,6 +104,7 @@ def build(
             clock=clock,
             devices=devices,
             journal=journal,
+            log=log,
             max_members=max_group_members,
         ),
         effects=Effects(router, journal, tasks),
@@ -110,5 +114,5 @@ def build(
         frames=ClientFrameHandler(messaging),
         accounts=Accounts(account_store),
         journal=journal,
-        recovery=RouteRecovery(journal, directory, messages, router, clock, group_store),
+        recovery=RouteRecovery(journal, directory, messages, router, clock, group_store, log),
     )

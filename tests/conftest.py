@@ -8,6 +8,7 @@ test`` does that first).
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator
 
@@ -19,6 +20,8 @@ from hypothesis import settings
 
 from chatmesh import cassandra_io
 from chatmesh.isolation import IsolatedStores, isolated_stores
+from chatmesh.kafka_io import KafkaSettings, LogProducer, ensure_topic, topic_name
+from msgsvc.message_log import KafkaMessageLog
 from msgsvc.storage.messages import CassandraMessageStore
 
 Stores = IsolatedStores
@@ -59,6 +62,26 @@ async def redis_client(stores: Stores) -> AsyncIterator[redis.Redis]:
     client = redis.Redis.from_url(stores.redis_url)
     yield client
     await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def kafka(stores: Stores) -> KafkaSettings:
+    """The run's message log topic, shared by the tests (their conversations differ)."""
+    settings = KafkaSettings(
+        bootstrap=stores.kafka_bootstrap,
+        topic=topic_name(stores.key_prefix, "messages"),
+        partitions=4,
+        replication=1,
+    )
+    asyncio.run(ensure_topic(settings))
+    return settings
+
+
+@pytest.fixture
+async def message_log(kafka: KafkaSettings) -> AsyncIterator[KafkaMessageLog]:
+    producer = LogProducer(kafka.bootstrap, client_id="tests")
+    yield KafkaMessageLog(producer, kafka.topic)
+    await producer.close()
 
 
 @pytest.fixture

@@ -61,7 +61,16 @@ class GroupStore:
         """A transaction holding the conversation's row lock; commits on exit
         unless an exception leaves the block."""
         async with self._pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(CONVERSATION_SELECT + " FOR UPDATE OF c", conversation_id)
+            # Locked first, read after, in two statements: a read that waits
+            # for the lock inside one statement would see the conversation
+            # row as it is after the wait but its members as they were
+            # before, and a concurrent change would be validated against a
+            # stale membership.
+            await conn.execute(
+                "SELECT 1 FROM conversations WHERE conversation_id = $1 FOR UPDATE",
+                conversation_id,
+            )
+            rows = await conn.fetch(CONVERSATION_SELECT, conversation_id)
             yield GroupTransaction(conn, conversation_from_rows(conversation_id, rows))
 
     @asynccontextmanager
@@ -72,7 +81,7 @@ class GroupStore:
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", conversation_id
             )
-            rows = await conn.fetch(CONVERSATION_SELECT + " FOR UPDATE OF c", conversation_id)
+            rows = await conn.fetch(CONVERSATION_SELECT, conversation_id)
             yield GroupTransaction(conn, conversation_from_rows(conversation_id, rows))
 
     async def apply(self, conversation_id: str, message_id: int, event: GroupEvent) -> None:

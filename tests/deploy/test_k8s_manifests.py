@@ -26,6 +26,7 @@ OVERLAYS = ("base", "dev", "prod")
 K8S_VERSIONS = ("1.30", kubernetes_validate.latest_version())
 
 GRPC_SERVICES = {"msgsvc": 50051, "sessionsvc": 50052, "presencesvc": 50053, "notifysvc": 50054}
+FANOUT_HEALTH_PORT = 50055
 GATEWAY_WS_PORT = 8100
 GATEWAY_HEALTH_PORT = 50060
 IMAGE = "ghcr.io/chatmesh/chatmesh:0.1.0"
@@ -43,6 +44,10 @@ CONFIG_KEYS = {
     "CHATMESH_SESSIONSVC_ADDR",
     "CHATMESH_PRESENCESVC_ADDR",
     "CHATMESH_NOTIFYSVC_ADDR",
+    "CHATMESH_KAFKA_BOOTSTRAP",
+    "CHATMESH_MESSAGE_TOPIC",
+    "CHATMESH_MESSAGE_TOPIC_PARTITIONS",
+    "CHATMESH_MESSAGE_TOPIC_REPLICATION",
 }
 
 Resource = dict[str, Any]
@@ -178,6 +183,40 @@ def test_grpc_services_are_wired(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_fanout_worker(overlay: str) -> None:
+    docs = _render(overlay)
+    deployments = _of_kind(docs, "Deployment")
+    fanout = deployments["fanout"]
+    container = _one_container(fanout)
+    assert container["command"] == ["python", "-m", "msgsvc.fanout"]
+    # The same image and settings as msgsvc, whose code it runs.
+    msgsvc = _one_container(deployments["msgsvc"])
+    assert container["image"] == msgsvc["image"]
+    assert container["envFrom"] == msgsvc["envFrom"]
+    assert container["ports"] == [
+        {"name": "grpc", "containerPort": FANOUT_HEALTH_PORT, "protocol": "TCP"}
+    ]
+    env = _env(container)
+    assert env["CHATMESH_GRPC_LISTEN"]["value"] == f"0.0.0.0:{FANOUT_HEALTH_PORT}"
+    assert env["CHATMESH_INSTANCE_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["grpc"] == {"port": FANOUT_HEALTH_PORT}, probe
+    # A killed worker's partitions move on after the consumer session timeout;
+    # a stopping one gets time to leave the group.
+    assert fanout["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 10
+
+    # Nothing calls it: health only, no Service.
+    pod_labels = fanout["spec"]["template"]["metadata"]["labels"]
+    for name, service in _of_kind(docs, "Service").items():
+        assert not _labels_match(service["spec"]["selector"], pod_labels), name
+
+    # More workers than partitions would sit idle.
+    config = _config_map(docs, "chatmesh-config")["data"]
+    replicas = fanout["spec"]["replicas"]
+    assert 1 <= replicas <= int(config["CHATMESH_MESSAGE_TOPIC_PARTITIONS"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_gateway(overlay: str) -> None:
     docs = _render(overlay)
     gateway = _of_kind(docs, "Deployment")["gateway"]
@@ -218,7 +257,7 @@ def test_all_workloads_read_shared_config_and_secrets(overlay: str) -> None:
     docs = _render(overlay)
     config_name = _config_map(docs, "chatmesh-config")["metadata"]["name"]
     secrets = _of_kind(docs, "Secret")
-    for name in [*GRPC_SERVICES, "gateway"]:
+    for name in [*GRPC_SERVICES, "fanout", "gateway"]:
         env_from = _one_container(_of_kind(docs, "Deployment")[name])["envFrom"]
         # The Secret comes last so that it can override any ConfigMap key.
         assert env_from[0] == {"configMapRef": {"name": config_name}}, name
@@ -318,9 +357,14 @@ def test_services_select_existing_pods_and_ports(overlay: str) -> None:
 def test_dev_runs_single_node_datastores() -> None:
     docs = _render("dev")
     statefulsets = _of_kind(docs, "StatefulSet")
-    assert set(statefulsets) == {"cassandra", "redis", "postgres"}
+    assert set(statefulsets) == {"cassandra", "redis", "postgres", "kafka"}
     images = {name: _one_container(s)["image"] for name, s in statefulsets.items()}
-    assert images == {"cassandra": "cassandra:5.0", "redis": "redis:7", "postgres": "postgres:15"}
+    assert images == {
+        "cassandra": "cassandra:5.0",
+        "redis": "redis:7",
+        "postgres": "postgres:15",
+        "kafka": "apache/kafka:4.1.1",
+    }
     for name, statefulset in statefulsets.items():
         assert statefulset["spec"]["replicas"] == 1, name
         assert statefulset["spec"]["volumeClaimTemplates"], name
@@ -328,12 +372,32 @@ def test_dev_runs_single_node_datastores() -> None:
     cassandra_env = _env(_one_container(statefulsets["cassandra"]))
     assert cassandra_env["MAX_HEAP_SIZE"]["value"] == "1G"
 
+    # Kafka in KRaft mode, advertising the Service the clients bootstrap from.
+    kafka = _one_container(statefulsets["kafka"])
+    kafka_env = {name: e["value"] for name, e in _env(kafka).items()}
+    assert kafka_env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert kafka_env["CLUSTER_ID"]
+    assert kafka_env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert kafka_env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
+    assert kafka_env["KAFKA_ADVERTISED_LISTENERS"] == (
+        "PLAINTEXT://kafka.chatmesh.svc.cluster.local:9092"
+    )
+    (data_mount,) = kafka["volumeMounts"]
+    assert data_mount["mountPath"] == kafka_env["KAFKA_LOG_DIRS"]
+    # A subdirectory of the volume: Kafka refuses a log dir holding lost+found.
+    assert data_mount["subPath"]
+    kafka_service = _of_kind(docs, "Service")["kafka"]
+    assert [(p["name"], p["port"]) for p in kafka_service["spec"]["ports"]] == [("kafka", 9092)]
+
     config = _config_map(docs, "chatmesh-config")["data"]
     assert config["CHATMESH_CASSANDRA_CONSISTENCY"] == "ONE"
     assert "'replication_factor': 1" in config["CHATMESH_CASSANDRA_REPLICATION"]
     assert config["CHATMESH_CASSANDRA_HOSTS"] == "cassandra.chatmesh.svc.cluster.local"
     assert config["CHATMESH_REDIS_URL"].startswith("redis://redis.chatmesh.svc.cluster.local:")
     assert "@postgres.chatmesh.svc.cluster.local:" in config["CHATMESH_PG_DSN"]
+    assert config["CHATMESH_KAFKA_BOOTSTRAP"] == "kafka.chatmesh.svc.cluster.local:9092"
+    # One broker: the message log cannot be replicated.
+    assert config["CHATMESH_MESSAGE_TOPIC_REPLICATION"] == "1"
 
     for name, deployment in _of_kind(docs, "Deployment").items():
         assert deployment["spec"].get("replicas", 1) == 1, name
@@ -348,7 +412,14 @@ def test_prod_uses_external_clusters_at_quorum() -> None:
     assert config["CHATMESH_CASSANDRA_CONSISTENCY"] == "LOCAL_QUORUM"
     assert "'dc1': 3" in config["CHATMESH_CASSANDRA_REPLICATION"]
     assert len(config["CHATMESH_CASSANDRA_HOSTS"].split(",")) >= 3
-    for key in ("CHATMESH_REDIS_URL", "CHATMESH_PG_DSN", "CHATMESH_CASSANDRA_HOSTS"):
+    assert len(config["CHATMESH_KAFKA_BOOTSTRAP"].split(",")) >= 3
+    assert config["CHATMESH_MESSAGE_TOPIC_REPLICATION"] == "3"
+    for key in (
+        "CHATMESH_REDIS_URL",
+        "CHATMESH_PG_DSN",
+        "CHATMESH_CASSANDRA_HOSTS",
+        "CHATMESH_KAFKA_BOOTSTRAP",
+    ):
         assert ".svc.cluster.local" not in config[key], key
 
     for name, deployment in _of_kind(docs, "Deployment").items():

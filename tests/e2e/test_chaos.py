@@ -1,9 +1,11 @@
-"""Chaos: devices chat through crashes of a gateway, msgsvc and Redis.
+"""Chaos: devices chat through crashes of gateways, msgsvc, fan-out workers, Kafka and Redis.
 
 Five simulated devices (two users with two each, one with one) send about a
-message a second to random other users through the edge for about a minute,
-while in turn each gateway, each msgsvc instance and Redis are killed with
-SIGKILL and restarted. Each device numbers its sends ``m1``, ``m2``... as
+message a second through the edge for about a minute, a third of them to the
+group of all three users (routed by the fan-out workers from the message
+log), the rest to a random other user, while in turn each gateway, each
+msgsvc instance, each fan-out worker, the Kafka broker and Redis are killed
+with SIGKILL and restarted. Each device numbers its sends ``m1``, ``m2``... as
 many apps do, so the devices of one user keep reusing each other's
 client_msg_ids: each is still its own message. Then sending stops, every outbox drains, every device
 syncs a last time, and ``tests.e2e.checker`` compares what the devices show
@@ -34,6 +36,8 @@ from chatmesh.client import ClientOptions, Device
 from chatmesh.clock import SystemClock
 from chatmesh.conversation import direct_conversation_id
 from chatmesh.devcluster import ClusterConfig, LocalCluster
+from chatmesh.grpc_server import insecure_channel
+from chatmesh.v1 import client_pb2, group_service_pb2, group_service_pb2_grpc
 from msgsvc.storage.accounts import PostgresAccountStore
 from msgsvc.storage.messages import CassandraMessageStore, bucket_at
 from tests.conftest import Stores, add_users, unique
@@ -53,11 +57,15 @@ BUSIEST_MSGSVC = "busiest msgsvc"
 # time to heal before the next, all well inside the sending window.
 FAULTS = (
     (5.0, "gateway-1"),
+    (11.0, "fanout-1"),
     (18.0, BUSIEST_MSGSVC),
-    (31.0, "redis"),
-    (44.0, "gateway-2"),
+    (24.0, "kafka"),
+    (34.0, "redis"),
+    (40.0, "fanout-2"),
+    (46.0, "gateway-2"),
     (55.0, BUSIEST_MSGSVC),
 )
+GROUP_SHARE = 1 / 3  # of the sends that go to the group
 DOWN_FOR_S = 1.0  # a crashed process stays down this long before its restart
 CONNECT_TIMEOUT_S = 15.0
 DRAIN_TIMEOUT_S = 20.0
@@ -72,19 +80,22 @@ SEED = 20_240_101  # fixed, so a failing run can be replayed with the same traff
 def chaos_cluster(
     stores: Stores, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalCluster]:
-    """A cluster of its own (its Redis included, two msgsvc): this test kills them."""
+    """A cluster of its own (its Redis and Kafka included, two msgsvc, two
+    fan-out workers): this test kills them."""
     config = ClusterConfig.on_free_ports(
         stores,
         tmp_path_factory.mktemp("chaos"),
         "chaos",
         own_redis=True,
+        own_kafka=True,
         msgsvc_instances=2,
+        fanout_workers=2,
     )
     with LocalCluster.running(config) as cluster:
         yield cluster
 
 
-async def test_devices_agree_after_a_gateway_msgsvc_and_redis_crash(
+async def test_devices_agree_after_crashes_of_every_kind_of_process(
     chaos_cluster: LocalCluster, pg_pool: asyncpg.Pool, message_store: CassandraMessageStore
 ) -> None:
     rng = random.Random(SEED)
@@ -98,6 +109,8 @@ async def test_devices_agree_after_a_gateway_msgsvc_and_redis_crash(
     members = {
         direct_conversation_id(a, b): frozenset({a, b}) for a, b in itertools.combinations(users, 2)
     }
+    group = await _create_group(chaos_cluster, ann, [ben, cat])
+    members[group] = frozenset(users)
     devices = [
         Device(
             user,
@@ -118,7 +131,10 @@ async def test_devices_agree_after_a_gateway_msgsvc_and_redis_crash(
         assert connected, "devices not all connected before the chaos starts"
         faults: list[str] = []
         await asyncio.gather(
-            *(_chatter(d, [u for u in users if u != d.user_id], rng.random()) for d in devices),
+            *(
+                _chatter(d, [u for u in users if u != d.user_id], group, rng.random())
+                for d in devices
+            ),
             _inject_faults(chaos_cluster, devices, faults),
         )
         # Undrained outboxes and unfinished syncs are reported by the checker
@@ -165,15 +181,31 @@ def _token_factory(cluster: LocalCluster, user: str, device: str) -> Callable[[]
     return lambda: issuer.mint(Identity(user, device), ttl_s=TOKEN_TTL_S)
 
 
-async def _chatter(device: Device, others: Sequence[str], seed: float) -> None:
-    """About one message a second to a random other user, for SEND_FOR_S."""
+async def _chatter(device: Device, others: Sequence[str], group: str, seed: float) -> None:
+    """About one message a second, to the group or a random other user, for SEND_FOR_S."""
     rng = random.Random(seed)
     deadline = asyncio.get_running_loop().time() + SEND_FOR_S
     for n in itertools.count(1):
         if asyncio.get_running_loop().time() >= deadline:
             return
-        device.send_text(to_user=rng.choice(others), body=f"{device.name} #{n}")
+        if rng.random() < GROUP_SHARE:
+            device.send_text(conversation=group, body=f"{device.name} #{n}")
+        else:
+            device.send_text(to_user=rng.choice(others), body=f"{device.name} #{n}")
         await asyncio.sleep(rng.uniform(*SEND_INTERVAL_S))
+
+
+async def _create_group(cluster: LocalCluster, creator: str, others: list[str]) -> str:
+    async with insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+        created = await group_service_pb2_grpc.GroupServiceStub(channel).CreateGroup(
+            group_service_pb2.CreateGroupRequest(
+                actor_user_id=creator,
+                group=client_pb2.CreateGroupFrame(
+                    client_group_id="chaos", title="All of us", member_user_ids=others
+                ),
+            )
+        )
+    return str(created.group.conversation_id)
 
 
 async def _inject_faults(cluster: LocalCluster, devices: Sequence[Device], done: list[str]) -> None:

@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio as redis
 
 from chatmesh.tasks import TaskGroup
+from msgsvc.message_log import KafkaMessageLog
 from msgsvc.storage.messages import CassandraMessageStore
 from tests.support.msgsvc_domain import Instance, ManualClock, instance
 
@@ -24,6 +25,7 @@ async def make_instance(
     redis_client: redis.Redis,
     key_prefix: str,
     message_store: CassandraMessageStore,
+    message_log: KafkaMessageLog,
 ) -> AsyncIterator[MakeInstance]:
     """Builds msgsvc instances over this test's stores: same stores, own worker id.
     Routing they started in the background is finished at teardown."""
@@ -38,7 +40,7 @@ async def make_instance(
             key_prefix=key_prefix,
             messages=message_store,
             tasks=tasks,
-            **options,
+            **{"log": message_log, **options},
         )
 
     yield make

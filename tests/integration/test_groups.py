@@ -21,7 +21,7 @@ from chatmesh.errors import (
 from chatmesh.v1 import common_pb2
 from msgsvc.group_events import Change, GroupEvent, decode, encode
 from msgsvc.groups import GroupOutcome
-from msgsvc.model import StoredMessage
+from msgsvc.model import SendOutcome, StoredMessage
 from msgsvc.storage.directory import ADMIN, MEMBER, PostgresDirectory
 from msgsvc.storage.groups import GroupStore
 from msgsvc.storage.messages import CassandraMessageStore
@@ -61,6 +61,13 @@ async def create(node: Instance, actor: str, members: list[str], **options: str)
     )
 
 
+async def readers(pg_pool: asyncpg.Pool, outcome: SendOutcome) -> set[str]:
+    """Whom the fan-out routes a group message to: the members whose window holds it."""
+    group = await PostgresDirectory(pg_pool).conversation(outcome.message.conversation_id)
+    assert group is not None
+    return set(group.recipients(outcome.message.message_id))
+
+
 async def history(node: Instance, user: str, conversation_id: str) -> list[StoredMessage]:
     page = await node.history.page(user, conversation_id, page_token="", page_size=200)
     return list(page.messages)
@@ -71,7 +78,7 @@ def roles(outcome: GroupOutcome) -> dict[str, int]:
 
 
 async def test_a_created_group_starts_with_its_system_message(
-    node: Instance, people: list[str], clock: ManualClock
+    node: Instance, people: list[str], clock: ManualClock, pg_pool: asyncpg.Pool
 ) -> None:
     ann, ben, cat, *_ = people
     created = await create(node, ann, [ben, cat, ben])
@@ -87,7 +94,8 @@ async def test_a_created_group_starts_with_its_system_message(
 
     clock.advance(1)
     hello = await node.send(ben, conversation=group_id, client_msg_id="m1")
-    assert set(hello.recipients) == {ann, ben, cat}
+    assert hello.via_log and hello.recipients == ()  # the fan-out routes it
+    assert await readers(pg_pool, hello) == {ann, ben, cat}
     for user in (ann, ben, cat):
         assert [m.message_id for m in await history(node, user, group_id)] == [
             hello.message.message_id,
@@ -141,7 +149,7 @@ async def test_bad_creations_are_refused_and_create_nothing(
 
 
 async def test_a_group_holds_at_most_its_limit(
-    make_instance: MakeInstance, clock: ManualClock, people: list[str]
+    make_instance: MakeInstance, clock: ManualClock, people: list[str], pg_pool: asyncpg.Pool
 ) -> None:
     small = make_instance(42, clock, max_group_members=3)
     ann, ben, cat, dan, eve = people
@@ -150,18 +158,20 @@ async def test_a_group_holds_at_most_its_limit(
     assert full.value.reason == "GROUP_FULL"
     group = (await create(small, ann, [ben])).group.conversation_id
     clock.advance(1)
-    # Two adds racing for the last seat: the lock lets exactly one in.
+    # Adds racing for the last seat: the group's lock lets exactly one in.
+    extra = [unique("late") for _ in range(5)]
+    await add_users(pg_pool, *extra)
     outcomes = await asyncio.gather(
-        small.groups.add(ann, "phone", group, [dan]),
-        small.groups.add(ann, "phone", group, [eve]),
+        *(small.groups.add(ann, "phone", group, [user]) for user in [dan, eve, *extra]),
         return_exceptions=True,
     )
-    assert sorted(type(o).__name__ for o in outcomes) == ["FailedPrecondition", "GroupOutcome"]
+    kinds = sorted(type(o).__name__ for o in outcomes)
+    assert kinds == ["FailedPrecondition"] * 6 + ["GroupOutcome"], outcomes
     assert len((await small.groups.get(ann, group)).members) == 3
 
 
 async def test_a_new_member_reads_from_the_message_that_added_them(
-    node: Instance, people: list[str], clock: ManualClock
+    node: Instance, people: list[str], clock: ManualClock, pg_pool: asyncpg.Pool
 ) -> None:
     ann, ben, cat, dan, _ = people
     group = (await create(node, ann, [ben])).group.conversation_id
@@ -174,7 +184,7 @@ async def test_a_new_member_reads_from_the_message_that_added_them(
     assert {m.user_id: m.joined_id for m in added.group.members}[cat] == added.event.message_id
     clock.advance(1)
     after = await node.send(ben, conversation=group, client_msg_id="after")
-    assert set(after.recipients) == {ann, ben, cat, dan}
+    assert await readers(pg_pool, after) == {ann, ben, cat, dan}
 
     seen = [m.message_id for m in await history(node, cat, group)]
     assert seen == [after.message.message_id, added.event.message_id]
@@ -193,7 +203,7 @@ async def test_a_new_member_reads_from_the_message_that_added_them(
 
 
 async def test_a_removed_member_gets_nothing_after_and_reads_nothing_more(
-    node: Instance, people: list[str], clock: ManualClock
+    node: Instance, people: list[str], clock: ManualClock, pg_pool: asyncpg.Pool
 ) -> None:
     ann, ben, cat, *_ = people
     group = (await create(node, ann, [ben, cat])).group.conversation_id
@@ -208,10 +218,10 @@ async def test_a_removed_member_gets_nothing_after_and_reads_nothing_more(
     node.ids.stage(early_id)
     late = await node.send(ben, conversation=group, client_msg_id="in flight")
     assert late.message.message_id == early_id < removed.event.message_id
-    assert cat in late.recipients  # it precedes her removal in the conversation order
+    assert cat in await readers(pg_pool, late)  # it precedes her removal in the order
     clock.advance(1)
     after = await node.send(ben, conversation=group, client_msg_id="after")
-    assert cat not in after.recipients
+    assert cat not in await readers(pg_pool, after)
 
     for attempt in (
         node.send(cat, conversation=group, client_msg_id="still here?"),

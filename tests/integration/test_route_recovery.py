@@ -16,6 +16,7 @@ import redis.asyncio as redis
 
 from chatmesh.channels import gateway_channel
 from chatmesh.v1 import delivery_pb2
+from msgsvc.message_log import KafkaMessageLog
 from msgsvc.recovery import RouteRecovery
 from msgsvc.storage.directory import PostgresDirectory
 from msgsvc.storage.groups import GroupStore
@@ -59,6 +60,7 @@ async def test_a_dead_instances_unrouted_messages_are_delivered_by_a_live_one(
     message_store: CassandraMessageStore,
     gateway_inbox: asyncio.Queue[delivery_pb2.GatewayDelivery],
     make_instance: MakeInstance,
+    message_log: KafkaMessageLog,
 ) -> None:
     clock = ManualClock(1_790_000_000_000)
     node = make_instance(21, clock)
@@ -90,6 +92,7 @@ async def test_a_dead_instances_unrouted_messages_are_delivered_by_a_live_one(
         store_router(redis_client, key_prefix),
         clock,
         GroupStore(pg_pool),
+        message_log,
     )
     assert await recovery.run_once() == 2
     delivered = [await asyncio.wait_for(gateway_inbox.get(), 5) for _ in range(2)]

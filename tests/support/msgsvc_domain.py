@@ -23,6 +23,7 @@ from msgsvc import wiring
 from msgsvc.conversation_list import ConversationLister
 from msgsvc.groups import MAX_GROUP_MEMBERS, Groups
 from msgsvc.history import HistoryReader
+from msgsvc.message_log import MessageLog
 from msgsvc.model import SendCommand, SendOutcome
 from msgsvc.receipts import ReceiptTracker
 from msgsvc.routing import DeviceSession, RedisDeliveryPublisher, Router
@@ -169,6 +170,7 @@ def instance(
     key_prefix: str,
     messages: CassandraMessageStore,
     tasks: TaskGroup,
+    log: MessageLog,
     max_sync_conversations: int = MAX_SYNC_CONVERSATIONS,
     legacy_claims: LegacyClaims = LegacyClaims.READ,
     max_group_members: int = MAX_GROUP_MEMBERS,
@@ -184,6 +186,7 @@ def instance(
         instance_id=f"test-instance-{worker_id}",
         router=store_router(redis_client, key_prefix),
         tasks=tasks,
+        log=log,
         legacy_claims=legacy_claims,
         max_sync_conversations=max_sync_conversations,
         max_group_members=max_group_members,

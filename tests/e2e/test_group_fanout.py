@@ -1,0 +1,116 @@
+"""A 500-member group through Envoy: every online member gets every message, once.
+
+450 members are connected, spread over both gateways by Envoy; 50 are
+offline. A member sends ten messages; the fan-out worker routes them from the
+message log. Every online member's connection must receive all ten (repeats
+are allowed and dropped by id, as clients do), and every offline member gets
+a push job for each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, defaultdict
+from collections.abc import Callable
+
+import asyncpg
+import redis.asyncio as redis
+
+from chatmesh.auth import Identity, TokenIssuer
+from chatmesh.client import Connection, text_send
+from chatmesh.devcluster import LocalCluster
+from chatmesh.grpc_server import insecure_channel
+from chatmesh.v1 import client_pb2, group_service_pb2, group_service_pb2_grpc
+from notifysvc.queue import RedisPushQueue
+from tests.conftest import add_users, unique
+
+MEMBERS = 500
+ONLINE = 450
+MESSAGES = 10
+CONNECT_CONCURRENCY = 25
+DELIVERY_TIMEOUT_S = 60.0
+
+
+async def test_every_online_member_of_a_500_member_group_gets_every_message(
+    cluster: LocalCluster, issuer: TokenIssuer, pg_pool: asyncpg.Pool
+) -> None:
+    tag = unique("big")
+    users = [f"{tag}-{i:03d}" for i in range(MEMBERS)]
+    await pg_pool.executemany("INSERT INTO users (user_id) VALUES ($1)", [(u,) for u in users])
+    await add_users(pg_pool, *users[:1])  # the sender's devices
+    sender, online, offline = users[0], users[:ONLINE], users[ONLINE:]
+
+    async with insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+        created = await group_service_pb2_grpc.GroupServiceStub(channel).CreateGroup(
+            group_service_pb2.CreateGroupRequest(
+                actor_user_id=sender,
+                group=client_pb2.CreateGroupFrame(
+                    client_group_id=tag, title="Everyone", member_user_ids=users[1:]
+                ),
+            )
+        )
+    group = created.group.conversation_id
+    assert len(created.group.members) == MEMBERS
+
+    received: dict[str, Counter[int]] = defaultdict(Counter)
+
+    def collector(user: str) -> Callable[[client_pb2.ServerFrame], None]:
+        def on_frame(frame: client_pb2.ServerFrame) -> None:
+            if frame.WhichOneof("kind") == "deliver":
+                received[user][frame.deliver.message.message_id] += 1
+
+        return on_frame
+
+    slots = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+    async def connect(user: str, device: str) -> Connection:
+        async with slots:
+            token = issuer.mint(Identity(user, device), ttl_s=600)
+            return await Connection.open(cluster.edge_url, token, dispatch=collector(user))
+
+    # The sender's phone sends; every online member (the sender's laptop
+    # included) listens, spread over both gateways by Envoy's round robin.
+    listeners = await asyncio.gather(
+        *(connect(u, "laptop" if u == sender else "phone") for u in online)
+    )
+    phone = await connect(sender, "phone")
+    try:
+        gateways = Counter(c.hello.gateway_id for c in listeners)
+        assert set(gateways) == {cluster.gateway_id(1), cluster.gateway_id(2)}
+        assert min(gateways.values()) >= ONLINE // 3
+
+        acked = []
+        for i in range(MESSAGES):
+            reply = await phone.request(text_send(f"{tag}-m{i}", None, group, f"to all #{i}"))
+            assert reply.WhichOneof("kind") == "ack", reply
+            acked.append(reply.ack.message_id)
+        # The creation went out before anyone connected: devices get it by sync.
+        expected = set(acked)
+
+        deadline = asyncio.get_running_loop().time() + DELIVERY_TIMEOUT_S
+        while asyncio.get_running_loop().time() < deadline:
+            if all(expected <= set(received[u]) for u in online):
+                break
+            await asyncio.sleep(0.2)
+        missing = {u: sorted(expected - set(received[u])) for u in online}
+        missing = {u: ids for u, ids in missing.items() if ids}
+        assert not missing, (
+            f"{len(missing)} members lack messages, e.g. {list(missing.items())[:3]}"
+        )
+        assert all(set(received[u]) - {created.event.message_id} == expected for u in online)
+        repeats = sum(n - 1 for u in online for n in received[u].values())
+        print(f"\n{ONLINE} members x {len(expected)} messages, {repeats} repeats dropped by id")
+    finally:
+        await asyncio.gather(*(c.close() for c in [*listeners, phone]))
+
+    client = redis.Redis.from_url(cluster.redis_url)
+    try:
+        jobs = await client.xrange(RedisPushQueue(client, cluster.config.key_prefix).stream)
+    finally:
+        await client.aclose()
+    pushed: dict[int, set[str]] = defaultdict(set)
+    for _, fields in jobs:
+        if fields[b"conversation_id"].decode() == group:
+            pushed[int(fields[b"message_id"])].add(fields[b"user_id"].decode())
+    for message_id in acked:
+        assert pushed[message_id] == set(offline), message_id
