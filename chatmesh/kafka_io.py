@@ -93,7 +93,7 @@ class LogProducer:
                 "client.id": client_id,
                 "acks": "all",
                 "enable.idempotence": True,
-                "linger.ms": 1,  # a small batch per partition, at most 1 ms later
+                "linger.ms": 0,  # send at once; records queue up behind in-flight ones anyway
                 "message.timeout.ms": DELIVERY_TIMEOUT_MS,
             }
         )
@@ -170,9 +170,12 @@ class LogConsumer:
 
     async def batch(self, max_records: int, timeout_s: float) -> list[LogRecord]:
         """Up to ``max_records`` records, waiting at most ``timeout_s`` for the first."""
-        messages: Sequence[Any] = await asyncio.to_thread(
-            self._consumer.consume, max_records, timeout_s
-        )
+        # librdkafka's consume waits until it has ``max_records`` or the time
+        # is up: wait for the first record only, then take what is already
+        # fetched, so a quiet topic does not hold back the record at hand.
+        messages: Sequence[Any] = await asyncio.to_thread(self._consumer.consume, 1, timeout_s)
+        if messages and max_records > 1:
+            messages = [*messages, *self._consumer.consume(max_records - 1, 0)]
         records = []
         for message in messages:
             error = message.error()
