@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ClientFrame(_message.Message):
-    __slots__ = ("request_id", "send", "ping", "sync", "sync_conversation", "mark", "history", "list_conversations", "create_group", "change_group", "get_group")
+    __slots__ = ("request_id", "send", "ping", "sync", "sync_conversation", "mark", "history", "list_conversations", "create_group", "change_group", "get_group", "get_receipts")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     SEND_FIELD_NUMBER: _ClassVar[int]
     PING_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +20,7 @@ class ClientFrame(_message.Message):
     CREATE_GROUP_FIELD_NUMBER: _ClassVar[int]
     CHANGE_GROUP_FIELD_NUMBER: _ClassVar[int]
     GET_GROUP_FIELD_NUMBER: _ClassVar[int]
+    GET_RECEIPTS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     send: SendFrame
     ping: PingFrame
@@ -31,7 +32,8 @@ class ClientFrame(_message.Message):
     create_group: CreateGroupFrame
     change_group: ChangeGroupFrame
     get_group: GetGroupFrame
-    def __init__(self, request_id: _Optional[str] = ..., send: _Optional[_Union[SendFrame, _Mapping]] = ..., ping: _Optional[_Union[PingFrame, _Mapping]] = ..., sync: _Optional[_Union[SyncFrame, _Mapping]] = ..., sync_conversation: _Optional[_Union[SyncConversationFrame, _Mapping]] = ..., mark: _Optional[_Union[MarkFrame, _Mapping]] = ..., history: _Optional[_Union[HistoryFrame, _Mapping]] = ..., list_conversations: _Optional[_Union[ListConversationsFrame, _Mapping]] = ..., create_group: _Optional[_Union[CreateGroupFrame, _Mapping]] = ..., change_group: _Optional[_Union[ChangeGroupFrame, _Mapping]] = ..., get_group: _Optional[_Union[GetGroupFrame, _Mapping]] = ...) -> None: ...
+    get_receipts: GetReceiptsFrame
+    def __init__(self, request_id: _Optional[str] = ..., send: _Optional[_Union[SendFrame, _Mapping]] = ..., ping: _Optional[_Union[PingFrame, _Mapping]] = ..., sync: _Optional[_Union[SyncFrame, _Mapping]] = ..., sync_conversation: _Optional[_Union[SyncConversationFrame, _Mapping]] = ..., mark: _Optional[_Union[MarkFrame, _Mapping]] = ..., history: _Optional[_Union[HistoryFrame, _Mapping]] = ..., list_conversations: _Optional[_Union[ListConversationsFrame, _Mapping]] = ..., create_group: _Optional[_Union[CreateGroupFrame, _Mapping]] = ..., change_group: _Optional[_Union[ChangeGroupFrame, _Mapping]] = ..., get_group: _Optional[_Union[GetGroupFrame, _Mapping]] = ..., get_receipts: _Optional[_Union[GetReceiptsFrame, _Mapping]] = ...) -> None: ...
 
 class CreateGroupFrame(_message.Message):
     __slots__ = ("client_group_id", "title", "member_user_ids")
@@ -88,6 +90,14 @@ class SetRoleChange(_message.Message):
     user_id: str
     role: _common_pb2.MemberRole
     def __init__(self, user_id: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.MemberRole, str]] = ...) -> None: ...
+
+class GetReceiptsFrame(_message.Message):
+    __slots__ = ("conversation_id", "message_id")
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    conversation_id: str
+    message_id: int
+    def __init__(self, conversation_id: _Optional[str] = ..., message_id: _Optional[int] = ...) -> None: ...
 
 class GetGroupFrame(_message.Message):
     __slots__ = ("conversation_id",)
@@ -162,7 +172,7 @@ class PingFrame(_message.Message):
     def __init__(self, client_time_ms: _Optional[int] = ...) -> None: ...
 
 class ServerFrame(_message.Message):
-    __slots__ = ("hello", "ack", "deliver", "error", "pong", "sync_summary", "sync_page", "watermark", "history_page", "conversation_list", "sync_required", "group")
+    __slots__ = ("hello", "ack", "deliver", "error", "pong", "sync_summary", "sync_page", "watermark", "history_page", "conversation_list", "sync_required", "group", "receipt_counts", "receipt_details")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     DELIVER_FIELD_NUMBER: _ClassVar[int]
@@ -175,6 +185,8 @@ class ServerFrame(_message.Message):
     CONVERSATION_LIST_FIELD_NUMBER: _ClassVar[int]
     SYNC_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_DETAILS_FIELD_NUMBER: _ClassVar[int]
     hello: HelloFrame
     ack: AckFrame
     deliver: DeliverFrame
@@ -187,7 +199,9 @@ class ServerFrame(_message.Message):
     conversation_list: ConversationListFrame
     sync_required: SyncRequiredFrame
     group: GroupFrame
-    def __init__(self, hello: _Optional[_Union[HelloFrame, _Mapping]] = ..., ack: _Optional[_Union[AckFrame, _Mapping]] = ..., deliver: _Optional[_Union[DeliverFrame, _Mapping]] = ..., error: _Optional[_Union[ErrorFrame, _Mapping]] = ..., pong: _Optional[_Union[PongFrame, _Mapping]] = ..., sync_summary: _Optional[_Union[SyncSummaryFrame, _Mapping]] = ..., sync_page: _Optional[_Union[SyncPageFrame, _Mapping]] = ..., watermark: _Optional[_Union[WatermarkFrame, _Mapping]] = ..., history_page: _Optional[_Union[HistoryPageFrame, _Mapping]] = ..., conversation_list: _Optional[_Union[ConversationListFrame, _Mapping]] = ..., sync_required: _Optional[_Union[SyncRequiredFrame, _Mapping]] = ..., group: _Optional[_Union[GroupFrame, _Mapping]] = ...) -> None: ...
+    receipt_counts: ReceiptCountsFrame
+    receipt_details: ReceiptDetailsFrame
+    def __init__(self, hello: _Optional[_Union[HelloFrame, _Mapping]] = ..., ack: _Optional[_Union[AckFrame, _Mapping]] = ..., deliver: _Optional[_Union[DeliverFrame, _Mapping]] = ..., error: _Optional[_Union[ErrorFrame, _Mapping]] = ..., pong: _Optional[_Union[PongFrame, _Mapping]] = ..., sync_summary: _Optional[_Union[SyncSummaryFrame, _Mapping]] = ..., sync_page: _Optional[_Union[SyncPageFrame, _Mapping]] = ..., watermark: _Optional[_Union[WatermarkFrame, _Mapping]] = ..., history_page: _Optional[_Union[HistoryPageFrame, _Mapping]] = ..., conversation_list: _Optional[_Union[ConversationListFrame, _Mapping]] = ..., sync_required: _Optional[_Union[SyncRequiredFrame, _Mapping]] = ..., group: _Optional[_Union[GroupFrame, _Mapping]] = ..., receipt_counts: _Optional[_Union[ReceiptCountsFrame, _Mapping]] = ..., receipt_details: _Optional[_Union[ReceiptDetailsFrame, _Mapping]] = ...) -> None: ...
 
 class SyncSummaryFrame(_message.Message):
     __slots__ = ("request_id", "conversations", "next_cursor", "gap")
@@ -252,6 +266,26 @@ class GroupFrame(_message.Message):
     group: _common_pb2.GroupInfo
     event: _common_pb2.Message
     def __init__(self, request_id: _Optional[str] = ..., group: _Optional[_Union[_common_pb2.GroupInfo, _Mapping]] = ..., event: _Optional[_Union[_common_pb2.Message, _Mapping]] = ...) -> None: ...
+
+class ReceiptCountsFrame(_message.Message):
+    __slots__ = ("conversation_id", "counts")
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    conversation_id: str
+    counts: _containers.RepeatedCompositeFieldContainer[_common_pb2.ReceiptCounts]
+    def __init__(self, conversation_id: _Optional[str] = ..., counts: _Optional[_Iterable[_Union[_common_pb2.ReceiptCounts, _Mapping]]] = ...) -> None: ...
+
+class ReceiptDetailsFrame(_message.Message):
+    __slots__ = ("request_id", "conversation_id", "counts", "members")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    conversation_id: str
+    counts: _common_pb2.ReceiptCounts
+    members: _containers.RepeatedCompositeFieldContainer[_common_pb2.MemberReceipt]
+    def __init__(self, request_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., counts: _Optional[_Union[_common_pb2.ReceiptCounts, _Mapping]] = ..., members: _Optional[_Iterable[_Union[_common_pb2.MemberReceipt, _Mapping]]] = ...) -> None: ...
 
 class SyncRequiredFrame(_message.Message):
     __slots__ = ("reason",)

@@ -183,7 +183,7 @@ class Watermark(_message.Message):
     def __init__(self, conversation_id: _Optional[str] = ..., user_id: _Optional[str] = ..., delivered_message_id: _Optional[int] = ..., read_message_id: _Optional[int] = ...) -> None: ...
 
 class ConversationSummary(_message.Message):
-    __slots__ = ("conversation_id", "kind", "title", "member_user_ids", "last_message", "unread_count", "member_watermarks", "members", "left")
+    __slots__ = ("conversation_id", "kind", "title", "member_user_ids", "last_message", "unread_count", "member_watermarks", "members", "left", "last_message_receipts")
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
@@ -193,6 +193,7 @@ class ConversationSummary(_message.Message):
     MEMBER_WATERMARKS_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
     LEFT_FIELD_NUMBER: _ClassVar[int]
+    LAST_MESSAGE_RECEIPTS_FIELD_NUMBER: _ClassVar[int]
     conversation_id: str
     kind: ConversationKind
     title: str
@@ -202,4 +203,27 @@ class ConversationSummary(_message.Message):
     member_watermarks: _containers.RepeatedCompositeFieldContainer[Watermark]
     members: _containers.RepeatedCompositeFieldContainer[GroupMember]
     left: bool
-    def __init__(self, conversation_id: _Optional[str] = ..., kind: _Optional[_Union[ConversationKind, str]] = ..., title: _Optional[str] = ..., member_user_ids: _Optional[_Iterable[str]] = ..., last_message: _Optional[_Union[Message, _Mapping]] = ..., unread_count: _Optional[int] = ..., member_watermarks: _Optional[_Iterable[_Union[Watermark, _Mapping]]] = ..., members: _Optional[_Iterable[_Union[GroupMember, _Mapping]]] = ..., left: _Optional[bool] = ...) -> None: ...
+    last_message_receipts: ReceiptCounts
+    def __init__(self, conversation_id: _Optional[str] = ..., kind: _Optional[_Union[ConversationKind, str]] = ..., title: _Optional[str] = ..., member_user_ids: _Optional[_Iterable[str]] = ..., last_message: _Optional[_Union[Message, _Mapping]] = ..., unread_count: _Optional[int] = ..., member_watermarks: _Optional[_Iterable[_Union[Watermark, _Mapping]]] = ..., members: _Optional[_Iterable[_Union[GroupMember, _Mapping]]] = ..., left: _Optional[bool] = ..., last_message_receipts: _Optional[_Union[ReceiptCounts, _Mapping]] = ...) -> None: ...
+
+class ReceiptCounts(_message.Message):
+    __slots__ = ("message_id", "recipients", "delivered", "read")
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENTS_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    message_id: int
+    recipients: int
+    delivered: int
+    read: int
+    def __init__(self, message_id: _Optional[int] = ..., recipients: _Optional[int] = ..., delivered: _Optional[int] = ..., read: _Optional[int] = ...) -> None: ...
+
+class MemberReceipt(_message.Message):
+    __slots__ = ("user_id", "delivered", "read")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    delivered: bool
+    read: bool
+    def __init__(self, user_id: _Optional[str] = ..., delivered: _Optional[bool] = ..., read: _Optional[bool] = ...) -> None: ...

@@ -8,6 +8,24 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class GetReceiptsRequest(_message.Message):
+    __slots__ = ("user_id", "conversation_id", "message_id")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    conversation_id: str
+    message_id: int
+    def __init__(self, user_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., message_id: _Optional[int] = ...) -> None: ...
+
+class GetReceiptsResponse(_message.Message):
+    __slots__ = ("counts", "members")
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    counts: _common_pb2.ReceiptCounts
+    members: _containers.RepeatedCompositeFieldContainer[_common_pb2.MemberReceipt]
+    def __init__(self, counts: _Optional[_Union[_common_pb2.ReceiptCounts, _Mapping]] = ..., members: _Optional[_Iterable[_Union[_common_pb2.MemberReceipt, _Mapping]]] = ...) -> None: ...
+
 class ConnectRequest(_message.Message):
     __slots__ = ("gateway_id", "frames")
     GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]

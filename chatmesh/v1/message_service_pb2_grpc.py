@@ -72,6 +72,11 @@ class MessageServiceStub:
                 request_serializer=chatmesh_dot_v1_dot_message__service__pb2.ListConversationsRequest.SerializeToString,
                 response_deserializer=chatmesh_dot_v1_dot_message__service__pb2.ListConversationsResponse.FromString,
                 _registered_method=True)
+        self.GetReceipts = channel.unary_unary(
+                '/chatmesh.v1.MessageService/GetReceipts',
+                request_serializer=chatmesh_dot_v1_dot_message__service__pb2.GetReceiptsRequest.SerializeToString,
+                response_deserializer=chatmesh_dot_v1_dot_message__service__pb2.GetReceiptsResponse.FromString,
+                _registered_method=True)
 
 
 class MessageServiceServicer:
@@ -136,6 +141,13 @@ class MessageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetReceipts(self, request, context):
+        """Receipt counts and per-member receipts of one group message.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MessageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -173,6 +185,11 @@ def add_MessageServiceServicer_to_server(servicer, server):
                     servicer.ListConversations,
                     request_deserializer=chatmesh_dot_v1_dot_message__service__pb2.ListConversationsRequest.FromString,
                     response_serializer=chatmesh_dot_v1_dot_message__service__pb2.ListConversationsResponse.SerializeToString,
+            ),
+            'GetReceipts': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReceipts,
+                    request_deserializer=chatmesh_dot_v1_dot_message__service__pb2.GetReceiptsRequest.FromString,
+                    response_serializer=chatmesh_dot_v1_dot_message__service__pb2.GetReceiptsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -367,6 +384,33 @@ class MessageService:
             '/chatmesh.v1.MessageService/ListConversations',
             chatmesh_dot_v1_dot_message__service__pb2.ListConversationsRequest.SerializeToString,
             chatmesh_dot_v1_dot_message__service__pb2.ListConversationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReceipts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatmesh.v1.MessageService/GetReceipts',
+            chatmesh_dot_v1_dot_message__service__pb2.GetReceiptsRequest.SerializeToString,
+            chatmesh_dot_v1_dot_message__service__pb2.GetReceiptsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -60,6 +60,8 @@ class MessageServiceStub:
     """Lists a user's conversations, newest activity first, with the last
     message and unread count of each.
     """
+    GetReceipts: _grpc.UnaryUnaryMultiCallable[_message_service_pb2.GetReceiptsRequest, _message_service_pb2.GetReceiptsResponse]
+    """Receipt counts and per-member receipts of one group message."""
 
 @_typing.type_check_only
 class MessageServiceAsyncStub(MessageServiceStub):
@@ -93,6 +95,8 @@ class MessageServiceAsyncStub(MessageServiceStub):
     """Lists a user's conversations, newest activity first, with the last
     message and unread count of each.
     """
+    GetReceipts: _aio.UnaryUnaryMultiCallable[_message_service_pb2.GetReceiptsRequest, _message_service_pb2.GetReceiptsResponse]  # type: ignore[assignment]
+    """Receipt counts and per-member receipts of one group message."""
 
 class MessageServiceServicer(metaclass=_abc_1.ABCMeta):
     """Persists messages and routes them to recipients. Stateless: any instance
@@ -165,5 +169,13 @@ class MessageServiceServicer(metaclass=_abc_1.ABCMeta):
         """Lists a user's conversations, newest activity first, with the last
         message and unread count of each.
         """
+
+    @_abc_1.abstractmethod
+    def GetReceipts(
+        self,
+        request: _message_service_pb2.GetReceiptsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_message_service_pb2.GetReceiptsResponse, _abc.Awaitable[_message_service_pb2.GetReceiptsResponse]]:
+        """Receipt counts and per-member receipts of one group message."""
 
 def add_MessageServiceServicer_to_server(servicer: MessageServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
