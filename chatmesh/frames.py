@@ -40,6 +40,7 @@ _REPLY_KINDS = frozenset(
         "history_page",
         "conversation_list",
         "group",
+        "receipt_details",
     }
 )
 

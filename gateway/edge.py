@@ -72,6 +72,7 @@ _UPSTREAM_KINDS = frozenset(
         "create_group",
         "change_group",
         "get_group",
+        "get_receipts",
     }
 )
 # Frames that write a message (a group change writes its system message):

@@ -29,6 +29,7 @@ from chatmesh.v1 import (
 from msgsvc import wiring
 from msgsvc.batching import BatchingSessionLookup
 from msgsvc.directory_servicer import DirectoryServicer
+from msgsvc.group_receipts import FLUSH_INTERVAL_S
 from msgsvc.group_servicer import GroupServicer
 from msgsvc.ids import RENEW_INTERVAL_S, LeasedIdSource, WorkerLease
 from msgsvc.message_log import KafkaMessageLog
@@ -103,6 +104,7 @@ async def run(settings: MsgsvcSettings) -> None:
     await recovery.replay_previous_life()
     await server.start()
     tasks.every("route-recovery", RECOVERY_INTERVAL_S, recovery.run_once)
+    tasks.every("group-receipts", FLUSH_INTERVAL_S, service.messaging.group_receipts.flush)
     try:
         await wait_for_termination_signal()
     finally:

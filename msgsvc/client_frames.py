@@ -14,7 +14,7 @@ from chatmesh.v1 import client_pb2
 from msgsvc import group_requests
 from msgsvc.messaging import Messaging
 from msgsvc.model import SendCommand
-from msgsvc.protos import conversation_summary, group_info, watermark
+from msgsvc.protos import conversation_summary, group_info, member_receipt, watermark
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,19 @@ class ClientFrameHandler:
                 )
                 self._m.effects.group_changed(outcome)
                 return group_requests.group_frame(frame.request_id, outcome)
+            if kind == "get_receipts":
+                request = frame.get_receipts
+                counts, members = await self._m.group_receipts.details(
+                    user_id, request.conversation_id, request.message_id
+                )
+                return client_pb2.ServerFrame(
+                    receipt_details=client_pb2.ReceiptDetailsFrame(
+                        request_id=frame.request_id,
+                        conversation_id=request.conversation_id,
+                        counts=counts.to_proto(),
+                        members=[member_receipt(m) for m in members],
+                    )
+                )
             if kind == "get_group":
                 group = await self._m.groups.get(user_id, frame.get_group.conversation_id)
                 return client_pb2.ServerFrame(

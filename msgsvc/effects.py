@@ -10,10 +10,12 @@ sync or conversation list.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import client_pb2
+from msgsvc.group_receipts import GroupReceipts
 from msgsvc.groups import GroupOutcome
 from msgsvc.model import ReceiptOutcome, SendOutcome
 from msgsvc.protos import watermark
@@ -24,7 +26,14 @@ log = logging.getLogger(__name__)
 
 
 class Effects:
-    def __init__(self, router: Router, journal: RouteJournal, tasks: TaskGroup) -> None:
+    def __init__(
+        self,
+        router: Router,
+        journal: RouteJournal,
+        tasks: TaskGroup,
+        group_receipts: GroupReceipts,
+    ) -> None:
+        self._group_receipts = group_receipts
         self._router = router
         self._journal = journal
         self._tasks = tasks
@@ -44,8 +53,16 @@ class Effects:
             )
 
     def receipt_moved(self, outcome: ReceiptOutcome, device_id: str) -> None:
-        if outcome.advanced:
-            self._tasks.spawn("receipt-event", self._tell(outcome, device_id))
+        if not outcome.advanced:
+            return
+        if outcome.group:
+            state = outcome.state
+            self._group_receipts.moved(
+                state.conversation_id, max(state.delivered_message_id, state.read_message_id)
+            )
+            # The reader's other devices clear their badge; senders hear counts.
+            outcome = dataclasses.replace(outcome, member_ids=(state.user_id,))
+        self._tasks.spawn("receipt-event", self._tell(outcome, device_id))
 
     async def _route(self, outcome: SendOutcome, entry_id: str) -> None:
         try:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from msgsvc.conversation_list import ConversationLister
 from msgsvc.effects import Effects
+from msgsvc.group_receipts import GroupReceipts
 from msgsvc.groups import Groups
 from msgsvc.history import HistoryReader
 from msgsvc.receipts import ReceiptTracker
@@ -21,4 +22,5 @@ class Messaging:
     receipts: ReceiptTracker
     conversations: ConversationLister
     groups: Groups
+    group_receipts: GroupReceipts
     effects: Effects

@@ -79,6 +79,8 @@ class ConversationView:
     member_watermarks: tuple[MemberState, ...]  # direct conversations only
     members: tuple[Member, ...] = ()  # groups: current members with roles
     left: bool = False  # the viewer is a former member
+    # Groups: the last message's (id, recipients, delivered, read).
+    last_receipts: tuple[int, int, int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +107,4 @@ class ReceiptOutcome:
     state: MemberState
     advanced: bool
     member_ids: tuple[str, ...]  # who to tell
+    group: bool = False  # groups tell senders counts, not every member every move

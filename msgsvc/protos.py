@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chatmesh.v1 import common_pb2
+from msgsvc.group_receipts import MemberReceipt
 from msgsvc.groups import GroupView
 from msgsvc.model import ConversationView
 from msgsvc.storage.directory import Member, MemberState
@@ -14,6 +15,12 @@ def watermark(state: MemberState) -> common_pb2.Watermark:
         user_id=state.user_id,
         delivered_message_id=state.delivered_message_id,
         read_message_id=state.read_message_id,
+    )
+
+
+def member_receipt(receipt: MemberReceipt) -> common_pb2.MemberReceipt:
+    return common_pb2.MemberReceipt(
+        user_id=receipt.user_id, delivered=receipt.delivered, read=receipt.read
     )
 
 
@@ -48,4 +55,11 @@ def conversation_summary(view: ConversationView) -> common_pb2.ConversationSumma
     )
     if view.last_message is not None:
         summary.last_message.CopyFrom(view.last_message.to_proto())
+    if view.last_receipts is not None:
+        message_id, recipients, delivered, read = view.last_receipts
+        summary.last_message_receipts.CopyFrom(
+            common_pb2.ReceiptCounts(
+                message_id=message_id, recipients=recipients, delivered=delivered, read=read
+            )
+        )
     return summary

@@ -6,9 +6,11 @@ report is answered with the current state and changes nothing. Read implies
 delivered. The reported id must be a stored message of that conversation,
 so a watermark never points past what exists.
 
-When a watermark moves, every device of every member hears of it except the
-reporting device: the author's devices turn their ticks double or blue, and
-the reader's other devices clear their unread badge.
+When a watermark moves in a 1:1 conversation, every device of both members
+hears of it except the reporting device: the author's devices turn their
+ticks double or blue, and the reader's other devices clear their unread
+badge. In a group only the reader's other devices hear of it; senders get
+counts (msgsvc.group_receipts).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from chatmesh.errors import InvalidArgument, NotFound
 from chatmesh.v1 import common_pb2
 from msgsvc.access import Access
 from msgsvc.model import ReceiptOutcome
-from msgsvc.storage.directory import Directory
+from msgsvc.storage.directory import DIRECT, Directory
 from msgsvc.storage.messages import MessageStore
 
 _KINDS = frozenset({common_pb2.RECEIPT_KIND_DELIVERED, common_pb2.RECEIPT_KIND_READ})
@@ -47,4 +49,6 @@ class ReceiptTracker:
         if moved is None:  # removed from the conversation meanwhile
             raise NotFound("CONVERSATION_NOT_FOUND", "no such conversation")
         state, advanced = moved
-        return ReceiptOutcome(state, advanced, conversation.member_ids)
+        return ReceiptOutcome(
+            state, advanced, conversation.member_ids, group=conversation.kind != DIRECT
+        )

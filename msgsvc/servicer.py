@@ -15,7 +15,7 @@ from chatmesh.v1 import message_service_pb2, message_service_pb2_grpc
 from msgsvc.client_frames import ClientFrameHandler
 from msgsvc.messaging import Messaging
 from msgsvc.model import SendCommand
-from msgsvc.protos import conversation_summary, watermark
+from msgsvc.protos import conversation_summary, member_receipt, watermark
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,19 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
         return message_service_pb2.ListConversationsResponse(
             conversations=[conversation_summary(v) for v in page.conversations],
             next_page_token=page.next_page_token,
+        )
+
+    async def GetReceipts(
+        self, request: message_service_pb2.GetReceiptsRequest, context: grpc.aio.ServicerContext
+    ) -> message_service_pb2.GetReceiptsResponse:
+        try:
+            counts, members = await self._m.group_receipts.details(
+                request.user_id, request.conversation_id, request.message_id
+            )
+        except Exception as exc:
+            await abort_with(context, exc)
+        return message_service_pb2.GetReceiptsResponse(
+            counts=counts.to_proto(), members=[member_receipt(m) for m in members]
         )
 
     async def Connect(

@@ -12,6 +12,8 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 
+from chatmesh.v1 import common_pb2
+from msgsvc.group_receipts import count
 from msgsvc.model import ConversationView, StoredMessage
 from msgsvc.storage.directory import DIRECT, Directory, Member, Membership, MemberState
 from msgsvc.storage.messages import MessageStore, bucket_at, bucket_of
@@ -52,6 +54,17 @@ class Summarizer:
         if conversation is not None and conversation.kind != DIRECT:
             members = tuple(m for m in conversation.members if m.current)
         last = await self._last_message(membership)
+        last_receipts = None
+        if conversation is not None and conversation.kind != DIRECT and not membership.left:
+            if last is not None and last.kind != common_pb2.MESSAGE_KIND_SYSTEM:
+                states = await self._directory.member_states([conversation.conversation_id])
+                counted = count(conversation, states, last)
+                last_receipts = (
+                    counted.message_id,
+                    counted.recipients,
+                    counted.delivered,
+                    counted.read,
+                )
         return ConversationView(
             conversation_id=membership.conversation_id,
             kind=membership.kind,
@@ -62,6 +75,7 @@ class Summarizer:
             member_watermarks=member_states,
             members=members,
             left=membership.left,
+            last_receipts=last_receipts,
         )
 
     async def _last_message(self, membership: Membership) -> StoredMessage | None:

@@ -21,6 +21,7 @@ from msgsvc.client_frames import ClientFrameHandler
 from msgsvc.conversation_list import ConversationLister
 from msgsvc.devices import DeviceCheck
 from msgsvc.effects import Effects
+from msgsvc.group_receipts import GroupReceipts
 from msgsvc.groups import MAX_GROUP_MEMBERS, Groups
 from msgsvc.history import HistoryReader
 from msgsvc.message_log import MessageLog
@@ -74,6 +75,9 @@ def build(
     journal = RouteJournal(redis_client, key_prefix, instance_id)
     access = Access(directory)
     summarizer = Summarizer(directory, messages)
+    group_receipts = GroupReceipts(
+        access=access, directory=directory, messages=messages, router=router
+    )
     messaging = Messaging(
         sender=MessageSender(
             directory=directory,
@@ -107,7 +111,8 @@ def build(
             log=log,
             max_members=max_group_members,
         ),
-        effects=Effects(router, journal, tasks),
+        group_receipts=group_receipts,
+        effects=Effects(router, journal, tasks, group_receipts),
     )
     return Msgsvc(
         messaging=messaging,

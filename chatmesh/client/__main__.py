@@ -26,6 +26,7 @@ from chatmesh.client.protocol import (
     Event,
     FrameReceived,
     MessageAdded,
+    ReceiptCountsChanged,
     SendFailed,
     SyncFinished,
     WatermarkChanged,
@@ -67,6 +68,12 @@ def describe(event: Event, me: str) -> str | None:
         if w.read_message_id:
             return f"  #{w.conversation_id} read by {w.user_id} up to {w.read_message_id}"
         return f"  #{w.conversation_id} delivered to {w.user_id} up to {w.delivered_message_id}"
+    if isinstance(event, ReceiptCountsChanged):
+        newest = max(event.counts, key=lambda c: c.message_id)
+        return (
+            f"  #{event.conversation_id} {newest.message_id}: delivered to"
+            f" {newest.delivered} of {newest.recipients}, read by {newest.read}"
+        )
     if isinstance(event, SyncFinished) and not event.outcome.completed:
         return f"  sync failed: {event.outcome.reason}"
     if isinstance(event, FrameReceived):

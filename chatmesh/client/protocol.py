@@ -98,13 +98,28 @@ class WatermarkChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class ReceiptCountsChanged:
+    """How many of a group's members have, and have read, this device's user's messages."""
+
+    conversation_id: str
+    counts: tuple[common_pb2.ReceiptCounts, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class FrameReceived:
     """A frame the protocol has no use for (a pong, an unmatched error)."""
 
     frame: client_pb2.ServerFrame
 
 
-Event = MessageAdded | SendFailed | SyncFinished | WatermarkChanged | FrameReceived
+Event = (
+    MessageAdded
+    | SendFailed
+    | SyncFinished
+    | WatermarkChanged
+    | ReceiptCountsChanged
+    | FrameReceived
+)
 
 
 @dataclass(slots=True)
@@ -246,6 +261,9 @@ class ClientProtocol:
             elif not request_id:
                 self.stats.receipt_events += 1
                 self._events.append(WatermarkChanged(frame.watermark.watermark))
+        elif kind == "receipt_counts":
+            counts = frame.receipt_counts
+            self._events.append(ReceiptCountsChanged(counts.conversation_id, tuple(counts.counts)))
         elif kind in ("sync_summary", "sync_page"):
             self.stats.late_replies += 1  # its request timed out and was retried
         else:

@@ -4,7 +4,8 @@
 offline. A member sends ten messages; the fan-out worker routes them from the
 message log. Every online member's connection must receive all ten (repeats
 are allowed and dropped by id, as clients do), and every offline member gets
-a push job for each.
+a push job for each. Then every connected member reads the last message, and
+the sender's phone hears the counts converge, about once a second.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.client import Connection, text_send
 from chatmesh.devcluster import LocalCluster
 from chatmesh.grpc_server import insecure_channel
-from chatmesh.v1 import client_pb2, group_service_pb2, group_service_pb2_grpc
+from chatmesh.v1 import client_pb2, common_pb2, group_service_pb2, group_service_pb2_grpc
 from notifysvc.queue import RedisPushQueue
 from tests.conftest import add_users, unique
 
@@ -29,6 +30,7 @@ ONLINE = 450
 MESSAGES = 10
 CONNECT_CONCURRENCY = 25
 DELIVERY_TIMEOUT_S = 60.0
+RECEIPTS_TIMEOUT_S = 30.0
 
 
 async def test_every_online_member_of_a_500_member_group_gets_every_message(
@@ -63,17 +65,18 @@ async def test_every_online_member_of_a_500_member_group_gets_every_message(
 
     slots = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
-    async def connect(user: str, device: str) -> Connection:
+    async def connect(user: str, device: str, *, listen: bool = True) -> Connection:
         async with slots:
             token = issuer.mint(Identity(user, device), ttl_s=600)
-            return await Connection.open(cluster.edge_url, token, dispatch=collector(user))
+            dispatch = collector(user) if listen else None  # else frames queue for recv
+            return await Connection.open(cluster.edge_url, token, dispatch=dispatch)
 
     # The sender's phone sends; every online member (the sender's laptop
     # included) listens, spread over both gateways by Envoy's round robin.
     listeners = await asyncio.gather(
         *(connect(u, "laptop" if u == sender else "phone") for u in online)
     )
-    phone = await connect(sender, "phone")
+    phone = await connect(sender, "phone", listen=False)
     try:
         gateways = Counter(c.hello.gateway_id for c in listeners)
         assert set(gateways) == {cluster.gateway_id(1), cluster.gateway_id(2)}
@@ -100,6 +103,47 @@ async def test_every_online_member_of_a_500_member_group_gets_every_message(
         assert all(set(received[u]) - {created.event.message_id} == expected for u in online)
         repeats = sum(n - 1 for u in online for n in received[u].values())
         print(f"\n{ONLINE} members x {len(expected)} messages, {repeats} repeats dropped by id")
+
+        # Every connected member reads the last message; the sender's phone
+        # hears counts, not 449 watermark events, and they converge.
+        last = acked[-1]
+        readers = [c for c in listeners if c.hello.user_id != sender]
+        marks = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+        async def read(member: Connection) -> None:
+            async with marks:
+                reply = await member.request(
+                    client_pb2.ClientFrame(
+                        mark=client_pb2.MarkFrame(
+                            conversation_id=group,
+                            kind=common_pb2.RECEIPT_KIND_READ,
+                            message_id=last,
+                        )
+                    )
+                )
+                assert reply.WhichOneof("kind") == "watermark", reply
+
+        await asyncio.gather(*(read(m) for m in readers))
+        final = common_pb2.ReceiptCounts(
+            message_id=last, recipients=MEMBERS - 1, delivered=len(readers), read=len(readers)
+        )
+        counts_seen = 0
+        while True:
+            frame = await phone.recv_kind("receipt_counts", timeout_s=RECEIPTS_TIMEOUT_S)
+            counts_seen += 1
+            newest = {c.message_id: c for c in frame.receipt_counts.counts}.get(last)
+            if newest == final:
+                break
+        assert counts_seen <= 2 * RECEIPTS_TIMEOUT_S  # about one a second, not one a receipt
+        details = await phone.request(
+            client_pb2.ClientFrame(
+                get_receipts=client_pb2.GetReceiptsFrame(conversation_id=group, message_id=last)
+            )
+        )
+        assert details.receipt_details.counts == final
+        read_by = {m.user_id for m in details.receipt_details.members if m.read}
+        assert read_by == {c.hello.user_id for c in readers}
+        assert len(details.receipt_details.members) == MEMBERS - 1
     finally:
         await asyncio.gather(*(c.close() for c in [*listeners, phone]))
 

@@ -22,6 +22,7 @@ SERVICES: dict[str, dict[str, list[str]]] = {
             "SyncConversation",
             "MarkReceipt",
             "ListConversations",
+            "GetReceipts",
         ],
         "chatmesh.v1.DirectoryService": [
             "CreateUser",
