@@ -36,14 +36,16 @@ class ClientFrame(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., send: _Optional[_Union[SendFrame, _Mapping]] = ..., ping: _Optional[_Union[PingFrame, _Mapping]] = ..., sync: _Optional[_Union[SyncFrame, _Mapping]] = ..., sync_conversation: _Optional[_Union[SyncConversationFrame, _Mapping]] = ..., mark: _Optional[_Union[MarkFrame, _Mapping]] = ..., history: _Optional[_Union[HistoryFrame, _Mapping]] = ..., list_conversations: _Optional[_Union[ListConversationsFrame, _Mapping]] = ..., create_group: _Optional[_Union[CreateGroupFrame, _Mapping]] = ..., change_group: _Optional[_Union[ChangeGroupFrame, _Mapping]] = ..., get_group: _Optional[_Union[GetGroupFrame, _Mapping]] = ..., get_receipts: _Optional[_Union[GetReceiptsFrame, _Mapping]] = ...) -> None: ...
 
 class CreateGroupFrame(_message.Message):
-    __slots__ = ("client_group_id", "title", "member_user_ids")
+    __slots__ = ("client_group_id", "title", "member_user_ids", "kind")
     CLIENT_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     MEMBER_USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     client_group_id: str
     title: str
     member_user_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, client_group_id: _Optional[str] = ..., title: _Optional[str] = ..., member_user_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    kind: _common_pb2.ConversationKind
+    def __init__(self, client_group_id: _Optional[str] = ..., title: _Optional[str] = ..., member_user_ids: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[_common_pb2.ConversationKind, str]] = ...) -> None: ...
 
 class ChangeGroupFrame(_message.Message):
     __slots__ = ("conversation_id", "add_members", "remove_member", "leave", "rename", "set_role")
@@ -172,7 +174,7 @@ class PingFrame(_message.Message):
     def __init__(self, client_time_ms: _Optional[int] = ...) -> None: ...
 
 class ServerFrame(_message.Message):
-    __slots__ = ("hello", "ack", "deliver", "error", "pong", "sync_summary", "sync_page", "watermark", "history_page", "conversation_list", "sync_required", "group", "receipt_counts", "receipt_details")
+    __slots__ = ("hello", "ack", "deliver", "error", "pong", "sync_summary", "sync_page", "watermark", "history_page", "conversation_list", "sync_required", "group", "receipt_counts", "receipt_details", "channel_activity")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     DELIVER_FIELD_NUMBER: _ClassVar[int]
@@ -187,6 +189,7 @@ class ServerFrame(_message.Message):
     GROUP_FIELD_NUMBER: _ClassVar[int]
     RECEIPT_COUNTS_FIELD_NUMBER: _ClassVar[int]
     RECEIPT_DETAILS_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_ACTIVITY_FIELD_NUMBER: _ClassVar[int]
     hello: HelloFrame
     ack: AckFrame
     deliver: DeliverFrame
@@ -201,7 +204,8 @@ class ServerFrame(_message.Message):
     group: GroupFrame
     receipt_counts: ReceiptCountsFrame
     receipt_details: ReceiptDetailsFrame
-    def __init__(self, hello: _Optional[_Union[HelloFrame, _Mapping]] = ..., ack: _Optional[_Union[AckFrame, _Mapping]] = ..., deliver: _Optional[_Union[DeliverFrame, _Mapping]] = ..., error: _Optional[_Union[ErrorFrame, _Mapping]] = ..., pong: _Optional[_Union[PongFrame, _Mapping]] = ..., sync_summary: _Optional[_Union[SyncSummaryFrame, _Mapping]] = ..., sync_page: _Optional[_Union[SyncPageFrame, _Mapping]] = ..., watermark: _Optional[_Union[WatermarkFrame, _Mapping]] = ..., history_page: _Optional[_Union[HistoryPageFrame, _Mapping]] = ..., conversation_list: _Optional[_Union[ConversationListFrame, _Mapping]] = ..., sync_required: _Optional[_Union[SyncRequiredFrame, _Mapping]] = ..., group: _Optional[_Union[GroupFrame, _Mapping]] = ..., receipt_counts: _Optional[_Union[ReceiptCountsFrame, _Mapping]] = ..., receipt_details: _Optional[_Union[ReceiptDetailsFrame, _Mapping]] = ...) -> None: ...
+    channel_activity: ChannelActivityFrame
+    def __init__(self, hello: _Optional[_Union[HelloFrame, _Mapping]] = ..., ack: _Optional[_Union[AckFrame, _Mapping]] = ..., deliver: _Optional[_Union[DeliverFrame, _Mapping]] = ..., error: _Optional[_Union[ErrorFrame, _Mapping]] = ..., pong: _Optional[_Union[PongFrame, _Mapping]] = ..., sync_summary: _Optional[_Union[SyncSummaryFrame, _Mapping]] = ..., sync_page: _Optional[_Union[SyncPageFrame, _Mapping]] = ..., watermark: _Optional[_Union[WatermarkFrame, _Mapping]] = ..., history_page: _Optional[_Union[HistoryPageFrame, _Mapping]] = ..., conversation_list: _Optional[_Union[ConversationListFrame, _Mapping]] = ..., sync_required: _Optional[_Union[SyncRequiredFrame, _Mapping]] = ..., group: _Optional[_Union[GroupFrame, _Mapping]] = ..., receipt_counts: _Optional[_Union[ReceiptCountsFrame, _Mapping]] = ..., receipt_details: _Optional[_Union[ReceiptDetailsFrame, _Mapping]] = ..., channel_activity: _Optional[_Union[ChannelActivityFrame, _Mapping]] = ...) -> None: ...
 
 class SyncSummaryFrame(_message.Message):
     __slots__ = ("request_id", "conversations", "next_cursor", "gap")
@@ -286,6 +290,20 @@ class ReceiptDetailsFrame(_message.Message):
     counts: _common_pb2.ReceiptCounts
     members: _containers.RepeatedCompositeFieldContainer[_common_pb2.MemberReceipt]
     def __init__(self, request_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., counts: _Optional[_Union[_common_pb2.ReceiptCounts, _Mapping]] = ..., members: _Optional[_Iterable[_Union[_common_pb2.MemberReceipt, _Mapping]]] = ...) -> None: ...
+
+class ChannelActivityFrame(_message.Message):
+    __slots__ = ("channels",)
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    channels: _containers.RepeatedCompositeFieldContainer[ChannelActivity]
+    def __init__(self, channels: _Optional[_Iterable[_Union[ChannelActivity, _Mapping]]] = ...) -> None: ...
+
+class ChannelActivity(_message.Message):
+    __slots__ = ("conversation_id", "last_message_id")
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    LAST_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    conversation_id: str
+    last_message_id: int
+    def __init__(self, conversation_id: _Optional[str] = ..., last_message_id: _Optional[int] = ...) -> None: ...
 
 class SyncRequiredFrame(_message.Message):
     __slots__ = ("reason",)

@@ -24,49 +24,49 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63hatmesh/v1/common.proto\x12\x0b\x63hatmesh.v1\"\xf6\x01\n\x07Message\x12\x12\n\nmessage_id\x18\x01 \x01(\x04\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x16\n\x0esender_user_id\x18\x03 \x01(\t\x12\x18\n\x10sender_device_id\x18\x04 \x01(\t\x12\x15\n\rclient_msg_id\x18\x05 \x01(\t\x12&\n\x04kind\x18\x06 \x01(\x0e\x32\x18.chatmesh.v1.MessageKind\x12\x0c\n\x04\x62ody\x18\x07 \x01(\x0c\x12\x15\n\rcreated_at_ms\x18\x08 \x01(\x03\x12(\n\x06system\x18\t \x01(\x0b\x32\x18.chatmesh.v1.SystemEvent\"`\n\x0bGroupMember\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12%\n\x04role\x18\x02 \x01(\x0e\x32\x17.chatmesh.v1.MemberRole\x12\x19\n\x11joined_message_id\x18\x03 \x01(\x04\"\x8f\x01\n\tGroupInfo\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x1a\n\x12\x63reated_by_user_id\x18\x03 \x01(\t\x12)\n\x07members\x18\x04 \x03(\x0b\x32\x18.chatmesh.v1.GroupMember\x12\x13\n\x0bmax_members\x18\x05 \x01(\r\"\xe1\x02\n\x0bSystemEvent\x12\x15\n\ractor_user_id\x18\x01 \x01(\t\x12\x32\n\rgroup_created\x18\n \x01(\x0b\x32\x19.chatmesh.v1.GroupCreatedH\x00\x12\x32\n\rmembers_added\x18\x0b \x01(\x0b\x32\x19.chatmesh.v1.MembersAddedH\x00\x12\x34\n\x0emember_removed\x18\x0c \x01(\x0b\x32\x1a.chatmesh.v1.MemberRemovedH\x00\x12.\n\x0bmember_left\x18\r \x01(\x0b\x32\x17.chatmesh.v1.MemberLeftH\x00\x12\x32\n\rtitle_changed\x18\x0e \x01(\x0b\x32\x19.chatmesh.v1.TitleChangedH\x00\x12\x30\n\x0crole_changed\x18\x0f \x01(\x0b\x32\x18.chatmesh.v1.RoleChangedH\x00\x42\x07\n\x05\x65vent\"6\n\x0cGroupCreated\x12\r\n\x05title\x18\x01 \x01(\t\x12\x17\n\x0fmember_user_ids\x18\x02 \x03(\t\" \n\x0cMembersAdded\x12\x10\n\x08user_ids\x18\x01 \x03(\t\" \n\rMemberRemoved\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"\'\n\nMemberLeft\x12\x19\n\x11promoted_user_ids\x18\x01 \x03(\t\"\x1d\n\x0cTitleChanged\x12\r\n\x05title\x18\x01 \x01(\t\"E\n\x0bRoleChanged\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12%\n\x04role\x18\x02 \x01(\x0e\x32\x17.chatmesh.v1.MemberRole\"l\n\tWatermark\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x1c\n\x14\x64\x65livered_message_id\x18\x03 \x01(\x04\x12\x17\n\x0fread_message_id\x18\x04 \x01(\x04\"\xec\x02\n\x13\x43onversationSummary\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12+\n\x04kind\x18\x02 \x01(\x0e\x32\x1d.chatmesh.v1.ConversationKind\x12\r\n\x05title\x18\x03 \x01(\t\x12\x17\n\x0fmember_user_ids\x18\x04 \x03(\t\x12*\n\x0clast_message\x18\x05 \x01(\x0b\x32\x14.chatmesh.v1.Message\x12\x14\n\x0cunread_count\x18\x06 \x01(\r\x12\x31\n\x11member_watermarks\x18\x07 \x03(\x0b\x32\x16.chatmesh.v1.Watermark\x12)\n\x07members\x18\x08 \x03(\x0b\x32\x18.chatmesh.v1.GroupMember\x12\x0c\n\x04left\x18\t \x01(\x08\x12\x39\n\x15last_message_receipts\x18\n \x01(\x0b\x32\x1a.chatmesh.v1.ReceiptCounts\"X\n\rReceiptCounts\x12\x12\n\nmessage_id\x18\x01 \x01(\x04\x12\x12\n\nrecipients\x18\x02 \x01(\r\x12\x11\n\tdelivered\x18\x03 \x01(\r\x12\x0c\n\x04read\x18\x04 \x01(\r\"A\n\rMemberReceipt\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdelivered\x18\x02 \x01(\x08\x12\x0c\n\x04read\x18\x03 \x01(\x08*[\n\x0bMessageKind\x12\x1c\n\x18MESSAGE_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11MESSAGE_KIND_TEXT\x10\x01\x12\x17\n\x13MESSAGE_KIND_SYSTEM\x10\x02*X\n\nMemberRole\x12\x1b\n\x17MEMBER_ROLE_UNSPECIFIED\x10\x00\x12\x16\n\x12MEMBER_ROLE_MEMBER\x10\x01\x12\x15\n\x11MEMBER_ROLE_ADMIN\x10\x02*\xbf\x02\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x45RROR_CODE_INVALID_ARGUMENT\x10\x01\x12 \n\x1c\x45RROR_CODE_PERMISSION_DENIED\x10\x02\x12\x18\n\x14\x45RROR_CODE_NOT_FOUND\x10\x03\x12!\n\x1d\x45RROR_CODE_RESOURCE_EXHAUSTED\x10\x04\x12\x1a\n\x16\x45RROR_CODE_UNAVAILABLE\x10\x05\x12\x17\n\x13\x45RROR_CODE_INTERNAL\x10\x06\x12\x1e\n\x1a\x45RROR_CODE_UNAUTHENTICATED\x10\x07\x12\"\n\x1e\x45RROR_CODE_FAILED_PRECONDITION\x10\x08\x12\x1d\n\x19\x45RROR_CODE_ALREADY_EXISTS\x10\t*p\n\x10\x43onversationKind\x12!\n\x1d\x43ONVERSATION_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43ONVERSATION_KIND_DIRECT\x10\x01\x12\x1b\n\x17\x43ONVERSATION_KIND_GROUP\x10\x02*^\n\x0bReceiptKind\x12\x1c\n\x18RECEIPT_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16RECEIPT_KIND_DELIVERED\x10\x01\x12\x15\n\x11RECEIPT_KIND_READ\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63hatmesh/v1/common.proto\x12\x0b\x63hatmesh.v1\"\xf6\x01\n\x07Message\x12\x12\n\nmessage_id\x18\x01 \x01(\x04\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x16\n\x0esender_user_id\x18\x03 \x01(\t\x12\x18\n\x10sender_device_id\x18\x04 \x01(\t\x12\x15\n\rclient_msg_id\x18\x05 \x01(\t\x12&\n\x04kind\x18\x06 \x01(\x0e\x32\x18.chatmesh.v1.MessageKind\x12\x0c\n\x04\x62ody\x18\x07 \x01(\x0c\x12\x15\n\rcreated_at_ms\x18\x08 \x01(\x03\x12(\n\x06system\x18\t \x01(\x0b\x32\x18.chatmesh.v1.SystemEvent\"`\n\x0bGroupMember\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12%\n\x04role\x18\x02 \x01(\x0e\x32\x17.chatmesh.v1.MemberRole\x12\x19\n\x11joined_message_id\x18\x03 \x01(\x04\"\xbc\x01\n\tGroupInfo\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x1a\n\x12\x63reated_by_user_id\x18\x03 \x01(\t\x12)\n\x07members\x18\x04 \x03(\x0b\x32\x18.chatmesh.v1.GroupMember\x12\x13\n\x0bmax_members\x18\x05 \x01(\r\x12+\n\x04kind\x18\x06 \x01(\x0e\x32\x1d.chatmesh.v1.ConversationKind\"\xe1\x02\n\x0bSystemEvent\x12\x15\n\ractor_user_id\x18\x01 \x01(\t\x12\x32\n\rgroup_created\x18\n \x01(\x0b\x32\x19.chatmesh.v1.GroupCreatedH\x00\x12\x32\n\rmembers_added\x18\x0b \x01(\x0b\x32\x19.chatmesh.v1.MembersAddedH\x00\x12\x34\n\x0emember_removed\x18\x0c \x01(\x0b\x32\x1a.chatmesh.v1.MemberRemovedH\x00\x12.\n\x0bmember_left\x18\r \x01(\x0b\x32\x17.chatmesh.v1.MemberLeftH\x00\x12\x32\n\rtitle_changed\x18\x0e \x01(\x0b\x32\x19.chatmesh.v1.TitleChangedH\x00\x12\x30\n\x0crole_changed\x18\x0f \x01(\x0b\x32\x18.chatmesh.v1.RoleChangedH\x00\x42\x07\n\x05\x65vent\"c\n\x0cGroupCreated\x12\r\n\x05title\x18\x01 \x01(\t\x12\x17\n\x0fmember_user_ids\x18\x02 \x03(\t\x12+\n\x04kind\x18\x03 \x01(\x0e\x32\x1d.chatmesh.v1.ConversationKind\" \n\x0cMembersAdded\x12\x10\n\x08user_ids\x18\x01 \x03(\t\" \n\rMemberRemoved\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"\'\n\nMemberLeft\x12\x19\n\x11promoted_user_ids\x18\x01 \x03(\t\"\x1d\n\x0cTitleChanged\x12\r\n\x05title\x18\x01 \x01(\t\"E\n\x0bRoleChanged\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12%\n\x04role\x18\x02 \x01(\x0e\x32\x17.chatmesh.v1.MemberRole\"l\n\tWatermark\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x1c\n\x14\x64\x65livered_message_id\x18\x03 \x01(\x04\x12\x17\n\x0fread_message_id\x18\x04 \x01(\x04\"\xec\x02\n\x13\x43onversationSummary\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12+\n\x04kind\x18\x02 \x01(\x0e\x32\x1d.chatmesh.v1.ConversationKind\x12\r\n\x05title\x18\x03 \x01(\t\x12\x17\n\x0fmember_user_ids\x18\x04 \x03(\t\x12*\n\x0clast_message\x18\x05 \x01(\x0b\x32\x14.chatmesh.v1.Message\x12\x14\n\x0cunread_count\x18\x06 \x01(\r\x12\x31\n\x11member_watermarks\x18\x07 \x03(\x0b\x32\x16.chatmesh.v1.Watermark\x12)\n\x07members\x18\x08 \x03(\x0b\x32\x18.chatmesh.v1.GroupMember\x12\x0c\n\x04left\x18\t \x01(\x08\x12\x39\n\x15last_message_receipts\x18\n \x01(\x0b\x32\x1a.chatmesh.v1.ReceiptCounts\"X\n\rReceiptCounts\x12\x12\n\nmessage_id\x18\x01 \x01(\x04\x12\x12\n\nrecipients\x18\x02 \x01(\r\x12\x11\n\tdelivered\x18\x03 \x01(\r\x12\x0c\n\x04read\x18\x04 \x01(\r\"A\n\rMemberReceipt\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdelivered\x18\x02 \x01(\x08\x12\x0c\n\x04read\x18\x03 \x01(\x08*[\n\x0bMessageKind\x12\x1c\n\x18MESSAGE_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11MESSAGE_KIND_TEXT\x10\x01\x12\x17\n\x13MESSAGE_KIND_SYSTEM\x10\x02*X\n\nMemberRole\x12\x1b\n\x17MEMBER_ROLE_UNSPECIFIED\x10\x00\x12\x16\n\x12MEMBER_ROLE_MEMBER\x10\x01\x12\x15\n\x11MEMBER_ROLE_ADMIN\x10\x02*\xbf\x02\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x45RROR_CODE_INVALID_ARGUMENT\x10\x01\x12 \n\x1c\x45RROR_CODE_PERMISSION_DENIED\x10\x02\x12\x18\n\x14\x45RROR_CODE_NOT_FOUND\x10\x03\x12!\n\x1d\x45RROR_CODE_RESOURCE_EXHAUSTED\x10\x04\x12\x1a\n\x16\x45RROR_CODE_UNAVAILABLE\x10\x05\x12\x17\n\x13\x45RROR_CODE_INTERNAL\x10\x06\x12\x1e\n\x1a\x45RROR_CODE_UNAUTHENTICATED\x10\x07\x12\"\n\x1e\x45RROR_CODE_FAILED_PRECONDITION\x10\x08\x12\x1d\n\x19\x45RROR_CODE_ALREADY_EXISTS\x10\t*\x8f\x01\n\x10\x43onversationKind\x12!\n\x1d\x43ONVERSATION_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43ONVERSATION_KIND_DIRECT\x10\x01\x12\x1b\n\x17\x43ONVERSATION_KIND_GROUP\x10\x02\x12\x1d\n\x19\x43ONVERSATION_KIND_CHANNEL\x10\x03*^\n\x0bReceiptKind\x12\x1c\n\x18RECEIPT_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16RECEIPT_KIND_DELIVERED\x10\x01\x12\x15\n\x11RECEIPT_KIND_READ\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chatmesh.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MESSAGEKIND']._serialized_start=1791
-  _globals['_MESSAGEKIND']._serialized_end=1882
-  _globals['_MEMBERROLE']._serialized_start=1884
-  _globals['_MEMBERROLE']._serialized_end=1972
-  _globals['_ERRORCODE']._serialized_start=1975
-  _globals['_ERRORCODE']._serialized_end=2294
-  _globals['_CONVERSATIONKIND']._serialized_start=2296
-  _globals['_CONVERSATIONKIND']._serialized_end=2408
-  _globals['_RECEIPTKIND']._serialized_start=2410
-  _globals['_RECEIPTKIND']._serialized_end=2504
+  _globals['_MESSAGEKIND']._serialized_start=1881
+  _globals['_MESSAGEKIND']._serialized_end=1972
+  _globals['_MEMBERROLE']._serialized_start=1974
+  _globals['_MEMBERROLE']._serialized_end=2062
+  _globals['_ERRORCODE']._serialized_start=2065
+  _globals['_ERRORCODE']._serialized_end=2384
+  _globals['_CONVERSATIONKIND']._serialized_start=2387
+  _globals['_CONVERSATIONKIND']._serialized_end=2530
+  _globals['_RECEIPTKIND']._serialized_start=2532
+  _globals['_RECEIPTKIND']._serialized_end=2626
   _globals['_MESSAGE']._serialized_start=42
   _globals['_MESSAGE']._serialized_end=288
   _globals['_GROUPMEMBER']._serialized_start=290
   _globals['_GROUPMEMBER']._serialized_end=386
   _globals['_GROUPINFO']._serialized_start=389
-  _globals['_GROUPINFO']._serialized_end=532
-  _globals['_SYSTEMEVENT']._serialized_start=535
-  _globals['_SYSTEMEVENT']._serialized_end=888
-  _globals['_GROUPCREATED']._serialized_start=890
-  _globals['_GROUPCREATED']._serialized_end=944
-  _globals['_MEMBERSADDED']._serialized_start=946
-  _globals['_MEMBERSADDED']._serialized_end=978
-  _globals['_MEMBERREMOVED']._serialized_start=980
-  _globals['_MEMBERREMOVED']._serialized_end=1012
-  _globals['_MEMBERLEFT']._serialized_start=1014
-  _globals['_MEMBERLEFT']._serialized_end=1053
-  _globals['_TITLECHANGED']._serialized_start=1055
-  _globals['_TITLECHANGED']._serialized_end=1084
-  _globals['_ROLECHANGED']._serialized_start=1086
-  _globals['_ROLECHANGED']._serialized_end=1155
-  _globals['_WATERMARK']._serialized_start=1157
-  _globals['_WATERMARK']._serialized_end=1265
-  _globals['_CONVERSATIONSUMMARY']._serialized_start=1268
-  _globals['_CONVERSATIONSUMMARY']._serialized_end=1632
-  _globals['_RECEIPTCOUNTS']._serialized_start=1634
-  _globals['_RECEIPTCOUNTS']._serialized_end=1722
-  _globals['_MEMBERRECEIPT']._serialized_start=1724
-  _globals['_MEMBERRECEIPT']._serialized_end=1789
+  _globals['_GROUPINFO']._serialized_end=577
+  _globals['_SYSTEMEVENT']._serialized_start=580
+  _globals['_SYSTEMEVENT']._serialized_end=933
+  _globals['_GROUPCREATED']._serialized_start=935
+  _globals['_GROUPCREATED']._serialized_end=1034
+  _globals['_MEMBERSADDED']._serialized_start=1036
+  _globals['_MEMBERSADDED']._serialized_end=1068
+  _globals['_MEMBERREMOVED']._serialized_start=1070
+  _globals['_MEMBERREMOVED']._serialized_end=1102
+  _globals['_MEMBERLEFT']._serialized_start=1104
+  _globals['_MEMBERLEFT']._serialized_end=1143
+  _globals['_TITLECHANGED']._serialized_start=1145
+  _globals['_TITLECHANGED']._serialized_end=1174
+  _globals['_ROLECHANGED']._serialized_start=1176
+  _globals['_ROLECHANGED']._serialized_end=1245
+  _globals['_WATERMARK']._serialized_start=1247
+  _globals['_WATERMARK']._serialized_end=1355
+  _globals['_CONVERSATIONSUMMARY']._serialized_start=1358
+  _globals['_CONVERSATIONSUMMARY']._serialized_end=1722
+  _globals['_RECEIPTCOUNTS']._serialized_start=1724
+  _globals['_RECEIPTCOUNTS']._serialized_end=1812
+  _globals['_MEMBERRECEIPT']._serialized_start=1814
+  _globals['_MEMBERRECEIPT']._serialized_end=1879
 # @@protoc_insertion_point(module_scope)

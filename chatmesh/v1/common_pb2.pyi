@@ -37,6 +37,7 @@ class ConversationKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONVERSATION_KIND_UNSPECIFIED: _ClassVar[ConversationKind]
     CONVERSATION_KIND_DIRECT: _ClassVar[ConversationKind]
     CONVERSATION_KIND_GROUP: _ClassVar[ConversationKind]
+    CONVERSATION_KIND_CHANNEL: _ClassVar[ConversationKind]
 
 class ReceiptKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -62,6 +63,7 @@ ERROR_CODE_ALREADY_EXISTS: ErrorCode
 CONVERSATION_KIND_UNSPECIFIED: ConversationKind
 CONVERSATION_KIND_DIRECT: ConversationKind
 CONVERSATION_KIND_GROUP: ConversationKind
+CONVERSATION_KIND_CHANNEL: ConversationKind
 RECEIPT_KIND_UNSPECIFIED: ReceiptKind
 RECEIPT_KIND_DELIVERED: ReceiptKind
 RECEIPT_KIND_READ: ReceiptKind
@@ -99,18 +101,20 @@ class GroupMember(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., role: _Optional[_Union[MemberRole, str]] = ..., joined_message_id: _Optional[int] = ...) -> None: ...
 
 class GroupInfo(_message.Message):
-    __slots__ = ("conversation_id", "title", "created_by_user_id", "members", "max_members")
+    __slots__ = ("conversation_id", "title", "created_by_user_id", "members", "max_members", "kind")
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_USER_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
     MAX_MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     conversation_id: str
     title: str
     created_by_user_id: str
     members: _containers.RepeatedCompositeFieldContainer[GroupMember]
     max_members: int
-    def __init__(self, conversation_id: _Optional[str] = ..., title: _Optional[str] = ..., created_by_user_id: _Optional[str] = ..., members: _Optional[_Iterable[_Union[GroupMember, _Mapping]]] = ..., max_members: _Optional[int] = ...) -> None: ...
+    kind: ConversationKind
+    def __init__(self, conversation_id: _Optional[str] = ..., title: _Optional[str] = ..., created_by_user_id: _Optional[str] = ..., members: _Optional[_Iterable[_Union[GroupMember, _Mapping]]] = ..., max_members: _Optional[int] = ..., kind: _Optional[_Union[ConversationKind, str]] = ...) -> None: ...
 
 class SystemEvent(_message.Message):
     __slots__ = ("actor_user_id", "group_created", "members_added", "member_removed", "member_left", "title_changed", "role_changed")
@@ -131,12 +135,14 @@ class SystemEvent(_message.Message):
     def __init__(self, actor_user_id: _Optional[str] = ..., group_created: _Optional[_Union[GroupCreated, _Mapping]] = ..., members_added: _Optional[_Union[MembersAdded, _Mapping]] = ..., member_removed: _Optional[_Union[MemberRemoved, _Mapping]] = ..., member_left: _Optional[_Union[MemberLeft, _Mapping]] = ..., title_changed: _Optional[_Union[TitleChanged, _Mapping]] = ..., role_changed: _Optional[_Union[RoleChanged, _Mapping]] = ...) -> None: ...
 
 class GroupCreated(_message.Message):
-    __slots__ = ("title", "member_user_ids")
+    __slots__ = ("title", "member_user_ids", "kind")
     TITLE_FIELD_NUMBER: _ClassVar[int]
     MEMBER_USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     title: str
     member_user_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, title: _Optional[str] = ..., member_user_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    kind: ConversationKind
+    def __init__(self, title: _Optional[str] = ..., member_user_ids: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[ConversationKind, str]] = ...) -> None: ...
 
 class MembersAdded(_message.Message):
     __slots__ = ("user_ids",)
