@@ -56,6 +56,7 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier) -> None:
         link=link,
         disconnects=DisconnectPublisher(redis_client, settings.common.key_prefix),
         clock=SystemClock(),
+        nudge_window_s=settings.nudge_window_s,
     )
     subscriber = DeliverySubscriber(
         redis_client,

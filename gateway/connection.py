@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 # reading; it is cut (close 1013) and resyncs from history when it returns,
 # rather than holding gateway memory hostage.
 SEND_QUEUE_FRAMES = 1024
+# Channel nudges to one connection: at most one frame per window, naming each
+# busy channel once with its newest message.
+NUDGE_WINDOW_S = 2.0
 
 
 class TokenBucket:
@@ -53,7 +56,14 @@ class ClientConnection:
         encoding: Encoding,
         *,
         queue_frames: int = SEND_QUEUE_FRAMES,
+        nudge_window_s: float = NUDGE_WINDOW_S,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._nudge_window_s = nudge_window_s
+        self._monotonic = monotonic
+        self._nudges: dict[str, int] = {}  # channel -> newest message id, not yet sent
+        self._nudged_at = -nudge_window_s
+        self._nudge_timer: asyncio.TimerHandle | None = None
         self.websocket = websocket
         self.identity = identity
         self.encoding = encoding
@@ -86,6 +96,38 @@ class ClientConnection:
             )
             self.close_soon(CLOSE_TRY_AGAIN_LATER, "too far behind; resync")
 
+    def nudge(self, activity: client_pb2.ChannelActivityFrame) -> None:
+        """Tells the client of channel activity: at once if it heard nothing
+        in the last window, else once the window is over, all channels that
+        moved meanwhile in one frame."""
+        for channel in activity.channels:
+            held = self._nudges.get(channel.conversation_id, 0)
+            self._nudges[channel.conversation_id] = max(held, channel.last_message_id)
+        if self._nudge_timer is not None:
+            return
+        wait = self._nudged_at + self._nudge_window_s - self._monotonic()
+        if wait <= 0:
+            self._send_nudges()
+        else:
+            self._nudge_timer = asyncio.get_running_loop().call_later(wait, self._send_nudges)
+
+    def _send_nudges(self) -> None:
+        self._nudge_timer = None
+        pending, self._nudges = self._nudges, {}
+        if not pending:
+            return
+        self._nudged_at = self._monotonic()
+        self.send(
+            client_pb2.ServerFrame(
+                channel_activity=client_pb2.ChannelActivityFrame(
+                    channels=[
+                        client_pb2.ChannelActivity(conversation_id=c, last_message_id=m)
+                        for c, m in sorted(pending.items())
+                    ]
+                )
+            )
+        )
+
     def close_soon(self, code: int, reason: str) -> None:
         """Starts closing the connection without waiting; later calls do nothing."""
         if self._cutting is None:
@@ -109,6 +151,8 @@ class ClientConnection:
             pass
 
     async def stop(self) -> None:
+        if self._nudge_timer is not None:
+            self._nudge_timer.cancel()
         if self._cutting is not None:
             await asyncio.gather(self._cutting, return_exceptions=True)
         if self._writer is not None:

@@ -41,6 +41,7 @@ from chatmesh.frames import (
 )
 from chatmesh.v1 import client_pb2, delivery_pb2, session_service_pb2
 from gateway.connection import (
+    NUDGE_WINDOW_S,
     ClientConnection,
     ConnectionRegistry,
     TokenBucket,
@@ -91,7 +92,9 @@ class Edge:
         link: MsgsvcLink,
         disconnects: DisconnectPublisher,
         clock: Clock,
+        nudge_window_s: float = NUDGE_WINDOW_S,
     ) -> None:
+        self._nudge_window_s = nudge_window_s
         self._disconnects = disconnects
         self._gateway_id = gateway_id
         self._clock = clock
@@ -136,7 +139,7 @@ class Edge:
 
     async def handle(self, websocket: ServerConnection) -> None:
         identity, encoding = self._identities.pop(websocket)
-        conn = ClientConnection(websocket, identity, encoding)
+        conn = ClientConnection(websocket, identity, encoding, nudge_window_s=self._nudge_window_s)
         conn.start()
         self._registry.add(conn)
         fields = {
@@ -275,7 +278,11 @@ class Edge:
             # The device's current connection, even if it reconnected here
             # after msgsvc looked the session up.
             conn = self._registry.by_device(target.user_id, target.device_id)
-            if conn is not None:
+            if conn is None:
+                continue
+            if delivery.frame.WhichOneof("kind") == "channel_activity":
+                conn.nudge(delivery.frame.channel_activity)
+            else:
                 conn.send(delivery.frame)
 
     def delivery_interrupted(self) -> None:

@@ -33,6 +33,7 @@ class GatewaySettings:
     jwt_public_key_file: str
     msgsvc_streams: int
     drain_s: float
+    nudge_window_s: float  # channel nudges per connection: at most one frame per window
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GatewaySettings:
@@ -47,6 +48,7 @@ class GatewaySettings:
             jwt_public_key_file=env_str(env, "JWT_PUBLIC_KEY_FILE"),
             msgsvc_streams=env_int(env, "MSGSVC_STREAMS", 2),
             drain_s=env_int(env, "DRAIN_MS", 2000) / 1000,
+            nudge_window_s=env_int(env, "NUDGE_WINDOW_MS", 2000) / 1000,
         )
 
 

@@ -79,6 +79,7 @@ async def run(settings: MsgsvcSettings) -> None:
         log=KafkaMessageLog(producer, settings.kafka.topic),
         legacy_claims=settings.legacy_claims,
         max_group_members=settings.max_group_members,
+        max_channel_members=settings.max_channel_members,
     )
     servicer = MessageServicer(service.messaging, service.frames)
     directory_servicer = DirectoryServicer(service.accounts)

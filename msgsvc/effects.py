@@ -10,7 +10,6 @@ sync or conversation list.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 from chatmesh.tasks import TaskGroup
@@ -55,13 +54,11 @@ class Effects:
     def receipt_moved(self, outcome: ReceiptOutcome, device_id: str) -> None:
         if not outcome.advanced:
             return
-        if outcome.group:
+        if outcome.counted:
             state = outcome.state
             self._group_receipts.moved(
                 state.conversation_id, max(state.delivered_message_id, state.read_message_id)
             )
-            # The reader's other devices clear their badge; senders hear counts.
-            outcome = dataclasses.replace(outcome, member_ids=(state.user_id,))
         self._tasks.spawn("receipt-event", self._tell(outcome, device_id))
 
     async def _route(self, outcome: SendOutcome, entry_id: str) -> None:

@@ -13,7 +13,7 @@ import enum
 from dataclasses import dataclass
 
 from chatmesh.v1 import common_pb2
-from msgsvc.storage.directory import ADMIN, MEMBER
+from msgsvc.storage.directory import ADMIN, GROUP, MEMBER
 
 
 class Change(enum.Enum):
@@ -34,6 +34,7 @@ class GroupEvent:
     # REMOVED and ROLE: the one member; LEFT: who was promoted to admin.
     user_ids: tuple[str, ...] = ()
     role: int = 0  # ROLE
+    kind: int = GROUP  # CREATED: a group or a channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,7 @@ def to_proto(event: GroupEvent) -> common_pb2.SystemEvent:
         case Change.CREATED:
             proto.group_created.title = event.title
             proto.group_created.member_user_ids.extend(event.user_ids)
+            proto.group_created.kind = event.kind  # type: ignore[assignment]
         case Change.ADDED:
             proto.members_added.user_ids.extend(event.user_ids)
         case Change.REMOVED:
@@ -114,7 +116,13 @@ def from_proto(proto: common_pb2.SystemEvent) -> GroupEvent:
     actor = proto.actor_user_id
     if kind == "group_created":
         created = proto.group_created
-        return GroupEvent(actor, Change.CREATED, created.title, tuple(created.member_user_ids))
+        return GroupEvent(
+            actor,
+            Change.CREATED,
+            created.title,
+            tuple(created.member_user_ids),
+            kind=created.kind or GROUP,
+        )
     if kind == "members_added":
         return GroupEvent(actor, Change.ADDED, user_ids=tuple(proto.members_added.user_ids))
     if kind == "member_removed":

@@ -25,7 +25,7 @@ from chatmesh.v1 import client_pb2, common_pb2
 from msgsvc.access import Access
 from msgsvc.model import StoredMessage
 from msgsvc.routing import Router
-from msgsvc.storage.directory import DIRECT, Conversation, Directory, MemberState
+from msgsvc.storage.directory import GROUP, Conversation, Directory, MemberState
 from msgsvc.storage.messages import MessageStore, bucket_at
 
 COUNTED_MESSAGES = 20  # newest messages of a group whose counts are pushed
@@ -102,7 +102,7 @@ class GroupReceipts:
 
     async def _push(self, conversation_id: str, up_to: int) -> int:
         group = await self._directory.conversation(conversation_id)
-        if group is None or group.kind == DIRECT:
+        if group is None or group.kind != GROUP:
             return 0
         newest = await self._messages.page(
             conversation_id,
@@ -129,7 +129,7 @@ class GroupReceipts:
     async def last_message_counts(
         self, group: Conversation, last: StoredMessage | None
     ) -> Counts | None:
-        if last is None or group.kind == DIRECT or last.kind == common_pb2.MESSAGE_KIND_SYSTEM:
+        if last is None or group.kind != GROUP or last.kind == common_pb2.MESSAGE_KIND_SYSTEM:
             return None
         states = await self._directory.member_states([group.conversation_id])
         return count(group, states, last)
@@ -138,9 +138,10 @@ class GroupReceipts:
         self, user_id: str, conversation_id: str, message_id: int
     ) -> tuple[Counts, list[MemberReceipt]]:
         group = await self._access.member_conversation(user_id, conversation_id)
-        if group.kind == DIRECT:
+        if group.kind != GROUP:
             raise InvalidArgument(
-                "NOT_A_GROUP", "1:1 receipts are the other member's watermark: see the list"
+                "NOT_A_GROUP",
+                "receipts are counted in groups; 1:1 receipts are watermarks, channels have none",
             )
         message = await self._messages.get(conversation_id, message_id)
         member = group.member(user_id)

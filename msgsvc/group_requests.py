@@ -6,6 +6,7 @@ from chatmesh.errors import InvalidArgument
 from chatmesh.v1 import client_pb2, common_pb2
 from msgsvc.groups import GroupOutcome, Groups
 from msgsvc.protos import group_info
+from msgsvc.storage.directory import GROUP
 
 
 async def create(
@@ -17,6 +18,7 @@ async def create(
         client_group_id=request.client_group_id,
         title=request.title,
         member_ids=list(request.member_user_ids),
+        kind=request.kind or GROUP,
     )
 
 

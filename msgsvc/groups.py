@@ -8,6 +8,9 @@ transaction. The system message is the record of the change: if the
 transaction fails after the write, routing and recovery apply it from the
 message (decision 0011).
 
+The same holds for broadcast channels, whose limit is their own
+(``max_channel_members``) and where only admins post (msgsvc.sending).
+
 Rules: admins add, remove, rename and set roles; any member may leave; a
 group has at most ``max_members`` current members and, while it has members,
 at least one admin (the last admin leaving promotes the longest-standing
@@ -38,13 +41,23 @@ from msgsvc.group_events import Change, GroupEvent, encode
 from msgsvc.message_log import LogEntry, MessageLog
 from msgsvc.model import MAX_CLIENT_MSG_ID_CHARS, StoredMessage
 from msgsvc.sending import IdSource
-from msgsvc.storage.directory import ADMIN, GROUP, MEMBER, Conversation, Directory, Member
+from msgsvc.storage.directory import (
+    ADMIN,
+    CHANNEL,
+    GROUP,
+    MEMBER,
+    MULTI_MEMBER,
+    Conversation,
+    Directory,
+    Member,
+)
 from msgsvc.storage.groups import GroupStore, GroupTransaction
 from msgsvc.storage.messages import MessageStore
 from msgsvc.storage.route_journal import RouteJournal, RouteRef
 from msgsvc.visibility import may_start_write
 
-MAX_GROUP_MEMBERS = 500  # the product's limit for groups; broadcast channels go beyond
+MAX_GROUP_MEMBERS = 500  # the product's limit for groups; beyond it, a broadcast channel
+MAX_CHANNEL_MEMBERS = 100_000  # each member costs a row and a session lookup per nudge
 MAX_TITLE_CHARS = 100
 # A change's id must exceed the newest message id marked in the group. Ids of
 # other instances may lead this one's clock by their clock difference; wait
@@ -59,6 +72,7 @@ class GroupView:
     created_by: str
     members: tuple[Member, ...]  # current members, by user id
     max_members: int
+    kind: int = GROUP
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +99,10 @@ class Groups:
         journal: RouteJournal,
         log: MessageLog,
         max_members: int = MAX_GROUP_MEMBERS,
+        max_channel_members: int = MAX_CHANNEL_MEMBERS,
     ) -> None:
         self._log = log
+        self.max_channel_members = max_channel_members
         self._store = store
         self._directory = directory
         self._messages = messages
@@ -106,7 +122,10 @@ class Groups:
         client_group_id: str,
         title: str,
         member_ids: Sequence[str],
+        kind: int = GROUP,
     ) -> GroupOutcome:
+        if kind not in MULTI_MEMBER:
+            raise InvalidArgument("INVALID_KIND", "kind must be GROUP or CHANNEL")
         if not client_group_id:
             raise InvalidArgument("MISSING_CLIENT_GROUP_ID", "client_group_id is required")
         if len(client_group_id) > MAX_CLIENT_MSG_ID_CHARS:
@@ -116,15 +135,15 @@ class Groups:
             )
         title = _valid_title(title)
         members = tuple(sorted({*_valid_user_ids(member_ids), actor}))
-        if len(members) > self.max_members:
-            raise _group_full(self.max_members)
+        if len(members) > self._limit(kind):
+            raise _group_full(self._limit(kind))
         await self._require_device(actor, device_id)
         known = await self._directory.existing_users(members)
         if actor not in known:
             raise NotFound("SENDER_NOT_FOUND", "the creating user is not registered")
         _require_known(members, known)
         conversation_id = group_conversation_id(actor, device_id, client_group_id)
-        event = GroupEvent(actor, Change.CREATED, title, members)
+        event = GroupEvent(actor, Change.CREATED, title, members, kind=kind)
         async with self._store.creating(conversation_id) as txn:
             if txn.conversation is not None:
                 return await self._created_before(txn.conversation, event)
@@ -156,8 +175,8 @@ class Groups:
             for user in added:
                 if group.member(user) is not None:
                     raise AlreadyExists("ALREADY_MEMBER", f"{user!r} is already a member")
-            if len(group.member_ids) + len(added) > self.max_members:
-                raise _group_full(self.max_members)
+            if len(group.member_ids) + len(added) > self._limit(group.kind):
+                raise _group_full(self._limit(group.kind))
             return GroupEvent(actor, Change.ADDED, user_ids=added)
 
         return await self._change(actor, device_id, conversation_id, decide)
@@ -226,7 +245,7 @@ class Groups:
 
     async def get(self, requester: str, conversation_id: str) -> GroupView:
         group = await self._directory.conversation(conversation_id)
-        if group is None or group.kind != GROUP or group.member(requester) is None:
+        if group is None or group.kind not in MULTI_MEMBER or group.member(requester) is None:
             raise NotFound("CONVERSATION_NOT_FOUND", "no such conversation")
         return self._view(group)
 
@@ -237,7 +256,7 @@ class Groups:
         async with self._store.locked(conversation_id) as txn:
             group = txn.conversation
             # Non-members get the same answer as for a missing group.
-            if group is None or group.kind != GROUP or group.member(actor) is None:
+            if group is None or group.kind not in MULTI_MEMBER or group.member(actor) is None:
                 raise NotFound("CONVERSATION_NOT_FOUND", "no such conversation")
             event = decide(group)
             if event is None:
@@ -302,13 +321,17 @@ class Groups:
         if device_id:  # empty: a service acting on the user's behalf
             await self._devices.require(user_id, device_id)
 
+    def _limit(self, kind: int) -> int:
+        return self.max_channel_members if kind == CHANNEL else self.max_members
+
     def _view(self, group: Conversation) -> GroupView:
         return GroupView(
             conversation_id=group.conversation_id,
             title=group.title,
             created_by=group.created_by,
             members=tuple(m for m in group.members if m.current),
-            max_members=self.max_members,
+            max_members=self._limit(group.kind),
+            kind=group.kind,
         )
 
 

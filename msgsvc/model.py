@@ -107,4 +107,5 @@ class ReceiptOutcome:
     state: MemberState
     advanced: bool
     member_ids: tuple[str, ...]  # who to tell
-    group: bool = False  # groups tell senders counts, not every member every move
+    group: bool = False  # not 1:1: only the reader's other devices hear of it
+    counted: bool = False  # a group's: senders hear counts (msgsvc.group_receipts)

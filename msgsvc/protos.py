@@ -39,6 +39,7 @@ def group_info(group: GroupView) -> common_pb2.GroupInfo:
         created_by_user_id=group.created_by,
         members=[group_member(m) for m in group.members],
         max_members=group.max_members,
+        kind=group.kind,  # type: ignore[arg-type]  # stored values mirror ConversationKind
     )
 
 

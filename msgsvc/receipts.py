@@ -19,7 +19,7 @@ from chatmesh.errors import InvalidArgument, NotFound
 from chatmesh.v1 import common_pb2
 from msgsvc.access import Access
 from msgsvc.model import ReceiptOutcome
-from msgsvc.storage.directory import DIRECT, Directory
+from msgsvc.storage.directory import DIRECT, GROUP, Directory
 from msgsvc.storage.messages import MessageStore
 
 _KINDS = frozenset({common_pb2.RECEIPT_KIND_DELIVERED, common_pb2.RECEIPT_KIND_READ})
@@ -49,6 +49,9 @@ class ReceiptTracker:
         if moved is None:  # removed from the conversation meanwhile
             raise NotFound("CONVERSATION_NOT_FOUND", "no such conversation")
         state, advanced = moved
+        if conversation.kind == DIRECT:
+            return ReceiptOutcome(state, advanced, conversation.member_ids)
+        # Groups count receipts for senders; channels keep them to the reader.
         return ReceiptOutcome(
-            state, advanced, conversation.member_ids, group=conversation.kind != DIRECT
+            state, advanced, (user_id,), group=True, counted=conversation.kind == GROUP
         )

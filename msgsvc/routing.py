@@ -77,6 +77,23 @@ class Router:
                 offline, message.conversation_id, message.message_id, message.sender_user_id
             )
 
+    async def nudge(
+        self, conversation_id: str, last_message_id: int, user_ids: Sequence[str]
+    ) -> None:
+        """Tells the live devices of a channel's members that it has new
+        messages, instead of delivering each one. No push: a channel's
+        audience hears of it when it opens the app."""
+        frame = client_pb2.ServerFrame(
+            channel_activity=client_pb2.ChannelActivityFrame(
+                channels=[
+                    client_pb2.ChannelActivity(
+                        conversation_id=conversation_id, last_message_id=last_message_id
+                    )
+                ]
+            )
+        )
+        await self.broadcast(frame, user_ids, skip=("", ""))
+
     async def broadcast(
         self, frame: client_pb2.ServerFrame, user_ids: Sequence[str], *, skip: tuple[str, str]
     ) -> None:

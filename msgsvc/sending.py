@@ -24,7 +24,13 @@ from typing import Protocol
 from chatmesh import snowflake
 from chatmesh.clock import Clock
 from chatmesh.conversation import direct_conversation_id, is_valid_user_id
-from chatmesh.errors import ChatmeshError, InvalidArgument, NotFound, Unavailable
+from chatmesh.errors import (
+    ChatmeshError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
 from chatmesh.v1 import common_pb2
 from msgsvc.devices import DeviceCheck
 from msgsvc.message_log import LogEntry, MessageLog
@@ -37,7 +43,7 @@ from msgsvc.model import (
 )
 from msgsvc.send_identity import SendKey, send_digest
 from msgsvc.storage.claims import Claim, ClaimStore
-from msgsvc.storage.directory import DIRECT, Conversation, Directory
+from msgsvc.storage.directory import ADMIN, CHANNEL, DIRECT, Conversation, Directory
 from msgsvc.storage.messages import MessageStore
 from msgsvc.storage.route_journal import RouteJournal, RouteRef
 from msgsvc.visibility import COMMIT_BOUND_MS, may_start_write, reclaimable
@@ -226,6 +232,10 @@ class MessageSender:
         # conversation ids cannot be probed for existence.
         if conversation is None or sender not in conversation.member_ids:
             raise NotFound("CONVERSATION_NOT_FOUND", "no such conversation")
+        if conversation.kind == CHANNEL:
+            member = conversation.member(sender)
+            if member is None or member.role != ADMIN:
+                raise PermissionDenied("NOT_CHANNEL_ADMIN", "only the channel's admins post")
         return _Target(conversation.conversation_id, conversation, "")
 
 

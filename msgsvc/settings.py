@@ -18,7 +18,7 @@ from chatmesh.settings import (
     env_int,
     env_str,
 )
-from msgsvc.groups import MAX_GROUP_MEMBERS
+from msgsvc.groups import MAX_CHANNEL_MEMBERS, MAX_GROUP_MEMBERS
 from msgsvc.storage.claims import LegacyClaims
 
 DEFAULT_GRPC_PORT = 50051
@@ -39,6 +39,8 @@ class MsgsvcSettings:
     # treated while they age out: mirror, read or off.
     legacy_claims: LegacyClaims
     max_group_members: int
+    max_channel_members: int
+    channel_nudge_window_s: float  # fan-out: at most one nudge per channel per window
     kafka: KafkaSettings
 
     @classmethod
@@ -54,6 +56,8 @@ class MsgsvcSettings:
             instance_id=env_str(env, "INSTANCE_ID", socket.gethostname()),
             legacy_claims=_legacy_claims(env_str(env, "LEGACY_CLAIMS", LegacyClaims.READ.value)),
             max_group_members=env_int(env, "MAX_GROUP_MEMBERS", MAX_GROUP_MEMBERS),
+            max_channel_members=env_int(env, "MAX_CHANNEL_MEMBERS", MAX_CHANNEL_MEMBERS),
+            channel_nudge_window_s=env_int(env, "CHANNEL_NUDGE_WINDOW_MS", 1000) / 1000,
             kafka=KafkaSettings.from_env(env, common.key_prefix),
         )
 

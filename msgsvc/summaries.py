@@ -15,7 +15,14 @@ from collections.abc import Sequence
 from chatmesh.v1 import common_pb2
 from msgsvc.group_receipts import count
 from msgsvc.model import ConversationView, StoredMessage
-from msgsvc.storage.directory import DIRECT, Directory, Member, Membership, MemberState
+from msgsvc.storage.directory import (
+    DIRECT,
+    GROUP,
+    Directory,
+    Member,
+    Membership,
+    MemberState,
+)
 from msgsvc.storage.messages import MessageStore, bucket_at, bucket_of
 
 UNREAD_COUNT_CAP = 1000  # a badge shows "999+" long before this
@@ -55,7 +62,7 @@ class Summarizer:
             members = tuple(m for m in conversation.members if m.current)
         last = await self._last_message(membership)
         last_receipts = None
-        if conversation is not None and conversation.kind != DIRECT and not membership.left:
+        if conversation is not None and conversation.kind == GROUP and not membership.left:
             if last is not None and last.kind != common_pb2.MESSAGE_KIND_SYSTEM:
                 states = await self._directory.member_states([conversation.conversation_id])
                 counted = count(conversation, states, last)

@@ -22,7 +22,7 @@ from msgsvc.conversation_list import ConversationLister
 from msgsvc.devices import DeviceCheck
 from msgsvc.effects import Effects
 from msgsvc.group_receipts import GroupReceipts
-from msgsvc.groups import MAX_GROUP_MEMBERS, Groups
+from msgsvc.groups import MAX_CHANNEL_MEMBERS, MAX_GROUP_MEMBERS, Groups
 from msgsvc.history import HistoryReader
 from msgsvc.message_log import MessageLog
 from msgsvc.messaging import Messaging
@@ -67,6 +67,7 @@ def build(
     legacy_claims: LegacyClaims = LegacyClaims.READ,
     max_sync_conversations: int = MAX_SYNC_CONVERSATIONS,
     max_group_members: int = MAX_GROUP_MEMBERS,
+    max_channel_members: int = MAX_CHANNEL_MEMBERS,
 ) -> Msgsvc:
     directory = CachingDirectory(PostgresDirectory(pg_pool))
     account_store = PostgresAccountStore(pg_pool)
@@ -110,6 +111,7 @@ def build(
             journal=journal,
             log=log,
             max_members=max_group_members,
+            max_channel_members=max_channel_members,
         ),
         group_receipts=group_receipts,
         effects=Effects(router, journal, tasks, group_receipts),

@@ -13,6 +13,7 @@
 from chatmesh.client.connection import Connection, NoHello, text_send
 from chatmesh.client.device import Device
 from chatmesh.client.protocol import (
+    ChannelActivity,
     ClientOptions,
     ClientProtocol,
     ClientStats,
@@ -28,6 +29,7 @@ from chatmesh.client.store import MessageStore, SendKey, send_key
 from chatmesh.client.sync import SyncFailed, SyncOutcome, SyncResult, SyncRun, run_sync
 
 __all__ = [
+    "ChannelActivity",
     "ClientOptions",
     "ClientProtocol",
     "ClientStats",

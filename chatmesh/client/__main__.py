@@ -23,6 +23,7 @@ from pathlib import Path
 from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.client.device import Device
 from chatmesh.client.protocol import (
+    ChannelActivity,
     Event,
     FrameReceived,
     MessageAdded,
@@ -68,6 +69,9 @@ def describe(event: Event, me: str) -> str | None:
         if w.read_message_id:
             return f"  #{w.conversation_id} read by {w.user_id} up to {w.read_message_id}"
         return f"  #{w.conversation_id} delivered to {w.user_id} up to {w.delivered_message_id}"
+    if isinstance(event, ChannelActivity):
+        names = ", ".join(f"#{c}" for c, _ in event.channels)
+        return f"  new in {names} (open with a sync)"
     if isinstance(event, ReceiptCountsChanged):
         newest = max(event.counts, key=lambda c: c.message_id)
         return (

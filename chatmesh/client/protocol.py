@@ -106,6 +106,13 @@ class ReceiptCountsChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelActivity:
+    """Broadcast channels have new messages: read them when opened (sync, history)."""
+
+    channels: tuple[tuple[str, int], ...]  # (conversation_id, newest message id)
+
+
+@dataclass(frozen=True, slots=True)
 class FrameReceived:
     """A frame the protocol has no use for (a pong, an unmatched error)."""
 
@@ -118,6 +125,7 @@ Event = (
     | SyncFinished
     | WatermarkChanged
     | ReceiptCountsChanged
+    | ChannelActivity
     | FrameReceived
 )
 
@@ -264,6 +272,15 @@ class ClientProtocol:
         elif kind == "receipt_counts":
             counts = frame.receipt_counts
             self._events.append(ReceiptCountsChanged(counts.conversation_id, tuple(counts.counts)))
+        elif kind == "channel_activity":
+            self._events.append(
+                ChannelActivity(
+                    tuple(
+                        (c.conversation_id, c.last_message_id)
+                        for c in frame.channel_activity.channels
+                    )
+                )
+            )
         elif kind in ("sync_summary", "sync_page"):
             self.stats.late_replies += 1  # its request timed out and was retried
         else:

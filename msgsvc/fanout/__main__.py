@@ -73,6 +73,7 @@ async def run(settings: MsgsvcSettings) -> None:
             GrpcPushQueue(notification_service_pb2_grpc.NotificationServiceStub(notifysvc)),
         ),
         clock=clock,
+        nudge_window_s=settings.channel_nudge_window_s,
     )
     tasks = TaskGroup("fanout")
     tasks.forever("fanout", worker.run())
@@ -85,6 +86,7 @@ async def run(settings: MsgsvcSettings) -> None:
         # Stops between batches or mid-batch; what is not committed is read
         # again by the partitions' next owner.
         await tasks.join_then_close(timeout_s=SHUTDOWN_GRACE_S)
+        await worker.close()
         await consumer.close()
         await server.stop(SHUTDOWN_GRACE_S)
         await sessionsvc.close()

@@ -13,7 +13,9 @@ truth. A row that is not there yet may still be committing (the write and the
 append run side by side): the worker waits for it, up to the commit bound,
 and drops the record after that (its send was never acknowledged). A system
 message is applied to the membership (harmless if it was) and invalidates
-the group's cached membership before it is routed itself.
+the group's cached membership before it is routed itself. A broadcast
+channel's messages are not delivered: its members are nudged
+(``ChannelNudges``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from msgsvc.group_events import decode
 from msgsvc.message_log import decode_entry
 from msgsvc.model import SendOutcome, StoredMessage
 from msgsvc.routing import Router
+from msgsvc.storage.directory import CHANNEL
 from msgsvc.storage.groups import GroupStore
 from msgsvc.storage.messages import MessageStore
 from msgsvc.visibility import COMMIT_BOUND_MS, age_ms
@@ -42,12 +45,53 @@ BATCH_RECORDS = 500
 POLL_TIMEOUT_S = 0.5
 ROW_WAIT_S = 0.02  # a row still being written is typically there within milliseconds
 RETRY_BACKOFF_S = (0.2, 2.0)  # first and longest pause before routing a batch again
+# A busy channel nudges its members at most this often: a nudge costs a
+# session lookup of every member.
+NUDGE_WINDOW_S = 1.0
 
 
 class LogSource(Protocol):
     async def batch(self, max_records: int, timeout_s: float) -> list[LogRecord]: ...
 
     async def commit(self, records: Sequence[LogRecord]) -> None: ...
+
+
+class ChannelNudges:
+    """A channel's members are nudged, not delivered each message: at most one
+    nudge per channel per window, naming its newest message. Best effort, like
+    every live delivery: a member who misses a nudge sees the activity on
+    their next sync."""
+
+    def __init__(self, router: Router, window_s: float) -> None:
+        self._router = router
+        self._window_s = window_s
+        self._pending: dict[str, tuple[int, tuple[str, ...]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def note(self, conversation_id: str, message_id: int, members: tuple[str, ...]) -> None:
+        held = self._pending.get(conversation_id)
+        if held is not None:
+            self._pending[conversation_id] = (max(held[0], message_id), members)
+            return
+        self._pending[conversation_id] = (message_id, members)
+        task = asyncio.get_running_loop().create_task(
+            self._send_later(conversation_id), name=f"channel-nudge:{conversation_id}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _send_later(self, conversation_id: str) -> None:
+        await asyncio.sleep(self._window_s)
+        message_id, members = self._pending.pop(conversation_id)
+        try:
+            await self._router.nudge(conversation_id, message_id, members)
+        except Exception:
+            log.warning("channel nudge lost", extra={"fields": {"channel": conversation_id}})
 
 
 class FanoutWorker:
@@ -60,7 +104,9 @@ class FanoutWorker:
         groups: GroupStore,
         router: Router,
         clock: Clock,
+        nudge_window_s: float = NUDGE_WINDOW_S,
     ) -> None:
+        self._nudges = ChannelNudges(router, nudge_window_s)
         self._source = source
         self._messages = messages
         self._members = members
@@ -68,6 +114,10 @@ class FanoutWorker:
         self._router = router
         self._clock = clock
         self.routed = 0  # records routed since start, repeats included
+
+    async def close(self) -> None:
+        """Drops nudges not sent yet (their channels are seen at the next sync)."""
+        await self._nudges.close()
 
     async def run(self) -> None:
         """Reads, routes and commits, batch after batch, until cancelled."""
@@ -125,7 +175,10 @@ class FanoutWorker:
             self._members.invalidate(entry.conversation_id)
         group = await self._members.get(entry.conversation_id)
         recipients = group.recipients(message.message_id) if group is not None else ()
-        await self._router.route(SendOutcome(message, recipients, duplicate=True))
+        if group is not None and group.kind == CHANNEL:
+            self._nudges.note(group.conversation_id, message.message_id, recipients)
+        else:
+            await self._router.route(SendOutcome(message, recipients, duplicate=True))
         self.routed += 1
 
     async def _row(self, conversation_id: str, message_id: int) -> StoredMessage | None:

@@ -12,6 +12,8 @@ from chatmesh.coalescer import Coalescer
 
 DIRECT = 1
 GROUP = 2
+CHANNEL = 3  # a broadcast channel: admins post, members are nudged and read on open
+MULTI_MEMBER = frozenset({GROUP, CHANNEL})  # conversations with membership changes
 
 # Member roles (chatmesh.v1.MemberRole).
 MEMBER = 1

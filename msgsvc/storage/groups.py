@@ -26,7 +26,6 @@ from chatmesh import snowflake
 from msgsvc.group_events import Change, GroupEvent, effects
 from msgsvc.storage.directory import (
     CONVERSATION_SELECT,
-    GROUP,
     Conversation,
     conversation_from_rows,
 )
@@ -99,7 +98,7 @@ async def apply_event(
             " created_at_ms, created_by, created_event_id, last_message_id)"
             " VALUES ($1, $2, $3, $4, $5, $6, $4, $4) ON CONFLICT DO NOTHING",
             conversation_id,
-            GROUP,
+            event.kind,
             event.title,
             message_id,
             snowflake.timestamp_ms(message_id),

@@ -1,4 +1,4 @@
-"""A 500-member group through Envoy: every online member gets every message, once.
+"""Big audiences through Envoy: a 500-member group, and a broadcast channel beyond it.
 
 450 members are connected, spread over both gateways by Envoy; 50 are
 offline. A member sends ten messages; the fan-out worker routes them from the
@@ -18,10 +18,17 @@ import asyncpg
 import redis.asyncio as redis
 
 from chatmesh.auth import Identity, TokenIssuer
-from chatmesh.client import Connection, text_send
+from chatmesh.client import Connection, run_sync, text_send
 from chatmesh.devcluster import LocalCluster
 from chatmesh.grpc_server import insecure_channel
-from chatmesh.v1 import client_pb2, common_pb2, group_service_pb2, group_service_pb2_grpc
+from chatmesh.v1 import (
+    client_pb2,
+    common_pb2,
+    group_service_pb2,
+    group_service_pb2_grpc,
+    message_service_pb2,
+    message_service_pb2_grpc,
+)
 from notifysvc.queue import RedisPushQueue
 from tests.conftest import add_users, unique
 
@@ -31,6 +38,8 @@ MESSAGES = 10
 CONNECT_CONCURRENCY = 25
 DELIVERY_TIMEOUT_S = 60.0
 RECEIPTS_TIMEOUT_S = 30.0
+CHANNEL_MEMBERS = 600  # beyond a group's limit
+CHANNEL_ONLINE = 40
 
 
 async def test_every_online_member_of_a_500_member_group_gets_every_message(
@@ -158,3 +167,77 @@ async def test_every_online_member_of_a_500_member_group_gets_every_message(
             pushed[int(fields[b"message_id"])].add(fields[b"user_id"].decode())
     for message_id in acked:
         assert pushed[message_id] == set(offline), message_id
+
+
+async def test_a_broadcast_channel_beyond_500_nudges_its_members_who_read_on_open(
+    cluster: LocalCluster, issuer: TokenIssuer, pg_pool: asyncpg.Pool
+) -> None:
+    tag = unique("chan")
+    users = [f"{tag}-{i:03d}" for i in range(CHANNEL_MEMBERS)]
+    await pg_pool.executemany("INSERT INTO users (user_id) VALUES ($1)", [(u,) for u in users])
+    owner, online = users[0], users[1 : 1 + CHANNEL_ONLINE]
+    await add_users(pg_pool, online[0])  # registers its devices: it tries to post
+    async with insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+        created = await group_service_pb2_grpc.GroupServiceStub(channel).CreateGroup(
+            group_service_pb2.CreateGroupRequest(
+                actor_user_id=owner,
+                group=client_pb2.CreateGroupFrame(
+                    client_group_id=tag,
+                    title="Announcements",
+                    member_user_ids=users[1:],
+                    kind=common_pb2.CONVERSATION_KIND_CHANNEL,
+                ),
+            )
+        )
+    channel_id = created.group.conversation_id
+    assert created.group.kind == common_pb2.CONVERSATION_KIND_CHANNEL
+    assert len(created.group.members) == CHANNEL_MEMBERS
+
+    def token(user: str) -> str:
+        return issuer.mint(Identity(user, "phone"), ttl_s=600)
+
+    readers = await asyncio.gather(*(Connection.open(cluster.edge_url, token(u)) for u in online))
+    try:
+        posts = []
+        async with insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+            stub = message_service_pb2_grpc.MessageServiceStub(channel)
+            for i in range(5):
+                sent = await stub.SendMessage(
+                    message_service_pb2.SendMessageRequest(
+                        sender_user_id=owner,
+                        client_msg_id=f"{tag}-p{i}",
+                        conversation_id=channel_id,
+                        kind=common_pb2.MESSAGE_KIND_TEXT,
+                        body=f"announcement {i}".encode(),
+                    )
+                )
+                posts.append(sent.message.message_id)
+        # Each online member is nudged (not delivered each post) and reaches
+        # the newest post within a couple of nudges.
+        for reader in readers:
+            newest = 0
+            while newest < posts[-1]:
+                frame = await reader.recv_kind("channel_activity", timeout_s=15)
+                (activity,) = frame.channel_activity.channels
+                assert activity.conversation_id == channel_id
+                newest = activity.last_message_id
+        # A member reads the channel on opening it.
+        opened = await run_sync(readers[0].request, "")
+        assert set(posts) <= {m.message_id for m in opened.messages}
+        refused = await readers[0].request(text_send(f"{tag}-x", None, channel_id, "me too"))
+        assert refused.error.reason == "NOT_CHANNEL_ADMIN"
+        for reader in readers:
+            kinds = {f.WhichOneof("kind") for f in await _queued(reader)}
+            assert "deliver" not in kinds, "a channel post was delivered instead of nudged"
+    finally:
+        await asyncio.gather(*(r.close() for r in readers))
+
+
+async def _queued(connection: Connection) -> list[client_pb2.ServerFrame]:
+    """Frames that arrived and were not read yet, without waiting for more."""
+    frames = []
+    while True:
+        try:
+            frames.append(await connection.recv(timeout_s=0.05))
+        except TimeoutError:
+            return frames
