@@ -10,7 +10,9 @@ larger sizes are groups (routed by the fan-out worker from the message log).
 Measured per message: send to ack (the row is in Cassandra, and for a group
 the record is in the log), and send to the moment the *last* other member's
 connection received it; per size, the CPU seconds each of the cluster's
-processes (and the load generator) spent. The backing stores are shared and
+processes (and the load generator) spent. Last, the largest group once more
+with a 1:1 conversation sending at the same rate at the same time, so that
+both acks are measured on an equally busy machine. The backing stores are shared and
 not counted. Bounded; prints one JSON object.
 """
 
@@ -76,18 +78,21 @@ async def _run(
     conn = await asyncpg.connect(cluster.config.pg_dsn)
     try:
         await conn.executemany("INSERT INTO users (user_id) VALUES ($1)", [(u,) for u in users])
-        await conn.execute(
-            "INSERT INTO devices (user_id, device_id) VALUES ($1, 'bench')", users[0]
+        await conn.executemany(
+            "INSERT INTO devices (user_id, device_id) VALUES ($1, 'bench')",
+            [(users[0],), (users[1],)],
         )
     finally:
         await conn.close()
     issuer = TokenIssuer((cluster.keys_dir / "jwt-private.pem").read_bytes(), SystemClock())
     tracking = Tracking()
+    side = Tracking()  # a 1:1 conversation sending at the same time as a group
 
     def listener(user: str) -> Callable[[client_pb2.ServerFrame], None]:
         def on_frame(frame: client_pb2.ServerFrame) -> None:
             if frame.WhichOneof("kind") == "deliver":
-                tracking.delivered(user, frame.deliver.message.client_msg_id)
+                for tracker in (tracking, side):
+                    tracker.delivered(user, frame.deliver.message.client_msg_id)
 
         return on_frame
 
@@ -102,6 +107,7 @@ async def _run(
 
     members = await asyncio.gather(*(connect(u, "phone", listener(u)) for u in users[1:]))
     sender = await connect(users[0], "bench", None)
+    side_sender = await connect(users[1], "bench", None)
     results: dict[str, object] = {}
     try:
         async with insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
@@ -129,8 +135,19 @@ async def _run(
                     name: round(after[name] - before.get(name, 0.0), 2) for name in after
                 }
                 results[f"members_{size}"] = outcome
+                if size == max(sizes) and size > 2:
+                    # The same group again, with a 1:1 conversation sending
+                    # alongside: both acks measured on an equally busy machine.
+                    group_side, one_to_one = await asyncio.gather(
+                        _scenario(sender, tracking, size - 1, target, messages, rate),
+                        _scenario(side_sender, side, 1, {"to_user": users[2]}, messages, rate),
+                    )
+                    results[f"side_by_side_{size}"] = {
+                        f"members_{size}": group_side,
+                        "members_2": one_to_one,
+                    }
     finally:
-        await asyncio.gather(*(c.close() for c in [*members, sender]))
+        await asyncio.gather(*(c.close() for c in [*members, sender, side_sender]))
     return results
 
 

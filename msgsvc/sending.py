@@ -23,7 +23,7 @@ from typing import Protocol
 
 from chatmesh import snowflake
 from chatmesh.clock import Clock
-from chatmesh.conversation import direct_conversation_id, is_valid_user_id
+from chatmesh.conversation import direct_conversation_id, is_direct, is_valid_user_id
 from chatmesh.errors import (
     ChatmeshError,
     InvalidArgument,
@@ -227,7 +227,14 @@ class MessageSender:
                 raise NotFound("SENDER_NOT_FOUND", "the sending user is not registered")
             return _Target(conversation_id, None, recipient)
         assert command.conversation_id is not None
-        conversation = await self._directory.conversation(command.conversation_id)
+        if is_direct(command.conversation_id):
+            conversation = await self._directory.conversation(command.conversation_id)
+        else:
+            # Only the sender's standing is read: a send into a 500-member
+            # group costs what a 1:1 send does (members are the fan-out's).
+            conversation = await self._directory.conversation_for(
+                command.conversation_id, sender
+            )
         # Non-members get the same answer as for a missing conversation, so
         # conversation ids cannot be probed for existence.
         if conversation is None or sender not in conversation.member_ids:

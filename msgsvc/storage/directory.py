@@ -109,6 +109,12 @@ class Directory(Protocol):
 
     async def conversation(self, conversation_id: str) -> Conversation | None: ...
 
+    async def conversation_for(self, conversation_id: str, user_id: str) -> Conversation | None:
+        """The conversation with only ``user_id``'s member row (if any): what
+        authorising one member needs, at a cost that does not grow with the
+        group. ``member_ids`` holds the user alone, if a current member."""
+        ...
+
     async def touch(self, conversation_id: str, message_id: int, sender_user_id: str) -> None:
         """Raises the conversation's last_message_id to ``message_id`` (never
         lowers it), and the sender's watermarks with it: whoever writes has
@@ -186,6 +192,12 @@ class PostgresDirectory:
     async def conversation(self, conversation_id: str) -> Conversation | None:
         return conversation_from_rows(
             conversation_id, await self._pool.fetch(CONVERSATION_SELECT, conversation_id)
+        )
+
+    async def conversation_for(self, conversation_id: str, user_id: str) -> Conversation | None:
+        return conversation_from_rows(
+            conversation_id,
+            await self._pool.fetch(_ONE_MEMBER_SELECT, conversation_id, user_id),
         )
 
     async def touch(self, conversation_id: str, message_id: int, sender_user_id: str) -> None:
@@ -290,6 +302,15 @@ CONVERSATION_SELECT = (
     "SELECT c.kind, c.title, c.created_by, c.created_event_id, c.created_at_ms,"
     " c.last_message_id, m.user_id, m.role, m.joined_id, m.left_id"
     " FROM conversations c LEFT JOIN members m ON m.conversation_id = c.conversation_id"
+    " WHERE c.conversation_id = $1"
+)
+
+
+_ONE_MEMBER_SELECT = (
+    "SELECT c.kind, c.title, c.created_by, c.created_event_id, c.created_at_ms,"
+    " c.last_message_id, m.user_id, m.role, m.joined_id, m.left_id"
+    " FROM conversations c LEFT JOIN members m"
+    " ON m.conversation_id = c.conversation_id AND m.user_id = $2"
     " WHERE c.conversation_id = $1"
 )
 

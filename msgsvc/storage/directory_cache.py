@@ -53,6 +53,9 @@ class CachingDirectory:
             self._put(conversation)
         return conversation
 
+    async def conversation_for(self, conversation_id: str, user_id: str) -> Conversation | None:
+        return await self._inner.conversation_for(conversation_id, user_id)
+
     # Activity and watermarks change with every message: never cached.
 
     async def touch(self, conversation_id: str, message_id: int, sender_user_id: str) -> None:

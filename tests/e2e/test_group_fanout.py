@@ -15,11 +15,14 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 
 import asyncpg
+import grpc
+import pytest
 import redis.asyncio as redis
 
 from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.client import Connection, run_sync, text_send
 from chatmesh.devcluster import LocalCluster
+from chatmesh.errors import reason_of
 from chatmesh.grpc_server import insecure_channel
 from chatmesh.v1 import (
     client_pb2,
@@ -62,6 +65,21 @@ async def test_every_online_member_of_a_500_member_group_gets_every_message(
         )
     group = created.group.conversation_id
     assert len(created.group.members) == MEMBERS
+    extra = f"{tag}-extra"
+    await pg_pool.execute("INSERT INTO users (user_id) VALUES ($1)", extra)
+    async with insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as full:
+            await group_service_pb2_grpc.GroupServiceStub(channel).ChangeGroup(
+                group_service_pb2.ChangeGroupRequest(
+                    actor_user_id=sender,
+                    change=client_pb2.ChangeGroupFrame(
+                        conversation_id=group,
+                        add_members=client_pb2.AddMembersChange(user_ids=[extra]),
+                    ),
+                )
+            )
+    assert full.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert reason_of(full.value) == "GROUP_FULL"  # the 501st member
 
     received: dict[str, Counter[int]] = defaultdict(Counter)
 

@@ -109,6 +109,11 @@ async def test_bad_changes_get_typed_errors_and_the_connection_stays(
         (ben_ws, {"remove_member": client_pb2.RemoveMemberChange(user_id=ann)}, "NOT_GROUP_ADMIN"),
         (ann_ws, {"add_members": client_pb2.AddMembersChange(user_ids=[ben])}, "ALREADY_MEMBER"),
         (ann_ws, {"rename": client_pb2.RenameGroupChange(title="t" * 101)}, "TITLE_TOO_LONG"),
+        (
+            ann_ws,
+            {"add_members": client_pb2.AddMembersChange(user_ids=[unique("ghost")])},
+            "USER_NOT_FOUND",
+        ),
         (ann_ws, {}, "MISSING_CHANGE"),
     ]
     for client, change, reason in attempts:
@@ -193,3 +198,40 @@ async def test_group_service_over_grpc(cluster: LocalCluster, pg_pool: asyncpg.P
             group_service_pb2.GetGroupRequest(requester_user_id=cat, conversation_id=group_id)
         )
         assert got.group.title == "Ops" and got.group.max_members == 500
+
+
+async def test_after_leaving_a_member_can_neither_send_nor_read(
+    open_client,  # type: ignore[no-untyped-def]
+    pg_pool: asyncpg.Pool,
+) -> None:
+    ann, ben = unique("ann"), unique("ben")
+    await add_users(pg_pool, ann, ben)
+    ann_ws: Connection = await open_client(ann)
+    ben_ws: Connection = await open_client(ben)
+    created = await ann_ws.request(
+        client_pb2.ClientFrame(
+            create_group=client_pb2.CreateGroupFrame(
+                client_group_id="l", title="L", member_user_ids=[ben]
+            )
+        )
+    )
+    group_id = created.group.group.conversation_id
+    left = await ben_ws.request(_change(group_id, leave=client_pb2.LeaveGroupChange()))
+    assert left.group.event.system.WhichOneof("event") == "member_left"
+    for frame in (
+        text_send("after", None, group_id, "still here?"),
+        client_pb2.ClientFrame(history=client_pb2.HistoryFrame(conversation_id=group_id)),
+        client_pb2.ClientFrame(
+            sync_conversation=client_pb2.SyncConversationFrame(conversation_id=group_id)
+        ),
+        client_pb2.ClientFrame(get_group=client_pb2.GetGroupFrame(conversation_id=group_id)),
+    ):
+        reply = await ben_ws.request(frame)
+        assert reply.error.reason == "CONVERSATION_NOT_FOUND", reply
+    # Ann's group goes on without him; his connection is fine.
+    again = await ann_ws.request(
+        client_pb2.ClientFrame(get_group=client_pb2.GetGroupFrame(conversation_id=group_id))
+    )
+    assert [m.user_id for m in again.group.group.members] == [ann]
+    await ben_ws.send_raw('{"requestId": "p", "ping": {"clientTimeMs": "1"}}')
+    assert (await ben_ws.recv_kind("pong")).pong.client_time_ms == 1

@@ -383,3 +383,16 @@ async def test_a_change_takes_an_id_above_every_message_marked_before_it(
     with pytest.raises(Unavailable) as behind_too_far:
         await behind.groups.rename(ann, "phone", group, "Later")
     assert behind_too_far.value.reason == "CLOCK_BEHIND"
+
+
+async def test_a_send_reads_only_the_senders_row_of_a_group(
+    node: Instance, people: list[str], pg_pool: asyncpg.Pool
+) -> None:
+    """Authorising a group send costs the same for 3 members or 500."""
+    ann, ben, cat, dan, _ = people
+    group = (await create(node, ann, [ben, cat, dan])).group.conversation_id
+    seen = await PostgresDirectory(pg_pool).conversation_for(group, ben)
+    assert seen is not None
+    assert [m.user_id for m in seen.members] == [ben] and seen.member_ids == (ben,)
+    stranger = await PostgresDirectory(pg_pool).conversation_for(group, "nobody")
+    assert stranger is not None and stranger.members == () and stranger.member_ids == ()
