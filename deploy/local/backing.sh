@@ -310,32 +310,41 @@ cassandra_find_java() {
     [[ -x "$JAVA" ]] || die "no JDK 17 after installing openjdk-17-jre-headless"
 }
 
-cassandra_classpath_fresh() {
-    [[ -s "$CASS_CLASSPATH" && -f "$CASS_CLASSPATH_STAMP" ]] || return 1
-    [[ "$(cat "$CASS_CLASSPATH_STAMP")" == "$(sha256sum <"$CASS_CONF_SRC/pom.xml")" ]] || return 1
-    local jar
-    while IFS= read -r jar; do [[ -f "$jar" ]] || return 1; done < <(tr ':' '\n' <"$CASS_CLASSPATH")
+# maven_classpath NAME POM OUT STAMP LOGDIR
+# Resolves the pom's runtime dependencies into a classpath file, unless OUT
+# is still fresh: written for this very pom (STAMP holds its hash) and every
+# jar it names still in ~/.m2. Offline first: a fresh clone on a machine
+# whose ~/.m2 already has everything needs no network at all.
+MAVEN_NOTE=""
+maven_classpath() {
+    local name=$1 pom=$2 out=$3 stamp=$4 logdir=$5
+    MAVEN_NOTE=""
+    if [[ -s "$out" && -f "$stamp" && "$(cat "$stamp")" == "$(sha256sum <"$pom")" ]]; then
+        local jar fresh=1
+        while IFS= read -r jar; do [[ -f "$jar" ]] || { fresh=0; break; }; done < <(tr ':' '\n' <"$out")
+        ((fresh == 0)) || return 0
+    fi
+    command -v mvn >/dev/null || apt_install maven
+    mkdir -p "$logdir"
+    local t0; t0=$(now_ms)
+    local mvn_args=(-B -q -Dstyle.color=never -f "$pom" dependency:build-classpath
+        -Dmdep.outputFile="$out.tmp" -Dmdep.includeScope=runtime)
+    log "$name: resolving its jars with Maven (the first run downloads them)"
+    if ! mvn -o "${mvn_args[@]}" >"$logdir/maven.log" 2>&1; then
+        mvn "${mvn_args[@]}" >"$logdir/maven.log" 2>&1 ||
+            die "maven could not resolve $name; tail of $logdir/maven.log:
+$(tail -n 30 "$logdir/maven.log")"
+    fi
+    mv "$out.tmp" "$out"
+    sha256sum <"$pom" >"$stamp"
+    MAVEN_NOTE="maven resolve: $(since "$t0") s"
+    log "$name: classpath resolved in $(since "$t0") s"
 }
 
 cassandra_resolve() {
-    if cassandra_classpath_fresh; then return; fi
-    command -v mvn >/dev/null || apt_install maven
-    mkdir -p "$CASS_DIR/logs"
-    local t0; t0=$(now_ms)
-    local mvn_args=(-B -q -Dstyle.color=never -f "$CASS_CONF_SRC/pom.xml" dependency:build-classpath
-        -Dmdep.outputFile="$CASS_CLASSPATH.tmp" -Dmdep.includeScope=runtime)
-    log "cassandra: resolving cassandra-all and its dependencies with Maven (first run downloads ~100 MB)"
-    # Offline first: a fresh clone on a machine whose ~/.m2 already has
-    # everything needs no network at all.
-    if ! mvn -o "${mvn_args[@]}" >"$CASS_DIR/logs/maven.log" 2>&1; then
-        mvn "${mvn_args[@]}" >"$CASS_DIR/logs/maven.log" 2>&1 ||
-            die "maven could not resolve Cassandra; tail of $CASS_DIR/logs/maven.log:
-$(tail -n 30 "$CASS_DIR/logs/maven.log")"
-    fi
-    mv "$CASS_CLASSPATH.tmp" "$CASS_CLASSPATH"
-    sha256sum <"$CASS_CONF_SRC/pom.xml" >"$CASS_CLASSPATH_STAMP"
-    CASS_RESOLVE_NOTE="maven resolve: $(since "$t0") s"
-    log "cassandra: classpath resolved in $(since "$t0") s"
+    maven_classpath cassandra "$CASS_CONF_SRC/pom.xml" "$CASS_CLASSPATH" \
+        "$CASS_CLASSPATH_STAMP" "$CASS_DIR/logs"
+    CASS_RESOLVE_NOTE="$MAVEN_NOTE"
 }
 
 cassandra_pid() {  # pid of our Cassandra JVM if it is alive, else fails
@@ -560,29 +569,9 @@ cassandra_down() {
 # .local/kafka. One JVM is both the KRaft controller and the broker; its
 # storage is formatted once with a cluster id kept beside it.
 
-kafka_classpath_fresh() {
-    [[ -s "$KAFKA_CLASSPATH" && -f "$KAFKA_CLASSPATH_STAMP" ]] || return 1
-    [[ "$(cat "$KAFKA_CLASSPATH_STAMP")" == "$(sha256sum <"$KAFKA_CONF_SRC/pom.xml")" ]] || return 1
-    local jar
-    while IFS= read -r jar; do [[ -f "$jar" ]] || return 1; done < <(tr ':' '\n' <"$KAFKA_CLASSPATH")
-}
-
 kafka_resolve() {
-    if kafka_classpath_fresh; then return; fi
-    command -v mvn >/dev/null || apt_install maven
-    mkdir -p "$KAFKA_DIR/logs"
-    local t0; t0=$(now_ms)
-    local mvn_args=(-B -q -Dstyle.color=never -f "$KAFKA_CONF_SRC/pom.xml" dependency:build-classpath
-        -Dmdep.outputFile="$KAFKA_CLASSPATH.tmp" -Dmdep.includeScope=runtime)
-    log "kafka: resolving kafka_2.13 and its dependencies with Maven"
-    if ! mvn -o "${mvn_args[@]}" >"$KAFKA_DIR/logs/maven.log" 2>&1; then
-        mvn "${mvn_args[@]}" >"$KAFKA_DIR/logs/maven.log" 2>&1 ||
-            die "maven could not resolve Kafka; tail of $KAFKA_DIR/logs/maven.log:
-$(tail -n 30 "$KAFKA_DIR/logs/maven.log")"
-    fi
-    mv "$KAFKA_CLASSPATH.tmp" "$KAFKA_CLASSPATH"
-    sha256sum <"$KAFKA_CONF_SRC/pom.xml" >"$KAFKA_CLASSPATH_STAMP"
-    log "kafka: classpath resolved in $(since "$t0") s"
+    maven_classpath kafka "$KAFKA_CONF_SRC/pom.xml" "$KAFKA_CLASSPATH" \
+        "$KAFKA_CLASSPATH_STAMP" "$KAFKA_DIR/logs"
 }
 
 kafka_pid() {  # pid of our Kafka JVM if it is alive, else fails

@@ -16,7 +16,6 @@ import pytest
 import redis.asyncio as redis
 
 from chatmesh import snowflake
-from chatmesh.channels import gateway_channel
 from chatmesh.clock import Clock
 from chatmesh.kafka_io import (
     KafkaSettings,
@@ -40,6 +39,7 @@ from notifysvc.queue import RedisPushQueue
 from sessionsvc.store import DeviceSession, RedisSessionStore
 from tests.conftest import Stores, add_users, unique
 from tests.integration.conftest import MakeInstance
+from tests.support.inboxes import Inbox, gateway_inboxes
 from tests.support.msgsvc_domain import Instance, ManualClock, store_router
 
 START_MS = snowflake.EPOCH_MS + 740 * 24 * 3600 * 1000
@@ -124,28 +124,10 @@ async def read(consumer: LogConsumer, count: int) -> list[LogRecord]:
 @pytest.fixture
 async def inbox(
     redis_client: redis.Redis, key_prefix: str
-) -> AsyncIterator[Callable[[str], asyncio.Queue[delivery_pb2.GatewayDelivery]]]:
+) -> AsyncIterator[Callable[[str], Inbox]]:
     """What gateways "gw-a" and "gw-b" receive on their channels."""
-    queues: dict[str, asyncio.Queue[delivery_pb2.GatewayDelivery]] = {
-        "gw-a": asyncio.Queue(),
-        "gw-b": asyncio.Queue(),
-    }
-    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
-    channels = {gateway_channel(key_prefix, gw): gw for gw in queues}
-    await pubsub.subscribe(*channels)
-
-    async def pump() -> None:
-        while True:
-            message = await pubsub.get_message(timeout=1.0)
-            if message is not None:
-                delivery = delivery_pb2.GatewayDelivery()
-                delivery.ParseFromString(message["data"])
-                queues[channels[message["channel"].decode()]].put_nowait(delivery)
-
-    task = asyncio.create_task(pump())
-    yield queues.__getitem__
-    task.cancel()
-    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    async with gateway_inboxes(redis_client, key_prefix, "gw-a", "gw-b") as inboxes:
+        yield inboxes.__getitem__
 
 
 async def online(redis_client: redis.Redis, key_prefix: str, *where: tuple[str, str]) -> None:
@@ -175,7 +157,7 @@ async def test_one_publish_per_gateway_and_a_push_job_per_offline_member(
     key_prefix: str,
     consumer: LogConsumer,
     make_worker: Callable[[], FanoutWorker],
-    inbox: Callable[[str], asyncio.Queue[delivery_pb2.GatewayDelivery]],
+    inbox: Callable[[str], Inbox],
 ) -> None:
     ann, ben, cat, dan, eve = (unique(n) for n in ("ann", "ben", "cat", "dan", "eve"))
     await add_users(pg_pool, ann, ben, cat, dan, eve)
@@ -215,7 +197,7 @@ async def test_a_removal_governs_exactly_the_messages_after_it(
     key_prefix: str,
     consumer: LogConsumer,
     make_worker: Callable[[], FanoutWorker],
-    inbox: Callable[[str], asyncio.Queue[delivery_pb2.GatewayDelivery]],
+    inbox: Callable[[str], Inbox],
 ) -> None:
     """A message that took its id before the removal but is logged after it
     still reaches the removed member; one after the removal does not, although
@@ -269,7 +251,7 @@ async def test_a_record_waits_for_its_row_and_one_never_written_is_dropped(
     log: KafkaMessageLog,
     message_store: CassandraMessageStore,
     make_worker: Callable[[], FanoutWorker],
-    inbox: Callable[[str], asyncio.Queue[delivery_pb2.GatewayDelivery]],
+    inbox: Callable[[str], Inbox],
 ) -> None:
     ann, ben = unique("ann"), unique("ben")
     await add_users(pg_pool, ann, ben)
@@ -309,7 +291,7 @@ async def test_a_change_logged_but_not_applied_is_applied_before_it_is_routed(
     log: KafkaMessageLog,
     message_store: CassandraMessageStore,
     make_worker: Callable[[], FanoutWorker],
-    inbox: Callable[[str], asyncio.Queue[delivery_pb2.GatewayDelivery]],
+    inbox: Callable[[str], Inbox],
 ) -> None:
     ann, ben, cat = (unique(n) for n in ("ann", "ben", "cat"))
     await add_users(pg_pool, ann, ben, cat)

@@ -10,14 +10,14 @@ import pytest
 import redis.asyncio as redis
 
 from chatmesh import snowflake
-from chatmesh.channels import gateway_channel
 from chatmesh.errors import InvalidArgument, NotFound
-from chatmesh.v1 import common_pb2, delivery_pb2
+from chatmesh.v1 import common_pb2
 from msgsvc.effects import Effects
 from msgsvc.group_receipts import Counts
 from sessionsvc.store import DeviceSession, RedisSessionStore
 from tests.conftest import add_users, unique
 from tests.integration.conftest import MakeInstance
+from tests.support.inboxes import Inbox, gateway_inboxes
 from tests.support.msgsvc_domain import Instance, ManualClock
 
 START_MS = snowflake.EPOCH_MS + 750 * 24 * 3600 * 1000
@@ -36,26 +36,10 @@ def node(make_instance: MakeInstance, clock: ManualClock) -> Instance:
 
 
 @pytest.fixture
-async def inbox(
-    redis_client: redis.Redis, key_prefix: str
-) -> AsyncIterator[asyncio.Queue[delivery_pb2.GatewayDelivery]]:
+async def inbox(redis_client: redis.Redis, key_prefix: str) -> AsyncIterator[Inbox]:
     """What gateway "gw" receives; every device of these tests is connected there."""
-    queue: asyncio.Queue[delivery_pb2.GatewayDelivery] = asyncio.Queue()
-    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(gateway_channel(key_prefix, "gw"))
-
-    async def pump() -> None:
-        while True:
-            message = await pubsub.get_message(timeout=1.0)
-            if message is not None:
-                delivery = delivery_pb2.GatewayDelivery()
-                delivery.ParseFromString(message["data"])
-                queue.put_nowait(delivery)
-
-    task = asyncio.create_task(pump())
-    yield queue
-    task.cancel()
-    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    async with gateway_inboxes(redis_client, key_prefix, "gw") as inboxes:
+        yield inboxes["gw"]
 
 
 async def test_counts_follow_the_recipients_watermarks_and_reach_the_sender(
@@ -64,7 +48,7 @@ async def test_counts_follow_the_recipients_watermarks_and_reach_the_sender(
     pg_pool: asyncpg.Pool,
     redis_client: redis.Redis,
     key_prefix: str,
-    inbox: asyncio.Queue[delivery_pb2.GatewayDelivery],
+    inbox: Inbox,
 ) -> None:
     ann, ben, cat, dan, eve = (unique(n) for n in ("ann", "ben", "cat", "dan", "eve"))
     await add_users(pg_pool, ann, ben, cat, dan, eve)

@@ -14,8 +14,6 @@ import asyncpg
 import pytest
 import redis.asyncio as redis
 
-from chatmesh.channels import gateway_channel
-from chatmesh.v1 import delivery_pb2
 from msgsvc.message_log import KafkaMessageLog
 from msgsvc.recovery import RouteRecovery
 from msgsvc.storage.directory import PostgresDirectory
@@ -27,30 +25,15 @@ from sessionsvc.store import DeviceSession as StoredSession
 from sessionsvc.store import RedisSessionStore
 from tests.conftest import add_users, unique
 from tests.integration.conftest import MakeInstance
+from tests.support.inboxes import Inbox, gateway_inboxes
 from tests.support.msgsvc_domain import ManualClock, store_router
 
 
 @pytest.fixture
-async def gateway_inbox(
-    redis_client: redis.Redis, key_prefix: str
-) -> AsyncIterator[asyncio.Queue[delivery_pb2.GatewayDelivery]]:
+async def gateway_inbox(redis_client: redis.Redis, key_prefix: str) -> AsyncIterator[Inbox]:
     """What a gateway named "gw" would receive on its channel."""
-    inbox: asyncio.Queue[delivery_pb2.GatewayDelivery] = asyncio.Queue()
-    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(gateway_channel(key_prefix, "gw"))
-
-    async def pump() -> None:
-        while True:
-            message = await pubsub.get_message(timeout=1.0)
-            if message is not None:
-                delivery = delivery_pb2.GatewayDelivery()
-                delivery.ParseFromString(message["data"])
-                inbox.put_nowait(delivery)
-
-    task = asyncio.create_task(pump())
-    yield inbox
-    task.cancel()
-    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    async with gateway_inboxes(redis_client, key_prefix, "gw") as inboxes:
+        yield inboxes["gw"]
 
 
 async def test_a_dead_instances_unrouted_messages_are_delivered_by_a_live_one(
@@ -58,7 +41,7 @@ async def test_a_dead_instances_unrouted_messages_are_delivered_by_a_live_one(
     redis_client: redis.Redis,
     key_prefix: str,
     message_store: CassandraMessageStore,
-    gateway_inbox: asyncio.Queue[delivery_pb2.GatewayDelivery],
+    gateway_inbox: Inbox,
     make_instance: MakeInstance,
     message_log: KafkaMessageLog,
 ) -> None:
