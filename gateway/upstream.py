@@ -8,6 +8,12 @@ gRPC message costs about 100 µs of CPU per side in Python.
 When a stream breaks, every frame sent on it and not yet answered gets an
 UNAVAILABLE error frame: the client resends with the same client_msg_id,
 which msgsvc deduplicates. Frames not yet sent wait for the reconnect.
+
+Each call reads frames through its own request iterator, and gRPC may leave
+a dead call's iterator waiting after the call failed. Frames therefore wait
+in one buffer that only the current call's iterator may take from: a stale
+iterator that wakes up leaves, taking nothing, rather than writing a frame
+into a call that no longer exists.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -53,9 +60,9 @@ class _Stream:
         self._stub = stub
         self._gateway_id = gateway_id
         self._reply = reply
-        self._queue: asyncio.Queue[message_service_pb2.InboundFrame] = asyncio.Queue(
-            MAX_QUEUED_FRAMES
-        )
+        self._buffer: deque[message_service_pb2.InboundFrame] = deque()
+        self._waiting = asyncio.Event()  # set while the buffer holds frames
+        self._call_number = 0  # the call whose iterator may take frames
         self._pending: dict[int, _Pending] = {}
         self._next_seq = 1
         self.connected = asyncio.Event()
@@ -71,17 +78,25 @@ class _Stream:
             frame=frame,
         )
         self._next_seq += 1
-        try:
-            self._queue.put_nowait(inbound)
-        except asyncio.QueueFull:
+        if len(self._buffer) >= MAX_QUEUED_FRAMES:
             self._fail(inbound.connection_id, frame, "UPSTREAM_BUSY")
+            return
+        self._buffer.append(inbound)
+        self._waiting.set()
 
-    async def _requests(self) -> AsyncIterator[message_service_pb2.ConnectRequest]:
+    async def _requests(
+        self, call_number: int
+    ) -> AsyncIterator[message_service_pb2.ConnectRequest]:
         yield message_service_pb2.ConnectRequest(gateway_id=self._gateway_id)
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < MAX_FRAMES_PER_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            await self._waiting.wait()
+            if call_number != self._call_number:
+                return  # a dead call's iterator: the frames belong to the live one
+            batch: list[message_service_pb2.InboundFrame] = []
+            while self._buffer and len(batch) < MAX_FRAMES_PER_BATCH:
+                batch.append(self._buffer.popleft())
+            if not self._buffer:
+                self._waiting.clear()
             for inbound in batch:
                 # Recorded before the write: if the stream dies after this
                 # point the frame's fate is unknown and the client is told so.
@@ -95,7 +110,7 @@ class _Stream:
     async def run(self) -> None:
         attempt = 0
         while True:
-            call = self._stub.Connect(self._requests())
+            call = self._stub.Connect(self._requests(self._call_number))
             try:
                 await call.wait_for_connection()
                 self.connected.set()
@@ -112,6 +127,9 @@ class _Stream:
                     extra={"fields": {"stream": self._index, "code": exc.code().name}},
                 )
             finally:
+                # Retired before the backoff, so a stale iterator that wakes
+                # meanwhile cannot take frames into this dead call.
+                self._call_number += 1
                 self.connected.clear()
                 call.cancel()
                 self._fail_pending()

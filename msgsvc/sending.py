@@ -232,9 +232,7 @@ class MessageSender:
         else:
             # Only the sender's standing is read: a send into a 500-member
             # group costs what a 1:1 send does (members are the fan-out's).
-            conversation = await self._directory.conversation_for(
-                command.conversation_id, sender
-            )
+            conversation = await self._directory.conversation_for(command.conversation_id, sender)
         # Non-members get the same answer as for a missing conversation, so
         # conversation ids cannot be probed for existence.
         if conversation is None or sender not in conversation.member_ids:
