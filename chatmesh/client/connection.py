@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from chatmesh.frames import Encoding, decode_server_frame, encode_client_frame, request_id_of
 from chatmesh.v1 import client_pb2, common_pb2
@@ -191,8 +192,11 @@ class Connection:
 
 
 def closed_error(ws: ClientConnection) -> ConnectionClosed:
-    """The exception a closed socket raises, for code that noticed the close itself."""
-    return ws.protocol.close_exc
+    """The exception a closed socket raises, for code that noticed the close
+    itself; a generic one while the closing handshake is still under way."""
+    if ws.protocol.state is State.CLOSED:
+        return ws.protocol.close_exc
+    return ConnectionClosed(None, None)
 
 
 def text_send(
