@@ -28,7 +28,6 @@ import uuid
 from pathlib import Path
 
 import asyncpg
-import grpc
 import uvloop
 
 from bench.common import latency_summary
@@ -113,7 +112,7 @@ async def _run(
         await conn.close()
     issuer = TokenIssuer((cluster.keys_dir / "jwt-private.pem").read_bytes(), SystemClock())
     token = issuer.mint(Identity(receiver, "bench"), ttl_s=3600)
-    async with grpc.aio.insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+    async with cluster.channel("msgsvc") as channel:
         stub = message_service_pb2_grpc.MessageServiceStub(channel)
         seed_s = await _seed(stub, senders, receiver, per_conversation)
         device = await Connection.open(cluster.edge_url, token, encoding=Encoding.BINARY)

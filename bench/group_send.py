@@ -39,7 +39,6 @@ from chatmesh.client import Connection, text_send
 from chatmesh.clock import SystemClock
 from chatmesh.devcluster import ClusterConfig, LocalCluster
 from chatmesh.frames import Encoding
-from chatmesh.grpc_server import insecure_channel
 from chatmesh.isolation import isolated_stores
 from chatmesh.v1 import client_pb2, group_service_pb2, group_service_pb2_grpc
 
@@ -110,7 +109,7 @@ async def _run(
     side_sender = await connect(users[1], "bench", None)
     results: dict[str, object] = {}
     try:
-        async with insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+        async with cluster.channel("msgsvc") as channel:
             groups = group_service_pb2_grpc.GroupServiceStub(channel)
             for size in sizes:
                 target: dict[str, str] = {}

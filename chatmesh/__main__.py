@@ -7,6 +7,8 @@ python -m chatmesh mint-token USER_ID DEVICE_ID  register the device, print a cl
 
 add-user and mint-token call msgsvc's DirectoryService (at CHATMESH_MSGSVC_ADDR,
 or --msgsvc), so they validate and store exactly as it does. Both are idempotent.
+They authenticate with the mesh client certificate in CHATMESH_MESH_TLS_DIR
+(``make up`` issues one for ``client/ops``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from chatmesh.auth import Identity, TokenIssuer, generate_keypair
 from chatmesh.clock import SystemClock
+from chatmesh.mesh.credentials import MeshTls
 from chatmesh.provisioning import ProvisioningError, add_user, register_device
 from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
 from chatmesh.settings import DEFAULT_MSGSVC_ADDR, DEFAULT_PG_DSN, CassandraSettings, env_str
@@ -27,6 +30,11 @@ DEFAULT_KEYS_DIR = Path(
     ".local/cluster/keys"
 )  # where `python -m chatmesh.devcluster up` keeps them
 DEFAULT_TOKEN_TTL_S = 24 * 3600
+DEFAULT_OPS_TLS_DIR = Path(".local/cluster/tls/client/ops")
+
+
+def _ops_tls() -> MeshTls:
+    return MeshTls(Path(env_str(os.environ, "MESH_TLS_DIR", str(DEFAULT_OPS_TLS_DIR))))
 
 
 def _pg_dsn() -> str:
@@ -48,7 +56,9 @@ def _keygen(args: argparse.Namespace) -> None:
 
 def _add_user(args: argparse.Namespace) -> None:
     try:
-        created = asyncio.run(add_user(args.msgsvc, args.user_id, args.name or args.user_id))
+        created = asyncio.run(
+            add_user(_ops_tls(), args.msgsvc, args.user_id, args.name or args.user_id)
+        )
     except ProvisioningError as exc:
         sys.exit(str(exc))
     print(f"user {args.user_id} {'created' if created else 'already exists'}")
@@ -62,7 +72,7 @@ def _mint_token(args: argparse.Namespace) -> None:
     issuer = TokenIssuer(key_file.read_bytes(), SystemClock())
     # Every token names a registered device: sends from unregistered ones are refused.
     try:
-        asyncio.run(register_device(args.msgsvc, args.user_id, args.device_id))
+        asyncio.run(register_device(_ops_tls(), args.msgsvc, args.user_id, args.device_id))
     except ProvisioningError as exc:
         sys.exit(str(exc))
     print(issuer.mint(Identity(args.user_id, args.device_id), ttl_s=args.ttl))

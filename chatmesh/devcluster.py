@@ -50,8 +50,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from chatmesh.auth import generate_keypair
 from chatmesh.edge_config import render_local
+from chatmesh.grpc_server import mesh_channel
 from chatmesh.isolation import IsolatedStores
 from chatmesh.kafka_io import DEFAULT_BOOTSTRAP
+from chatmesh.mesh.credentials import MeshTls
+from chatmesh.mesh.pki import issue_local_mesh
 from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
 from chatmesh.settings import DEFAULT_PG_DSN, DEFAULT_REDIS_URL, CassandraSettings
 
@@ -59,6 +62,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 KAFKA_STARTUP_TIMEOUT_S = 90.0
+# Internal client identities the local CA issues: operator commands, tests.
+MESH_CLIENTS = ("ops", "tests")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -217,6 +222,8 @@ class LocalCluster:
     def __init__(self, config: ClusterConfig) -> None:
         self.config = config
         self.keys_dir = config.workdir / "keys"
+        # The mesh CA and every identity's credentials (chatmesh.mesh.pki).
+        self.tls_dir = config.workdir / "tls"
         self.processes: dict[str, ServiceProcess] = {}
 
     # -- addresses -----------------------------------------------------------
@@ -273,6 +280,7 @@ class LocalCluster:
         """Signing keys and schemas; idempotent."""
         if not (self.keys_dir / "jwt-public.pem").exists():
             generate_keypair(self.keys_dir)
+        issue_local_mesh(self.tls_dir, clients=MESH_CLIENTS)
         asyncio.run(migrate_postgres(self.config.pg_dsn))
         migrate_cassandra(self.config.cassandra)
 
@@ -400,6 +408,7 @@ class LocalCluster:
                 "CHATMESH_PRESENCESVC_ADDR": self.grpc_addr("presencesvc"),
                 "CHATMESH_NOTIFYSVC_ADDR": self.grpc_addr("notifysvc"),
                 "CHATMESH_JWT_PUBLIC_KEY_FILE": str(self.keys_dir / "jwt-public.pem"),
+                "CHATMESH_MESH_TLS_DIR": str(self.tls_dir / "service" / _mesh_identity(name)),
             }
         )
         env.update({f"CHATMESH_{k}": v for k, v in settings.items()})
@@ -509,6 +518,18 @@ class LocalCluster:
             c.workdir / "logs" / "kafka.log",
         )
 
+    # -- mesh clients ----------------------------------------------------------
+
+    def client_tls(self, client: str = "tests") -> MeshTls:
+        """Credentials of an internal client identity (``ops`` or ``tests``)."""
+        return MeshTls(self.tls_dir / "client" / client)
+
+    def channel(self, service: str, client: str = "tests") -> grpc.aio.Channel:
+        """A mesh channel to one of this cluster's processes, as an internal client."""
+        return mesh_channel(
+            self.client_tls(client), self.grpc_addr(service), _mesh_identity(service)
+        )
+
     # -- health --------------------------------------------------------------
 
     def wait_healthy(self, name: str, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
@@ -533,9 +554,9 @@ class LocalCluster:
         if name.startswith("gateway-"):
             index = int(name.split("-")[1]) - 1
             return _http_ok(f"http://127.0.0.1:{p.gateway_ws[index]}/healthz") and _grpc_serving(
-                f"127.0.0.1:{p.gateway_grpc[index]}"
+                self.client_tls("ops"), f"127.0.0.1:{p.gateway_grpc[index]}", "gateway"
             )
-        return _grpc_serving(self.grpc_addr(name))
+        return _grpc_serving(self.client_tls("ops"), self.grpc_addr(name), _mesh_identity(name))
 
 
 def _http_ok(url: str) -> bool:
@@ -584,8 +605,20 @@ def _redis_pings(url: str) -> bool:
         client.close()
 
 
-def _grpc_serving(addr: str) -> bool:
-    with grpc.insecure_channel(addr) as channel:
+def _mesh_identity(process: str) -> str:
+    """The service a process's certificate names: every msgsvc instance is
+    ``msgsvc``, every gateway ``gateway``, every fan-out worker ``fanout``."""
+    if process.startswith("gateway"):
+        return "gateway"
+    if process.startswith("fanout"):
+        return "fanout"
+    if process.startswith("msgsvc"):
+        return "msgsvc"
+    return process
+
+
+def _grpc_serving(tls: MeshTls, addr: str, service: str) -> bool:
+    with tls.sync_channel(addr, service) as channel:
         try:
             response = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=1.0

@@ -1,7 +1,10 @@
-"""Serving gRPC: every service gets health checking and server reflection.
+"""Serving gRPC: every service gets mutual TLS, per-RPC authorization,
+health checking and server reflection.
 
 ``GrpcServer`` owns one ``grpc.aio`` server and its ``grpc.health.v1``
-servicer. The lifecycle is explicit: ``start`` binds and marks every service
+servicer. It only listens with mesh credentials: every caller presents a
+certificate from the mesh CA, and ``chatmesh.mesh.policy`` decides what it
+may call. The lifecycle is explicit: ``start`` binds and marks every service
 SERVING; ``drain`` flips health to NOT_SERVING so load balancers stop sending
 new calls; ``stop`` lets in-flight calls finish within a grace period.
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -19,6 +22,9 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from chatmesh.failures import StoreFailureInterceptor
+from chatmesh.mesh.authz import AuthorizationInterceptor
+from chatmesh.mesh.credentials import MeshTls
+from chatmesh.mesh.policy import Rule, build_policy
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +48,9 @@ CLIENT_OPTIONS: Sequence[tuple[str, int]] = (
 HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
 
-def insecure_channel(target: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(target, options=CLIENT_OPTIONS)
+def mesh_channel(tls: MeshTls, target: str, service: str) -> grpc.aio.Channel:
+    """A channel to one of our services, which must prove it is ``service``."""
+    return tls.channel(target, service, CLIENT_OPTIONS)
 
 
 class GrpcServer:
@@ -52,11 +59,19 @@ class GrpcServer:
         listen: str,
         service_names: Sequence[str],
         add_servicers: Callable[[grpc.aio.Server], None],
+        *,
+        tls: MeshTls,
+        policy: Mapping[str, Rule] | None = None,
     ) -> None:
         self._listen = listen
         self._service_names = list(service_names)
+        self._tls = tls
         self._server = grpc.aio.server(
-            options=SERVER_OPTIONS, interceptors=[StoreFailureInterceptor()]
+            options=SERVER_OPTIONS,
+            interceptors=[
+                AuthorizationInterceptor(build_policy() if policy is None else policy),
+                StoreFailureInterceptor(),
+            ],
         )
         self._health = HealthServicer()
         add_servicers(self._server)
@@ -67,7 +82,7 @@ class GrpcServer:
         self.port = 0
 
     async def start(self) -> int:
-        self.port = self._server.add_insecure_port(self._listen)
+        self.port = self._server.add_secure_port(self._listen, self._tls.server_credentials())
         if self.port == 0:
             raise OSError(f"cannot bind gRPC listener {self._listen}")
         await self._server.start()

@@ -1,8 +1,9 @@
 """Provisioning users and devices from operator and developer tools.
 
-They call msgsvc's ``DirectoryService`` over gRPC, as internal teams do, so
-they validate and store exactly as it does and work against any deployment
-that can be reached (a port-forward will do). Both are idempotent.
+They call msgsvc's ``DirectoryService`` over gRPC, as internal teams do (with
+a ``client/<name>`` mesh certificate; every call is audited), so they
+validate and store exactly as it does and work against any deployment that
+can be reached (a port-forward will do). Both are idempotent.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import grpc
 
 from chatmesh.errors import reason_of
-from chatmesh.grpc_server import insecure_channel
+from chatmesh.grpc_server import mesh_channel
+from chatmesh.mesh.credentials import MeshTls
 from chatmesh.v1 import directory_service_pb2, directory_service_pb2_grpc
 
 CALL_TIMEOUT_S = 10.0
@@ -25,9 +27,9 @@ class ProvisioningError(Exception):
         self.message = message
 
 
-async def add_user(msgsvc_addr: str, user_id: str, display_name: str) -> bool:
+async def add_user(tls: MeshTls, msgsvc_addr: str, user_id: str, display_name: str) -> bool:
     """Registers a user; returns False if it already existed (left unchanged)."""
-    async with insecure_channel(msgsvc_addr) as channel:
+    async with mesh_channel(tls, msgsvc_addr, "msgsvc") as channel:
         stub = directory_service_pb2_grpc.DirectoryServiceStub(channel)
         try:
             response = await stub.CreateUser(
@@ -39,11 +41,11 @@ async def add_user(msgsvc_addr: str, user_id: str, display_name: str) -> bool:
         return bool(response.created)
 
 
-async def register_device(msgsvc_addr: str, user_id: str, device_id: str) -> None:
+async def register_device(tls: MeshTls, msgsvc_addr: str, user_id: str, device_id: str) -> None:
     """Registers the device unless it exists: an existing device keeps its
     push token. Raises ``ProvisioningError`` (``USER_NOT_FOUND`` for an
     unknown user)."""
-    async with insecure_channel(msgsvc_addr) as channel:
+    async with mesh_channel(tls, msgsvc_addr, "msgsvc") as channel:
         stub = directory_service_pb2_grpc.DirectoryServiceStub(channel)
         try:
             listed = await stub.ListDevices(

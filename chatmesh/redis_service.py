@@ -11,6 +11,7 @@ import uvloop
 
 from chatmesh import logs, redis_client
 from chatmesh.grpc_server import GrpcServer, serve_until_terminated
+from chatmesh.mesh.credentials import MeshTls
 from chatmesh.settings import RedisServiceSettings
 
 SHUTDOWN_GRACE_S = 5.0
@@ -29,7 +30,10 @@ def run_redis_service(
     async def run() -> None:
         client = redis_client.connect(settings.redis_url)
         server = GrpcServer(
-            settings.common.grpc_listen, [service_full_name], wire(client, settings)
+            settings.common.grpc_listen,
+            [service_full_name],
+            wire(client, settings),
+            tls=MeshTls(settings.common.mesh_tls_dir),
         )
         try:
             await serve_until_terminated(server, grace_s=SHUTDOWN_GRACE_S)

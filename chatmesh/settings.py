@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 ENV_PREFIX = "CHATMESH_"
 
@@ -42,6 +43,9 @@ class CommonSettings:
     grpc_listen: str
     log_level: str
     key_prefix: str  # prefixes every Redis key and channel; isolates tests and tenants
+    # This process's mesh certificate, key and CA (tls.crt, tls.key, ca.crt),
+    # e.g. a cert-manager Secret mounted as a volume. There is no plaintext mode.
+    mesh_tls_dir: Path
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, default_grpc_port: int) -> CommonSettings:
@@ -49,6 +53,7 @@ class CommonSettings:
             grpc_listen=env_str(env, "GRPC_LISTEN", f"127.0.0.1:{default_grpc_port}"),
             log_level=env_str(env, "LOG_LEVEL", "INFO"),
             key_prefix=env_str(env, "KEY_PREFIX", "cm:"),
+            mesh_tls_dir=Path(env_str(env, "MESH_TLS_DIR")),
         )
 
 

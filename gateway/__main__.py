@@ -14,7 +14,8 @@ from chatmesh import logs
 from chatmesh.auth import TokenVerifier
 from chatmesh.channels import gateway_channel
 from chatmesh.clock import SystemClock
-from chatmesh.grpc_server import GrpcServer, insecure_channel, wait_for_termination_signal
+from chatmesh.grpc_server import GrpcServer, mesh_channel, wait_for_termination_signal
+from chatmesh.mesh.credentials import MeshTls
 from chatmesh.redis_client import connect as redis_client_for
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import presence_service_pb2_grpc, session_service_pb2_grpc
@@ -34,9 +35,10 @@ PING_TIMEOUT_S = 30.0
 
 async def run(settings: GatewaySettings, verifier: TokenVerifier) -> None:
     redis_client = redis_client_for(settings.redis_url)
-    msgsvc = insecure_channel(settings.msgsvc_addr)
-    sessionsvc = insecure_channel(settings.sessionsvc_addr)
-    presencesvc = insecure_channel(settings.presencesvc_addr)
+    tls = MeshTls(settings.common.mesh_tls_dir)
+    msgsvc = mesh_channel(tls, settings.msgsvc_addr, "msgsvc")
+    sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc")
+    presencesvc = mesh_channel(tls, settings.presencesvc_addr, "presencesvc")
     registry = ConnectionRegistry()
     registrar = Registrar(
         settings.gateway_id,
@@ -73,7 +75,7 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier) -> None:
     tasks.every("presence-flush", PRESENCE_FLUSH_S, registrar.flush_new_presence)
     tasks.every("presence-heartbeat", PRESENCE_HEARTBEAT_S, registrar.report_all_presence)
 
-    grpc_server = GrpcServer(settings.common.grpc_listen, [], lambda s: None)
+    grpc_server = GrpcServer(settings.common.grpc_listen, [], lambda s: None, tls=tls)
     await grpc_server.start()
     host, port = split_host_port(settings.ws_listen)
     async with serve(

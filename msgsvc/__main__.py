@@ -12,8 +12,9 @@ import uvloop
 
 from chatmesh import cassandra_io, logs
 from chatmesh.clock import SystemClock
-from chatmesh.grpc_server import GrpcServer, insecure_channel, wait_for_termination_signal
+from chatmesh.grpc_server import GrpcServer, mesh_channel, wait_for_termination_signal
 from chatmesh.kafka_io import KafkaSettings, LogProducer, ensure_topic
+from chatmesh.mesh.credentials import MeshTls
 from chatmesh.redis_client import connect as redis_client_for
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import (
@@ -51,8 +52,9 @@ async def run(settings: MsgsvcSettings) -> None:
         settings.pg_dsn, min_size=2, max_size=16, reset=_keep_session_state
     )
     cluster, session = await asyncio.to_thread(cassandra_io.connect, settings.cassandra)
-    sessionsvc = insecure_channel(settings.sessionsvc_addr)
-    notifysvc = insecure_channel(settings.notifysvc_addr)
+    tls = MeshTls(settings.common.mesh_tls_dir)
+    sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc")
+    notifysvc = mesh_channel(tls, settings.notifysvc_addr, "notifysvc")
     tasks = TaskGroup("msgsvc")
     producer = LogProducer(settings.kafka.bootstrap, client_id=settings.instance_id)
     tasks.spawn("message-log-topic", _ensure_topic(settings.kafka))
@@ -100,6 +102,7 @@ async def run(settings: MsgsvcSettings) -> None:
             group_service_pb2.DESCRIPTOR.services_by_name["GroupService"].full_name,
         ],
         add_servicers,
+        tls=tls,
     )
     recovery = service.recovery
     await recovery.replay_previous_life()

@@ -10,7 +10,12 @@ from msgsvc.storage.directory import GROUP
 
 
 async def create(
-    groups: Groups, actor: str, device_id: str, request: client_pb2.CreateGroupFrame
+    groups: Groups,
+    actor: str,
+    device_id: str,
+    request: client_pb2.CreateGroupFrame,
+    *,
+    on_behalf_of: str = "",
 ) -> GroupOutcome:
     return await groups.create(
         actor,
@@ -19,29 +24,53 @@ async def create(
         title=request.title,
         member_ids=list(request.member_user_ids),
         kind=request.kind or GROUP,
+        on_behalf_of=on_behalf_of,
     )
 
 
 async def change(
-    groups: Groups, actor: str, device_id: str, request: client_pb2.ChangeGroupFrame
+    groups: Groups,
+    actor: str,
+    device_id: str,
+    request: client_pb2.ChangeGroupFrame,
+    *,
+    on_behalf_of: str = "",
 ) -> GroupOutcome:
+    """``on_behalf_of``: the internal client acting for ``actor``, if any."""
     conversation_id = request.conversation_id
     if not conversation_id:
         raise InvalidArgument("MISSING_CONVERSATION_ID", "conversation_id is required")
     which = request.WhichOneof("change")
     if which == "add_members":
         return await groups.add(
-            actor, device_id, conversation_id, list(request.add_members.user_ids)
+            actor,
+            device_id,
+            conversation_id,
+            list(request.add_members.user_ids),
+            on_behalf_of=on_behalf_of,
         )
     if which == "remove_member":
-        return await groups.remove(actor, device_id, conversation_id, request.remove_member.user_id)
+        return await groups.remove(
+            actor,
+            device_id,
+            conversation_id,
+            request.remove_member.user_id,
+            on_behalf_of=on_behalf_of,
+        )
     if which == "leave":
-        return await groups.leave(actor, device_id, conversation_id)
+        return await groups.leave(actor, device_id, conversation_id, on_behalf_of=on_behalf_of)
     if which == "rename":
-        return await groups.rename(actor, device_id, conversation_id, request.rename.title)
+        return await groups.rename(
+            actor, device_id, conversation_id, request.rename.title, on_behalf_of=on_behalf_of
+        )
     if which == "set_role":
         return await groups.set_role(
-            actor, device_id, conversation_id, request.set_role.user_id, request.set_role.role
+            actor,
+            device_id,
+            conversation_id,
+            request.set_role.user_id,
+            request.set_role.role,
+            on_behalf_of=on_behalf_of,
         )
     raise InvalidArgument("MISSING_CHANGE", "say what to change")
 

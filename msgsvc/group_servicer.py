@@ -6,6 +6,7 @@ import grpc
 
 from chatmesh.errors import InvalidArgument
 from chatmesh.failures import abort_with
+from chatmesh.mesh.authz import acting_client
 from chatmesh.v1 import group_service_pb2, group_service_pb2_grpc
 from msgsvc import group_requests
 from msgsvc.effects import Effects
@@ -24,7 +25,11 @@ class GroupServicer(group_service_pb2_grpc.GroupServiceServicer):
         try:
             _require_actor(request.actor_user_id)
             outcome = await group_requests.create(
-                self._groups, request.actor_user_id, request.actor_device_id, request.group
+                self._groups,
+                request.actor_user_id,
+                request.actor_device_id,
+                request.group,
+                on_behalf_of=acting_client(context),
             )
         except Exception as exc:
             await abort_with(context, exc)
@@ -39,7 +44,11 @@ class GroupServicer(group_service_pb2_grpc.GroupServiceServicer):
         try:
             _require_actor(request.actor_user_id)
             outcome = await group_requests.change(
-                self._groups, request.actor_user_id, request.actor_device_id, request.change
+                self._groups,
+                request.actor_user_id,
+                request.actor_device_id,
+                request.change,
+                on_behalf_of=acting_client(context),
             )
         except Exception as exc:
             await abort_with(context, exc)

@@ -123,6 +123,7 @@ class Groups:
         title: str,
         member_ids: Sequence[str],
         kind: int = GROUP,
+        on_behalf_of: str = "",
     ) -> GroupOutcome:
         if kind not in MULTI_MEMBER:
             raise InvalidArgument("INVALID_KIND", "kind must be GROUP or CHANNEL")
@@ -137,7 +138,7 @@ class Groups:
         members = tuple(sorted({*_valid_user_ids(member_ids), actor}))
         if len(members) > self._limit(kind):
             raise _group_full(self._limit(kind))
-        await self._require_device(actor, device_id)
+        await self._require_device(actor, device_id, on_behalf_of)
         known = await self._directory.existing_users(members)
         if actor not in known:
             raise NotFound("SENDER_NOT_FOUND", "the creating user is not registered")
@@ -162,7 +163,13 @@ class Groups:
     # -- changing --------------------------------------------------------------------
 
     async def add(
-        self, actor: str, device_id: str, conversation_id: str, user_ids: Sequence[str]
+        self,
+        actor: str,
+        device_id: str,
+        conversation_id: str,
+        user_ids: Sequence[str],
+        *,
+        on_behalf_of: str = "",
     ) -> GroupOutcome:
         added = tuple(sorted(set(_valid_user_ids(user_ids))))
         if not added:
@@ -179,10 +186,16 @@ class Groups:
                 raise _group_full(self._limit(group.kind))
             return GroupEvent(actor, Change.ADDED, user_ids=added)
 
-        return await self._change(actor, device_id, conversation_id, decide)
+        return await self._change(actor, device_id, conversation_id, decide, on_behalf_of)
 
     async def remove(
-        self, actor: str, device_id: str, conversation_id: str, user_id: str
+        self,
+        actor: str,
+        device_id: str,
+        conversation_id: str,
+        user_id: str,
+        *,
+        on_behalf_of: str = "",
     ) -> GroupOutcome:
         def decide(group: Conversation) -> GroupEvent:
             _require_admin(group, actor)
@@ -192,9 +205,11 @@ class Groups:
                 raise NotFound("NOT_A_MEMBER", f"{user_id!r} is not a member")
             return GroupEvent(actor, Change.REMOVED, user_ids=(user_id,))
 
-        return await self._change(actor, device_id, conversation_id, decide)
+        return await self._change(actor, device_id, conversation_id, decide, on_behalf_of)
 
-    async def leave(self, actor: str, device_id: str, conversation_id: str) -> GroupOutcome:
+    async def leave(
+        self, actor: str, device_id: str, conversation_id: str, *, on_behalf_of: str = ""
+    ) -> GroupOutcome:
         def decide(group: Conversation) -> GroupEvent:
             me = group.member(actor)
             assert me is not None  # _change checked membership
@@ -206,10 +221,16 @@ class Groups:
                 promoted = (longest.user_id,)
             return GroupEvent(actor, Change.LEFT, user_ids=promoted)
 
-        return await self._change(actor, device_id, conversation_id, decide)
+        return await self._change(actor, device_id, conversation_id, decide, on_behalf_of)
 
     async def rename(
-        self, actor: str, device_id: str, conversation_id: str, title: str
+        self,
+        actor: str,
+        device_id: str,
+        conversation_id: str,
+        title: str,
+        *,
+        on_behalf_of: str = "",
     ) -> GroupOutcome:
         title = _valid_title(title)
 
@@ -219,10 +240,17 @@ class Groups:
                 return None
             return GroupEvent(actor, Change.RENAMED, title=title)
 
-        return await self._change(actor, device_id, conversation_id, decide)
+        return await self._change(actor, device_id, conversation_id, decide, on_behalf_of)
 
     async def set_role(
-        self, actor: str, device_id: str, conversation_id: str, user_id: str, role: int
+        self,
+        actor: str,
+        device_id: str,
+        conversation_id: str,
+        user_id: str,
+        role: int,
+        *,
+        on_behalf_of: str = "",
     ) -> GroupOutcome:
         if role not in (MEMBER, ADMIN):
             raise InvalidArgument("INVALID_ROLE", "role must be MEMBER or ADMIN")
@@ -241,7 +269,7 @@ class Groups:
                 )
             return GroupEvent(actor, Change.ROLE, user_ids=(user_id,), role=role)
 
-        return await self._change(actor, device_id, conversation_id, decide)
+        return await self._change(actor, device_id, conversation_id, decide, on_behalf_of)
 
     async def get(self, requester: str, conversation_id: str) -> GroupView:
         group = await self._directory.conversation(conversation_id)
@@ -250,9 +278,14 @@ class Groups:
         return self._view(group)
 
     async def _change(
-        self, actor: str, device_id: str, conversation_id: str, decide: Decide
+        self,
+        actor: str,
+        device_id: str,
+        conversation_id: str,
+        decide: Decide,
+        on_behalf_of: str,
     ) -> GroupOutcome:
-        await self._require_device(actor, device_id)
+        await self._require_device(actor, device_id, on_behalf_of)
         async with self._store.locked(conversation_id) as txn:
             group = txn.conversation
             # Non-members get the same answer as for a missing group.
@@ -317,8 +350,10 @@ class Groups:
             waited += max(lead_ms, 1)
             await asyncio.sleep(max(lead_ms, 1) / 1000)
 
-    async def _require_device(self, user_id: str, device_id: str) -> None:
-        if device_id:  # empty: a service acting on the user's behalf
+    async def _require_device(self, user_id: str, device_id: str, on_behalf_of: str) -> None:
+        if device_id or not on_behalf_of:
+            # An empty device passes only for an authenticated, audited
+            # internal client (``on_behalf_of``); from a device, it is refused.
             await self._devices.require(user_id, device_id)
 
     def _limit(self, kind: int) -> int:

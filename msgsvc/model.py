@@ -20,6 +20,10 @@ class SendCommand:
     to_user_id: str | None
     kind: int
     body: bytes
+    # The internal client (mesh identity, e.g. "client/support") sending on
+    # the user's behalf through the gRPC API; "" for a device's own send.
+    # Only such a send may name no device: it gets the user's service scope.
+    on_behalf_of: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,7 +85,9 @@ class MessageSender:
         # order and start in order, so a device's quick successive sends get
         # increasing ids and are shown in the order they were sent.
         candidate_id = self._ids.next_id()
-        if command.sender_device_id:  # empty: a service sending on the user's behalf
+        if command.sender_device_id or not command.on_behalf_of:
+            # An empty device passes only for an authenticated, audited
+            # internal client; from a device's stream it is refused here.
             await self._devices.require(command.sender_user_id, command.sender_device_id)
         target = await self._resolve_target(command)
         key = SendKey(command.sender_user_id, command.sender_device_id, command.client_msg_id)

@@ -10,6 +10,7 @@ import grpc
 
 from chatmesh.errors import InvalidArgument, grpc_status
 from chatmesh.failures import abort_with
+from chatmesh.mesh.authz import acting_client
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import message_service_pb2, message_service_pb2_grpc
 from msgsvc.client_frames import ClientFrameHandler
@@ -45,6 +46,7 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
             to_user_id=request.to_user_id if request.HasField("to_user_id") else None,
             kind=request.kind,
             body=request.body,
+            on_behalf_of=acting_client(context),
         )
         try:
             if not request.sender_user_id:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -21,6 +22,8 @@ from hypothesis import settings
 from chatmesh import cassandra_io
 from chatmesh.isolation import IsolatedStores, isolated_stores
 from chatmesh.kafka_io import KafkaSettings, LogProducer, ensure_topic, topic_name
+from chatmesh.mesh.credentials import MeshTls
+from chatmesh.mesh.pki import issue_local_mesh
 from msgsvc.message_log import KafkaMessageLog
 from msgsvc.storage.messages import CassandraMessageStore
 
@@ -36,6 +39,19 @@ settings.load_profile("chatmesh")
 def stores() -> Iterator[Stores]:
     with isolated_stores("t") as isolated:
         yield isolated
+
+
+@pytest.fixture(scope="session")
+def mesh_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A mesh CA of the run, with credentials for every service and the
+    ``client/tests`` identity, for servers the tests run in-process."""
+    return issue_local_mesh(tmp_path_factory.mktemp("mesh"), clients=("tests",))
+
+
+@pytest.fixture(scope="session")
+def mesh_tls(mesh_pki: Path) -> Callable[[str], MeshTls]:
+    """Credentials by identity: ``mesh_tls("service/msgsvc")``, ``mesh_tls("client/tests")``."""
+    return lambda identity: MeshTls(mesh_pki / identity)
 
 
 @pytest.fixture(scope="session")

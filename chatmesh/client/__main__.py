@@ -34,6 +34,7 @@ from chatmesh.client.protocol import (
 )
 from chatmesh.clock import SystemClock
 from chatmesh.frames import Encoding, encode_server_frame
+from chatmesh.mesh.credentials import MeshTls
 from chatmesh.provisioning import ProvisioningError, register_device
 from chatmesh.settings import DEFAULT_MSGSVC_ADDR, env_str
 
@@ -127,11 +128,18 @@ def main() -> None:
     parser.add_argument("--url", default="ws://127.0.0.1:8080/")
     parser.add_argument("--key", default=".local/cluster/keys/jwt-private.pem")
     parser.add_argument("--msgsvc", default=env_str(os.environ, "MSGSVC_ADDR", DEFAULT_MSGSVC_ADDR))
+    parser.add_argument(
+        "--mesh-tls",
+        default=env_str(os.environ, "MESH_TLS_DIR", ".local/cluster/tls/client/ops"),
+        help="mesh client certificate directory, for registering the device",
+    )
     args = parser.parse_args()
     issuer = TokenIssuer(Path(args.key).read_bytes(), SystemClock())
     # As `python -m chatmesh mint-token` does: only registered devices may send.
     try:
-        asyncio.run(register_device(args.msgsvc, args.user_id, args.device_id))
+        asyncio.run(
+            register_device(MeshTls(Path(args.mesh_tls)), args.msgsvc, args.user_id, args.device_id)
+        )
     except ProvisioningError as exc:
         sys.exit(str(exc))
     print(f"{args.user_id}/{args.device_id} on {args.url}. {USAGE}", flush=True)

@@ -16,10 +16,10 @@ import uvloop
 
 from chatmesh import cassandra_io, logs
 from chatmesh.clock import SystemClock
-from chatmesh.grpc_server import GrpcServer, insecure_channel, wait_for_termination_signal
+from chatmesh.grpc_server import GrpcServer, mesh_channel, wait_for_termination_signal
 from chatmesh.kafka_io import LogConsumer, ensure_topic, topic_name
+from chatmesh.mesh.credentials import MeshTls
 from chatmesh.redis_client import connect as redis_client_for
-from chatmesh.settings import CommonSettings
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import notification_service_pb2_grpc, session_service_pb2_grpc
 from msgsvc.batching import BatchingSessionLookup
@@ -42,8 +42,9 @@ async def run(settings: MsgsvcSettings) -> None:
     redis_client = redis_client_for(settings.redis_url)
     pg_pool = await asyncpg.create_pool(settings.pg_dsn, min_size=1, max_size=8)
     cluster, session = await asyncio.to_thread(cassandra_io.connect, settings.cassandra)
-    sessionsvc = insecure_channel(settings.sessionsvc_addr)
-    notifysvc = insecure_channel(settings.notifysvc_addr)
+    tls = MeshTls(settings.common.mesh_tls_dir)
+    sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc")
+    notifysvc = mesh_channel(tls, settings.notifysvc_addr, "notifysvc")
     kafka = settings.kafka
     while True:  # the topic must exist before a consumer subscribes to it
         try:
@@ -77,7 +78,7 @@ async def run(settings: MsgsvcSettings) -> None:
     )
     tasks = TaskGroup("fanout")
     tasks.forever("fanout", worker.run())
-    server = GrpcServer(settings.common.grpc_listen, [], lambda _: None)
+    server = GrpcServer(settings.common.grpc_listen, [], lambda _: None, tls=tls)
     await server.start()
     try:
         await wait_for_termination_signal()
@@ -100,10 +101,7 @@ async def run(settings: MsgsvcSettings) -> None:
 def main() -> None:
     env = dict(os.environ)
     # Its own default port; every other setting is msgsvc's.
-    env.setdefault(
-        "CHATMESH_GRPC_LISTEN",
-        CommonSettings.from_env({}, default_grpc_port=DEFAULT_GRPC_PORT).grpc_listen,
-    )
+    env.setdefault("CHATMESH_GRPC_LISTEN", f"127.0.0.1:{DEFAULT_GRPC_PORT}")
     settings = MsgsvcSettings.from_env(env)
     logs.configure("fanout", settings.common.log_level)
     uvloop.run(run(settings))

@@ -36,7 +36,6 @@ from chatmesh.client import ClientOptions, Device
 from chatmesh.clock import SystemClock
 from chatmesh.conversation import direct_conversation_id
 from chatmesh.devcluster import ClusterConfig, LocalCluster
-from chatmesh.grpc_server import insecure_channel
 from chatmesh.v1 import client_pb2, group_service_pb2, group_service_pb2_grpc
 from msgsvc.storage.accounts import PostgresAccountStore
 from msgsvc.storage.messages import CassandraMessageStore, bucket_at
@@ -196,7 +195,7 @@ async def _chatter(device: Device, others: Sequence[str], group: str, seed: floa
 
 
 async def _create_group(cluster: LocalCluster, creator: str, others: list[str]) -> str:
-    async with insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+    async with cluster.channel("msgsvc") as channel:
         created = await group_service_pb2_grpc.GroupServiceStub(channel).CreateGroup(
             group_service_pb2.CreateGroupRequest(
                 actor_user_id=creator,

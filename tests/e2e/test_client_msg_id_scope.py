@@ -153,7 +153,7 @@ async def test_a_send_without_a_device_has_the_service_scope(
     phone: Connection = await open_client(alice, "phone")
     await phone.send_text(to_user=bob, client_msg_id="m1", body="from phone")
     from_phone = (await phone.recv_kind("ack")).ack
-    async with grpc.aio.insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+    async with cluster.channel("msgsvc") as channel:
         stub = message_service_pb2_grpc.MessageServiceStub(channel)
         first = await stub.SendMessage(_service_send(alice, bob, b"reminder"))
         again = await stub.SendMessage(_service_send(alice, bob, b"reminder"))

@@ -20,7 +20,6 @@ from chatmesh import snowflake
 from chatmesh.client import Connection, NoHello
 from chatmesh.devcluster import ClusterConfig, LocalCluster
 from chatmesh.frames import CLOSE_TRY_AGAIN_LATER
-from chatmesh.grpc_server import insecure_channel
 from chatmesh.v1 import common_pb2, message_service_pb2, message_service_pb2_grpc
 from tests.conftest import Stores, add_users, unique
 from tests.e2e.test_lifecycle import _connect, _send_until_acked
@@ -99,7 +98,7 @@ async def _get(cluster: LocalCluster, key: str) -> bytes | None:
 
 @pytest.mark.parametrize("name", ["msgsvc", "msgsvc2"])
 async def test_both_msgsvc_instances_serve_health(own_cluster: LocalCluster, name: str) -> None:
-    async with insecure_channel(own_cluster.grpc_addr(name)) as channel:
+    async with own_cluster.channel(name) as channel:
         response = await health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(), timeout=5.0
         )
@@ -129,7 +128,7 @@ async def test_one_send_retried_on_both_msgsvc_processes_at_once_is_stored_once(
 ) -> None:
     alice, bob = unique("alice"), unique("bob")
     await add_users(pg_pool, alice, bob)
-    channels = [insecure_channel(own_cluster.grpc_addr(name)) for name in own_cluster.msgsvc_names]
+    channels = [own_cluster.channel(name) for name in own_cluster.msgsvc_names]
     try:
         stubs = [message_service_pb2_grpc.MessageServiceStub(c) for c in channels]
 

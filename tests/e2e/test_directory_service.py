@@ -12,7 +12,6 @@ from chatmesh import __main__ as cli
 from chatmesh.auth import TokenVerifier, generate_keypair
 from chatmesh.devcluster import LocalCluster
 from chatmesh.errors import reason_of
-from chatmesh.grpc_server import insecure_channel
 from chatmesh.v1 import directory_service_pb2, directory_service_pb2_grpc
 from msgsvc.accounts import MAX_DISPLAY_NAME_CHARS, MAX_PUSH_TOKEN_CHARS
 from tests.conftest import unique
@@ -26,7 +25,7 @@ NO_PUSH = directory_service_pb2.PUSH_PLATFORM_UNSPECIFIED
 async def directory(
     cluster: LocalCluster,
 ) -> AsyncIterator[directory_service_pb2_grpc.DirectoryServiceAsyncStub]:
-    async with insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+    async with cluster.channel("msgsvc") as channel:
         yield directory_service_pb2_grpc.DirectoryServiceStub(channel)  # type: ignore[misc]
 
 
@@ -187,6 +186,7 @@ def test_the_cli_provisions_through_the_directory_and_registers_every_minted_tok
     private_key, public_key = generate_keypair(tmp_path)
     monkeypatch.setenv("CHATMESH_MSGSVC_ADDR", cluster.grpc_addr("msgsvc"))
     monkeypatch.setenv("CHATMESH_JWT_PRIVATE_KEY_FILE", str(private_key))
+    monkeypatch.setenv("CHATMESH_MESH_TLS_DIR", str(cluster.client_tls("ops").directory))
     alice = unique("alice")
 
     with pytest.raises(SystemExit, match="USER_NOT_FOUND"):
@@ -201,7 +201,7 @@ def test_the_cli_provisions_through_the_directory_and_registers_every_minted_tok
         cli.main(["add-user", "not valid"])
 
     async def directory_call(call: str, request: object) -> object:
-        async with insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+        async with cluster.channel("msgsvc") as channel:
             stub = directory_service_pb2_grpc.DirectoryServiceStub(channel)
             return await getattr(stub, call)(request)
 

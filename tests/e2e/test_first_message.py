@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncpg
-import grpc
 
 from chatmesh import snowflake
 from chatmesh.client import Connection
@@ -88,7 +87,7 @@ async def test_history_is_readable_over_grpc(
     for i in range(5):
         await alice_ws.send_text(to_user=bob, body=f"m{i}")
         acked.append((await alice_ws.recv_kind("ack")).ack.message_id)
-    async with grpc.aio.insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+    async with cluster.channel("msgsvc") as channel:
         stub = message_service_pb2_grpc.MessageServiceStub(channel)
         seen: list[int] = []
         token = ""

@@ -23,7 +23,6 @@ from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.client import Connection, run_sync, text_send
 from chatmesh.devcluster import LocalCluster
 from chatmesh.errors import reason_of
-from chatmesh.grpc_server import insecure_channel
 from chatmesh.v1 import (
     client_pb2,
     common_pb2,
@@ -54,7 +53,7 @@ async def test_every_online_member_of_a_500_member_group_gets_every_message(
     await add_users(pg_pool, *users[:1])  # the sender's devices
     sender, online, offline = users[0], users[:ONLINE], users[ONLINE:]
 
-    async with insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+    async with cluster.channel("msgsvc") as channel:
         created = await group_service_pb2_grpc.GroupServiceStub(channel).CreateGroup(
             group_service_pb2.CreateGroupRequest(
                 actor_user_id=sender,
@@ -67,7 +66,7 @@ async def test_every_online_member_of_a_500_member_group_gets_every_message(
     assert len(created.group.members) == MEMBERS
     extra = f"{tag}-extra"
     await pg_pool.execute("INSERT INTO users (user_id) VALUES ($1)", extra)
-    async with insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+    async with cluster.channel("msgsvc") as channel:
         with pytest.raises(grpc.aio.AioRpcError) as full:
             await group_service_pb2_grpc.GroupServiceStub(channel).ChangeGroup(
                 group_service_pb2.ChangeGroupRequest(
@@ -195,7 +194,7 @@ async def test_a_broadcast_channel_beyond_500_nudges_its_members_who_read_on_ope
     await pg_pool.executemany("INSERT INTO users (user_id) VALUES ($1)", [(u,) for u in users])
     owner, online = users[0], users[1 : 1 + CHANNEL_ONLINE]
     await add_users(pg_pool, online[0])  # registers its devices: it tries to post
-    async with insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+    async with cluster.channel("msgsvc") as channel:
         created = await group_service_pb2_grpc.GroupServiceStub(channel).CreateGroup(
             group_service_pb2.CreateGroupRequest(
                 actor_user_id=owner,
@@ -217,7 +216,7 @@ async def test_a_broadcast_channel_beyond_500_nudges_its_members_who_read_on_ope
     readers = await asyncio.gather(*(Connection.open(cluster.edge_url, token(u)) for u in online))
     try:
         posts = []
-        async with insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+        async with cluster.channel("msgsvc") as channel:
             stub = message_service_pb2_grpc.MessageServiceStub(channel)
             for i in range(5):
                 sent = await stub.SendMessage(

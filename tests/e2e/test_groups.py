@@ -9,7 +9,6 @@ import pytest
 from chatmesh.client import Connection, text_send
 from chatmesh.devcluster import LocalCluster
 from chatmesh.errors import reason_of
-from chatmesh.grpc_server import insecure_channel
 from chatmesh.v1 import client_pb2, common_pb2, group_service_pb2, group_service_pb2_grpc
 from tests.conftest import add_users, unique
 
@@ -140,7 +139,7 @@ async def test_bad_changes_get_typed_errors_and_the_connection_stays(
 async def test_group_service_over_grpc(cluster: LocalCluster, pg_pool: asyncpg.Pool) -> None:
     ann, ben, cat = unique("ann"), unique("ben"), unique("cat")
     await add_users(pg_pool, ann, ben, cat)
-    async with insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+    async with cluster.channel("msgsvc") as channel:
         stub = group_service_pb2_grpc.GroupServiceStub(channel)
         created = await stub.CreateGroup(
             group_service_pb2.CreateGroupRequest(

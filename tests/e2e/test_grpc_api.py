@@ -29,7 +29,7 @@ async def test_send_is_idempotent_and_readable(
 ) -> None:
     alice, bob = unique("alice"), unique("bob")
     await add_users(pg_pool, alice, bob)
-    async with grpc.aio.insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+    async with cluster.channel("msgsvc") as channel:
         stub = message_service_pb2_grpc.MessageServiceStub(channel)
         first = await stub.SendMessage(_send(alice, to_user_id=bob))
         again = await stub.SendMessage(_send(alice, to_user_id=bob))
@@ -71,7 +71,7 @@ async def test_failures_carry_a_status_and_a_reason(
 ) -> None:
     alice, bob = unique("alice"), unique("bob")
     await add_users(pg_pool, alice, bob)
-    async with grpc.aio.insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+    async with cluster.channel("msgsvc") as channel:
         stub = message_service_pb2_grpc.MessageServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as failed:
             await stub.SendMessage(request_for(alice, bob))
@@ -84,7 +84,7 @@ async def test_history_of_someone_elses_conversation_is_not_found(
 ) -> None:
     alice, bob, eve = unique("alice"), unique("bob"), unique("eve")
     await add_users(pg_pool, alice, bob, eve)
-    async with grpc.aio.insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+    async with cluster.channel("msgsvc") as channel:
         stub = message_service_pb2_grpc.MessageServiceStub(channel)
         sent = await stub.SendMessage(_send(alice, to_user_id=bob))
         for page_token, reason in (
@@ -107,7 +107,7 @@ async def test_sync_receipts_and_conversation_list_over_grpc(
 ) -> None:
     alice, bob, eve = unique("alice"), unique("bob"), unique("eve")
     await add_users(pg_pool, alice, bob, eve)
-    async with grpc.aio.insecure_channel(cluster.grpc_addr("msgsvc")) as channel:
+    async with cluster.channel("msgsvc") as channel:
         stub = message_service_pb2_grpc.MessageServiceStub(channel)
         sent = [
             (

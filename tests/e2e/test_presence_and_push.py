@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
-import grpc
 import redis.asyncio as redis
 
 from chatmesh.client import Connection
@@ -22,7 +21,7 @@ async def test_a_connected_user_is_online_and_others_are_not(
     online, never = unique("olive"), unique("nina")
     before_ms = SystemClock().now_ms()
     await open_client(online)
-    async with grpc.aio.insecure_channel(cluster.grpc_addr("presencesvc")) as channel:
+    async with cluster.channel("presencesvc") as channel:
         stub = presence_service_pb2_grpc.PresenceServiceStub(channel)
         for _ in range(50):  # the gateway reports new users within a second
             reply = await stub.GetPresence(

@@ -1,4 +1,6 @@
-"""Every process serves gRPC health and reflection: grpcurl can list it."""
+"""Every process serves gRPC health and reflection over the mesh's mutual
+TLS: grpcurl with an internal client certificate can list it, without one it
+cannot connect."""
 
 from __future__ import annotations
 
@@ -45,10 +47,25 @@ SERVICES: dict[str, dict[str, list[str]]] = {
 }
 
 
-def _grpcurl(*args: str) -> str:
+def _run_grpcurl(*args: str) -> subprocess.CompletedProcess[str]:
     assert Path(GRPCURL).exists(), "grpcurl missing: run deploy/local/tools.sh (make test does)"
-    done = subprocess.run(
-        [str(GRPCURL), "-plaintext", *args], capture_output=True, text=True, timeout=30
+    return subprocess.run([str(GRPCURL), *args], capture_output=True, text=True, timeout=30)
+
+
+def _grpcurl(cluster: LocalCluster, service: str, *args: str) -> str:
+    """grpcurl as an operator: the ``client/ops`` certificate, verifying the
+    server's certificate names ``service``."""
+    tls = cluster.client_tls("ops").directory
+    done = _run_grpcurl(
+        "-cacert",
+        str(tls / "ca.crt"),
+        "-cert",
+        str(tls / "tls.crt"),
+        "-key",
+        str(tls / "tls.key"),
+        "-servername",
+        service,
+        *args,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -62,16 +79,28 @@ def test_grpcurl_lists_every_method_through_reflection(
     cluster: LocalCluster, process: str, service: str
 ) -> None:
     addr = cluster.grpc_addr(process)
-    listed = _grpcurl(addr, "list").split()
+    listed = _grpcurl(cluster, process, addr, "list").split()
     # Exactly the declared services, plus health and reflection.
     assert {n for n in listed if n.startswith("chatmesh.")} == set(SERVICES[process])
     assert "grpc.health.v1.Health" in listed
     methods = SERVICES[process][service]
-    assert set(_grpcurl(addr, "list", service).split()) == {f"{service}.{m}" for m in methods}
+    listed_methods = _grpcurl(cluster, process, addr, "list", service).split()
+    assert set(listed_methods) == {f"{service}.{m}" for m in methods}
 
 
 def test_gateways_serve_health_and_reflection(cluster: LocalCluster) -> None:
     for port in cluster.config.ports.gateway_grpc:
         addr = f"127.0.0.1:{port}"
-        assert "grpc.health.v1.Health" in _grpcurl(addr, "list").split()
-        assert '"status": "SERVING"' in _grpcurl(addr, "grpc.health.v1.Health/Check")
+        assert "grpc.health.v1.Health" in _grpcurl(cluster, "gateway", addr, "list").split()
+        checked = _grpcurl(cluster, "gateway", addr, "grpc.health.v1.Health/Check")
+        assert '"status": "SERVING"' in checked
+
+
+@pytest.mark.parametrize("process", sorted(SERVICES))
+def test_no_client_certificate_no_connection(cluster: LocalCluster, process: str) -> None:
+    addr = cluster.grpc_addr(process)
+    plaintext = _run_grpcurl("-plaintext", addr, "list")
+    assert plaintext.returncode != 0
+    ca = cluster.client_tls("ops").directory / "ca.crt"
+    no_certificate = _run_grpcurl("-cacert", str(ca), "-servername", process, addr, "list")
+    assert no_certificate.returncode != 0

@@ -24,7 +24,7 @@ from pathlib import Path
 import grpc
 
 from chatmesh.devcluster import free_port
-from chatmesh.grpc_server import insecure_channel
+from chatmesh.grpc_server import CLIENT_OPTIONS
 from chatmesh.v1 import client_pb2, message_service_pb2, message_service_pb2_grpc
 from gateway.upstream import MsgsvcLink
 
@@ -88,7 +88,8 @@ async def test_every_frame_is_answered_once_across_a_restart() -> None:
         answered.set()
 
     link = MsgsvcLink(
-        insecure_channel(f"127.0.0.1:{port}"),
+        # Plaintext: this echo server tests reconnection, not the mesh's TLS.
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=CLIENT_OPTIONS),
         "gw-test",
         on_reply,
         streams=2,

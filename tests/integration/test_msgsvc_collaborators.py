@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import asyncpg
 import grpc
@@ -11,7 +11,8 @@ import pytest
 import redis.asyncio as redis
 
 from chatmesh.conversation import direct_conversation_id
-from chatmesh.grpc_server import GrpcServer
+from chatmesh.grpc_server import GrpcServer, mesh_channel
+from chatmesh.mesh.credentials import MeshTls
 from chatmesh.v1 import session_service_pb2, session_service_pb2_grpc
 from msgsvc.batching import BatchingSessionLookup
 from msgsvc.routing import DeviceSession, GrpcSessionLookup
@@ -25,8 +26,8 @@ from tests.conftest import add_users, unique
 
 @pytest.fixture
 async def sessionsvc(
-    redis_client: redis.Redis, key_prefix: str
-) -> AsyncIterator[tuple[str, RedisSessionStore]]:
+    redis_client: redis.Redis, key_prefix: str, mesh_tls: Callable[[str], MeshTls]
+) -> AsyncIterator[tuple[grpc.aio.Channel, RedisSessionStore]]:
     """A real sessionsvc gRPC server on a free port."""
     store = RedisSessionStore(redis_client, key_prefix)
     server = GrpcServer(
@@ -35,9 +36,12 @@ async def sessionsvc(
         lambda s: session_service_pb2_grpc.add_SessionServiceServicer_to_server(
             SessionServicer(store), s
         ),
+        tls=mesh_tls("service/sessionsvc"),
     )
     port = await server.start()
-    yield f"127.0.0.1:{port}", store
+    # msgsvc's identity: the only caller besides fan-out that may look sessions up.
+    async with mesh_channel(mesh_tls("service/msgsvc"), f"127.0.0.1:{port}", "sessionsvc") as ch:
+        yield ch, store
     await server.stop(0)
 
 
@@ -52,16 +56,15 @@ class CountingLookup:
 
 
 async def test_concurrent_lookups_share_calls_and_get_only_their_users(sessionsvc) -> None:  # type: ignore[no-untyped-def]
-    addr, store = sessionsvc
+    channel, store = sessionsvc
     await store.heartbeat("gw", ttl_s=30)
     users = [f"u{i}" for i in range(200)]
     await store.register([StoredSession(u, "phone", "gw", f"c-{u}") for u in users])
-    async with grpc.aio.insecure_channel(addr) as channel:
-        counting = CountingLookup(
-            GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(channel))
-        )
-        batching = BatchingSessionLookup(counting)
-        results = await asyncio.gather(*(batching.lookup([u, "nobody"]) for u in users))
+    counting = CountingLookup(
+        GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(channel))
+    )
+    batching = BatchingSessionLookup(counting)
+    results = await asyncio.gather(*(batching.lookup([u, "nobody"]) for u in users))
     for user, sessions in zip(users, results, strict=True):
         assert sessions == [DeviceSession(user, "phone", "gw", f"c-{user}")]
     assert len(counting.calls) < len(users) / 10  # coalesced, not one call each
@@ -83,28 +86,26 @@ class FailingOnce:
 
 
 async def test_a_failed_call_fails_its_batch_and_later_lookups_recover(sessionsvc) -> None:  # type: ignore[no-untyped-def]
-    addr, store = sessionsvc
+    channel, store = sessionsvc
     await store.heartbeat("gw", ttl_s=30)
     await store.register([StoredSession("ann", "phone", "gw", "c1")])
-    async with grpc.aio.insecure_channel(addr) as channel:
-        batching = BatchingSessionLookup(
-            FailingOnce(GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(channel)))
-        )
-        with pytest.raises(ConnectionError):
-            await batching.lookup(["ann"])
-        assert await batching.lookup(["ann"]) == [DeviceSession("ann", "phone", "gw", "c1")]
+    batching = BatchingSessionLookup(
+        FailingOnce(GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(channel)))
+    )
+    with pytest.raises(ConnectionError):
+        await batching.lookup(["ann"])
+    assert await batching.lookup(["ann"]) == [DeviceSession("ann", "phone", "gw", "c1")]
 
 
 async def test_lookups_over_sessionsvcs_limit_are_split(sessionsvc) -> None:  # type: ignore[no-untyped-def]
-    addr, store = sessionsvc
+    channel, store = sessionsvc
     await store.heartbeat("gw", ttl_s=30)
     await store.register([StoredSession("u1500", "phone", "gw", "c1")])
-    async with grpc.aio.insecure_channel(addr) as channel:
-        batching = BatchingSessionLookup(
-            GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(channel))
-        )
-        found = await batching.lookup([f"u{i}" for i in range(2500)])
-        assert found == [DeviceSession("u1500", "phone", "gw", "c1")]
+    batching = BatchingSessionLookup(
+        GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(channel))
+    )
+    found = await batching.lookup([f"u{i}" for i in range(2500)])
+    assert found == [DeviceSession("u1500", "phone", "gw", "c1")]
 
 
 class CountingDirectory(PostgresDirectory):

@@ -13,8 +13,8 @@ import redis.asyncio as redis
 
 from chatmesh import snowflake
 from chatmesh.conversation import direct_conversation_id
-from chatmesh.errors import InvalidArgument, Unavailable
-from msgsvc.model import MAX_CLIENT_MSG_ID_CHARS, StoredMessage
+from chatmesh.errors import InvalidArgument, PermissionDenied, Unavailable
+from msgsvc.model import MAX_CLIENT_MSG_ID_CHARS, SendCommand, StoredMessage
 from msgsvc.storage.claims import LegacyClaims
 from msgsvc.storage.messages import CassandraMessageStore, bucket_at
 from msgsvc.visibility import RECLAIM_AFTER_MS
@@ -129,6 +129,32 @@ async def test_service_sends_have_a_scope_of_their_own(
         await one.send(alice, to_user=bob, client_msg_id="m1", body=b"other", device="")
     assert refused.value.reason == "CLIENT_MSG_ID_REUSED"
     assert len(await rows_of(message_store, by_phone.message.conversation_id)) == 2
+
+
+async def test_no_device_and_no_internal_client_is_refused(
+    two_instances: tuple[Instance, Instance],
+    pair: tuple[str, str],
+    message_store: CassandraMessageStore,
+) -> None:
+    """An empty device id skips the device check only for an authenticated
+    internal client; from a device's stream it is an unregistered device."""
+    one, _ = two_instances
+    alice, bob = pair
+    sent = await one.send(alice, to_user=bob, client_msg_id="m1")
+    with pytest.raises(PermissionDenied) as refused:
+        await one.sender.send(
+            SendCommand(
+                sender_user_id=alice,
+                sender_device_id="",
+                client_msg_id="m2",
+                conversation_id=None,
+                to_user_id=bob,
+                kind=1,
+                body=b"forged",
+            )
+        )
+    assert refused.value.reason == "DEVICE_NOT_REGISTERED"
+    assert len(await rows_of(message_store, sent.message.conversation_id)) == 1
 
 
 @pytest.mark.parametrize("fill", ["x", "é", "💬", ":"])

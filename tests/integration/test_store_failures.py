@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 
 import grpc
 import pytest
 
 from chatmesh import redis_client
 from chatmesh.errors import reason_of
-from chatmesh.grpc_server import GrpcServer
+from chatmesh.grpc_server import GrpcServer, mesh_channel
+from chatmesh.mesh.credentials import MeshTls
 from chatmesh.v1 import session_service_pb2, session_service_pb2_grpc
 from sessionsvc.servicer import SessionServicer
 from sessionsvc.store import RedisSessionStore
@@ -22,7 +24,9 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def test_sessionsvc_without_redis_answers_unavailable() -> None:
+async def test_sessionsvc_without_redis_answers_unavailable(
+    mesh_tls: Callable[[str], MeshTls],
+) -> None:
     client = redis_client.connect(f"redis://127.0.0.1:{_closed_port()}/0")
     server = GrpcServer(
         "127.0.0.1:0",
@@ -30,10 +34,12 @@ async def test_sessionsvc_without_redis_answers_unavailable() -> None:
         lambda s: session_service_pb2_grpc.add_SessionServiceServicer_to_server(
             SessionServicer(RedisSessionStore(client, "t:")), s
         ),
+        tls=mesh_tls("service/sessionsvc"),
     )
     port = await server.start()
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        msgsvc = mesh_tls("service/msgsvc")
+        async with mesh_channel(msgsvc, f"127.0.0.1:{port}", "sessionsvc") as channel:
             stub = session_service_pb2_grpc.SessionServiceStub(channel)
             with pytest.raises(grpc.aio.AioRpcError) as failed:
                 await stub.LookupSessions(

@@ -141,7 +141,10 @@ class Instance:
         client_msg_id: str,
         body: bytes = b"hi",
         device: str = "phone",
+        on_behalf_of: str = "",
     ) -> SendOutcome:
+        """A send from ``device``; with ``device=""``, by an internal client
+        (``client/tests`` unless ``on_behalf_of`` names another)."""
         return await self.sender.send(
             SendCommand(
                 sender_user_id=sender,
@@ -151,6 +154,7 @@ class Instance:
                 to_user_id=to_user,
                 kind=1,
                 body=body,
+                on_behalf_of=on_behalf_of or ("" if device else "client/tests"),
             )
         )
 
