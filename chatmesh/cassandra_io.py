@@ -33,6 +33,30 @@ def connect(settings: CassandraSettings, *, keyspace: str | None = None) -> tupl
     return cluster, cluster.connect(keyspace)
 
 
+class LateSession:
+    """A session connected when Cassandra first answers, not at start-up:
+    a process must come up, unready, while Cassandra is down."""
+
+    def __init__(self, settings: CassandraSettings) -> None:
+        self._settings = settings
+        self.cluster: Cluster | None = None
+        self.session: Session | None = None
+
+    async def connect(self) -> Session:
+        self.cluster, self.session = await asyncio.to_thread(connect, self._settings)
+        return self.session
+
+    async def ping(self) -> None:
+        """Raises unless connected and a node answers."""
+        if self.session is None:
+            raise ConnectionError("Cassandra not connected yet")
+        await execute(self.session, "SELECT release_version FROM system.local", timeout_s=2.0)
+
+    async def close(self) -> None:
+        if self.cluster is not None:
+            await asyncio.to_thread(self.cluster.shutdown)
+
+
 def execute(
     session: Session, statement: Any, params: Any = None, *, timeout_s: float | None = None
 ) -> asyncio.Future[Any]:

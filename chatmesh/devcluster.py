@@ -224,6 +224,8 @@ class LocalCluster:
         self.keys_dir = config.workdir / "keys"
         # The mesh CA and every identity's credentials (chatmesh.mesh.pki).
         self.tls_dir = config.workdir / "tls"
+        # Each process's ops endpoint (/healthz, /readyz, /metrics), by process name.
+        self.ops_ports: dict[str, int] = {}
         self.processes: dict[str, ServiceProcess] = {}
 
     # -- addresses -----------------------------------------------------------
@@ -260,6 +262,10 @@ class LocalCluster:
             return f"127.0.0.1:{self.config.ports.msgsvc_all[self.msgsvc_names.index(service)]}"
         return f"127.0.0.1:{getattr(self.config.ports, service)}"
 
+    def ops_url(self, name: str, path: str = "/metrics") -> str:
+        """The ops endpoint of a service process: ``/healthz``, ``/readyz`` or ``/metrics``."""
+        return f"http://127.0.0.1:{self.ops_ports[name]}{path}"
+
     def gateway_id(self, number: int) -> str:
         """Gateways are numbered from 1; ids are unique per key prefix."""
         return f"gw{number}-{self.config.key_prefix.strip(':').replace(':', '-')}"
@@ -284,20 +290,18 @@ class LocalCluster:
         asyncio.run(migrate_postgres(self.config.pg_dsn))
         migrate_cassandra(self.config.cassandra)
 
-    def start(self) -> None:
+    def define(self) -> None:
+        """Every process of the cluster, none started yet; idempotent."""
+        if self.processes:
+            return
         c, p = self.config, self.config.ports
+        # Stores first in ``processes``: started before the services, stopped
+        # after them (``stop`` goes in reverse), so none of them drains
+        # against a missing store.
         if c.own_redis:
-            # First in ``processes``: started before the services, stopped
-            # after them (``stop`` goes in reverse), so none of them ever
-            # starts or drains against a missing Redis.
             self._add_redis()
-            self.processes["redis"].start()
-            self.wait_healthy("redis")
         if c.own_kafka:
             self._add_kafka()
-            self.processes["kafka"].start()
-            self.wait_healthy("kafka", timeout_s=KAFKA_STARTUP_TIMEOUT_S)
-        self.prepare()
         self._add("sessionsvc", ["-m", "sessionsvc"], {"GRPC_LISTEN": f"127.0.0.1:{p.sessionsvc}"})
         self._add(
             "presencesvc", ["-m", "presencesvc"], {"GRPC_LISTEN": f"127.0.0.1:{p.presencesvc}"}
@@ -349,6 +353,16 @@ class LocalCluster:
                 ["-m", "msgsvc.fanout"],
                 {"GRPC_LISTEN": self.grpc_addr(name), "INSTANCE_ID": self.msgsvc_instance_id(name)},
             )
+
+    def start(self) -> None:
+        self.define()
+        if self.config.own_redis:
+            self.processes["redis"].start()
+            self.wait_healthy("redis")
+        if self.config.own_kafka:
+            self.processes["kafka"].start()
+            self.wait_healthy("kafka", timeout_s=KAFKA_STARTUP_TIMEOUT_S)
+        self.prepare()
         backends = [
             "sessionsvc",
             "presencesvc",
@@ -368,6 +382,13 @@ class LocalCluster:
                 self.wait_healthy(name)
         self.processes["envoy"].start()
         self.wait_healthy("envoy")
+
+    def launch(self, names: list[str]) -> None:
+        """Starts processes without waiting for them: every service must come
+        up (unready) whatever is running already, and heal by itself."""
+        self.define()
+        for name in names:
+            self.processes[name].start()
 
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
@@ -411,6 +432,8 @@ class LocalCluster:
                 "CHATMESH_MESH_TLS_DIR": str(self.tls_dir / "service" / _mesh_identity(name)),
             }
         )
+        self.ops_ports[name] = free_port()
+        env["CHATMESH_OPS_LISTEN"] = f"127.0.0.1:{self.ops_ports[name]}"
         env.update({f"CHATMESH_{k}": v for k, v in settings.items()})
         self.processes[name] = ServiceProcess(
             name, [c.python, *args], env, c.workdir / "logs" / f"{name}.log"
@@ -670,7 +693,11 @@ def _up(args: argparse.Namespace) -> None:
             f"  presencesvc gRPC: 127.0.0.1:{p.presencesvc}\n"
             f"  notifysvc gRPC:   127.0.0.1:{p.notifysvc}\n"
             f"  Envoy admin:      http://127.0.0.1:{p.edge_admin}/\n"
-            f"  logs:             {workdir / 'logs'}\n"
+            + "".join(
+                f"  {name + ' ops:':<18}{cluster.ops_url(name, '/')}{{healthz,readyz,metrics}}\n"
+                for name in cluster.ops_ports
+            )
+            + f"  logs:             {workdir / 'logs'}\n"
             "  demo users:       alice, bob\n"
             "  a token:          .venv/bin/python -m chatmesh mint-token alice phone\n"
             "  chat by hand:     .venv/bin/python -m chatmesh.client alice phone\n"

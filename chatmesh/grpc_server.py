@@ -4,9 +4,11 @@ health checking and server reflection.
 ``GrpcServer`` owns one ``grpc.aio`` server and its ``grpc.health.v1``
 servicer. It only listens with mesh credentials: every caller presents a
 certificate from the mesh CA, and ``chatmesh.mesh.policy`` decides what it
-may call. The lifecycle is explicit: ``start`` binds and marks every service
-SERVING; ``drain`` flips health to NOT_SERVING so load balancers stop sending
-new calls; ``stop`` lets in-flight calls finish within a grace period.
+may call. The lifecycle is explicit: ``start`` binds with every service
+NOT_SERVING; ``set_serving`` follows the process's readiness (its
+dependencies answer); ``drain`` flips health to NOT_SERVING for good so load
+balancers stop sending new calls; ``stop`` lets in-flight calls finish within
+a grace period.
 """
 
 from __future__ import annotations
@@ -80,20 +82,33 @@ class GrpcServer:
             [*self._service_names, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME], self._server
         )
         self.port = 0
+        self._draining = False
 
     async def start(self) -> int:
         self.port = self._server.add_secure_port(self._listen, self._tls.server_credentials())
         if self.port == 0:
             raise OSError(f"cannot bind gRPC listener {self._listen}")
         await self._server.start()
-        for name in ["", *self._service_names]:
-            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         log.info("grpc serving", extra={"fields": {"listen": self._listen, "port": self.port}})
         return self.port
 
+    async def set_serving(self, serving: bool) -> None:
+        if self._draining:
+            return
+        await self._set_health(
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+
     async def drain(self) -> None:
+        self._draining = True
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    async def _set_health(self, status: health_pb2.HealthCheckResponse.ServingStatus) -> None:
         for name in ["", *self._service_names]:
-            await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+            await self._health.set(name, status)
 
     async def stop(self, grace_s: float) -> None:
         await self._health.enter_graceful_shutdown()
@@ -108,14 +123,3 @@ async def wait_for_termination_signal() -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("termination signal received")
-
-
-async def serve_until_terminated(server: GrpcServer, *, grace_s: float) -> None:
-    """Starts the server, waits for SIGTERM/SIGINT, then drains and stops it."""
-    await server.start()
-    try:
-        await wait_for_termination_signal()
-    finally:
-        await server.drain()
-        await server.stop(grace_s)
-        log.info("stopped")

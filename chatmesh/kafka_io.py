@@ -147,6 +147,9 @@ class LogRecord:
     value: bytes
 
 
+PING_TIMEOUT_S = 1.5
+
+
 class LogConsumer:
     def __init__(self, bootstrap: str, topic: str, group_id: str, *, client_id: str) -> None:
         self._topic = topic
@@ -167,6 +170,10 @@ class LogConsumer:
 
     async def start(self) -> None:
         await asyncio.to_thread(self._consumer.subscribe, [self._topic])
+
+    async def ping(self) -> None:
+        """Raises unless a broker answers a metadata request for the topic."""
+        await asyncio.to_thread(self._consumer.list_topics, self._topic, PING_TIMEOUT_S)
 
     async def batch(self, max_records: int, timeout_s: float) -> list[LogRecord]:
         """Up to ``max_records`` records, waiting at most ``timeout_s`` for the first."""

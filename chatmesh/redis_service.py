@@ -1,7 +1,12 @@
-"""The process shell shared by the services whose only store is Redis."""
+"""The process shell shared by the services whose only store is Redis.
+
+They listen at once and are ready while Redis answers; calls made while it
+is down get UNAVAILABLE/STORE_UNAVAILABLE.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 
@@ -10,10 +15,13 @@ import redis.asyncio as redis
 import uvloop
 
 from chatmesh import logs, redis_client
-from chatmesh.grpc_server import GrpcServer, serve_until_terminated
+from chatmesh.grpc_server import GrpcServer, wait_for_termination_signal
 from chatmesh.mesh.credentials import MeshTls
+from chatmesh.process import ProcessShell
+from chatmesh.readiness import Readiness
 from chatmesh.settings import RedisServiceSettings
 
+log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_S = 5.0
 
 # Given the Redis client and the settings, registers the servicer on a server.
@@ -35,9 +43,17 @@ def run_redis_service(
             wire(client, settings),
             tls=MeshTls(settings.common.mesh_tls_dir),
         )
+        readiness = Readiness()
+        readiness.add_check("redis", client.ping)
+        shell = ProcessShell(settings.common.ops_listen, readiness, server)
         try:
-            await serve_until_terminated(server, grace_s=SHUTDOWN_GRACE_S)
+            await shell.listen()
+            await shell.started()
+            await wait_for_termination_signal()
         finally:
+            await shell.drain()
+            await shell.stop(SHUTDOWN_GRACE_S)
             await client.aclose()
+            log.info("stopped")
 
     uvloop.run(run())

@@ -46,6 +46,8 @@ class CommonSettings:
     # This process's mesh certificate, key and CA (tls.crt, tls.key, ca.crt),
     # e.g. a cert-manager Secret mounted as a volume. There is no plaintext mode.
     mesh_tls_dir: Path
+    # Plain HTTP: /healthz, /readyz, /metrics. Port 0 picks a free one (logged).
+    ops_listen: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, default_grpc_port: int) -> CommonSettings:
@@ -54,6 +56,7 @@ class CommonSettings:
             log_level=env_str(env, "LOG_LEVEL", "INFO"),
             key_prefix=env_str(env, "KEY_PREFIX", "cm:"),
             mesh_tls_dir=Path(env_str(env, "MESH_TLS_DIR")),
+            ops_listen=env_str(env, "OPS_LISTEN", "127.0.0.1:0"),
         )
 
 

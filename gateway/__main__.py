@@ -1,10 +1,16 @@
-"""``python -m gateway``: a WebSocket edge instance."""
+"""``python -m gateway``: a WebSocket edge instance.
+
+It listens at once and refuses WebSocket handshakes (HTTP 503, ``/healthz``
+503) until it is ready: subscribed to its delivery channel in Redis, with a
+stream to msgsvc and its heartbeat accepted by sessionsvc, whatever order
+they come up in.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import uvloop
@@ -16,26 +22,40 @@ from chatmesh.channels import gateway_channel
 from chatmesh.clock import SystemClock
 from chatmesh.grpc_server import GrpcServer, mesh_channel, wait_for_termination_signal
 from chatmesh.mesh.credentials import MeshTls
+from chatmesh.process import ProcessShell
+from chatmesh.readiness import Check, Readiness
 from chatmesh.redis_client import connect as redis_client_for
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import presence_service_pb2_grpc, session_service_pb2_grpc
 from gateway.connection import ConnectionRegistry
 from gateway.deliveries import DeliverySubscriber, DisconnectPublisher
 from gateway.edge import HARD_MAX_FRAME_BYTES, Edge
-from gateway.registrar import GATEWAY_HEARTBEAT_S, PRESENCE_FLUSH_S, PRESENCE_HEARTBEAT_S, Registrar
+from gateway.registrar import (
+    PRESENCE_FLUSH_S,
+    PRESENCE_HEARTBEAT_S,
+    GatewayHeartbeats,
+    Registrar,
+)
 from gateway.settings import GatewaySettings, split_host_port
 from gateway.upstream import MsgsvcLink
 
 log = logging.getLogger("gateway")
-STARTUP_TIMEOUT_S = 30.0
 # websockets' own ping: a dead peer is noticed within a minute.
 PING_INTERVAL_S = 30.0
 PING_TIMEOUT_S = 30.0
 
 
+def _holds(condition: Callable[[], bool], what: str) -> Check:
+    async def check() -> None:
+        if not condition():
+            raise ConnectionError(what)
+
+    return check
+
+
 async def run(settings: GatewaySettings, verifier: TokenVerifier) -> None:
-    redis_client = redis_client_for(settings.redis_url)
     tls = MeshTls(settings.common.mesh_tls_dir)
+    redis_client = redis_client_for(settings.redis_url)
     msgsvc = mesh_channel(tls, settings.msgsvc_addr, "msgsvc")
     sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc")
     presencesvc = mesh_channel(tls, settings.presencesvc_addr, "presencesvc")
@@ -46,6 +66,7 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier) -> None:
         presence_service_pb2_grpc.PresenceServiceStub(presencesvc),
         registry,
     )
+    heartbeats = GatewayHeartbeats(registrar)
     edge: Edge
     link = MsgsvcLink(
         msgsvc, settings.gateway_id, lambda c, f: edge.reply(c, f), streams=settings.msgsvc_streams
@@ -66,17 +87,29 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier) -> None:
         edge.deliver,
         edge.delivery_interrupted,
     )
+    readiness = Readiness()
+    # Gates: once open, a gateway rides out these outages itself (frames wait
+    # for msgsvc, clients are told to sync after a lost subscription, a
+    # failed session registration asks the client to retry), and refusing
+    # every new connection meanwhile would only add a reconnect storm.
+    readiness.add_gate("redis-subscription", _holds(subscriber.subscribed.is_set, "not subscribed"))
+    readiness.add_gate("msgsvc", _holds(link.connected, "no msgsvc stream"))
+    readiness.add_gate("sessionsvc", _holds(heartbeats.fresh, "no gateway heartbeat yet"))
+    readiness.on_change(edge.set_ready)
+    shell = ProcessShell(
+        settings.common.ops_listen,
+        readiness,
+        GrpcServer(settings.common.grpc_listen, [], lambda s: None, tls=tls),
+    )
+    await shell.listen()
     tasks = TaskGroup("gateway")
     tasks.forever("delivery-subscriber", subscriber.run())
-    await asyncio.wait_for(subscriber.subscribed.wait(), STARTUP_TIMEOUT_S)
-    await link.start(timeout_s=STARTUP_TIMEOUT_S)
-    await registrar.gateway_heartbeat()
-    tasks.every("gateway-heartbeat", GATEWAY_HEARTBEAT_S, registrar.gateway_heartbeat)
+    link.open()
+    tasks.forever("gateway-heartbeat", heartbeats.run())
     tasks.every("presence-flush", PRESENCE_FLUSH_S, registrar.flush_new_presence)
     tasks.every("presence-heartbeat", PRESENCE_HEARTBEAT_S, registrar.report_all_presence)
+    await shell.started()
 
-    grpc_server = GrpcServer(settings.common.grpc_listen, [], lambda s: None, tls=tls)
-    await grpc_server.start()
     host, port = split_host_port(settings.ws_listen)
     async with serve(
         edge.handle,
@@ -93,7 +126,7 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier) -> None:
             extra={"fields": {"listen": settings.ws_listen, "gateway_id": settings.gateway_id}},
         )
         await wait_for_termination_signal()
-        await grpc_server.drain()
+        await shell.drain()
         drained = await edge.drain(settings.drain_s)
         server.close(close_connections=False)
         try:
@@ -102,7 +135,7 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier) -> None:
             log.warning("session unregister at drain failed")
     await tasks.join_then_close(timeout_s=1.0)
     await link.close()
-    await grpc_server.stop(1.0)
+    await shell.stop(1.0)
     for channel in (msgsvc, sessionsvc, presencesvc):
         await channel.close()
     await redis_client.aclose()

@@ -108,6 +108,12 @@ class Edge:
             weakref.WeakKeyDictionary()
         )
         self.draining = False
+        # Until the gateway's dependencies answer, handshakes are refused:
+        # a connection now could neither register nor send.
+        self.ready = False
+
+    async def set_ready(self, ready: bool) -> None:
+        self.ready = ready
 
     # -- handshake ---------------------------------------------------------
 
@@ -116,10 +122,16 @@ class Edge:
         if url.path == "/healthz":
             if self.draining:
                 return websocket.respond(HTTPStatus.SERVICE_UNAVAILABLE, "draining\n")
+            if not self.ready:
+                return websocket.respond(HTTPStatus.SERVICE_UNAVAILABLE, "not ready\n")
             return websocket.respond(HTTPStatus.OK, "ok\n")
         if self.draining:
             return websocket.respond(
                 HTTPStatus.SERVICE_UNAVAILABLE, "draining; reconnect elsewhere\n"
+            )
+        if not self.ready:
+            return websocket.respond(
+                HTTPStatus.SERVICE_UNAVAILABLE, "not ready; reconnect elsewhere or later\n"
             )
         query = parse_qs(url.query)
         token = _bearer(request.headers) or (query.get("access_token") or [""])[0]

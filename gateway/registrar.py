@@ -8,7 +8,10 @@ is re-reported every ``PRESENCE_HEARTBEAT_S``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
+import time
 
 from chatmesh.v1 import (
     presence_service_pb2,
@@ -93,3 +96,38 @@ class Registrar:
                 presence_service_pb2.ReportHeartbeatsRequest(user_ids=sorted(users)),
                 timeout=RPC_TIMEOUT_S,
             )
+
+
+class GatewayHeartbeats:
+    """Keeps this gateway's sessions alive in sessionsvc: a beat every
+    ``GATEWAY_HEARTBEAT_S`` while it answers, retried sooner (with jitter)
+    while it does not. ``fresh`` says whether the last beat is recent enough
+    that this gateway's sessions still count."""
+
+    def __init__(self, registrar: Registrar, rng: random.Random | None = None) -> None:
+        self._registrar = registrar
+        self._rng = rng or random.Random()
+        self._last_ok: float | None = None
+
+    def fresh(self) -> bool:
+        return self._last_ok is not None and time.monotonic() - self._last_ok < GATEWAY_TTL_S
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self._registrar.gateway_heartbeat()
+            except Exception as exc:
+                failures += 1
+                if failures <= 3 or failures % 10 == 0:
+                    log.warning(
+                        "gateway heartbeat failed",
+                        extra={"fields": {"failures": failures, "error": repr(exc)}},
+                    )
+                await asyncio.sleep(
+                    self._rng.uniform(0, min(GATEWAY_HEARTBEAT_S, 0.25 * 2 ** min(failures, 10)))
+                )
+                continue
+            failures = 0
+            self._last_ok = time.monotonic()
+            await asyncio.sleep(GATEWAY_HEARTBEAT_S)

@@ -172,15 +172,24 @@ class MsgsvcLink:
         self._streams = [_Stream(i, stub, gateway_id, reply) for i in range(max(1, streams))]
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self, *, timeout_s: float) -> None:
+    def open(self) -> None:
+        """Starts the streams; each connects, and reconnects, by itself."""
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(s.run(), name=f"msgsvc-stream:{i}")
             for i, s in enumerate(self._streams)
         ]
+
+    async def start(self, *, timeout_s: float) -> None:
+        """Opens the streams and waits until every one is connected."""
+        self.open()
         await asyncio.wait_for(
             asyncio.gather(*(s.connected.wait() for s in self._streams)), timeout_s
         )
+
+    def connected(self) -> bool:
+        """Whether frames can go upstream now (some stream is up)."""
+        return any(s.connected.is_set() for s in self._streams)
 
     def submit(
         self, connection_id: str, user_id: str, device_id: str, frame: client_pb2.ClientFrame

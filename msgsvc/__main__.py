@@ -1,10 +1,17 @@
-"""``python -m msgsvc``: the message service process."""
+"""``python -m msgsvc``: the message service process.
+
+It listens at once and reports NOT_SERVING until PostgreSQL, Redis and
+Cassandra answer and its worker-id lease is held; calls meanwhile get
+UNAVAILABLE/NOT_READY. Kafka is not required: 1:1 messages are served while
+it is down, group sends fail as retryable.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+from typing import Any
 
 import asyncpg
 import grpc
@@ -14,8 +21,12 @@ from chatmesh import cassandra_io, logs
 from chatmesh.clock import SystemClock
 from chatmesh.grpc_server import GrpcServer, mesh_channel, wait_for_termination_signal
 from chatmesh.kafka_io import KafkaSettings, LogProducer, ensure_topic
+from chatmesh.late_servicer import LateServicer
 from chatmesh.mesh.credentials import MeshTls
+from chatmesh.process import ProcessShell, until_terminated_or
+from chatmesh.readiness import Readiness
 from chatmesh.redis_client import connect as redis_client_for
+from chatmesh.retry import until_done
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import (
     directory_service_pb2,
@@ -44,84 +55,113 @@ log = logging.getLogger("msgsvc")
 SHUTDOWN_GRACE_S = 10.0
 TOPIC_RETRY_S = 2.0
 
+_MESSAGE = message_service_pb2.DESCRIPTOR.services_by_name["MessageService"]
+_DIRECTORY = directory_service_pb2.DESCRIPTOR.services_by_name["DirectoryService"]
+_GROUPS = group_service_pb2.DESCRIPTOR.services_by_name["GroupService"]
+
 
 async def run(settings: MsgsvcSettings) -> None:
     clock = SystemClock()
-    redis_client = redis_client_for(settings.redis_url)
-    pg_pool = await asyncpg.create_pool(
-        settings.pg_dsn, min_size=2, max_size=16, reset=_keep_session_state
-    )
-    cluster, session = await asyncio.to_thread(cassandra_io.connect, settings.cassandra)
     tls = MeshTls(settings.common.mesh_tls_dir)
+    redis_client = redis_client_for(settings.redis_url)
+    # min_size 0: creating the pool connects to nothing, so PostgreSQL may be down.
+    pg_pool = await asyncpg.create_pool(
+        settings.pg_dsn, min_size=0, max_size=16, reset=_keep_session_state
+    )
+    cassandra = cassandra_io.LateSession(settings.cassandra)
     sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc")
     notifysvc = mesh_channel(tls, settings.notifysvc_addr, "notifysvc")
+    # Any: each stands in, duck-typed, for its generated servicer class.
+    late: dict[str, Any] = {d.full_name: LateServicer(d) for d in (_MESSAGE, _DIRECTORY, _GROUPS)}
+
+    def add_servicers(grpc_server: grpc.aio.Server) -> None:
+        message_service_pb2_grpc.add_MessageServiceServicer_to_server(
+            late[_MESSAGE.full_name], grpc_server
+        )
+        directory_service_pb2_grpc.add_DirectoryServiceServicer_to_server(
+            late[_DIRECTORY.full_name], grpc_server
+        )
+        group_service_pb2_grpc.add_GroupServiceServicer_to_server(
+            late[_GROUPS.full_name], grpc_server
+        )
+
+    server = GrpcServer(settings.common.grpc_listen, list(late), add_servicers, tls=tls)
+    readiness = Readiness()
+    readiness.add_check("redis", redis_client.ping)
+    readiness.add_check("postgres", lambda: pg_pool.fetchval("SELECT 1"))
+    readiness.add_check("cassandra", cassandra.ping)
+    shell = ProcessShell(settings.common.ops_listen, readiness, server)
+    await shell.listen()
     tasks = TaskGroup("msgsvc")
     producer = LogProducer(settings.kafka.bootstrap, client_id=settings.instance_id)
     tasks.spawn("message-log-topic", _ensure_topic(settings.kafka))
-    ids = await LeasedIdSource.start(WorkerLease(redis_client, settings.common.key_prefix), clock)
-    tasks.every("worker-lease-renewal", RENEW_INTERVAL_S, ids.renew)
+    ids: LeasedIdSource | None = None
 
-    router = Router(
-        BatchingSessionLookup(
-            GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(sessionsvc))
-        ),
-        RedisDeliveryPublisher(redis_client, settings.common.key_prefix),
-        GrpcPushQueue(notification_service_pb2_grpc.NotificationServiceStub(notifysvc)),
-    )
-    service = wiring.build(
-        pg_pool=pg_pool,
-        redis_client=redis_client,
-        key_prefix=settings.common.key_prefix,
-        messages=CassandraMessageStore(session, settings.cassandra.keyspace),
-        ids=ids,
-        clock=clock,
-        instance_id=settings.instance_id,
-        router=router,
-        tasks=tasks,
-        log=KafkaMessageLog(producer, settings.kafka.topic),
-        legacy_claims=settings.legacy_claims,
-        max_group_members=settings.max_group_members,
-        max_channel_members=settings.max_channel_members,
-    )
-    servicer = MessageServicer(service.messaging, service.frames)
-    directory_servicer = DirectoryServicer(service.accounts)
-    group_servicer = GroupServicer(service.messaging.groups, service.messaging.effects)
+    lease = WorkerLease(redis_client, settings.common.key_prefix)
 
-    def add_servicers(grpc_server: grpc.aio.Server) -> None:
-        message_service_pb2_grpc.add_MessageServiceServicer_to_server(servicer, grpc_server)
-        directory_service_pb2_grpc.add_DirectoryServiceServicer_to_server(
-            directory_servicer, grpc_server
+    async def bring_up() -> LeasedIdSource:
+        session = await until_done("cassandra", cassandra.connect)
+        ids = await until_done(
+            "worker-id lease",
+            lambda: LeasedIdSource.start(lease, clock),
         )
-        group_service_pb2_grpc.add_GroupServiceServicer_to_server(group_servicer, grpc_server)
+        router = Router(
+            BatchingSessionLookup(
+                GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(sessionsvc))
+            ),
+            RedisDeliveryPublisher(redis_client, settings.common.key_prefix),
+            GrpcPushQueue(notification_service_pb2_grpc.NotificationServiceStub(notifysvc)),
+        )
+        messages = await until_done(
+            "cassandra statements",
+            lambda: asyncio.to_thread(CassandraMessageStore, session, settings.cassandra.keyspace),
+        )
+        service = wiring.build(
+            pg_pool=pg_pool,
+            redis_client=redis_client,
+            key_prefix=settings.common.key_prefix,
+            messages=messages,
+            ids=ids,
+            clock=clock,
+            instance_id=settings.instance_id,
+            router=router,
+            tasks=tasks,
+            log=KafkaMessageLog(producer, settings.kafka.topic),
+            legacy_claims=settings.legacy_claims,
+            max_group_members=settings.max_group_members,
+            max_channel_members=settings.max_channel_members,
+        )
+        # Before serving: sends of the previous life are routed first.
+        await until_done("route journal replay", service.recovery.replay_previous_life)
+        late[_MESSAGE.full_name].bind(MessageServicer(service.messaging, service.frames))
+        late[_DIRECTORY.full_name].bind(DirectoryServicer(service.accounts))
+        late[_GROUPS.full_name].bind(
+            GroupServicer(service.messaging.groups, service.messaging.effects)
+        )
+        tasks.every("worker-lease-renewal", RENEW_INTERVAL_S, ids.renew)
+        tasks.every("route-recovery", RECOVERY_INTERVAL_S, service.recovery.run_once)
+        tasks.every("group-receipts", FLUSH_INTERVAL_S, service.messaging.group_receipts.flush)
+        return ids
 
-    server = GrpcServer(
-        settings.common.grpc_listen,
-        [
-            message_service_pb2.DESCRIPTOR.services_by_name["MessageService"].full_name,
-            directory_service_pb2.DESCRIPTOR.services_by_name["DirectoryService"].full_name,
-            group_service_pb2.DESCRIPTOR.services_by_name["GroupService"].full_name,
-        ],
-        add_servicers,
-        tls=tls,
-    )
-    recovery = service.recovery
-    await recovery.replay_previous_life()
-    await server.start()
-    tasks.every("route-recovery", RECOVERY_INTERVAL_S, recovery.run_once)
-    tasks.every("group-receipts", FLUSH_INTERVAL_S, service.messaging.group_receipts.flush)
+    starting = asyncio.ensure_future(bring_up())
     try:
-        await wait_for_termination_signal()
+        if not await until_terminated_or(starting):
+            ids = starting.result()
+            await shell.started()
+            await wait_for_termination_signal()
     finally:
-        await server.drain()
-        await server.stop(SHUTDOWN_GRACE_S)
+        starting.cancel()
+        await shell.drain()
+        await shell.stop(SHUTDOWN_GRACE_S)
         await tasks.join_then_close(timeout_s=SHUTDOWN_GRACE_S)
-        await ids.release()
+        if ids is not None:
+            await ids.release()
         await producer.close()
         await sessionsvc.close()
         await notifysvc.close()
         await pg_pool.close()
         await redis_client.aclose()
-        await asyncio.to_thread(cluster.shutdown)
+        await cassandra.close()
         log.info("stopped")
 
 

@@ -19,7 +19,10 @@ from chatmesh.clock import SystemClock
 from chatmesh.grpc_server import GrpcServer, mesh_channel, wait_for_termination_signal
 from chatmesh.kafka_io import LogConsumer, ensure_topic, topic_name
 from chatmesh.mesh.credentials import MeshTls
+from chatmesh.process import ProcessShell, until_terminated_or
+from chatmesh.readiness import Readiness
 from chatmesh.redis_client import connect as redis_client_for
+from chatmesh.retry import until_done
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import notification_service_pb2_grpc, session_service_pb2_grpc
 from msgsvc.batching import BatchingSessionLookup
@@ -34,68 +37,89 @@ from msgsvc.storage.messages import CassandraMessageStore
 log = logging.getLogger("msgsvc.fanout")
 DEFAULT_GRPC_PORT = 50055
 SHUTDOWN_GRACE_S = 5.0
-TOPIC_RETRY_S = 2.0
 
 
 async def run(settings: MsgsvcSettings) -> None:
     clock = SystemClock()
-    redis_client = redis_client_for(settings.redis_url)
-    pg_pool = await asyncpg.create_pool(settings.pg_dsn, min_size=1, max_size=8)
-    cluster, session = await asyncio.to_thread(cassandra_io.connect, settings.cassandra)
     tls = MeshTls(settings.common.mesh_tls_dir)
+    redis_client = redis_client_for(settings.redis_url)
+    # min_size 0: creating the pool connects to nothing, so PostgreSQL may be down.
+    pg_pool = await asyncpg.create_pool(settings.pg_dsn, min_size=0, max_size=8)
+    cassandra = cassandra_io.LateSession(settings.cassandra)
     sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc")
     notifysvc = mesh_channel(tls, settings.notifysvc_addr, "notifysvc")
     kafka = settings.kafka
-    while True:  # the topic must exist before a consumer subscribes to it
-        try:
-            await ensure_topic(kafka)
-            break
-        except Exception:
-            log.warning("message log topic not ensured yet", exc_info=True)
-            await asyncio.sleep(TOPIC_RETRY_S)
     consumer = LogConsumer(
         kafka.bootstrap,
         kafka.topic,
         topic_name(settings.common.key_prefix, "fanout"),
         client_id=settings.instance_id,
     )
-    await consumer.start()
-    directory = PostgresDirectory(pg_pool)
-    worker = FanoutWorker(
-        source=consumer,
-        messages=CassandraMessageStore(session, settings.cassandra.keyspace),
-        members=MembershipCache(directory, clock),
-        groups=GroupStore(pg_pool),
-        router=Router(
-            BatchingSessionLookup(
-                GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(sessionsvc))
-            ),
-            RedisDeliveryPublisher(redis_client, settings.common.key_prefix),
-            GrpcPushQueue(notification_service_pb2_grpc.NotificationServiceStub(notifysvc)),
-        ),
-        clock=clock,
-        nudge_window_s=settings.channel_nudge_window_s,
+    readiness = Readiness()
+    readiness.add_check("redis", redis_client.ping)
+    readiness.add_check("postgres", lambda: pg_pool.fetchval("SELECT 1"))
+    readiness.add_check("cassandra", cassandra.ping)
+    # The log is this worker's only source of work: without Kafka it is idle.
+    readiness.add_check("kafka", consumer.ping)
+    shell = ProcessShell(
+        settings.common.ops_listen,
+        readiness,
+        GrpcServer(settings.common.grpc_listen, [], lambda _: None, tls=tls),
     )
+    await shell.listen()
     tasks = TaskGroup("fanout")
-    tasks.forever("fanout", worker.run())
-    server = GrpcServer(settings.common.grpc_listen, [], lambda _: None, tls=tls)
-    await server.start()
+    worker: FanoutWorker | None = None
+
+    async def bring_up() -> FanoutWorker:
+        session = await until_done("cassandra", cassandra.connect)
+        # The topic must exist before a consumer subscribes to it.
+        await until_done("message log topic", lambda: ensure_topic(kafka))
+        await until_done("subscription", consumer.start)
+        messages = await until_done(
+            "cassandra statements",
+            lambda: asyncio.to_thread(CassandraMessageStore, session, settings.cassandra.keyspace),
+        )
+        directory = PostgresDirectory(pg_pool)
+        worker = FanoutWorker(
+            source=consumer,
+            messages=messages,
+            members=MembershipCache(directory, clock),
+            groups=GroupStore(pg_pool),
+            router=Router(
+                BatchingSessionLookup(
+                    GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(sessionsvc))
+                ),
+                RedisDeliveryPublisher(redis_client, settings.common.key_prefix),
+                GrpcPushQueue(notification_service_pb2_grpc.NotificationServiceStub(notifysvc)),
+            ),
+            clock=clock,
+            nudge_window_s=settings.channel_nudge_window_s,
+        )
+        tasks.forever("fanout", worker.run())
+        return worker
+
+    starting = asyncio.ensure_future(bring_up())
     try:
-        await wait_for_termination_signal()
+        if not await until_terminated_or(starting):
+            worker = starting.result()
+            await shell.started()
+            await wait_for_termination_signal()
     finally:
-        await server.drain()
+        starting.cancel()
+        await shell.drain()
         # Stops between batches or mid-batch; what is not committed is read
         # again by the partitions' next owner.
         await tasks.join_then_close(timeout_s=SHUTDOWN_GRACE_S)
-        await worker.close()
+        if worker is not None:
+            await worker.close()
         await consumer.close()
-        await server.stop(SHUTDOWN_GRACE_S)
+        await shell.stop(SHUTDOWN_GRACE_S)
         await sessionsvc.close()
         await notifysvc.close()
         await pg_pool.close()
         await redis_client.aclose()
-        await asyncio.to_thread(cluster.shutdown)
-        log.info("stopped", extra={"fields": {"routed": worker.routed}})
+        await cassandra.close()
+        log.info("stopped", extra={"fields": {"routed": worker.routed if worker else 0}})
 
 
 def main() -> None:
