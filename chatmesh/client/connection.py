@@ -18,6 +18,7 @@ import ssl
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -87,18 +88,25 @@ class Connection:
         open_timeout_s: float = OPEN_TIMEOUT_S,
         close_timeout_s: float = CLOSE_TIMEOUT_S,
         tls: Tls | None = None,
+        token_in_query: bool = False,
     ) -> Connection:
-        """Connects (the token in the Authorization header; ``encoding``
+        """Connects (the token in the Authorization header, or in the
+        ``access_token`` query parameter as browsers must send it; ``encoding``
         picks the encoding of the server's frames from the first one) and
         returns once greeted. ``tls`` is for ``wss://`` URLs only; a
         ``ws://`` URL with ``tls`` raises ``ValueError``."""
-        query = "?encoding=binary" if encoding is Encoding.BINARY else ""
+        params = {"encoding": "binary"} if encoding is Encoding.BINARY else {}
+        headers = {"Authorization": f"Bearer {token}"}
+        if token_in_query:
+            params["access_token"] = token
+            headers = {}
+        query = f"?{urlencode(params)}" if params else ""
         options: dict[str, Any] = {}
         if tls is not None:
             options["ssl"] = tls if isinstance(tls, ssl.SSLContext) else tls_context(tls)
         ws = await connect(
             f"{url}{query}",
-            additional_headers={"Authorization": f"Bearer {token}"},
+            additional_headers=headers,
             open_timeout=open_timeout_s,
             close_timeout=close_timeout_s,
             max_queue=None,  # the reader drains at once; the queue is ours
