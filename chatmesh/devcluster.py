@@ -136,6 +136,8 @@ class ClusterConfig:
     own_redis: bool = False
     # A private Kafka broker on ``ports.kafka`` instead of ``kafka_bootstrap``.
     own_kafka: bool = False
+    # Every service's CHATMESH_LOG_LEVEL; None: the launcher's own, else INFO.
+    log_level: str | None = None
 
     @property
     def msgsvc_instances(self) -> int:
@@ -417,7 +419,7 @@ class LocalCluster:
         env.update(
             {
                 "PYTHONUNBUFFERED": "1",
-                "CHATMESH_LOG_LEVEL": os.environ.get("CHATMESH_LOG_LEVEL", "INFO"),
+                "CHATMESH_LOG_LEVEL": c.log_level or os.environ.get("CHATMESH_LOG_LEVEL", "INFO"),
                 "CHATMESH_KEY_PREFIX": c.key_prefix,
                 "CHATMESH_REDIS_URL": self.redis_url,
                 "CHATMESH_PG_DSN": c.pg_dsn,
