@@ -5,6 +5,10 @@ stores, see ``deploy/local/backing.sh``) sessionsvc, presencesvc, notifysvc,
 msgsvc, two gateways and Envoy in front of them, waits until each answers
 its health check, prints where to connect and runs until Ctrl-C.
 
+Envoy takes clients in plaintext (``edge_url``) and over TLS
+(``edge_tls_url``), the latter with a certificate from a local edge CA of
+the workdir's own (``edge_ca_file``), apart from the mesh CA.
+
 The end-to-end tests use ``LocalCluster`` directly, on free ports with their
 own keyspace, database and Redis key prefix, and kill and restart its
 processes to prove what survives. Two options exist for them:
@@ -49,12 +53,12 @@ from confluent_kafka.admin import AdminClient
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from chatmesh.auth import generate_keypair
-from chatmesh.edge_config import render_local
+from chatmesh.edge_config import EdgeTls, render_local
 from chatmesh.grpc_server import mesh_channel
 from chatmesh.isolation import IsolatedStores
 from chatmesh.kafka_io import DEFAULT_BOOTSTRAP
 from chatmesh.mesh.credentials import MeshTls
-from chatmesh.mesh.pki import issue_local_mesh
+from chatmesh.mesh.pki import CA_FILE, EDGE_CA_DIR, EDGE_DIR, issue_local_edge, issue_local_mesh
 from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
 from chatmesh.settings import DEFAULT_PG_DSN, DEFAULT_REDIS_URL, CassandraSettings
 
@@ -81,6 +85,7 @@ class Ports:
     gateway_ws: tuple[int, ...] = (8101, 8102)
     gateway_grpc: tuple[int, ...] = (50061, 50062)
     edge: int = 8080
+    edge_tls: int = 8443
     edge_admin: int = 9901
     msgsvc_more: tuple[int, ...] = ()  # instances 2..n of msgsvc; ``msgsvc`` is the first
     fanout: tuple[int, ...] = (50055,)  # health ports of the fan-out workers
@@ -109,6 +114,7 @@ class Ports:
             gateway_ws=tuple(free_port() for _ in range(gateways)),
             gateway_grpc=tuple(free_port() for _ in range(gateways)),
             edge=free_port(),
+            edge_tls=free_port(),
             edge_admin=free_port(),
         )
 
@@ -130,6 +136,8 @@ class ClusterConfig:
     own_redis: bool = False
     # A private Kafka broker on ``ports.kafka`` instead of ``kafka_bootstrap``.
     own_kafka: bool = False
+    # Every service's CHATMESH_LOG_LEVEL; None: the launcher's own, else INFO.
+    log_level: str | None = None
 
     @property
     def msgsvc_instances(self) -> int:
@@ -277,6 +285,15 @@ class LocalCluster:
     def edge_url(self) -> str:
         return f"ws://127.0.0.1:{self.config.ports.edge}/"
 
+    @property
+    def edge_tls_url(self) -> str:
+        return f"wss://127.0.0.1:{self.config.ports.edge_tls}/"
+
+    @property
+    def edge_ca_file(self) -> Path:
+        """The CA certificate clients trust ``edge_tls_url`` by (and nothing else here)."""
+        return self.tls_dir / EDGE_CA_DIR / CA_FILE
+
     def gateway_url(self, index: int) -> str:
         return f"ws://127.0.0.1:{self.config.ports.gateway_ws[index]}/"
 
@@ -287,6 +304,7 @@ class LocalCluster:
         if not (self.keys_dir / "jwt-public.pem").exists():
             generate_keypair(self.keys_dir)
         issue_local_mesh(self.tls_dir, clients=MESH_CLIENTS)
+        issue_local_edge(self.tls_dir)
         asyncio.run(migrate_postgres(self.config.pg_dsn))
         migrate_cassandra(self.config.cassandra)
 
@@ -331,7 +349,14 @@ class LocalCluster:
                 },
             )
         envoy_config = c.workdir / "envoy.yaml"
-        envoy_config.write_text(render_local(p.edge, p.edge_admin, list(p.gateway_ws)))
+        envoy_config.write_text(
+            render_local(
+                p.edge,
+                p.edge_admin,
+                list(p.gateway_ws),
+                tls=EdgeTls.from_dir(p.edge_tls, self.tls_dir / EDGE_DIR),
+            )
+        )
         self.processes["envoy"] = ServiceProcess(
             "envoy",
             [
@@ -415,7 +440,7 @@ class LocalCluster:
         env.update(
             {
                 "PYTHONUNBUFFERED": "1",
-                "CHATMESH_LOG_LEVEL": os.environ.get("CHATMESH_LOG_LEVEL", "INFO"),
+                "CHATMESH_LOG_LEVEL": c.log_level or os.environ.get("CHATMESH_LOG_LEVEL", "INFO"),
                 "CHATMESH_KEY_PREFIX": c.key_prefix,
                 "CHATMESH_REDIS_URL": self.redis_url,
                 "CHATMESH_PG_DSN": c.pg_dsn,
@@ -680,7 +705,9 @@ def _up(args: argparse.Namespace) -> None:
         p = cluster.config.ports
         print(
             "\nchatmesh is up.\n"
-            f"  clients (WebSocket, via Envoy):  ws://127.0.0.1:{p.edge}/\n"
+            f"  clients (WebSocket, via Envoy):  {cluster.edge_url}\n"
+            f"  clients (TLS, via Envoy):        {cluster.edge_tls_url}\n"
+            f"    trusting the edge CA:          {cluster.edge_ca_file}\n"
             + "".join(
                 f"  gateway {i} (direct):             ws://127.0.0.1:{port}/\n"
                 for i, port in enumerate(p.gateway_ws, 1)
@@ -701,6 +728,8 @@ def _up(args: argparse.Namespace) -> None:
             "  demo users:       alice, bob\n"
             "  a token:          .venv/bin/python -m chatmesh mint-token alice phone\n"
             "  chat by hand:     .venv/bin/python -m chatmesh.client alice phone\n"
+            "  ... over TLS:     .venv/bin/python -m chatmesh.client alice phone"
+            f" --url {cluster.edge_tls_url}\n"
             "Ctrl-C stops every process.",
             flush=True,
         )

@@ -1,16 +1,43 @@
 """Structured logs: one JSON object per line on stderr.
 
 Fields passed with ``extra={"fields": {...}}`` are merged into the object.
-Message bodies are never logged anywhere.
+
+Tokens and message bodies are never logged, at any level. Our own code does
+not log them; libraries that would at DEBUG are held at INFO whatever the
+configured level (``CAPPED_AT_INFO``), and every line is scrubbed of
+``access_token=`` and ``Bearer`` values on its way out, for a record that
+slips past both.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
+
+# Loggers whose DEBUG records carry secrets. websockets logs every request
+# line and header (``?access_token=``, ``Authorization``) and every frame's
+# payload (message bodies); redis-py's ``push_response`` logs pub/sub
+# payloads under RESP3, and our delivery payloads carry message bodies.
+CAPPED_AT_INFO = ("websockets", "push_response")
+# The Cassandra driver is chatty at INFO about topology it discovers.
+CAPPED_AT_WARNING = ("cassandra",)
+
+REDACTED = "[redacted]"
+# JWTs and most bearer tokens are base64url plus dots; stopping at anything
+# else keeps the rest of a URL or JSON string intact.
+_SECRETS = re.compile(
+    r"(?P<key>access_token=|\bBearer\s+)[A-Za-z0-9._~+/=-]+",
+    re.IGNORECASE,
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with the values of ``access_token=`` and ``Bearer`` replaced."""
+    return _SECRETS.sub(lambda m: m.group("key") + REDACTED, text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -32,7 +59,7 @@ class JsonFormatter(logging.Formatter):
             entry.update(fields)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return redact(json.dumps(entry, default=str))
 
 
 def configure(service: str, level: str) -> None:
@@ -41,5 +68,7 @@ def configure(service: str, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # The Cassandra driver is chatty at INFO about topology it discovers.
-    logging.getLogger("cassandra").setLevel(logging.WARNING)
+    for name in CAPPED_AT_INFO:
+        logging.getLogger(name).setLevel(max(root.level, logging.INFO))
+    for name in CAPPED_AT_WARNING:
+        logging.getLogger(name).setLevel(max(root.level, logging.WARNING))

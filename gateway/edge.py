@@ -134,7 +134,8 @@ class Edge:
                 HTTPStatus.SERVICE_UNAVAILABLE, "not ready; reconnect elsewhere or later\n"
             )
         query = parse_qs(url.query)
-        token = _bearer(request.headers) or (query.get("access_token") or [""])[0]
+        bearer = _bearer(request.headers)
+        token = bearer or (query.get("access_token") or [""])[0]
         if not token:
             return _unauthorized(websocket, "missing token")
         try:
@@ -145,6 +146,18 @@ class Edge:
             Encoding.BINARY if (query.get("encoding") or [""])[0] == "binary" else Encoding.JSON
         )
         self._identities[websocket] = (identity, encoding)
+        log.debug(
+            "handshake authenticated",
+            extra={
+                "fields": {
+                    "user_id": identity.user_id,
+                    "device_id": identity.device_id,
+                    # Where the token came from, never the token.
+                    "token_in": "header" if bearer else "query",
+                    "encoding": encoding.value,
+                }
+            },
+        )
         return None
 
     # -- connection ----------------------------------------------------------
@@ -335,6 +348,7 @@ def _bearer(headers: Headers) -> str:
 
 
 def _unauthorized(websocket: ServerConnection, why: str) -> Response:
+    log.debug("handshake refused", extra={"fields": {"reason": why}})
     response = websocket.respond(HTTPStatus.UNAUTHORIZED, f"unauthorized: {why}\n")
     response.headers["WWW-Authenticate"] = 'Bearer realm="chatmesh"'
     return response

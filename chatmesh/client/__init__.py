@@ -4,13 +4,14 @@
   under the same client_msg_id, catch-up from a cursor, a duplicate-free local
   store, delivered receipts) as a state machine without I/O.
 - ``SyncRun`` / ``run_sync`` (``sync``): one catch-up, over any request function.
-- ``Connection`` (``connection``): one WebSocket with replies matched to requests.
+- ``Connection`` (``connection``): one WebSocket with replies matched to
+  requests; ``tls_context`` trusts a CA file for ``wss://`` edges.
 - ``Device`` (``device``): ``ClientProtocol`` over reconnecting WebSockets.
 
 ``python -m chatmesh.client USER DEVICE`` chats by hand through it.
 """
 
-from chatmesh.client.connection import Connection, NoHello, text_send
+from chatmesh.client.connection import Connection, NoHello, text_send, tls_context
 from chatmesh.client.device import Device
 from chatmesh.client.protocol import (
     ChannelActivity,
@@ -52,4 +53,5 @@ __all__ = [
     "run_sync",
     "send_key",
     "text_send",
+    "tls_context",
 ]

@@ -1,6 +1,8 @@
 """A small interactive client, for sending a first message by hand.
 
     python -m chatmesh.client alice phone            # connects through Envoy
+    python -m chatmesh.client alice phone --url wss://127.0.0.1:8443/
+                                                     # over TLS, trusting make up's edge CA
     > @bob hello there                               # sends to user bob
     > #<conversation_id> hi all                      # sends to a conversation
 
@@ -16,11 +18,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import ssl
 import sys
 from datetime import datetime
 from pathlib import Path
 
 from chatmesh.auth import Identity, TokenIssuer
+from chatmesh.client.connection import tls_context
 from chatmesh.client.device import Device
 from chatmesh.client.protocol import (
     ChannelActivity,
@@ -39,6 +43,8 @@ from chatmesh.provisioning import ProvisioningError, register_device
 from chatmesh.settings import DEFAULT_MSGSVC_ADDR, env_str
 
 TOKEN_TTL_S = 3600
+# Where `make up` keeps the CA its TLS edge certificate is issued by.
+DEFAULT_EDGE_CA_FILE = ".local/cluster/tls/edge-ca/ca.crt"
 USAGE = "usage: @user text | #conversation text"
 
 
@@ -86,7 +92,9 @@ def describe(event: Event, me: str) -> str | None:
     return None
 
 
-async def chat(url: str, user_id: str, device_id: str, issuer: TokenIssuer) -> None:
+async def chat(
+    url: str, user_id: str, device_id: str, issuer: TokenIssuer, tls: ssl.SSLContext | None
+) -> None:
     def show(event: Event) -> None:
         line = describe(event, user_id)
         if line is not None:
@@ -98,6 +106,7 @@ async def chat(url: str, user_id: str, device_id: str, issuer: TokenIssuer) -> N
         url=url,
         token_factory=lambda: issuer.mint(Identity(user_id, device_id), ttl_s=TOKEN_TTL_S),
         on_event=show,
+        tls=tls,
     )
     device.start()
     loop = asyncio.get_running_loop()
@@ -126,6 +135,10 @@ def main() -> None:
     parser.add_argument("user_id")
     parser.add_argument("device_id")
     parser.add_argument("--url", default="ws://127.0.0.1:8080/")
+    parser.add_argument(
+        "--ca-file",
+        help=f"CA certificate a wss:// edge is verified by (default: {DEFAULT_EDGE_CA_FILE})",
+    )
     parser.add_argument("--key", default=".local/cluster/keys/jwt-private.pem")
     parser.add_argument("--msgsvc", default=env_str(os.environ, "MSGSVC_ADDR", DEFAULT_MSGSVC_ADDR))
     parser.add_argument(
@@ -134,6 +147,15 @@ def main() -> None:
         help="mesh client certificate directory, for registering the device",
     )
     args = parser.parse_args()
+    tls: ssl.SSLContext | None = None
+    if args.url.startswith("wss://"):
+        ca_file = args.ca_file or DEFAULT_EDGE_CA_FILE
+        try:
+            tls = tls_context(ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            sys.exit(f"cannot trust {ca_file}: {exc}")
+    elif args.ca_file:
+        parser.error("--ca-file is for wss:// URLs")
     issuer = TokenIssuer(Path(args.key).read_bytes(), SystemClock())
     # As `python -m chatmesh mint-token` does: only registered devices may send.
     try:
@@ -143,7 +165,7 @@ def main() -> None:
     except ProvisioningError as exc:
         sys.exit(str(exc))
     print(f"{args.user_id}/{args.device_id} on {args.url}. {USAGE}", flush=True)
-    asyncio.run(chat(args.url, args.user_id, args.device_id, issuer))
+    asyncio.run(chat(args.url, args.user_id, args.device_id, issuer, tls))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """One WebSocket to a chatmesh edge, with replies matched to their requests.
 
-``Connection.open`` connects with a token and waits for ``hello``. A reader
+``Connection.open`` connects with a token and waits for ``hello``, over TLS
+for a ``wss://`` URL (verified by the system's CAs, or by the CA file or
+``ssl.SSLContext`` given as ``tls``; ``tls_context`` builds one). A reader
 task decodes every frame: a reply whose request_id a pending ``request`` is
 waiting for resolves it; every other frame goes to ``dispatch`` if one was
 given, else to a queue read by ``recv``. Once the socket closes, pending
@@ -11,8 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import ssl
 import uuid
 from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -27,6 +33,19 @@ CLOSE_TIMEOUT_S = 1.0
 REQUEST_TIMEOUT_S = 10.0
 
 Frame = client_pb2.ServerFrame
+# How a wss:// connection verifies the edge: a context, or a CA file to trust.
+Tls = ssl.SSLContext | str | os.PathLike[str]
+
+
+def tls_context(ca_file: str | os.PathLike[str]) -> ssl.SSLContext:
+    """Verifies the server's certificate and name by ``ca_file`` alone, not
+    the system's CAs: a local edge is trusted by its own CA and nothing else."""
+    context = ssl.create_default_context(cafile=os.fspath(ca_file))
+    # TLS 1.0 and 1.1 are deprecated (RFC 8996); the edge refuses them too.
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    # A WebSocket upgrade is an HTTP/1.1 request, whatever else the server speaks.
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 class NoHello(Exception):
@@ -68,17 +87,30 @@ class Connection:
         dispatch: Callable[[Frame], None] | None = None,
         open_timeout_s: float = OPEN_TIMEOUT_S,
         close_timeout_s: float = CLOSE_TIMEOUT_S,
+        tls: Tls | None = None,
+        token_in_query: bool = False,
     ) -> Connection:
-        """Connects (the token in the Authorization header; ``encoding``
+        """Connects (the token in the Authorization header, or in the
+        ``access_token`` query parameter as browsers must send it; ``encoding``
         picks the encoding of the server's frames from the first one) and
-        returns once greeted."""
-        query = "?encoding=binary" if encoding is Encoding.BINARY else ""
+        returns once greeted. ``tls`` is for ``wss://`` URLs only; a
+        ``ws://`` URL with ``tls`` raises ``ValueError``."""
+        params = {"encoding": "binary"} if encoding is Encoding.BINARY else {}
+        headers = {"Authorization": f"Bearer {token}"}
+        if token_in_query:
+            params["access_token"] = token
+            headers = {}
+        query = f"?{urlencode(params)}" if params else ""
+        options: dict[str, Any] = {}
+        if tls is not None:
+            options["ssl"] = tls if isinstance(tls, ssl.SSLContext) else tls_context(tls)
         ws = await connect(
             f"{url}{query}",
-            additional_headers={"Authorization": f"Bearer {token}"},
+            additional_headers=headers,
             open_timeout=open_timeout_s,
             close_timeout=close_timeout_s,
             max_queue=None,  # the reader drains at once; the queue is ours
+            **options,
         )
         try:
             frame = decode_server_frame(await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT_S))

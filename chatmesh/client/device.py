@@ -1,10 +1,11 @@
 """A device that stays connected: ``ClientProtocol`` over reconnecting WebSockets.
 
 ``start`` launches one supervised task that connects to ``url`` (a fresh
-token from ``token_factory`` per attempt), runs the protocol until the
-connection closes, waits a small jittered backoff and connects again, until
-``stop``. A close with code 4001 (another connection of this device took
-over) ends it instead: reconnecting would only evict that one in turn.
+token from ``token_factory`` per attempt; a ``wss://`` edge verified by
+``tls`` if given), runs the protocol until the connection closes, waits a
+small jittered backoff and connects again, until ``stop``. A close with
+code 4001 (another connection of this device took over) ends it instead:
+reconnecting would only evict that one in turn.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 from collections.abc import Callable
 
 from websockets.exceptions import ConnectionClosed, WebSocketException
@@ -40,12 +42,14 @@ class Device:
         client_msg_ids: Callable[[], str] | None = None,
         encoding: Encoding = Encoding.JSON,
         on_event: Callable[[Event], None] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._rng = rng or random.Random()
         self.protocol = ClientProtocol(
             user_id, device_id, options=options, rng=self._rng, client_msg_ids=client_msg_ids
         )
         self._url = url
+        self._tls = tls
         self._token_factory = token_factory
         self._encoding = encoding
         self._on_event = on_event
@@ -166,7 +170,11 @@ class Device:
             self._wake.set()
 
         conn = await Connection.open(
-            self._url, self._token_factory(), encoding=self._encoding, dispatch=dispatch
+            self._url,
+            self._token_factory(),
+            encoding=self._encoding,
+            dispatch=dispatch,
+            tls=self._tls,
         )
         self._conn = conn
         try:

@@ -14,6 +14,7 @@ which callers verify the server by.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,10 +104,12 @@ class LocalCA:
         self.certificate = x509.load_pem_x509_certificate((directory / CA_FILE).read_bytes())
 
     @classmethod
-    def create(cls, directory: Path, *, days: int = 365) -> LocalCA:
+    def create(
+        cls, directory: Path, *, days: int = 365, common_name: str = "chatmesh local mesh CA"
+    ) -> LocalCA:
         directory.mkdir(parents=True, exist_ok=True)
         key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chatmesh local mesh CA")])
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
         now = _now()
         certificate = (
             x509.CertificateBuilder()
@@ -139,10 +142,12 @@ class LocalCA:
         return cls(directory)
 
     @classmethod
-    def open_or_create(cls, directory: Path) -> LocalCA:
+    def open_or_create(
+        cls, directory: Path, *, common_name: str = "chatmesh local mesh CA"
+    ) -> LocalCA:
         if (directory / CA_KEY_FILE).exists() and (directory / CA_FILE).exists():
             return cls(directory)
-        return cls.create(directory)
+        return cls.create(directory, common_name=common_name)
 
     def issue(
         self,
@@ -150,12 +155,14 @@ class LocalCA:
         directory: Path,
         *,
         dns_names: list[str] | None = None,
+        ip_addresses: list[ipaddress.IPv4Address | ipaddress.IPv6Address] | None = None,
         days: int = 30,
         not_before: datetime.datetime | None = None,
     ) -> Path:
         """Writes ``tls.crt``, ``tls.key`` and ``ca.crt`` for ``principal``
         into ``directory`` and returns it. Services get their DNS names by
-        default; clients get none (they never serve)."""
+        default; clients get none (they never serve). IP SANs only when given:
+        for servers reached by address, like the local edge on 127.0.0.1."""
         if dns_names is None:
             dns_names = (
                 [*service_dns_names(principal.name), "localhost"]
@@ -167,6 +174,7 @@ class LocalCA:
         start = not_before or (_now() - datetime.timedelta(minutes=5))
         sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(principal.uri)]
         sans += [x509.DNSName(name) for name in dns_names]
+        sans += [x509.IPAddress(address) for address in ip_addresses or []]
         ca_key = self._key
         assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
         certificate = (
@@ -213,3 +221,28 @@ def issue_local_mesh(root: Path, clients: tuple[str, ...] = ("ops",)) -> Path:
         if not (target / CERT_FILE).exists():
             ca.issue(principal, target)
     return root
+
+
+# The client-facing edge, under the same root as the mesh but from a CA of its
+# own: every mesh certificate names ``localhost``, so a client trusting the
+# mesh CA would take any service's certificate for the edge's.
+EDGE_CA_DIR = "edge-ca"
+EDGE_DIR = "edge"
+EDGE_DNS_NAMES = ["localhost"]
+EDGE_IP_ADDRESSES: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [
+    ipaddress.ip_address("127.0.0.1")
+]
+
+
+def issue_local_edge(root: Path) -> Path:
+    """An edge CA under ``root/edge-ca`` (kept: clients keep trusting its
+    ``ca.crt``) and a server certificate for ``localhost`` and 127.0.0.1
+    under ``root/edge``, issued afresh on every call so that a long-lived
+    workdir never serves an expired one. Returns ``root/edge``."""
+    ca = LocalCA.open_or_create(root / EDGE_CA_DIR, common_name="chatmesh local edge CA")
+    return ca.issue(
+        Principal.service("edge"),
+        root / EDGE_DIR,
+        dns_names=EDGE_DNS_NAMES,
+        ip_addresses=EDGE_IP_ADDRESSES,
+    )

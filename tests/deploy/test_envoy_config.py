@@ -25,11 +25,15 @@ import pytest
 import yaml
 
 from chatmesh import edge_config as render
+from chatmesh.mesh.pki import issue_local_edge
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HCM_TYPE = (
     "type.googleapis.com/envoy.extensions.filters.network."
     "http_connection_manager.v3.HttpConnectionManager"
+)
+TLS_CONTEXT_TYPE = (
+    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
 )
 
 
@@ -68,6 +72,15 @@ def _envoy_validate(config_path: Path) -> str:
 
 def _local_config() -> dict[str, Any]:
     return yaml.safe_load(render.render_local(8080, 9901, [8101, 8102]))
+
+
+def _local_tls(tmp_path: Path, port: int = 8443) -> render.EdgeTls:
+    # Real files: Envoy loads the certificate even when only validating.
+    return render.EdgeTls.from_dir(port, issue_local_edge(tmp_path / "tls"))
+
+
+def _local_tls_config(tmp_path: Path) -> dict[str, Any]:
+    return yaml.safe_load(render.render_local(8080, 9901, [8101, 8102], tls=_local_tls(tmp_path)))
 
 
 def _k8s_config() -> dict[str, Any]:
@@ -134,6 +147,12 @@ def test_envoy_accepts_checked_in_config(path: Path) -> None:
 def test_envoy_accepts_local_render(tmp_path: Path) -> None:
     config_path = tmp_path / "envoy-local.yaml"
     config_path.write_text(render.render_local(8080, 9901, [8101, 8102]))
+    _envoy_validate(config_path)
+
+
+def test_envoy_accepts_local_render_with_tls(tmp_path: Path) -> None:
+    config_path = tmp_path / "envoy-local-tls.yaml"
+    config_path.write_text(render.render_local(8080, 9901, [8101, 8102], tls=_local_tls(tmp_path)))
     _envoy_validate(config_path)
 
 
@@ -228,6 +247,31 @@ def test_local_render_targets_local_gateways() -> None:
     assert [x["name"] for x in config["static_resources"]["listeners"]] == ["edge"]
 
 
+def test_tls_listener_is_the_edge_listener_over_tls(tmp_path: Path) -> None:
+    config = _local_tls_config(tmp_path)
+    assert [x["name"] for x in config["static_resources"]["listeners"]] == ["edge", "edge_tls"]
+    plain, tls = _listener(config, "edge"), _listener(config, "edge_tls")
+    assert tls["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 8443}
+    # Same routes, timeouts and limits: only the transport and the stats differ.
+    assert {**_hcm(tls), "stat_prefix": "edge"} == _hcm(plain)
+    assert _hcm(tls)["stat_prefix"] == "edge_tls"
+    assert tls["per_connection_buffer_limit_bytes"] == plain["per_connection_buffer_limit_bytes"]
+    assert "transport_socket" not in plain["filter_chains"][0]
+
+    (chain,) = tls["filter_chains"]
+    socket_config = chain["transport_socket"]
+    assert socket_config["name"] == "envoy.transport_sockets.tls"
+    assert socket_config["typed_config"]["@type"] == TLS_CONTEXT_TYPE
+    common = socket_config["typed_config"]["common_tls_context"]
+    assert common["tls_params"]["tls_minimum_protocol_version"] == "TLSv1_2"
+    assert common["alpn_protocols"] == ["http/1.1"]
+    (certificate,) = common["tls_certificates"]
+    assert certificate == {
+        "certificate_chain": {"filename": str(tmp_path / "tls" / "edge" / "tls.crt")},
+        "private_key": {"filename": str(tmp_path / "tls" / "edge" / "tls.key")},
+    }
+
+
 def test_local_render_honours_host() -> None:
     config = yaml.safe_load(render.render_local(18080, 19901, [18101], host="127.0.0.2"))
     assert _listener(config, "edge")["address"]["socket_address"] == {
@@ -284,6 +328,26 @@ def test_script_cli_accepts_ports() -> None:
         check=True,
     )
     assert proc.stdout == render.render_local(18080, 9901, [18101])
+
+
+def test_script_cli_accepts_a_tls_listener(tmp_path: Path) -> None:
+    tls = _local_tls(tmp_path, port=18443)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chatmesh.edge_config",
+            "--tls-port",
+            "18443",
+            "--tls-dir",
+            str(tls.cert_file.parent),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert proc.stdout == render.render_local(8080, 9901, [8101, 8102], tls=tls)
 
 
 # --- end to end ------------------------------------------------------------------

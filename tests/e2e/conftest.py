@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -32,9 +33,15 @@ def issuer(cluster: LocalCluster) -> TokenIssuer:
 async def open_client(cluster: LocalCluster, issuer: TokenIssuer) -> AsyncIterator[object]:
     opened: list[Connection] = []
 
-    async def _open(user: str, device: str = "phone", *, url: str | None = None) -> Connection:
+    async def _open(
+        user: str,
+        device: str = "phone",
+        *,
+        url: str | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> Connection:
         token = issuer.mint(Identity(user, device), ttl_s=600)
-        client = await Connection.open(url or cluster.edge_url, token)
+        client = await Connection.open(url or cluster.edge_url, token, tls=tls)
         opened.append(client)
         return client
 
