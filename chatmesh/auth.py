@@ -24,12 +24,22 @@ ISSUER = "chatmesh"
 AUDIENCE = "chatmesh-gateway"
 DEVICE_CLAIM = "dev"
 LEEWAY_S = 30  # tolerated clock skew between issuer and gateway
+# No token lives longer: a revoked device's tokens are refused by a record
+# kept this long, and a stolen token is useless after at most this.
+MAX_TOKEN_LIFETIME_S = 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
 class Identity:
     user_id: str
     device_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedToken:
+    identity: Identity
+    issued_at_s: int
+    expires_at_s: int
 
 
 def generate_keypair(directory: Path) -> tuple[Path, Path]:
@@ -62,6 +72,8 @@ class TokenIssuer:
     def mint(self, identity: Identity, *, ttl_s: int) -> str:
         if not is_valid_user_id(identity.user_id) or not is_valid_user_id(identity.device_id):
             raise ValueError("user and device ids must match [A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+        if not 0 < ttl_s <= MAX_TOKEN_LIFETIME_S:
+            raise ValueError(f"token lifetime must be 1..{MAX_TOKEN_LIFETIME_S} s, got {ttl_s}")
         now_s = self._clock.now_ms() // 1000
         claims = {
             "iss": ISSUER,
@@ -76,10 +88,16 @@ class TokenIssuer:
 
 
 class TokenVerifier:
-    def __init__(self, public_key_pem: bytes) -> None:
+    def __init__(
+        self, public_key_pem: bytes, *, max_lifetime_s: int = MAX_TOKEN_LIFETIME_S
+    ) -> None:
         self._key = serialization.load_pem_public_key(public_key_pem)
+        self._max_lifetime_s = max_lifetime_s
 
     def verify(self, token: str) -> Identity:
+        return self.verify_token(token).identity
+
+    def verify_token(self, token: str) -> VerifiedToken:
         try:
             claims = jwt.decode(
                 token,
@@ -97,4 +115,13 @@ class TokenVerifier:
             raise Unauthenticated("INVALID_TOKEN", "token subject is not a valid user id")
         if not (isinstance(device_id, str) and is_valid_user_id(device_id)):
             raise Unauthenticated("INVALID_TOKEN", "token device is not a valid device id")
-        return Identity(user_id=user_id, device_id=device_id)
+        issued_at, expires_at = claims["iat"], claims["exp"]
+        if not (isinstance(issued_at, int) and isinstance(expires_at, int)):
+            raise Unauthenticated("INVALID_TOKEN", "iat and exp must be integers")
+        # A lifetime over the cap would outlive the revocation records.
+        if expires_at - issued_at > self._max_lifetime_s:
+            raise Unauthenticated(
+                "TOKEN_LIFETIME_TOO_LONG",
+                f"tokens may live at most {self._max_lifetime_s} s",
+            )
+        return VerifiedToken(Identity(user_id=user_id, device_id=device_id), issued_at, expires_at)

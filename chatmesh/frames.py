@@ -28,6 +28,11 @@ CLOSE_TRY_AGAIN_LATER = 1013  # the client fell too far behind reading: reconnec
 # A newer connection of the same device took over. Clients must not reconnect
 # on this code, or two copies of one device would keep evicting each other.
 CLOSE_SUPERSEDED = 4001
+# The token expired: reconnect with a fresh one.
+CLOSE_TOKEN_EXPIRED = 4002
+# The device was removed from the account. Clients must not reconnect with
+# this device's tokens: every one issued before the removal is refused.
+CLOSE_DEVICE_REVOKED = 4003
 
 # Server frames that answer a request and carry its request_id.
 _REPLY_KINDS = frozenset(

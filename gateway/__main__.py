@@ -16,19 +16,20 @@ from pathlib import Path
 import uvloop
 from websockets.asyncio.server import serve
 
-from chatmesh import logs
+from chatmesh import logs, revocations
 from chatmesh.auth import TokenVerifier
 from chatmesh.channels import gateway_channel
 from chatmesh.clock import SystemClock
 from chatmesh.grpc_server import GrpcServer, mesh_channel, wait_for_termination_signal
 from chatmesh.mesh.credentials import MeshTls
 from chatmesh.process import ProcessShell
+from chatmesh.pubsub import ChannelSubscriber
 from chatmesh.readiness import Check, Readiness
 from chatmesh.redis_client import connect as redis_client_for
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import presence_service_pb2_grpc, session_service_pb2_grpc
 from gateway.connection import ConnectionRegistry
-from gateway.deliveries import DeliverySubscriber, DisconnectPublisher
+from gateway.deliveries import DisconnectPublisher, parse_delivery
 from gateway.edge import HARD_MAX_FRAME_BYTES, Edge
 from gateway.registrar import (
     PRESENCE_FLUSH_S,
@@ -78,13 +79,25 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier) -> None:
         registrar=registrar,
         link=link,
         disconnects=DisconnectPublisher(redis_client, settings.common.key_prefix),
+        revocations=revocations.Revocations(redis_client, settings.common.key_prefix),
         clock=SystemClock(),
         nudge_window_s=settings.nudge_window_s,
     )
-    subscriber = DeliverySubscriber(
+
+    def on_delivery(payload: bytes) -> None:
+        if (delivery := parse_delivery(payload)) is not None:
+            edge.deliver(delivery)
+
+    def on_revocation(payload: bytes) -> None:
+        if (revocation := revocations.decode(payload)) is not None:
+            edge.revoke(revocation)
+
+    subscriber = ChannelSubscriber(
         redis_client,
-        gateway_channel(settings.common.key_prefix, settings.gateway_id),
-        edge.deliver,
+        {
+            gateway_channel(settings.common.key_prefix, settings.gateway_id): on_delivery,
+            revocations.revocations_channel(settings.common.key_prefix): on_revocation,
+        },
         edge.delivery_interrupted,
     )
     readiness = Readiness()

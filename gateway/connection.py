@@ -58,7 +58,10 @@ class ClientConnection:
         queue_frames: int = SEND_QUEUE_FRAMES,
         nudge_window_s: float = NUDGE_WINDOW_S,
         monotonic: Callable[[], float] = time.monotonic,
+        token_issued_at_s: int = 0,
     ) -> None:
+        # A device removal revokes the tokens issued before it.
+        self.token_issued_at_s = token_issued_at_s
         self._nudge_window_s = nudge_window_s
         self._monotonic = monotonic
         self._nudges: dict[str, int] = {}  # channel -> newest message id, not yet sent

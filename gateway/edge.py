@@ -28,17 +28,20 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from chatmesh.auth import Identity, TokenVerifier
+from chatmesh.auth import TokenVerifier, VerifiedToken
 from chatmesh.clock import Clock
 from chatmesh.errors import ChatmeshError, InvalidArgument, ResourceExhausted, error_frame
 from chatmesh.frames import (
+    CLOSE_DEVICE_REVOKED,
     CLOSE_SERVICE_RESTART,
     CLOSE_SUPERSEDED,
+    CLOSE_TOKEN_EXPIRED,
     CLOSE_TRY_AGAIN_LATER,
     Encoding,
     decode_client_frame,
     encoding_of,
 )
+from chatmesh.revocations import Revocations
 from chatmesh.v1 import client_pb2, delivery_pb2, session_service_pb2
 from gateway.connection import (
     NUDGE_WINDOW_S,
@@ -51,6 +54,8 @@ from gateway.registrar import Registrar
 from gateway.upstream import MsgsvcLink
 
 log = logging.getLogger(__name__)
+
+DEVICE_NOT_REGISTERED = "DEVICE_NOT_REGISTERED"
 
 MAX_FRAME_BYTES = 64 * 1024  # documented client limit: bodies are text; media goes by URL
 HARD_MAX_FRAME_BYTES = 1024 * 1024  # beyond this the frame is not even read
@@ -91,9 +96,11 @@ class Edge:
         registrar: Registrar,
         link: MsgsvcLink,
         disconnects: DisconnectPublisher,
+        revocations: Revocations,
         clock: Clock,
         nudge_window_s: float = NUDGE_WINDOW_S,
     ) -> None:
+        self._revocations = revocations
         self._nudge_window_s = nudge_window_s
         self._disconnects = disconnects
         self._gateway_id = gateway_id
@@ -104,9 +111,9 @@ class Edge:
         self._link = link
         # Handshake result, held until the handler runs; weak so a handshake
         # that fails after authentication leaves nothing behind.
-        self._identities: weakref.WeakKeyDictionary[ServerConnection, tuple[Identity, Encoding]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._identities: weakref.WeakKeyDictionary[
+            ServerConnection, tuple[VerifiedToken, Encoding]
+        ] = weakref.WeakKeyDictionary()
         self.draining = False
         # Until the gateway's dependencies answer, handshakes are refused:
         # a connection now could neither register nor send.
@@ -117,7 +124,9 @@ class Edge:
 
     # -- handshake ---------------------------------------------------------
 
-    def process_request(self, websocket: ServerConnection, request: Request) -> Response | None:
+    async def process_request(
+        self, websocket: ServerConnection, request: Request
+    ) -> Response | None:
         url = urlsplit(request.path)
         if url.path == "/healthz":
             if self.draining:
@@ -139,13 +148,23 @@ class Edge:
         if not token:
             return _unauthorized(websocket, "missing token")
         try:
-            identity = self._verifier.verify(token)
+            verified = self._verifier.verify_token(token)
         except ChatmeshError as exc:
             return _unauthorized(websocket, exc.message)
+        identity = verified.identity
+        try:
+            revoked_at_ms = await self._revocations.revoked_at_ms(
+                identity.user_id, identity.device_id
+            )
+        except Exception:
+            log.warning("revocation check failed", extra={"fields": {"user_id": identity.user_id}})
+            return websocket.respond(HTTPStatus.SERVICE_UNAVAILABLE, "try again later\n")
+        if revoked_at_ms is not None and verified.issued_at_s * 1000 <= revoked_at_ms:
+            return websocket.respond(HTTPStatus.FORBIDDEN, "device removed\n")
         encoding = (
             Encoding.BINARY if (query.get("encoding") or [""])[0] == "binary" else Encoding.JSON
         )
-        self._identities[websocket] = (identity, encoding)
+        self._identities[websocket] = (verified, encoding)
         log.debug(
             "handshake authenticated",
             extra={
@@ -163,10 +182,25 @@ class Edge:
     # -- connection ----------------------------------------------------------
 
     async def handle(self, websocket: ServerConnection) -> None:
-        identity, encoding = self._identities.pop(websocket)
-        conn = ClientConnection(websocket, identity, encoding, nudge_window_s=self._nudge_window_s)
+        verified, encoding = self._identities.pop(websocket)
+        identity = verified.identity
+        conn = ClientConnection(
+            websocket,
+            identity,
+            encoding,
+            nudge_window_s=self._nudge_window_s,
+            token_issued_at_s=verified.issued_at_s,
+        )
         conn.start()
         self._registry.add(conn)
+        # The token is checked at the handshake only; the connection must not
+        # outlive it.
+        expiry = asyncio.get_running_loop().call_later(
+            max(0.0, verified.expires_at_s - self._clock.now_ms() / 1000),
+            conn.close_soon,
+            CLOSE_TOKEN_EXPIRED,
+            "token expired; reconnect with a fresh token",
+        )
         fields = {
             "connection_id": conn.connection_id,
             "user_id": identity.user_id,
@@ -203,6 +237,7 @@ class Edge:
         except ConnectionClosed:
             pass
         finally:
+            expiry.cancel()
             self._registry.remove(conn)
             await conn.stop()
             if not self.draining:
@@ -295,6 +330,21 @@ class Edge:
         conn = self._registry.by_id(connection_id)
         if conn is not None:
             conn.send(frame)
+            # msgsvc checks the device on every request: if it is gone, the
+            # connection goes too, even if its revocation was never heard.
+            if frame.WhichOneof("kind") == "error" and frame.error.reason == DEVICE_NOT_REGISTERED:
+                conn.close_soon(CLOSE_DEVICE_REVOKED, "device removed")
+
+    def revoke(self, revocation: delivery_pb2.DeviceRevocation) -> None:
+        """Closes the removed device's connections that authenticated with a
+        token from before the removal."""
+        for conn in self._registry.all():
+            if (
+                conn.identity.user_id == revocation.user_id
+                and conn.identity.device_id == revocation.device_id
+                and conn.token_issued_at_s * 1000 <= revocation.revoked_at_ms
+            ):
+                conn.close_soon(CLOSE_DEVICE_REVOKED, "device removed")
 
     def deliver(self, delivery: delivery_pb2.GatewayDelivery) -> None:
         for target in delivery.disconnect:

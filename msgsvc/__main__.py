@@ -17,13 +17,14 @@ import asyncpg
 import grpc
 import uvloop
 
-from chatmesh import cassandra_io, logs
+from chatmesh import cassandra_io, logs, revocations
 from chatmesh.clock import SystemClock
 from chatmesh.grpc_server import GrpcServer, mesh_channel, wait_for_termination_signal
 from chatmesh.kafka_io import KafkaSettings, LogProducer, ensure_topic
 from chatmesh.late_servicer import LateServicer
 from chatmesh.mesh.credentials import MeshTls
 from chatmesh.process import ProcessShell, until_terminated_or
+from chatmesh.pubsub import ChannelSubscriber
 from chatmesh.readiness import Readiness
 from chatmesh.redis_client import connect as redis_client_for
 from chatmesh.retry import until_done
@@ -138,6 +139,19 @@ async def run(settings: MsgsvcSettings) -> None:
         late[_GROUPS.full_name].bind(
             GroupServicer(service.messaging.groups, service.messaging.effects)
         )
+        devices = service.devices
+
+        def on_revocation(payload: bytes) -> None:
+            if (revocation := revocations.decode(payload)) is not None:
+                devices.forget(revocation.user_id, revocation.device_id)
+
+        # Missed announcements are made up for by forgetting every device.
+        subscriber = ChannelSubscriber(
+            redis_client,
+            {revocations.revocations_channel(settings.common.key_prefix): on_revocation},
+            devices.forget_all,
+        )
+        tasks.forever("revocations", subscriber.run())
         tasks.every("worker-lease-renewal", RENEW_INTERVAL_S, ids.renew)
         tasks.every("route-recovery", RECOVERY_INTERVAL_S, service.recovery.run_once)
         tasks.every("group-receipts", FLUSH_INTERVAL_S, service.messaging.group_receipts.flush)

@@ -9,6 +9,9 @@ call whose outcome was lost is always safe.
 
 from __future__ import annotations
 
+from typing import Protocol
+
+from chatmesh.clock import Clock
 from chatmesh.conversation import is_valid_user_id
 from chatmesh.errors import InvalidArgument, NotFound
 from msgsvc.storage.accounts import AccountStore, DeviceRecord, UnknownUser, UserRecord
@@ -23,9 +26,15 @@ MAX_DISPLAY_NAME_CHARS = 128
 MAX_PUSH_TOKEN_CHARS = 4096
 
 
+class Revoker(Protocol):
+    async def revoke(self, user_id: str, device_id: str, at_ms: int) -> None: ...
+
+
 class Accounts:
-    def __init__(self, store: AccountStore) -> None:
+    def __init__(self, store: AccountStore, revoker: Revoker, clock: Clock) -> None:
         self._store = store
+        self._revoker = revoker
+        self._clock = clock
 
     async def create_user(self, user_id: str, display_name: str) -> tuple[UserRecord, bool]:
         """The stored user and whether this call created it. An existing user
@@ -102,12 +111,18 @@ class Accounts:
         return devices
 
     async def remove_device(self, user_id: str, device_id: str) -> bool:
-        """Whether the device existed. Removing it again returns False."""
+        """Whether the device existed. Removing it again returns False.
+
+        The removal is announced to every gateway and msgsvc instance (its
+        connections close within seconds, its tokens are refused) before
+        this returns; if that fails, so does the call, and a retry announces
+        it again."""
         _check_user_id(user_id)
         _check_device_id(device_id)
         removed = await self._store.remove_device(user_id, device_id)
         if not removed:
             await self.get_user(user_id)
+        await self._revoker.revoke(user_id, device_id, self._clock.now_ms())
         return removed
 
 

@@ -12,6 +12,7 @@ from chatmesh.errors import ChatmeshError, InvalidArgument, error_frame
 from chatmesh.failures import classify
 from chatmesh.v1 import client_pb2
 from msgsvc import group_requests
+from msgsvc.devices import DeviceCheck
 from msgsvc.messaging import Messaging
 from msgsvc.model import SendCommand
 from msgsvc.protos import conversation_summary, group_info, member_receipt, watermark
@@ -20,14 +21,18 @@ log = logging.getLogger(__name__)
 
 
 class ClientFrameHandler:
-    def __init__(self, messaging: Messaging) -> None:
+    def __init__(self, messaging: Messaging, devices: DeviceCheck) -> None:
         self._m = messaging
+        self._devices = devices
 
     async def handle(
         self, user_id: str, device_id: str, frame: client_pb2.ClientFrame
     ) -> client_pb2.ServerFrame:
         kind = frame.WhichOneof("kind")
         try:
+            # Every request, not only sends: a removed device may no longer
+            # sync, read history or mark anything either.
+            await self._devices.require(user_id, device_id)
             if kind == "send":
                 return await self._send(user_id, device_id, frame)
             if kind == "sync":

@@ -1,10 +1,13 @@
-"""Only registered devices may send.
+"""Only registered devices may act.
 
 A token names a (user, device) and is trusted for its lifetime; removing the
-device (a lost phone) must still stop it sending. The check runs on every
-send, so positive answers are cached briefly: a removal takes effect within
-``POSITIVE_TTL_MS`` on every instance. Negative answers are not cached, so a
-device registered a moment ago is let in at once.
+device (a lost phone) must still stop it at once. The check runs on every
+request from a device, so positive answers are cached: a removal is
+announced on the revocations channel and ``forget`` drops it on every
+instance within moments; if that announcement is missed, ``forget_all``
+(after a lost subscription) or ``POSITIVE_TTL_MS`` bound how long it is
+trusted. Negative answers are not cached, so a device registered a moment
+ago is let in at once.
 """
 
 from __future__ import annotations
@@ -48,3 +51,9 @@ class DeviceCheck:
         self._confirmed.move_to_end(key)
         while len(self._confirmed) > self._max_entries:
             self._confirmed.popitem(last=False)
+
+    def forget(self, user_id: str, device_id: str) -> None:
+        self._confirmed.pop((user_id, device_id), None)
+
+    def forget_all(self) -> None:
+        self._confirmed.clear()

@@ -14,6 +14,7 @@ import asyncpg
 import redis.asyncio as redis
 
 from chatmesh.clock import Clock
+from chatmesh.revocations import Revocations
 from chatmesh.tasks import TaskGroup
 from msgsvc.access import Access
 from msgsvc.accounts import Accounts
@@ -50,6 +51,7 @@ class Msgsvc:
     accounts: Accounts  # the DirectoryService's domain
     journal: RouteJournal
     recovery: RouteRecovery
+    devices: DeviceCheck  # told of removals, so it forgets them at once
 
 
 def build(
@@ -118,8 +120,9 @@ def build(
     )
     return Msgsvc(
         messaging=messaging,
-        frames=ClientFrameHandler(messaging),
-        accounts=Accounts(account_store),
+        frames=ClientFrameHandler(messaging, devices),
+        accounts=Accounts(account_store, Revocations(redis_client, key_prefix), clock),
         journal=journal,
         recovery=RouteRecovery(journal, directory, messages, router, clock, group_store, log),
+        devices=devices,
     )

@@ -112,7 +112,7 @@ def unique(name: str) -> str:
 
 
 # The device ids tests connect from; only registered devices may send.
-TEST_DEVICES = ("phone", "laptop", "tablet", "web", "iot", "dev0", "dev1")
+TEST_DEVICES = ("phone", "laptop", "tablet", "web", "iot", "dev0", "dev1", "sync-device")
 
 
 async def add_users(

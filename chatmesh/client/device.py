@@ -15,12 +15,13 @@ import logging
 import random
 import ssl
 from collections.abc import Callable
+from http import HTTPStatus
 
-from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from chatmesh.client.connection import Connection, NoHello, closed_error
 from chatmesh.client.protocol import ClientOptions, ClientProtocol, Event, SyncFinished
-from chatmesh.frames import CLOSE_SUPERSEDED, Encoding
+from chatmesh.frames import CLOSE_DEVICE_REVOKED, CLOSE_SUPERSEDED, Encoding
 from chatmesh.v1 import client_pb2, common_pb2
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class Device:
         self._conn: Connection | None = None
         self._sync_waiters: list[tuple[int, asyncio.Future[bool]]] = []
         self.superseded = False  # closed with 4001: another connection is this device now
+        self.revoked = False  # closed with 4003, or refused with 403: the device was removed
         self.connect_failures = 0  # refused, timed out, closed before hello
         self.disconnects = 0  # connections lost after hello
         self.errors: list[str] = []  # bugs surfaced by the run loop
@@ -146,11 +148,15 @@ class Device:
     # -- the supervised run loop -------------------------------------------------
 
     async def _run(self) -> None:
-        while not self.superseded:
+        while not (self.superseded or self.revoked):
             try:
                 await self._session()
             except ConnectionClosed:
                 self.disconnects += 1
+            except InvalidStatus as exc:
+                self.connect_failures += 1
+                # 403: this device was removed; its tokens will never work again.
+                self.revoked = exc.response.status_code == HTTPStatus.FORBIDDEN
             except (NoHello, OSError, TimeoutError, WebSocketException) as exc:
                 self.connect_failures += 1
                 log.debug(
@@ -190,6 +196,7 @@ class Device:
             self.protocol.disconnected()
             await conn.close()
             self.superseded = conn.close_code == CLOSE_SUPERSEDED
+            self.revoked = conn.close_code == CLOSE_DEVICE_REVOKED
             self._deliver_events()
 
     async def _sleep_until(self, wakeup: float | None) -> None:

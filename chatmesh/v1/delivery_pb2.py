@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from chatmesh.v1 import client_pb2 as chatmesh_dot_v1_dot_client__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63hatmesh/v1/delivery.proto\x12\x0b\x63hatmesh.v1\x1a\x18\x63hatmesh/v1/client.proto\"\x99\x01\n\x0fGatewayDelivery\x12,\n\x07targets\x18\x01 \x03(\x0b\x32\x1b.chatmesh.v1.DeliveryTarget\x12\'\n\x05\x66rame\x18\x02 \x01(\x0b\x32\x18.chatmesh.v1.ServerFrame\x12/\n\ndisconnect\x18\x03 \x03(\x0b\x32\x1b.chatmesh.v1.DeliveryTarget\"K\n\x0e\x44\x65liveryTarget\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x15\n\rconnection_id\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63hatmesh/v1/delivery.proto\x12\x0b\x63hatmesh.v1\x1a\x18\x63hatmesh/v1/client.proto\"\x99\x01\n\x0fGatewayDelivery\x12,\n\x07targets\x18\x01 \x03(\x0b\x32\x1b.chatmesh.v1.DeliveryTarget\x12\'\n\x05\x66rame\x18\x02 \x01(\x0b\x32\x18.chatmesh.v1.ServerFrame\x12/\n\ndisconnect\x18\x03 \x03(\x0b\x32\x1b.chatmesh.v1.DeliveryTarget\"K\n\x0e\x44\x65liveryTarget\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x15\n\rconnection_id\x18\x03 \x01(\t\"M\n\x10\x44\x65viceRevocation\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x15\n\rrevoked_at_ms\x18\x03 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,4 +36,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GATEWAYDELIVERY']._serialized_end=223
   _globals['_DELIVERYTARGET']._serialized_start=225
   _globals['_DELIVERYTARGET']._serialized_end=300
+  _globals['_DEVICEREVOCATION']._serialized_start=302
+  _globals['_DEVICEREVOCATION']._serialized_end=379
 # @@protoc_insertion_point(module_scope)

@@ -26,3 +26,13 @@ class DeliveryTarget(_message.Message):
     device_id: str
     connection_id: str
     def __init__(self, user_id: _Optional[str] = ..., device_id: _Optional[str] = ..., connection_id: _Optional[str] = ...) -> None: ...
+
+class DeviceRevocation(_message.Message):
+    __slots__ = ("user_id", "device_id", "revoked_at_ms")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    device_id: str
+    revoked_at_ms: int
+    def __init__(self, user_id: _Optional[str] = ..., device_id: _Optional[str] = ..., revoked_at_ms: _Optional[int] = ...) -> None: ...

@@ -10,8 +10,11 @@ import asyncio
 
 import asyncpg
 import pytest
+import redis.asyncio as redis
 
+from chatmesh.clock import SystemClock
 from chatmesh.errors import InvalidArgument, NotFound
+from chatmesh.revocations import Revocations
 from msgsvc.accounts import MAX_DISPLAY_NAME_CHARS, MAX_PUSH_TOKEN_CHARS, Accounts
 from msgsvc.storage.accounts import PostgresAccountStore
 from tests.conftest import unique
@@ -23,8 +26,8 @@ def store(pg_pool: asyncpg.Pool) -> PostgresAccountStore:
 
 
 @pytest.fixture
-def accounts(store: PostgresAccountStore) -> Accounts:
-    return Accounts(store)
+def accounts(store: PostgresAccountStore, redis_client: redis.Redis, key_prefix: str) -> Accounts:
+    return Accounts(store, Revocations(redis_client, key_prefix), SystemClock())
 
 
 async def test_creating_a_user_twice_returns_the_first_unchanged(accounts: Accounts) -> None:
