@@ -3,11 +3,14 @@
 Every rendered resource is validated against the Kubernetes OpenAPI schemas
 (strict: unknown fields fail) for the oldest supported cluster version and
 the newest one the validator knows, then checked for the properties the
-services depend on. kustomize comes from `bash deploy/local/tools.sh`.
+services depend on. cert-manager's kinds are CRDs with no schema in the
+validator: they are checked field by field here instead. kustomize comes
+from `bash deploy/local/tools.sh`.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -16,6 +19,9 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+
+from chatmesh.mesh.pki import SERVICES as MESH_SERVICES
+from chatmesh.mesh.pki import TRUST_DOMAIN, Principal, service_dns_names
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KUSTOMIZE = REPO_ROOT / ".local" / "bin" / "kustomize"
@@ -30,6 +36,76 @@ FANOUT_HEALTH_PORT = 50055
 GATEWAY_WS_PORT = 8100
 GATEWAY_HEALTH_PORT = 50060
 IMAGE = "ghcr.io/chatmesh/chatmesh:0.1.0"
+
+MESH_TLS_DIR = "/etc/chatmesh/mesh"
+MESH_ISSUER = "chatmesh-mesh"
+MESH_CA = "chatmesh-mesh-ca"
+SELF_SIGNED_ISSUER = "chatmesh-selfsigned"
+
+# The cert-manager kinds these manifests use. Any other CRD kind still fails
+# the schema test, so it cannot slip in unchecked.
+CERT_MANAGER_API = "cert-manager.io/v1"
+CERT_MANAGER_KINDS = {"Issuer", "Certificate"}
+CERTIFICATE_FIELDS = {
+    "additionalOutputFormats",
+    "commonName",
+    "dnsNames",
+    "duration",
+    "emailAddresses",
+    "encodeUsagesInRequest",
+    "ipAddresses",
+    "isCA",
+    "issuerRef",
+    "keystores",
+    "literalSubject",
+    "nameConstraints",
+    "otherNames",
+    "privateKey",
+    "renewBefore",
+    "renewBeforePercentage",
+    "revisionHistoryLimit",
+    "secretName",
+    "secretTemplate",
+    "subject",
+    "uris",
+    "usages",
+}
+CERTIFICATE_IDENTITY_FIELDS = {
+    "commonName",
+    "dnsNames",
+    "emailAddresses",
+    "ipAddresses",
+    "literalSubject",
+    "otherNames",
+    "uris",
+}
+KEY_USAGES = {
+    "signing",
+    "digital signature",
+    "content commitment",
+    "key encipherment",
+    "key agreement",
+    "data encipherment",
+    "cert sign",
+    "crl sign",
+    "encipher only",
+    "decipher only",
+    "any",
+    "server auth",
+    "client auth",
+    "code signing",
+    "email protection",
+    "s/mime",
+    "ipsec end system",
+    "ipsec tunnel",
+    "ipsec user",
+    "timestamping",
+    "ocsp signing",
+    "microsoft sgc",
+    "netscape sgc",
+}
+ISSUER_TYPES = {"acme", "ca", "selfSigned", "vault", "venafi"}
+ECDSA_SIZES = {256, 384, 521}
 
 CONFIG_KEYS = {
     "CHATMESH_LOG_LEVEL",
@@ -97,6 +173,25 @@ def _labels_match(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+def _is_cert_manager(doc: Resource) -> bool:
+    return doc["apiVersion"] == CERT_MANAGER_API and doc["kind"] in CERT_MANAGER_KINDS
+
+
+def _hours(duration: str) -> float:
+    """A Go duration as cert-manager writes them ("2160h", "1h30m")."""
+    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", duration)
+    assert match and duration, f"not a Go duration: {duration!r}"
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return hours + minutes / 60 + seconds / 3600
+
+
+def _mesh_identity(certificate: Resource) -> Principal:
+    (uri,) = certificate["spec"]["uris"]
+    principal = Principal.from_uri(uri)
+    assert principal is not None, f"{certificate['metadata']['name']}: {uri} is no mesh identity"
+    return principal
+
+
 # --- schema ------------------------------------------------------------------------
 
 
@@ -106,6 +201,8 @@ def test_every_resource_matches_kubernetes_schema(overlay: str, version: str) ->
     errors = []
     for doc in _render(overlay):
         name = f"{doc['kind']}/{doc['metadata']['name']}"
+        if _is_cert_manager(doc):
+            continue  # no schema: test_cert_manager_resources_are_well_formed
         try:
             kubernetes_validate.validate(doc, desired_version=version, strict=True)
         except kubernetes_validate.ValidationError as exc:
@@ -273,6 +370,156 @@ def test_all_workloads_read_shared_config_and_secrets(overlay: str) -> None:
 def test_no_secret_material_outside_dev() -> None:
     for overlay in ("base", "prod"):
         assert not _of_kind(_render(overlay), "Secret"), overlay
+
+
+# --- mesh identities -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_cert_manager_resources_are_well_formed(overlay: str) -> None:
+    docs = _render(overlay)
+    for doc in docs:
+        if doc["apiVersion"].split("/")[0] == "cert-manager.io":
+            assert _is_cert_manager(doc), f"{doc['apiVersion']} {doc['kind']} is not checked"
+    issuers = {
+        d["metadata"]["name"]: d for d in docs if _is_cert_manager(d) and d["kind"] == "Issuer"
+    }
+    certificates = _of_kind(docs, "Certificate")
+    ca_secrets = {c["spec"]["secretName"] for c in certificates.values() if c["spec"].get("isCA")}
+
+    for name, issuer in issuers.items():
+        (issuer_type,) = issuer["spec"]  # exactly one way of signing
+        assert issuer_type in ISSUER_TYPES, name
+        if issuer_type == "ca":
+            assert issuer["spec"]["ca"]["secretName"] in ca_secrets, name
+
+    secret_names = [c["spec"]["secretName"] for c in certificates.values()]
+    assert len(secret_names) == len(set(secret_names)), "two Certificates write one Secret"
+    for name, certificate in certificates.items():
+        spec = certificate["spec"]
+        assert set(spec) <= CERTIFICATE_FIELDS, f"{name}: {set(spec) - CERTIFICATE_FIELDS}"
+        assert spec["secretName"], name
+        assert CERTIFICATE_IDENTITY_FIELDS & set(spec), f"{name} names nothing"
+        ref = spec["issuerRef"]
+        assert set(ref) <= {"name", "kind", "group"}, name
+        assert (ref.get("group"), ref.get("kind")) == ("cert-manager.io", "Issuer"), name
+        assert ref["name"] in issuers, f"{name}: no Issuer {ref['name']}"
+        key = spec["privateKey"]
+        assert set(key) <= {"algorithm", "encoding", "rotationPolicy", "size"}, name
+        assert key["algorithm"] in {"RSA", "ECDSA", "Ed25519"}, name
+        assert key.get("encoding", "PKCS1") in {"PKCS1", "PKCS8"}, name
+        assert key["rotationPolicy"] in {"Never", "Always"}, name
+        if key["algorithm"] == "ECDSA":
+            assert key["size"] in ECDSA_SIZES, name
+        assert set(spec.get("usages", [])) <= KEY_USAGES, name
+        # cert-manager refuses a lifetime under an hour or renewal at or past it.
+        assert 1 <= _hours(spec["renewBefore"]) < _hours(spec["duration"]), name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_mesh_ca_bootstrap_chain(overlay: str) -> None:
+    docs = _render(overlay)
+    issuers = {
+        d["metadata"]["name"]: d for d in docs if _is_cert_manager(d) and d["kind"] == "Issuer"
+    }
+    certificates = _of_kind(docs, "Certificate")
+    assert issuers[SELF_SIGNED_ISSUER]["spec"] == {"selfSigned": {}}
+    ca = certificates[MESH_CA]["spec"]
+    assert ca["isCA"] is True
+    assert ca["issuerRef"]["name"] == SELF_SIGNED_ISSUER
+    assert (ca["privateKey"]["algorithm"], ca["privateKey"]["size"]) == ("ECDSA", 256)
+    # A new CA key would not verify the certificates signed by the old one,
+    # which services keep presenting until each renews.
+    assert ca["privateKey"]["rotationPolicy"] == "Never"
+    assert issuers[MESH_ISSUER]["spec"] == {"ca": {"secretName": ca["secretName"]}}
+    # Only the CA comes from the self-signed Issuer.
+    self_signed = [
+        name
+        for name, c in certificates.items()
+        if c["spec"]["issuerRef"]["name"] == SELF_SIGNED_ISSUER and c["spec"].get("isCA")
+    ]
+    assert self_signed == [MESH_CA]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_has_its_mesh_identity(overlay: str) -> None:
+    certificates = _of_kind(_render(overlay), "Certificate")
+    for service in MESH_SERVICES:
+        spec = certificates[f"mesh-{service}"]["spec"]
+        assert spec["secretName"] == f"mesh-{service}"
+        assert spec["issuerRef"]["name"] == MESH_ISSUER
+        # Servers authorize callers by the URI, callers verify servers by name.
+        assert spec["uris"] == [Principal.service(service).uri]
+        assert sorted(spec["dnsNames"]) == sorted(service_dns_names(service))
+        assert {"server auth", "client auth"} <= set(spec["usages"])
+        assert (spec["privateKey"]["algorithm"], spec["privateKey"]["size"]) == ("ECDSA", 256)
+        assert spec["privateKey"]["rotationPolicy"] == "Always"
+        assert not spec.get("isCA")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_mesh_ca_signs_only_mesh_identities(overlay: str) -> None:
+    # Anything this CA signs can open a mesh connection; each of its
+    # certificates must name exactly one service or internal client.
+    certificates = _of_kind(_render(overlay), "Certificate")
+    issued = {
+        name: c for name, c in certificates.items() if c["spec"]["issuerRef"]["name"] == MESH_ISSUER
+    }
+    principals = {name: _mesh_identity(c) for name, c in issued.items()}
+    assert sorted(p.name for p in principals.values() if p.kind == Principal.SERVICE) == sorted(
+        MESH_SERVICES
+    )
+    for name, principal in principals.items():
+        assert name == f"mesh-{principal.name}" or name == f"mesh-client-{principal.name}", name
+        if principal.kind == Principal.CLIENT:
+            spec = issued[name]["spec"]
+            assert name == f"mesh-client-{principal.name}"
+            assert spec["secretName"] == name
+            # Internal clients never serve: no names to be verified by.
+            assert not spec.get("dnsNames") and not spec.get("ipAddresses"), name
+            assert "client auth" in spec["usages"] and "server auth" not in spec["usages"], name
+            assert (spec["privateKey"]["algorithm"], spec["privateKey"]["size"]) == ("ECDSA", 256)
+    assert Principal.client("ops") in principals.values()
+    assert all(
+        uri.startswith(f"spiffe://{TRUST_DOMAIN}/")
+        for c in issued.values()
+        for uri in c["spec"]["uris"]
+    )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_process_mounts_its_own_mesh_identity(overlay: str) -> None:
+    docs = _render(overlay)
+    deployments = _of_kind(docs, "Deployment")
+    by_secret = {c["spec"]["secretName"]: c for c in _of_kind(docs, "Certificate").values()}
+    assert set(MESH_SERVICES) <= set(deployments)
+    for name in MESH_SERVICES:
+        pod = deployments[name]["spec"]["template"]["spec"]
+        container = _one_container(deployments[name])
+        assert _env(container)["CHATMESH_MESH_TLS_DIR"]["value"] == MESH_TLS_DIR, name
+        (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == MESH_TLS_DIR]
+        assert mount["readOnly"] is True, name
+        (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+        secret = volume["secret"]
+        # The whole Secret: tls.crt, tls.key and ca.crt under their own names.
+        assert "items" not in secret, name
+        assert _mesh_identity(by_secret[secret["secretName"]]) == Principal.service(name)
+        # Readable by the process through its group, by nobody else.
+        mode = secret["defaultMode"]
+        assert mode & 0o040 and not mode & 0o007, f"{name}: mode {mode:o}"
+        security = pod["securityContext"]
+        assert security["fsGroup"] == security["runAsGroup"], name
+        # The schema migration talks to the stores only.
+        for init in pod.get("initContainers", []):
+            assert "CHATMESH_MESH_TLS_DIR" not in _env(init), f"{name}/{init['name']}"
+            assert not init.get("volumeMounts"), f"{name}/{init['name']}"
+    mesh_secrets = {
+        secret for secret, c in by_secret.items() if c["spec"]["issuerRef"]["name"] == MESH_ISSUER
+    }
+    for name in set(deployments) - set(MESH_SERVICES):
+        pod = deployments[name]["spec"]["template"]["spec"]
+        secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+        assert not secrets & mesh_secrets, f"{name} holds a mesh identity"
 
 
 # --- disruption and scaling ----------------------------------------------------------
