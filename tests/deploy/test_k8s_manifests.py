@@ -35,6 +35,15 @@ GRPC_SERVICES = {"msgsvc": 50051, "sessionsvc": 50052, "presencesvc": 50053, "no
 FANOUT_HEALTH_PORT = 50055
 GATEWAY_WS_PORT = 8100
 GATEWAY_HEALTH_PORT = 50060
+# Plain HTTP on every process: /healthz, /readyz, /metrics. The kubelet cannot
+# present a mesh certificate, so no probe may use a gRPC port.
+OPS_PORT = 9090
+OPS_PORT_SPEC = {"name": "ops", "containerPort": OPS_PORT, "protocol": "TCP"}
+SCRAPE_ANNOTATIONS = {
+    "prometheus.io/scrape": "true",
+    "prometheus.io/port": str(OPS_PORT),
+    "prometheus.io/path": "/metrics",
+}
 IMAGE = "ghcr.io/chatmesh/chatmesh:0.1.0"
 
 MESH_TLS_DIR = "/etc/chatmesh/mesh"
@@ -109,6 +118,7 @@ ECDSA_SIZES = {256, 384, 521}
 
 CONFIG_KEYS = {
     "CHATMESH_LOG_LEVEL",
+    "CHATMESH_OPS_LISTEN",
     "CHATMESH_REDIS_URL",
     "CHATMESH_PG_DSN",
     "CHATMESH_CASSANDRA_HOSTS",
@@ -171,6 +181,13 @@ def _env(container: Resource) -> dict[str, Resource]:
 
 def _labels_match(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
+
+
+def _http_probe(container: Resource, probe: str) -> tuple[str, str]:
+    """The (path, port) a probe GETs; fails for any other kind of probe."""
+    action = container[probe]
+    assert not set(action) & {"grpc", "tcpSocket", "exec"}, f"{container['name']} {probe}"
+    return action["httpGet"]["path"], action["httpGet"]["port"]
 
 
 def _is_cert_manager(doc: Resource) -> bool:
@@ -263,10 +280,11 @@ def test_grpc_services_are_wired(overlay: str) -> None:
         container = _one_container(deployment)
         assert container["image"] == IMAGE
         assert container["command"] == ["python", "-m", name]
-        assert container["ports"] == [{"name": "grpc", "containerPort": port, "protocol": "TCP"}]
+        assert container["ports"] == [
+            {"name": "grpc", "containerPort": port, "protocol": "TCP"},
+            OPS_PORT_SPEC,
+        ]
         assert _env(container)["CHATMESH_GRPC_LISTEN"]["value"] == f"0.0.0.0:{port}"
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"] == {"port": port}, f"{name} {probe}"
 
         # Headless, so that gRPC clients balance across every pod.
         service = services[name]
@@ -291,13 +309,12 @@ def test_fanout_worker(overlay: str) -> None:
     assert container["image"] == msgsvc["image"]
     assert container["envFrom"] == msgsvc["envFrom"]
     assert container["ports"] == [
-        {"name": "grpc", "containerPort": FANOUT_HEALTH_PORT, "protocol": "TCP"}
+        {"name": "grpc", "containerPort": FANOUT_HEALTH_PORT, "protocol": "TCP"},
+        OPS_PORT_SPEC,
     ]
     env = _env(container)
     assert env["CHATMESH_GRPC_LISTEN"]["value"] == f"0.0.0.0:{FANOUT_HEALTH_PORT}"
     assert env["CHATMESH_INSTANCE_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert container[probe]["grpc"] == {"port": FANOUT_HEALTH_PORT}, probe
     # A killed worker's partitions move on after the consumer session timeout;
     # a stopping one gets time to leave the group.
     assert fanout["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 10
@@ -325,8 +342,8 @@ def test_gateway(overlay: str) -> None:
     assert env["CHATMESH_GRPC_LISTEN"]["value"] == f"0.0.0.0:{GATEWAY_HEALTH_PORT}"
     assert env["CHATMESH_GATEWAY_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["CHATMESH_JWT_PUBLIC_KEY_FILE"]["value"] == "/etc/chatmesh/jwt/public.pem"
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert container[probe]["grpc"] == {"port": GATEWAY_HEALTH_PORT}
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"ws": GATEWAY_WS_PORT, "grpc-health": GATEWAY_HEALTH_PORT, "ops": OPS_PORT}
 
     # The public key comes from the chatmesh-jwt Secret, read-only.
     (jwt_mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/etc/chatmesh/jwt"]
@@ -347,6 +364,26 @@ def test_gateway(overlay: str) -> None:
     for name in ("gateway", "gateway-headless"):
         ports = {p["port"] for p in services[name]["spec"]["ports"]}
         assert GATEWAY_WS_PORT in ports, name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_probes_and_metrics_use_the_ops_port(overlay: str) -> None:
+    docs = _render(overlay)
+    deployments = _of_kind(docs, "Deployment")
+    config = _config_map(docs, "chatmesh-config")["data"]
+    assert config["CHATMESH_OPS_LISTEN"] == f"0.0.0.0:{OPS_PORT}"
+    for name in MESH_SERVICES:
+        template = deployments[name]["spec"]["template"]
+        container = _one_container(deployments[name])
+        assert OPS_PORT_SPEC in container["ports"], name
+        assert "CHATMESH_OPS_LISTEN" not in _env(container), name
+        assert template["metadata"]["annotations"] == SCRAPE_ANNOTATIONS, name
+        assert _http_probe(container, "readinessProbe") == ("/readyz", "ops"), name
+        # Waiting for a store is unready, not dead: neither liveness nor the
+        # startup probe (which stands in for liveness until it passes) may
+        # depend on one.
+        assert _http_probe(container, "livenessProbe") == ("/healthz", "ops"), name
+        assert _http_probe(container, "startupProbe") == ("/healthz", "ops"), name
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
