@@ -10,11 +10,13 @@ from `bash deploy/local/tools.sh`.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
@@ -633,6 +635,198 @@ def test_services_select_existing_pods_and_ports(overlay: str) -> None:
         }
         for port in service["spec"]["ports"]:
             assert port["targetPort"] in port_names, f"{name}: {port['targetPort']}"
+
+
+# --- network policies ----------------------------------------------------------------
+
+# An allowed connection as the policies state it: (direction, the workload the
+# policy selects, the peer, port, protocol). Peers inside the namespace are
+# "pod:<name>"; others are namespaces by label, anywhere, or address blocks.
+Edge = tuple[str, str, str, int, str]
+DNS_PEER = "ns:kubernetes.io/metadata.name=kube-system"
+MONITORING_PEER = "ns:chatmesh.io/monitoring=true"
+INTERNAL_CLIENT_PEER = "ns:chatmesh.io/internal-client=true"
+ANYWHERE = "anywhere"
+ADDRESS_BLOCK = "address block"  # the external stores' CIDRs, checked on their own
+
+# The call graph inside the namespace: caller, callee, the callee's port.
+CALLS = {
+    ("edge", "gateway", GATEWAY_WS_PORT),
+    ("gateway", "msgsvc", GRPC_SERVICES["msgsvc"]),
+    ("gateway", "sessionsvc", GRPC_SERVICES["sessionsvc"]),
+    ("gateway", "presencesvc", GRPC_SERVICES["presencesvc"]),
+    ("msgsvc", "sessionsvc", GRPC_SERVICES["sessionsvc"]),
+    ("msgsvc", "notifysvc", GRPC_SERVICES["notifysvc"]),
+    ("fanout", "sessionsvc", GRPC_SERVICES["sessionsvc"]),
+    ("fanout", "notifysvc", GRPC_SERVICES["notifysvc"]),
+}
+# Internal teams' tools call the public internal API (chatmesh/mesh/policy.py).
+INTERNAL_API = {("msgsvc", GRPC_SERVICES["msgsvc"]), ("presencesvc", GRPC_SERVICES["presencesvc"])}
+MESSAGE_STORES = {"redis", "cassandra", "postgres", "kafka"}
+STORES_USED = {
+    "gateway": {"redis"},
+    "msgsvc": MESSAGE_STORES,
+    "fanout": MESSAGE_STORES,
+    "sessionsvc": {"redis"},
+    "presencesvc": {"redis"},
+    "notifysvc": {"redis"},
+}
+EDGE_METRICS_PORT = 8081
+EDGE_PUBLIC_PORTS = {"base": {8080}, "dev": {8080}, "prod": {8080}}
+
+
+def _selects(selector: Resource, labels: dict[str, str]) -> bool:
+    if not _labels_match(selector.get("matchLabels", {}), labels):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator = expression["key"], expression["operator"]
+        values = expression.get("values", [])
+        matched = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[operator]
+        if not matched:
+            return False
+    return True
+
+
+def _workload_labels(docs: tuple[Resource, ...]) -> dict[str, dict[str, str]]:
+    workloads = {**_of_kind(docs, "Deployment"), **_of_kind(docs, "StatefulSet")}
+    return {name: w["spec"]["template"]["metadata"]["labels"] for name, w in workloads.items()}
+
+
+def _peers(peer: Resource, pods: dict[str, dict[str, str]], where: str) -> list[str]:
+    if "ipBlock" in peer:
+        assert set(peer) == {"ipBlock"}, where
+        return [ADDRESS_BLOCK]
+    if "namespaceSelector" in peer:
+        # A pod selector beside it would narrow the namespaces' pods; no
+        # policy here needs one, so the check stays simple.
+        assert set(peer) == {"namespaceSelector"}, where
+        selector = peer["namespaceSelector"]
+        assert set(selector) == {"matchLabels"} and selector["matchLabels"], f"{where}: {selector}"
+        return ["ns:" + ",".join(f"{k}={v}" for k, v in sorted(selector["matchLabels"].items()))]
+    assert set(peer) == {"podSelector"}, where
+    selected = [name for name, labels in pods.items() if _selects(peer["podSelector"], labels)]
+    assert selected, f"{where}: {peer['podSelector']} selects no pod"
+    return [f"pod:{name}" for name in selected]
+
+
+def _policy_edges(docs: tuple[Resource, ...]) -> set[Edge]:
+    pods = _workload_labels(docs)
+    edges: set[Edge] = set()
+    for name, policy in _of_kind(docs, "NetworkPolicy").items():
+        spec = policy["spec"]
+        targets = [pod for pod, labels in pods.items() if _selects(spec["podSelector"], labels)]
+        assert targets, f"NetworkPolicy/{name} selects no pod"
+        for direction, section, peer_key, policy_type in (
+            ("in", "ingress", "from", "Ingress"),
+            ("out", "egress", "to", "Egress"),
+        ):
+            rules = spec.get(section, [])
+            if rules:
+                # Without its type listed a section is ignored (or, for
+                # egress, the type is not inferred): say it outright.
+                assert policy_type in spec["policyTypes"], f"NetworkPolicy/{name}"
+            for i, rule in enumerate(rules):
+                where = f"NetworkPolicy/{name} {section}[{i}]"
+                # A rule without ports opens every port.
+                assert rule.get("ports"), where
+                peers = [p for peer in rule.get(peer_key, []) for p in _peers(peer, pods, where)]
+                for target in targets:
+                    for peer in peers or [ANYWHERE]:
+                        for port in rule["ports"]:
+                            assert isinstance(port["port"], int) and "endPort" not in port, where
+                            protocol = port.get("protocol", "TCP")
+                            edges.add((direction, target, peer, port["port"], protocol))
+    return edges
+
+
+def _store_ports(config: dict[str, str]) -> dict[str, int]:
+    (kafka_port,) = {
+        int(a.rsplit(":", 1)[1]) for a in config["CHATMESH_KAFKA_BOOTSTRAP"].split(",")
+    }
+    redis_port = urlsplit(config["CHATMESH_REDIS_URL"]).port
+    postgres_port = urlsplit(config["CHATMESH_PG_DSN"]).port
+    assert redis_port and postgres_port
+    return {
+        "redis": redis_port,
+        "postgres": postgres_port,
+        "cassandra": int(config["CHATMESH_CASSANDRA_PORT"]),
+        "kafka": kafka_port,
+    }
+
+
+def _allowed_edges(overlay: str, docs: tuple[Resource, ...]) -> set[Edge]:
+    edges: set[Edge] = set()
+    for workload in _workload_labels(docs):
+        edges.add(("out", workload, DNS_PEER, 53, "UDP"))
+        edges.add(("out", workload, DNS_PEER, 53, "TCP"))
+        edges.add(("in", workload, MONITORING_PEER, OPS_PORT, "TCP"))
+    edges.add(("in", "edge", MONITORING_PEER, EDGE_METRICS_PORT, "TCP"))
+    edges |= {("in", "edge", ANYWHERE, port, "TCP") for port in EDGE_PUBLIC_PORTS[overlay]}
+    for caller, callee, port in CALLS:
+        edges.add(("out", caller, f"pod:{callee}", port, "TCP"))
+        edges.add(("in", callee, f"pod:{caller}", port, "TCP"))
+    edges |= {("in", callee, INTERNAL_CLIENT_PEER, port, "TCP") for callee, port in INTERNAL_API}
+    if overlay == "base":
+        return edges  # the overlays say where the stores are
+    store_ports = _store_ports(_config_map(docs, "chatmesh-config")["data"])
+    for client, stores in STORES_USED.items():
+        for store in stores:
+            port = store_ports[store]
+            if overlay == "dev":
+                edges.add(("out", client, f"pod:{store}", port, "TCP"))
+                edges.add(("in", store, f"pod:{client}", port, "TCP"))
+            else:
+                edges.add(("out", client, ADDRESS_BLOCK, port, "TCP"))
+    return edges
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_deny_by_default(overlay: str) -> None:
+    policies = _of_kind(_render(overlay), "NetworkPolicy").values()
+    deny = [
+        p
+        for p in policies
+        if p["spec"]["podSelector"] == {}
+        and "ingress" not in p["spec"]
+        and "egress" not in p["spec"]
+    ]
+    assert [sorted(p["spec"]["policyTypes"]) for p in deny] == [["Egress", "Ingress"]]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_allow_exactly_the_call_graph(overlay: str) -> None:
+    docs = _render(overlay)
+    actual = _policy_edges(docs)
+    allowed = _allowed_edges(overlay, docs)
+    holes = sorted(actual - allowed)
+    assert not holes, "allowed by a policy, not in the call graph:\n" + "\n".join(map(str, holes))
+    missing = sorted(allowed - actual)
+    assert not missing, "in the call graph, blocked:\n" + "\n".join(map(str, missing))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_external_stores_are_reached_by_address_in_prod_only(overlay: str) -> None:
+    blocks = [
+        peer["ipBlock"]
+        for policy in _of_kind(_render(overlay), "NetworkPolicy").values()
+        for rule in policy["spec"].get("egress", [])
+        for peer in rule.get("to", [])
+        if "ipBlock" in peer
+    ]
+    if overlay != "prod":
+        assert not blocks
+        return
+    assert blocks
+    for block in blocks:
+        network = ipaddress.ip_network(block["cidr"])  # strict: no host bits set
+        # A block wider than a /8 is the internet, not a store's subnet.
+        assert network.prefixlen >= 8, block
+        assert "except" not in block, block
 
 
 # --- overlays ------------------------------------------------------------------------
