@@ -12,22 +12,22 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import subprocess
-from functools import cache
-from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
-import yaml
 
 from chatmesh.mesh.pki import SERVICES as MESH_SERVICES
 from chatmesh.mesh.pki import TRUST_DOMAIN, Principal, service_dns_names
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-KUSTOMIZE = REPO_ROOT / ".local" / "bin" / "kustomize"
-OVERLAYS = ("base", "dev", "prod")
+from tests.deploy.manifests import (
+    OVERLAYS,
+    REPO_ROOT,
+    Resource,
+    config_map,
+    of_kind,
+    one_container,
+    render,
+)
 
 # Oldest cluster version supported (preStop `sleep` handlers are on by
 # default from 1.30) and the newest schema set the validator ships.
@@ -138,44 +138,6 @@ CONFIG_KEYS = {
     "CHATMESH_MESSAGE_TOPIC_REPLICATION",
 }
 
-Resource = dict[str, Any]
-
-
-@cache
-def _render(overlay: str) -> tuple[Resource, ...]:
-    if not KUSTOMIZE.is_file():
-        pytest.fail(
-            f"kustomize not found at {KUSTOMIZE.relative_to(REPO_ROOT)}; "
-            "install it with: bash deploy/local/tools.sh"
-        )
-    path = REPO_ROOT / "k8s" / ("base" if overlay == "base" else f"overlays/{overlay}")
-    proc = subprocess.run(
-        [str(KUSTOMIZE), "build", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, f"kustomize build {path} failed:\n{proc.stderr}"
-    docs = tuple(doc for doc in yaml.safe_load_all(proc.stdout) if doc)
-    assert docs, f"kustomize build {path} rendered nothing"
-    return docs
-
-
-def _of_kind(docs: tuple[Resource, ...], kind: str) -> dict[str, Resource]:
-    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
-
-
-def _one_container(workload: Resource) -> Resource:
-    (container,) = workload["spec"]["template"]["spec"]["containers"]
-    return container
-
-
-def _config_map(docs: tuple[Resource, ...], prefix: str) -> Resource:
-    (config_map,) = [
-        cm for name, cm in _of_kind(docs, "ConfigMap").items() if name.startswith(prefix + "-")
-    ]
-    return config_map
-
 
 def _env(container: Resource) -> dict[str, Resource]:
     return {e["name"]: e for e in container.get("env", [])}
@@ -218,7 +180,7 @@ def _mesh_identity(certificate: Resource) -> Principal:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_resource_matches_kubernetes_schema(overlay: str, version: str) -> None:
     errors = []
-    for doc in _render(overlay):
+    for doc in render(overlay):
         name = f"{doc['kind']}/{doc['metadata']['name']}"
         if _is_cert_manager(doc):
             continue  # no schema: test_cert_manager_resources_are_well_formed
@@ -234,7 +196,7 @@ def test_every_resource_matches_kubernetes_schema(overlay: str, version: str) ->
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_everything_is_namespaced_and_labelled(overlay: str) -> None:
-    for doc in _render(overlay):
+    for doc in render(overlay):
         meta = doc["metadata"]
         assert meta["labels"]["app.kubernetes.io/part-of"] == "chatmesh", meta["name"]
         if doc["kind"] == "Namespace":
@@ -248,8 +210,8 @@ def test_everything_is_namespaced_and_labelled(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_workloads_have_probes_limits_and_hardening(overlay: str) -> None:
-    docs = _render(overlay)
-    workloads = {**_of_kind(docs, "Deployment"), **_of_kind(docs, "StatefulSet")}
+    docs = render(overlay)
+    workloads = {**of_kind(docs, "Deployment"), **of_kind(docs, "StatefulSet")}
     assert workloads
     for name, workload in workloads.items():
         pod = workload["spec"]["template"]["spec"]
@@ -273,13 +235,13 @@ def test_workloads_have_probes_limits_and_hardening(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_grpc_services_are_wired(overlay: str) -> None:
-    docs = _render(overlay)
-    deployments = _of_kind(docs, "Deployment")
-    services = _of_kind(docs, "Service")
-    config = _config_map(docs, "chatmesh-config")["data"]
+    docs = render(overlay)
+    deployments = of_kind(docs, "Deployment")
+    services = of_kind(docs, "Service")
+    config = config_map(docs, "chatmesh-config")["data"]
     for name, port in GRPC_SERVICES.items():
         deployment = deployments[name]
-        container = _one_container(deployment)
+        container = one_container(deployment)
         assert container["image"] == IMAGE
         assert container["command"] == ["python", "-m", name]
         assert container["ports"] == [
@@ -301,13 +263,13 @@ def test_grpc_services_are_wired(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_fanout_worker(overlay: str) -> None:
-    docs = _render(overlay)
-    deployments = _of_kind(docs, "Deployment")
+    docs = render(overlay)
+    deployments = of_kind(docs, "Deployment")
     fanout = deployments["fanout"]
-    container = _one_container(fanout)
+    container = one_container(fanout)
     assert container["command"] == ["python", "-m", "msgsvc.fanout"]
     # The same image and settings as msgsvc, whose code it runs.
-    msgsvc = _one_container(deployments["msgsvc"])
+    msgsvc = one_container(deployments["msgsvc"])
     assert container["image"] == msgsvc["image"]
     assert container["envFrom"] == msgsvc["envFrom"]
     assert container["ports"] == [
@@ -323,21 +285,21 @@ def test_fanout_worker(overlay: str) -> None:
 
     # Nothing calls it: health only, no Service.
     pod_labels = fanout["spec"]["template"]["metadata"]["labels"]
-    for name, service in _of_kind(docs, "Service").items():
+    for name, service in of_kind(docs, "Service").items():
         assert not _labels_match(service["spec"]["selector"], pod_labels), name
 
     # More workers than partitions would sit idle.
-    config = _config_map(docs, "chatmesh-config")["data"]
+    config = config_map(docs, "chatmesh-config")["data"]
     replicas = fanout["spec"]["replicas"]
     assert 1 <= replicas <= int(config["CHATMESH_MESSAGE_TOPIC_PARTITIONS"])
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_gateway(overlay: str) -> None:
-    docs = _render(overlay)
-    gateway = _of_kind(docs, "Deployment")["gateway"]
+    docs = render(overlay)
+    gateway = of_kind(docs, "Deployment")["gateway"]
     pod = gateway["spec"]["template"]["spec"]
-    container = _one_container(gateway)
+    container = one_container(gateway)
     assert container["command"] == ["python", "-m", "gateway"]
     env = _env(container)
     assert env["CHATMESH_WS_LISTEN"]["value"] == f"0.0.0.0:{GATEWAY_WS_PORT}"
@@ -360,7 +322,7 @@ def test_gateway(overlay: str) -> None:
     assert grace >= 60
     assert container["lifecycle"]["preStop"]["sleep"]["seconds"] < grace
 
-    services = _of_kind(docs, "Service")
+    services = of_kind(docs, "Service")
     assert services["gateway"]["spec"]["type"] == "ClusterIP"
     assert services["gateway-headless"]["spec"]["clusterIP"] == "None"
     for name in ("gateway", "gateway-headless"):
@@ -370,13 +332,13 @@ def test_gateway(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_probes_and_metrics_use_the_ops_port(overlay: str) -> None:
-    docs = _render(overlay)
-    deployments = _of_kind(docs, "Deployment")
-    config = _config_map(docs, "chatmesh-config")["data"]
+    docs = render(overlay)
+    deployments = of_kind(docs, "Deployment")
+    config = config_map(docs, "chatmesh-config")["data"]
     assert config["CHATMESH_OPS_LISTEN"] == f"0.0.0.0:{OPS_PORT}"
     for name in MESH_SERVICES:
         template = deployments[name]["spec"]["template"]
-        container = _one_container(deployments[name])
+        container = one_container(deployments[name])
         assert OPS_PORT_SPEC in container["ports"], name
         assert "CHATMESH_OPS_LISTEN" not in _env(container), name
         assert template["metadata"]["annotations"] == SCRAPE_ANNOTATIONS, name
@@ -390,11 +352,11 @@ def test_probes_and_metrics_use_the_ops_port(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_all_workloads_read_shared_config_and_secrets(overlay: str) -> None:
-    docs = _render(overlay)
-    config_name = _config_map(docs, "chatmesh-config")["metadata"]["name"]
-    secrets = _of_kind(docs, "Secret")
+    docs = render(overlay)
+    config_name = config_map(docs, "chatmesh-config")["metadata"]["name"]
+    secrets = of_kind(docs, "Secret")
     for name in [*GRPC_SERVICES, "fanout", "gateway"]:
-        env_from = _one_container(_of_kind(docs, "Deployment")[name])["envFrom"]
+        env_from = one_container(of_kind(docs, "Deployment")[name])["envFrom"]
         # The Secret comes last so that it can override any ConfigMap key.
         assert env_from[0] == {"configMapRef": {"name": config_name}}, name
         secret_name = env_from[1]["secretRef"]["name"]
@@ -403,12 +365,12 @@ def test_all_workloads_read_shared_config_and_secrets(overlay: str) -> None:
             assert secret_name in secrets, f"{name} references missing Secret {secret_name}"
         else:
             assert secret_name == "chatmesh-secrets"
-    assert CONFIG_KEYS <= set(_config_map(docs, "chatmesh-config")["data"])
+    assert CONFIG_KEYS <= set(config_map(docs, "chatmesh-config")["data"])
 
 
 def test_no_secret_material_outside_dev() -> None:
     for overlay in ("base", "prod"):
-        assert not _of_kind(_render(overlay), "Secret"), overlay
+        assert not of_kind(render(overlay), "Secret"), overlay
 
 
 # --- mesh identities -----------------------------------------------------------------
@@ -416,14 +378,14 @@ def test_no_secret_material_outside_dev() -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_cert_manager_resources_are_well_formed(overlay: str) -> None:
-    docs = _render(overlay)
+    docs = render(overlay)
     for doc in docs:
         if doc["apiVersion"].split("/")[0] == "cert-manager.io":
             assert _is_cert_manager(doc), f"{doc['apiVersion']} {doc['kind']} is not checked"
     issuers = {
         d["metadata"]["name"]: d for d in docs if _is_cert_manager(d) and d["kind"] == "Issuer"
     }
-    certificates = _of_kind(docs, "Certificate")
+    certificates = of_kind(docs, "Certificate")
     ca_secrets = {c["spec"]["secretName"] for c in certificates.values() if c["spec"].get("isCA")}
 
     for name, issuer in issuers.items():
@@ -457,11 +419,11 @@ def test_cert_manager_resources_are_well_formed(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_mesh_ca_bootstrap_chain(overlay: str) -> None:
-    docs = _render(overlay)
+    docs = render(overlay)
     issuers = {
         d["metadata"]["name"]: d for d in docs if _is_cert_manager(d) and d["kind"] == "Issuer"
     }
-    certificates = _of_kind(docs, "Certificate")
+    certificates = of_kind(docs, "Certificate")
     assert issuers[SELF_SIGNED_ISSUER]["spec"] == {"selfSigned": {}}
     ca = certificates[MESH_CA]["spec"]
     assert ca["isCA"] is True
@@ -482,7 +444,7 @@ def test_mesh_ca_bootstrap_chain(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_service_has_its_mesh_identity(overlay: str) -> None:
-    certificates = _of_kind(_render(overlay), "Certificate")
+    certificates = of_kind(render(overlay), "Certificate")
     for service in MESH_SERVICES:
         spec = certificates[f"mesh-{service}"]["spec"]
         assert spec["secretName"] == f"mesh-{service}"
@@ -500,7 +462,7 @@ def test_every_service_has_its_mesh_identity(overlay: str) -> None:
 def test_mesh_ca_signs_only_mesh_identities(overlay: str) -> None:
     # Anything this CA signs can open a mesh connection; each of its
     # certificates must name exactly one service or internal client.
-    certificates = _of_kind(_render(overlay), "Certificate")
+    certificates = of_kind(render(overlay), "Certificate")
     issued = {
         name: c for name, c in certificates.items() if c["spec"]["issuerRef"]["name"] == MESH_ISSUER
     }
@@ -528,13 +490,13 @@ def test_mesh_ca_signs_only_mesh_identities(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_process_mounts_its_own_mesh_identity(overlay: str) -> None:
-    docs = _render(overlay)
-    deployments = _of_kind(docs, "Deployment")
-    by_secret = {c["spec"]["secretName"]: c for c in _of_kind(docs, "Certificate").values()}
+    docs = render(overlay)
+    deployments = of_kind(docs, "Deployment")
+    by_secret = {c["spec"]["secretName"]: c for c in of_kind(docs, "Certificate").values()}
     assert set(MESH_SERVICES) <= set(deployments)
     for name in MESH_SERVICES:
         pod = deployments[name]["spec"]["template"]["spec"]
-        container = _one_container(deployments[name])
+        container = one_container(deployments[name])
         assert _env(container)["CHATMESH_MESH_TLS_DIR"]["value"] == MESH_TLS_DIR, name
         (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == MESH_TLS_DIR]
         assert mount["readOnly"] is True, name
@@ -566,9 +528,9 @@ def test_every_process_mounts_its_own_mesh_identity(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_deployment_has_a_disruption_budget(overlay: str) -> None:
-    docs = _render(overlay)
-    budgets = _of_kind(docs, "PodDisruptionBudget").values()
-    for name, deployment in _of_kind(docs, "Deployment").items():
+    docs = render(overlay)
+    budgets = of_kind(docs, "PodDisruptionBudget").values()
+    for name, deployment in of_kind(docs, "Deployment").items():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         matching = [
             b for b in budgets if _labels_match(b["spec"]["selector"]["matchLabels"], labels)
@@ -578,9 +540,9 @@ def test_every_deployment_has_a_disruption_budget(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_autoscalers_own_replicas(overlay: str) -> None:
-    docs = _render(overlay)
-    deployments = _of_kind(docs, "Deployment")
-    autoscalers = _of_kind(docs, "HorizontalPodAutoscaler")
+    docs = render(overlay)
+    deployments = of_kind(docs, "Deployment")
+    autoscalers = of_kind(docs, "HorizontalPodAutoscaler")
     assert set(autoscalers) == {"gateway", "msgsvc"}
     for name, hpa in autoscalers.items():
         assert hpa["apiVersion"] == "autoscaling/v2"
@@ -596,19 +558,19 @@ def test_autoscalers_own_replicas(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_edge_runs_the_checked_in_envoy_config(overlay: str) -> None:
-    docs = _render(overlay)
-    edge = _of_kind(docs, "Deployment")["edge"]
-    container = _one_container(edge)
+    docs = render(overlay)
+    edge = of_kind(docs, "Deployment")["edge"]
+    container = one_container(edge)
     assert container["image"] == "envoyproxy/envoy:v1.40-latest"
-    config_map = _config_map(docs, "edge-envoy")
-    assert config_map["data"]["envoy.yaml"] == (REPO_ROOT / "envoy" / "envoy.yaml").read_text()
+    envoy_config = config_map(docs, "edge-envoy")
+    assert envoy_config["data"]["envoy.yaml"] == (REPO_ROOT / "envoy" / "envoy.yaml").read_text()
     (volume,) = [v for v in edge["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
-    assert volume["configMap"]["name"] == config_map["metadata"]["name"]
+    assert volume["configMap"]["name"] == envoy_config["metadata"]["name"]
     (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
     args = container["args"]
     assert args[args.index("--config-path") + 1] == f"{mount['mountPath']}/envoy.yaml"
 
-    service = _of_kind(docs, "Service")["edge"]
+    service = of_kind(docs, "Service")["edge"]
     assert service["spec"]["type"] == "LoadBalancer"
     (port,) = service["spec"]["ports"]
     assert port["port"] == 80
@@ -618,9 +580,9 @@ def test_edge_runs_the_checked_in_envoy_config(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_services_select_existing_pods_and_ports(overlay: str) -> None:
-    docs = _render(overlay)
-    workloads = [*_of_kind(docs, "Deployment").values(), *_of_kind(docs, "StatefulSet").values()]
-    for name, service in _of_kind(docs, "Service").items():
+    docs = render(overlay)
+    workloads = [*of_kind(docs, "Deployment").values(), *of_kind(docs, "StatefulSet").values()]
+    for name, service in of_kind(docs, "Service").items():
         selector = service["spec"]["selector"]
         selected = [
             w
@@ -693,7 +655,7 @@ def _selects(selector: Resource, labels: dict[str, str]) -> bool:
 
 
 def _workload_labels(docs: tuple[Resource, ...]) -> dict[str, dict[str, str]]:
-    workloads = {**_of_kind(docs, "Deployment"), **_of_kind(docs, "StatefulSet")}
+    workloads = {**of_kind(docs, "Deployment"), **of_kind(docs, "StatefulSet")}
     return {name: w["spec"]["template"]["metadata"]["labels"] for name, w in workloads.items()}
 
 
@@ -717,7 +679,7 @@ def _peers(peer: Resource, pods: dict[str, dict[str, str]], where: str) -> list[
 def _policy_edges(docs: tuple[Resource, ...]) -> set[Edge]:
     pods = _workload_labels(docs)
     edges: set[Edge] = set()
-    for name, policy in _of_kind(docs, "NetworkPolicy").items():
+    for name, policy in of_kind(docs, "NetworkPolicy").items():
         spec = policy["spec"]
         targets = [pod for pod, labels in pods.items() if _selects(spec["podSelector"], labels)]
         assert targets, f"NetworkPolicy/{name} selects no pod"
@@ -773,7 +735,7 @@ def _allowed_edges(overlay: str, docs: tuple[Resource, ...]) -> set[Edge]:
     edges |= {("in", callee, INTERNAL_CLIENT_PEER, port, "TCP") for callee, port in INTERNAL_API}
     if overlay == "base":
         return edges  # the overlays say where the stores are
-    store_ports = _store_ports(_config_map(docs, "chatmesh-config")["data"])
+    store_ports = _store_ports(config_map(docs, "chatmesh-config")["data"])
     for client, stores in STORES_USED.items():
         for store in stores:
             port = store_ports[store]
@@ -787,7 +749,7 @@ def _allowed_edges(overlay: str, docs: tuple[Resource, ...]) -> set[Edge]:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_network_policies_deny_by_default(overlay: str) -> None:
-    policies = _of_kind(_render(overlay), "NetworkPolicy").values()
+    policies = of_kind(render(overlay), "NetworkPolicy").values()
     deny = [
         p
         for p in policies
@@ -800,7 +762,7 @@ def test_network_policies_deny_by_default(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_network_policies_allow_exactly_the_call_graph(overlay: str) -> None:
-    docs = _render(overlay)
+    docs = render(overlay)
     actual = _policy_edges(docs)
     allowed = _allowed_edges(overlay, docs)
     holes = sorted(actual - allowed)
@@ -813,7 +775,7 @@ def test_network_policies_allow_exactly_the_call_graph(overlay: str) -> None:
 def test_external_stores_are_reached_by_address_in_prod_only(overlay: str) -> None:
     blocks = [
         peer["ipBlock"]
-        for policy in _of_kind(_render(overlay), "NetworkPolicy").values()
+        for policy in of_kind(render(overlay), "NetworkPolicy").values()
         for rule in policy["spec"].get("egress", [])
         for peer in rule.get("to", [])
         if "ipBlock" in peer
@@ -833,10 +795,10 @@ def test_external_stores_are_reached_by_address_in_prod_only(overlay: str) -> No
 
 
 def test_dev_runs_single_node_datastores() -> None:
-    docs = _render("dev")
-    statefulsets = _of_kind(docs, "StatefulSet")
+    docs = render("dev")
+    statefulsets = of_kind(docs, "StatefulSet")
     assert set(statefulsets) == {"cassandra", "redis", "postgres", "kafka"}
-    images = {name: _one_container(s)["image"] for name, s in statefulsets.items()}
+    images = {name: one_container(s)["image"] for name, s in statefulsets.items()}
     assert images == {
         "cassandra": "cassandra:5.0",
         "redis": "redis:7",
@@ -846,12 +808,12 @@ def test_dev_runs_single_node_datastores() -> None:
     for name, statefulset in statefulsets.items():
         assert statefulset["spec"]["replicas"] == 1, name
         assert statefulset["spec"]["volumeClaimTemplates"], name
-        assert statefulset["spec"]["serviceName"] in _of_kind(docs, "Service"), name
-    cassandra_env = _env(_one_container(statefulsets["cassandra"]))
+        assert statefulset["spec"]["serviceName"] in of_kind(docs, "Service"), name
+    cassandra_env = _env(one_container(statefulsets["cassandra"]))
     assert cassandra_env["MAX_HEAP_SIZE"]["value"] == "1G"
 
     # Kafka in KRaft mode, advertising the Service the clients bootstrap from.
-    kafka = _one_container(statefulsets["kafka"])
+    kafka = one_container(statefulsets["kafka"])
     kafka_env = {name: e["value"] for name, e in _env(kafka).items()}
     assert kafka_env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert kafka_env["CLUSTER_ID"]
@@ -864,10 +826,10 @@ def test_dev_runs_single_node_datastores() -> None:
     assert data_mount["mountPath"] == kafka_env["KAFKA_LOG_DIRS"]
     # A subdirectory of the volume: Kafka refuses a log dir holding lost+found.
     assert data_mount["subPath"]
-    kafka_service = _of_kind(docs, "Service")["kafka"]
+    kafka_service = of_kind(docs, "Service")["kafka"]
     assert [(p["name"], p["port"]) for p in kafka_service["spec"]["ports"]] == [("kafka", 9092)]
 
-    config = _config_map(docs, "chatmesh-config")["data"]
+    config = config_map(docs, "chatmesh-config")["data"]
     assert config["CHATMESH_CASSANDRA_CONSISTENCY"] == "ONE"
     assert "'replication_factor': 1" in config["CHATMESH_CASSANDRA_REPLICATION"]
     assert config["CHATMESH_CASSANDRA_HOSTS"] == "cassandra.chatmesh.svc.cluster.local"
@@ -877,16 +839,16 @@ def test_dev_runs_single_node_datastores() -> None:
     # One broker: the message log cannot be replicated.
     assert config["CHATMESH_MESSAGE_TOPIC_REPLICATION"] == "1"
 
-    for name, deployment in _of_kind(docs, "Deployment").items():
+    for name, deployment in of_kind(docs, "Deployment").items():
         assert deployment["spec"].get("replicas", 1) == 1, name
-    for name, hpa in _of_kind(docs, "HorizontalPodAutoscaler").items():
+    for name, hpa in of_kind(docs, "HorizontalPodAutoscaler").items():
         assert hpa["spec"]["minReplicas"] == 1, name
 
 
 def test_prod_uses_external_clusters_at_quorum() -> None:
-    docs = _render("prod")
-    assert not _of_kind(docs, "StatefulSet")
-    config = _config_map(docs, "chatmesh-config")["data"]
+    docs = render("prod")
+    assert not of_kind(docs, "StatefulSet")
+    config = config_map(docs, "chatmesh-config")["data"]
     assert config["CHATMESH_CASSANDRA_CONSISTENCY"] == "LOCAL_QUORUM"
     assert "'dc1': 3" in config["CHATMESH_CASSANDRA_REPLICATION"]
     assert len(config["CHATMESH_CASSANDRA_HOSTS"].split(",")) >= 3
@@ -900,11 +862,11 @@ def test_prod_uses_external_clusters_at_quorum() -> None:
     ):
         assert ".svc.cluster.local" not in config[key], key
 
-    for name, deployment in _of_kind(docs, "Deployment").items():
+    for name, deployment in of_kind(docs, "Deployment").items():
         if "replicas" in deployment["spec"]:
             assert deployment["spec"]["replicas"] == 3, name
-    autoscalers = _of_kind(docs, "HorizontalPodAutoscaler")
-    dev_autoscalers = _of_kind(_render("dev"), "HorizontalPodAutoscaler")
+    autoscalers = of_kind(docs, "HorizontalPodAutoscaler")
+    dev_autoscalers = of_kind(render("dev"), "HorizontalPodAutoscaler")
     for name, hpa in autoscalers.items():
         assert hpa["spec"]["minReplicas"] == 3, name
         assert hpa["spec"]["maxReplicas"] > dev_autoscalers[name]["spec"]["maxReplicas"], name
@@ -912,11 +874,11 @@ def test_prod_uses_external_clusters_at_quorum() -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_msgsvc_applies_schemas_before_it_starts(overlay: str) -> None:
-    msgsvc = _of_kind(_render(overlay), "Deployment")["msgsvc"]
+    msgsvc = of_kind(render(overlay), "Deployment")["msgsvc"]
     pod = msgsvc["spec"]["template"]["spec"]
     (init,) = pod["initContainers"]
     assert init["command"] == ["python", "-m", "chatmesh", "migrate"]
-    assert init["image"] == _one_container(msgsvc)["image"]
-    assert init["envFrom"] == _one_container(msgsvc)["envFrom"]
+    assert init["image"] == one_container(msgsvc)["image"]
+    assert init["envFrom"] == one_container(msgsvc)["envFrom"]
     assert init["securityContext"]["readOnlyRootFilesystem"] is True
     assert {"cpu", "memory"} <= set(init["resources"]["limits"])
