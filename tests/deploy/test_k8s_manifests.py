@@ -19,6 +19,7 @@ import pytest
 
 from chatmesh.mesh.pki import SERVICES as MESH_SERVICES
 from chatmesh.mesh.pki import TRUST_DOMAIN, Principal, service_dns_names
+from tests.deploy import edge_tls
 from tests.deploy.manifests import (
     OVERLAYS,
     REPO_ROOT,
@@ -563,19 +564,46 @@ def test_edge_runs_the_checked_in_envoy_config(overlay: str) -> None:
     container = one_container(edge)
     assert container["image"] == "envoyproxy/envoy:v1.40-latest"
     envoy_config = config_map(docs, "edge-envoy")
-    assert envoy_config["data"]["envoy.yaml"] == (REPO_ROOT / "envoy" / "envoy.yaml").read_text()
+    checked_in = edge_tls.CHECKED_IN.get(overlay, REPO_ROOT / "envoy" / "envoy.yaml")
+    assert envoy_config["data"]["envoy.yaml"] == checked_in.read_text()
     (volume,) = [v for v in edge["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
     assert volume["configMap"]["name"] == envoy_config["metadata"]["name"]
     (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
     args = container["args"]
     assert args[args.index("--config-path") + 1] == f"{mount['mountPath']}/envoy.yaml"
 
+    # Service port -> container port, through the port names.
     service = of_kind(docs, "Service")["edge"]
     assert service["spec"]["type"] == "LoadBalancer"
-    (port,) = service["spec"]["ports"]
-    assert port["port"] == 80
     container_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert container_ports[port["targetPort"]] == 8080
+    routed = {p["port"]: container_ports[p["targetPort"]] for p in service["spec"]["ports"]}
+    assert routed == {EDGE_SERVICE_PORTS[port]: port for port in EDGE_PUBLIC_PORTS[overlay]}
+    assert set(container_ports.values()) == EDGE_PUBLIC_PORTS[overlay] | {EDGE_METRICS_PORT}
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_edge_certificate(overlay: str) -> None:
+    docs = render(overlay)
+    edge = of_kind(docs, "Deployment")["edge"]
+    pod = edge["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == "edge-tls"]
+    (mount,) = [m for m in one_container(edge)["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] is True
+    # The key readable by Envoy's group only.
+    mode = volume["secret"]["defaultMode"]
+    assert mode & 0o040 and not mode & 0o007, f"mode {mode:o}"
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+
+    certificates = of_kind(docs, "Certificate")
+    if overlay == "prod":
+        # The public hostname's certificate is the operator's (k8s/README.md).
+        assert "edge-tls" not in {c["spec"]["secretName"] for c in certificates.values()}
+        return
+    spec = certificates["edge-tls"]["spec"]
+    assert spec["secretName"] == "edge-tls"
+    assert "server auth" in spec["usages"] and "client auth" not in spec["usages"]
+    assert spec["issuerRef"]["name"] == SELF_SIGNED_ISSUER
+    assert "localhost" in spec["dnsNames"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -634,7 +662,14 @@ STORES_USED = {
     "notifysvc": {"redis"},
 }
 EDGE_METRICS_PORT = 8081
-EDGE_PUBLIC_PORTS = {"base": {8080}, "dev": {8080}, "prod": {8080}}
+EDGE_HTTP_PORT = 8080
+EDGE_HTTPS_PORT = 8443
+EDGE_SERVICE_PORTS = {EDGE_HTTP_PORT: 80, EDGE_HTTPS_PORT: 443}
+EDGE_PUBLIC_PORTS = {
+    "base": {EDGE_HTTP_PORT},
+    "dev": {EDGE_HTTP_PORT, EDGE_HTTPS_PORT},
+    "prod": {EDGE_HTTPS_PORT},
+}
 
 
 def _selects(selector: Resource, labels: dict[str, str]) -> bool:
