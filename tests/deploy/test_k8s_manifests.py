@@ -369,6 +369,24 @@ def test_all_workloads_read_shared_config_and_secrets(overlay: str) -> None:
     assert CONFIG_KEYS <= set(config_map(docs, "chatmesh-config")["data"])
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_process_connects_to_redis_as_itself(overlay: str) -> None:
+    # An env entry, so it wins over the ConfigMap's address without
+    # credentials; test_redis_acl.py checks the dev users themselves.
+    docs = render(overlay)
+    deployments = of_kind(docs, "Deployment")
+    for name in MESH_SERVICES:
+        ref = _env(one_container(deployments[name]))["CHATMESH_REDIS_URL"]["valueFrom"]
+        secret = ref["secretKeyRef"]
+        assert secret["key"] == "CHATMESH_REDIS_URL", name
+        assert not secret.get("optional"), name
+        if overlay == "dev":
+            assert secret["name"] in of_kind(docs, "Secret"), name
+            assert secret["name"].startswith(f"redis-{name}-"), name
+        else:
+            assert secret["name"] == f"redis-{name}", name
+
+
 def test_no_secret_material_outside_dev() -> None:
     for overlay in ("base", "prod"):
         assert not of_kind(render(overlay), "Secret"), overlay
