@@ -40,7 +40,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,12 +68,28 @@ STOP_TIMEOUT_S = 15.0
 KAFKA_STARTUP_TIMEOUT_S = 90.0
 # Internal client identities the local CA issues: operator commands, tests.
 MESH_CLIENTS = ("ops", "tests")
+# Every client of a local cluster connects from loopback: one address must
+# be allowed as many handshakes as the tests and benchmarks open at once.
+LOCAL_ADDRESS_HANDSHAKES = {
+    "HANDSHAKES_PER_ADDRESS_RATE": "2000",
+    "HANDSHAKES_PER_ADDRESS_BURST": "20000",
+}
+
+
+# Ports this process handed out: the kernel may offer a port again once its
+# probe socket is closed, and two services of one cluster must never be
+# given the same port before either has bound it.
+_handed_out: set[int] = set()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    while True:
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = int(s.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +154,9 @@ class ClusterConfig:
     own_kafka: bool = False
     # Every service's CHATMESH_LOG_LEVEL; None: the launcher's own, else INFO.
     log_level: str | None = None
+    # More settings for every service, without the CHATMESH_ prefix
+    # (e.g. {"MAX_CONNECTIONS": "4"}); a service's own settings win.
+    extra_env: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def msgsvc_instances(self) -> int:
@@ -459,7 +478,12 @@ class LocalCluster:
         )
         self.ops_ports[name] = free_port()
         env["CHATMESH_OPS_LISTEN"] = f"127.0.0.1:{self.ops_ports[name]}"
-        env.update({f"CHATMESH_{k}": v for k, v in settings.items()})
+        env.update(
+            {
+                f"CHATMESH_{k}": v
+                for k, v in {**LOCAL_ADDRESS_HANDSHAKES, **c.extra_env, **settings}.items()
+            }
+        )
         self.processes[name] = ServiceProcess(
             name, [c.python, *args], env, c.workdir / "logs" / f"{name}.log"
         )

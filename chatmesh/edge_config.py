@@ -45,7 +45,9 @@ CHECKED_IN_K8S_CONFIGS = (
 
 GATEWAY_CLUSTER = "gateways"
 # Failures that happen before a gateway accepted the upgrade: safe to retry.
-RETRY_ON = "connect-failure,refused-stream,reset-before-request"
+# A 503 is a gateway declining the upgrade (full, draining, not ready yet).
+RETRY_ON = "connect-failure,refused-stream,reset-before-request,retriable-status-codes"
+RETRIABLE_STATUS_CODES = [503]
 ADMIN_CLUSTER = "edge_admin"
 
 K8S_GATEWAY_HOST = "gateway-headless.chatmesh.svc.cluster.local"
@@ -71,6 +73,10 @@ STREAM_IDLE_TIMEOUT = "300s"
 # the gateways' own connection limits and the overload manager below.
 MAX_UPSTREAM_CONNECTIONS = 200_000
 MAX_DOWNSTREAM_CONNECTIONS = 200_000
+# One gateway's cap, which the gateway enforces too (CHATMESH_MAX_CONNECTIONS,
+# gateway.admission): Envoy stops sending it upgrades beyond this and tries
+# another gateway, instead of letting it refuse them one by one.
+MAX_CONNECTIONS_PER_GATEWAY = 50_000
 
 # TLS 1.0 and 1.1 are deprecated (RFC 8996).
 TLS_MINIMUM_VERSION = "TLSv1_2"
@@ -239,6 +245,7 @@ def _edge_listener(
                                 # instead of failing the client's upgrade.
                                 "retry_policy": {
                                     "retry_on": RETRY_ON,
+                                    "retriable_status_codes": RETRIABLE_STATUS_CODES,
                                     "num_retries": 2,
                                     "retry_host_predicate": [
                                         {
@@ -375,7 +382,10 @@ def _gateway_cluster(endpoints: list[tuple[str, int]], discovery: str) -> dict[s
                     "max_requests": MAX_UPSTREAM_CONNECTIONS,
                     "max_retries": 3,
                 }
-            ]
+            ],
+            "per_host_thresholds": [
+                {"priority": "DEFAULT", "max_connections": MAX_CONNECTIONS_PER_GATEWAY}
+            ],
         },
         # Active checks take a gateway out of rotation as soon as it stops
         # answering /healthz (including while it drains for shutdown).

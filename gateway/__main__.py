@@ -24,10 +24,12 @@ from chatmesh.grpc_server import GrpcServer, mesh_channel, wait_for_termination_
 from chatmesh.mesh.credentials import MeshTls
 from chatmesh.process import ProcessShell
 from chatmesh.pubsub import ChannelSubscriber
+from chatmesh.ratelimit import RateLimiter
 from chatmesh.readiness import Check, Readiness
 from chatmesh.redis_client import connect as redis_client_for
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import presence_service_pb2_grpc, session_service_pb2_grpc
+from gateway.admission import Admission
 from gateway.connection import ConnectionRegistry
 from gateway.deliveries import DisconnectPublisher, parse_delivery
 from gateway.edge import HARD_MAX_FRAME_BYTES, Edge
@@ -80,6 +82,12 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier) -> None:
         link=link,
         disconnects=DisconnectPublisher(redis_client, settings.common.key_prefix),
         revocations=revocations.Revocations(redis_client, settings.common.key_prefix),
+        admission=Admission(
+            RateLimiter(redis_client, settings.common.key_prefix),
+            settings.admission,
+            settings.trusted_proxies,
+            lambda: len(registry),
+        ),
         clock=SystemClock(),
         nudge_window_s=settings.nudge_window_s,
     )

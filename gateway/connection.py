@@ -17,9 +17,11 @@ from chatmesh.v1 import client_pb2
 
 log = logging.getLogger(__name__)
 
-# Frames waiting to be written to one client. A client this far behind is not
-# reading; it is cut (close 1013) and resyncs from history when it returns,
-# rather than holding gateway memory hostage.
+# What may wait to be written to one client, in encoded bytes (and frames,
+# for the per-frame overhead). A client this far behind is not reading; it is
+# cut (close 1013) and resyncs from history when it returns, rather than
+# holding gateway memory hostage: 50,000 such clients cost 25 GB at 512 KiB.
+SEND_QUEUE_BYTES = 512 * 1024
 SEND_QUEUE_FRAMES = 1024
 # Channel nudges to one connection: at most one frame per window, naming each
 # busy channel once with its newest message.
@@ -56,6 +58,7 @@ class ClientConnection:
         encoding: Encoding,
         *,
         queue_frames: int = SEND_QUEUE_FRAMES,
+        queue_bytes: int = SEND_QUEUE_BYTES,
         nudge_window_s: float = NUDGE_WINDOW_S,
         monotonic: Callable[[], float] = time.monotonic,
         token_issued_at_s: int = 0,
@@ -71,7 +74,9 @@ class ClientConnection:
         self.identity = identity
         self.encoding = encoding
         self.connection_id = secrets.token_hex(8)
-        self._queue: asyncio.Queue[client_pb2.ServerFrame] = asyncio.Queue(queue_frames)
+        self._queue: asyncio.Queue[tuple[client_pb2.ServerFrame, int]] = asyncio.Queue(queue_frames)
+        self._queue_bytes_limit = queue_bytes
+        self._queued_bytes = 0  # protobuf sizes: JSON is larger, by a bounded factor
         self._writer: asyncio.Task[None] | None = None
         self._greeted = asyncio.Event()
         self._cutting: asyncio.Task[None] | None = None
@@ -85,8 +90,12 @@ class ClientConnection:
         """Queues a frame; never blocks. A full queue cuts the connection."""
         if self._cutting is not None:
             return
+        size = frame.ByteSize()
         try:
-            self._queue.put_nowait(frame)
+            if self._queued_bytes + size > self._queue_bytes_limit and not self._queue.empty():
+                raise asyncio.QueueFull
+            self._queue.put_nowait((frame, size))
+            self._queued_bytes += size
         except asyncio.QueueFull:
             log.warning(
                 "slow consumer cut",
@@ -148,7 +157,8 @@ class ClientConnection:
         try:
             await self._greeted.wait()
             while True:
-                frame = await self._queue.get()
+                frame, size = await self._queue.get()
+                self._queued_bytes -= size
                 await self.websocket.send(encode_server_frame(frame, self.encoding))
         except ConnectionClosed:
             pass

@@ -43,6 +43,7 @@ from chatmesh.frames import (
 )
 from chatmesh.revocations import Revocations
 from chatmesh.v1 import client_pb2, delivery_pb2, session_service_pb2
+from gateway.admission import Admission
 from gateway.connection import (
     NUDGE_WINDOW_S,
     ClientConnection,
@@ -58,6 +59,7 @@ log = logging.getLogger(__name__)
 DEVICE_NOT_REGISTERED = "DEVICE_NOT_REGISTERED"
 
 MAX_FRAME_BYTES = 64 * 1024  # documented client limit: bodies are text; media goes by URL
+MAX_REQUEST_ID_CHARS = 128
 HARD_MAX_FRAME_BYTES = 1024 * 1024  # beyond this the frame is not even read
 # Per connection. Sends are the costly, abusable frames; the rest (sync,
 # receipts, history) come in bursts when a device reconnects, and a sync of
@@ -97,10 +99,12 @@ class Edge:
         link: MsgsvcLink,
         disconnects: DisconnectPublisher,
         revocations: Revocations,
+        admission: Admission,
         clock: Clock,
         nudge_window_s: float = NUDGE_WINDOW_S,
     ) -> None:
         self._revocations = revocations
+        self._admission = admission
         self._nudge_window_s = nudge_window_s
         self._disconnects = disconnects
         self._gateway_id = gateway_id
@@ -142,6 +146,15 @@ class Edge:
             return websocket.respond(
                 HTTPStatus.SERVICE_UNAVAILABLE, "not ready; reconnect elsewhere or later\n"
             )
+        address = self._admission.client_address(_peer_host(websocket), request.headers)
+        try:
+            refused = await self._admission.before_token(websocket, address)
+        except Exception:
+            log.warning("handshake admission check failed")
+            return websocket.respond(HTTPStatus.SERVICE_UNAVAILABLE, "try again later\n")
+        if refused is not None:
+            log.info("handshake refused", extra={"fields": {"address": address}})
+            return refused
         query = parse_qs(url.query)
         bearer = _bearer(request.headers)
         token = bearer or (query.get("access_token") or [""])[0]
@@ -153,6 +166,10 @@ class Edge:
             return _unauthorized(websocket, exc.message)
         identity = verified.identity
         try:
+            refused = await self._admission.after_token(websocket, identity.user_id)
+            if refused is not None:
+                log.info("handshake refused", extra={"fields": {"user_id": identity.user_id}})
+                return refused
             revoked_at_ms = await self._revocations.revoked_at_ms(
                 identity.user_id, identity.device_id
             )
@@ -255,6 +272,11 @@ class Edge:
                     "FRAME_TOO_LARGE", f"frames are limited to {MAX_FRAME_BYTES} bytes"
                 )
             frame = decode_client_frame(data)
+            if len(frame.request_id) > MAX_REQUEST_ID_CHARS:
+                # Echoed in the reply and kept while in flight: bounded.
+                raise InvalidArgument(
+                    "REQUEST_ID_TOO_LONG", f"request_id exceeds {MAX_REQUEST_ID_CHARS} characters"
+                )
         except ChatmeshError as exc:
             conn.send(error_frame(exc))
             return
@@ -395,6 +417,11 @@ def _bearer(headers: Headers) -> str:
     value = headers.get("Authorization", "")
     scheme, _, token = value.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _peer_host(websocket: ServerConnection) -> str | None:
+    peer = websocket.remote_address
+    return str(peer[0]) if peer else None
 
 
 def _unauthorized(websocket: ServerConnection, why: str) -> Response:

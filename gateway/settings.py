@@ -7,6 +7,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from chatmesh.ratelimit import Limit
 from chatmesh.settings import (
     DEFAULT_MSGSVC_ADDR,
     DEFAULT_PRESENCESVC_ADDR,
@@ -16,6 +17,7 @@ from chatmesh.settings import (
     env_int,
     env_str,
 )
+from gateway.admission import AdmissionLimits, IpNetwork, parse_networks
 
 DEFAULT_GRPC_PORT = 50060
 DEFAULT_WS_PORT = 8100
@@ -34,9 +36,13 @@ class GatewaySettings:
     msgsvc_streams: int
     drain_s: float
     nudge_window_s: float  # channel nudges per connection: at most one frame per window
+    admission: AdmissionLimits
+    # Peers whose X-Forwarded-For names the client: the edge Envoy.
+    trusted_proxies: list[IpNetwork]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GatewaySettings:
+        defaults = AdmissionLimits()
         return cls(
             common=CommonSettings.from_env(env, default_grpc_port=DEFAULT_GRPC_PORT),
             gateway_id=env_str(env, "GATEWAY_ID", f"{socket.gethostname()}-{os.getpid()}"),
@@ -49,7 +55,19 @@ class GatewaySettings:
             msgsvc_streams=env_int(env, "MSGSVC_STREAMS", 2),
             drain_s=env_int(env, "DRAIN_MS", 2000) / 1000,
             nudge_window_s=env_int(env, "NUDGE_WINDOW_MS", 2000) / 1000,
+            admission=AdmissionLimits(
+                max_connections=env_int(env, "MAX_CONNECTIONS", defaults.max_connections),
+                per_address=_limit(env, "HANDSHAKES_PER_ADDRESS", defaults.per_address),
+                per_user=_limit(env, "HANDSHAKES_PER_USER", defaults.per_user),
+            ),
+            trusted_proxies=parse_networks(env_str(env, "TRUSTED_PROXIES", "127.0.0.0/8,::1/128")),
         )
+
+
+def _limit(env: Mapping[str, str], name: str, default: Limit) -> Limit:
+    """``CHATMESH_<name>_RATE`` per second, ``CHATMESH_<name>_BURST`` at once."""
+    rate = env_int(env, f"{name}_RATE", int(default.rate_per_s))
+    return Limit(default.name, float(rate), env_int(env, f"{name}_BURST", default.burst))
 
 
 def split_host_port(listen: str) -> tuple[str, int]:

@@ -12,6 +12,7 @@ from chatmesh.errors import ChatmeshError, InvalidArgument, error_frame
 from chatmesh.failures import classify
 from chatmesh.v1 import client_pb2
 from msgsvc import group_requests
+from msgsvc.budgets import UserBudgets
 from msgsvc.devices import DeviceCheck
 from msgsvc.messaging import Messaging
 from msgsvc.model import SendCommand
@@ -20,19 +21,28 @@ from msgsvc.protos import conversation_summary, group_info, member_receipt, wate
 log = logging.getLogger(__name__)
 
 
+# Frames that write a group's system message: the user's write budget.
+_GROUP_WRITES = frozenset({"create_group", "change_group"})
+
+
 class ClientFrameHandler:
-    def __init__(self, messaging: Messaging, devices: DeviceCheck) -> None:
+    def __init__(self, messaging: Messaging, devices: DeviceCheck, budgets: UserBudgets) -> None:
         self._m = messaging
         self._devices = devices
+        self._budgets = budgets
 
     async def handle(
         self, user_id: str, device_id: str, frame: client_pb2.ClientFrame
     ) -> client_pb2.ServerFrame:
         kind = frame.WhichOneof("kind")
         try:
-            # Every request, not only sends: a removed device may no longer
-            # sync, read history or mark anything either.
-            await self._devices.require(user_id, device_id)
+            if kind in _GROUP_WRITES:
+                await self._budgets.write(user_id)  # the device: in the group domain
+            elif kind != "send":  # a send checks both once its id is taken
+                # Every request, not only writes: a removed device may no
+                # longer sync, read history or mark anything either.
+                await self._devices.require(user_id, device_id)
+                await self._budgets.request(user_id)
             if kind == "send":
                 return await self._send(user_id, device_id, frame)
             if kind == "sync":

@@ -32,6 +32,7 @@ from chatmesh.errors import (
     Unavailable,
 )
 from chatmesh.v1 import common_pb2
+from msgsvc.budgets import UserBudgets
 from msgsvc.devices import DeviceCheck
 from msgsvc.message_log import LogEntry, MessageLog
 from msgsvc.model import (
@@ -69,7 +70,9 @@ class MessageSender:
         devices: DeviceCheck,
         journal: RouteJournal,
         log: MessageLog,
+        budgets: UserBudgets,
     ) -> None:
+        self._budgets = budgets
         self._log = log
         self._journal = journal
         self._devices = devices
@@ -89,6 +92,8 @@ class MessageSender:
             # An empty device passes only for an authenticated, audited
             # internal client; from a device's stream it is refused here.
             await self._devices.require(command.sender_user_id, command.sender_device_id)
+        if not command.on_behalf_of:
+            await self._budgets.write(command.sender_user_id)
         target = await self._resolve_target(command)
         key = SendKey(command.sender_user_id, command.sender_device_id, command.client_msg_id)
         digest = send_digest(

@@ -20,8 +20,10 @@ from msgsvc.protos import conversation_summary, member_receipt, watermark
 
 log = logging.getLogger(__name__)
 
-# Frames of one gateway stream processed at once. Beyond this the reader stops
-# pulling from the stream and gRPC flow control pushes back on the gateway.
+# Frames of one gateway stream being processed or waiting for their reply to
+# be written. Beyond this the reader stops pulling from the stream and gRPC
+# flow control pushes back on the gateway; a gateway that stops reading
+# replies therefore holds at most this many in msgsvc's memory.
 MAX_IN_FLIGHT_PER_STREAM = 512
 # Replies gathered into one response message: each gRPC message costs ~100 µs
 # of CPU per side in Python, so batching is what keeps a stream fast.
@@ -174,13 +176,15 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
         async def handle(inbound: message_service_pb2.InboundFrame) -> None:
             try:
                 reply = await self._frames.handle(inbound.user_id, inbound.device_id, inbound.frame)
-                replies.put_nowait(
-                    message_service_pb2.OutboundFrame(
-                        in_reply_to=inbound.seq, connection_id=inbound.connection_id, frame=reply
-                    )
-                )
-            finally:
+            except BaseException:
                 slots.release()
+                raise
+            # The slot is released once the reply is taken for writing.
+            replies.put_nowait(
+                message_service_pb2.OutboundFrame(
+                    in_reply_to=inbound.seq, connection_id=inbound.connection_id, frame=reply
+                )
+            )
 
         async def read_all() -> None:
             try:
@@ -217,6 +221,8 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
                         break
                     batch_out.append(nxt)
                 yield message_service_pb2.ConnectResponse(frames=batch_out)
+                for _ in batch_out:
+                    slots.release()
         finally:
             reader.cancel()
             await handlers.close()

@@ -14,10 +14,12 @@ import asyncpg
 import redis.asyncio as redis
 
 from chatmesh.clock import Clock
+from chatmesh.ratelimit import RateLimiter
 from chatmesh.revocations import Revocations
 from chatmesh.tasks import TaskGroup
 from msgsvc.access import Access
 from msgsvc.accounts import Accounts
+from msgsvc.budgets import RedisUserBudgets, UserBudgets
 from msgsvc.client_frames import ClientFrameHandler
 from msgsvc.conversation_list import ConversationLister
 from msgsvc.devices import DeviceCheck
@@ -70,7 +72,10 @@ def build(
     max_sync_conversations: int = MAX_SYNC_CONVERSATIONS,
     max_group_members: int = MAX_GROUP_MEMBERS,
     max_channel_members: int = MAX_CHANNEL_MEMBERS,
+    budgets: UserBudgets | None = None,
 ) -> Msgsvc:
+    if budgets is None:
+        budgets = RedisUserBudgets(RateLimiter(redis_client, key_prefix))
     directory = CachingDirectory(PostgresDirectory(pg_pool))
     account_store = PostgresAccountStore(pg_pool)
     devices = DeviceCheck(account_store, clock)
@@ -91,6 +96,7 @@ def build(
             devices=devices,
             journal=journal,
             log=log,
+            budgets=budgets,
         ),
         history=HistoryReader(access, messages, clock),
         sync=SyncReader(
@@ -120,7 +126,7 @@ def build(
     )
     return Msgsvc(
         messaging=messaging,
-        frames=ClientFrameHandler(messaging, devices),
+        frames=ClientFrameHandler(messaging, devices, budgets),
         accounts=Accounts(account_store, Revocations(redis_client, key_prefix), clock),
         journal=journal,
         recovery=RouteRecovery(journal, directory, messages, router, clock, group_store, log),

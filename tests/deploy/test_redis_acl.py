@@ -27,10 +27,12 @@ from chatmesh.channels import gateway_channel
 from chatmesh.clock import SystemClock
 from chatmesh.mesh.pki import SERVICES
 from chatmesh.pubsub import ChannelSubscriber
+from chatmesh.ratelimit import Limit, RateLimiter
 from chatmesh.redis_client import connect
 from chatmesh.revocations import Revocations, revocations_channel
 from chatmesh.v1 import delivery_pb2
 from gateway.deliveries import DisconnectPublisher
+from msgsvc.budgets import RedisUserBudgets
 from msgsvc.ids import WorkerLease
 from msgsvc.routing import RedisDeliveryPublisher
 from msgsvc.send_identity import SendKey
@@ -172,6 +174,9 @@ async def _as_gateway(client: redis.Redis, prefix: str) -> None:
     )
     try:
         assert await Revocations(client, prefix).revoked_at_ms("u1", "d1") is None
+        limiter = RateLimiter(client, prefix)
+        assert await limiter.allow(Limit("handshake-address", 1.0, 1), "192.0.2.1") == 0
+        assert await limiter.allow(Limit("handshake-user", 1.0, 1), "u1") == 0
         target = delivery_pb2.DeliveryTarget(user_id="u1", device_id="d1")
         await DisconnectPublisher(client, prefix).publish("gw-1", [target])
         deadline = time.monotonic() + 5
@@ -207,6 +212,8 @@ async def _as_msgsvc(client: redis.Redis, prefix: str) -> None:
     await journal.forget_if_empty("msgsvc-0")
 
     await RedisDeliveryPublisher(client, prefix).publish("gw-1", delivery_pb2.GatewayDelivery())
+
+    await RedisUserBudgets(RateLimiter(client, prefix)).write("u1")
 
     # Device removals: recorded and announced, and followed by every instance.
     received: list[bytes] = []

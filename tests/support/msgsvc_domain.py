@@ -16,10 +16,12 @@ import asyncpg
 import redis.asyncio as redis
 
 from chatmesh.client import run_sync
+from chatmesh.ratelimit import Limit, RateLimiter
 from chatmesh.snowflake import SnowflakeGenerator
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import client_pb2
 from msgsvc import wiring
+from msgsvc.budgets import RedisUserBudgets, UserBudgets
 from msgsvc.conversation_list import ConversationLister
 from msgsvc.groups import MAX_GROUP_MEMBERS, Groups
 from msgsvc.history import HistoryReader
@@ -178,7 +180,11 @@ def instance(
     max_sync_conversations: int = MAX_SYNC_CONVERSATIONS,
     legacy_claims: LegacyClaims = LegacyClaims.READ,
     max_group_members: int = MAX_GROUP_MEMBERS,
+    budgets: UserBudgets | None = None,
 ) -> Instance:
+    """A msgsvc domain over the real stores. Its per-user budgets are the
+    real Redis ones, only generous enough for tests that write in bulk,
+    unless ``budgets`` says otherwise."""
     ids = StagedIds(SnowflakeGenerator(worker_id, clock))
     service = wiring.build(
         pg_pool=pg_pool,
@@ -194,8 +200,17 @@ def instance(
         legacy_claims=legacy_claims,
         max_sync_conversations=max_sync_conversations,
         max_group_members=max_group_members,
+        budgets=budgets or bulk_budgets(redis_client, key_prefix),
     )
     return Instance(ids, service)
+
+
+def bulk_budgets(redis_client: redis.Redis, key_prefix: str) -> UserBudgets:
+    return RedisUserBudgets(
+        RateLimiter(redis_client, key_prefix),
+        writes=Limit("user-writes", rate_per_s=100_000, burst=100_000),
+        requests=Limit("user-requests", rate_per_s=100_000, burst=100_000),
+    )
 
 
 async def full_sync(node: Instance, user_id: str, cursor: str) -> tuple[list[int], str]:

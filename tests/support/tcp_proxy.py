@@ -9,15 +9,10 @@ the store itself being disturbed for anyone else.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from concurrent.futures import Future
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from chatmesh.devcluster import free_port
 
 
 class TcpProxy:
