@@ -148,6 +148,7 @@ class LogRecord:
 
 
 PING_TIMEOUT_S = 1.5
+LAG_TIMEOUT_S = 5.0  # each broker query of a lag report
 
 
 class LogConsumer:
@@ -205,6 +206,23 @@ class LogConsumer:
         if ends:
             offsets = [TopicPartition(self._topic, p, o) for p, o in ends.items()]
             await asyncio.to_thread(self._consumer.commit, offsets=offsets, asynchronous=False)
+
+    def lag(self) -> dict[int, int]:
+        """Per assigned partition, the records not yet committed: the high
+        watermark minus the committed offset (minus the low watermark when
+        the group has committed nothing). Blocks on the broker: call it from
+        a thread; librdkafka allows that alongside ``batch``."""
+        assigned = self._consumer.assignment()
+        if not assigned:
+            return {}
+        lags = {}
+        for tp in self._consumer.committed(assigned, timeout=LAG_TIMEOUT_S):
+            low, high = self._consumer.get_watermark_offsets(
+                tp, timeout=LAG_TIMEOUT_S, cached=False
+            )
+            start = tp.offset if tp.offset >= 0 else low
+            lags[tp.partition] = max(0, high - start)
+        return lags
 
     async def close(self) -> None:
         await asyncio.to_thread(self._consumer.close)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from typing import Protocol
@@ -29,6 +30,7 @@ from typing import Protocol
 from chatmesh.clock import Clock
 from chatmesh.kafka_io import LogRecord
 from chatmesh.v1 import common_pb2
+from msgsvc.fanout import metrics
 from msgsvc.fanout.membership import MembershipCache
 from msgsvc.group_events import decode
 from msgsvc.message_log import decode_entry
@@ -125,8 +127,11 @@ class FanoutWorker:
             try:
                 records = await self._source.batch(BATCH_RECORDS, POLL_TIMEOUT_S)
                 if records:
+                    started = time.perf_counter()
+                    metrics.RECORDS_CONSUMED.inc(len(records))
                     await self.route_batch(records)
                     await self._source.commit(records)
+                    metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
             except Exception:
                 # Kafka unreachable, a commit refused during a rebalance: the
                 # uncommitted records are read again, by this worker or the
@@ -169,6 +174,7 @@ class FanoutWorker:
         entry = decode_entry(record.value)
         message = await self._row(entry.conversation_id, entry.message_id)
         if message is None:
+            metrics.RECORDS_DROPPED.inc()
             return  # never written, so never acknowledged
         if message.kind == common_pb2.MESSAGE_KIND_SYSTEM:
             await self._groups.apply(entry.conversation_id, entry.message_id, decode(message.body))
@@ -180,6 +186,7 @@ class FanoutWorker:
         else:
             await self._router.route(SendOutcome(message, recipients, duplicate=True))
         self.routed += 1
+        metrics.RECORDS_ROUTED.inc()
 
     async def _row(self, conversation_id: str, message_id: int) -> StoredMessage | None:
         while True:
