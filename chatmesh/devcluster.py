@@ -40,7 +40,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +138,8 @@ class ClusterConfig:
     own_kafka: bool = False
     # Every service's CHATMESH_LOG_LEVEL; None: the launcher's own, else INFO.
     log_level: str | None = None
+    # More environment for every service process (``OTEL_EXPORTER_OTLP_ENDPOINT``, say).
+    env: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def msgsvc_instances(self) -> int:
@@ -457,6 +459,7 @@ class LocalCluster:
                 "CHATMESH_MESH_TLS_DIR": str(self.tls_dir / "service" / _mesh_identity(name)),
             }
         )
+        env.update(c.env)
         self.ops_ports[name] = free_port()
         env["CHATMESH_OPS_LISTEN"] = f"127.0.0.1:{self.ops_ports[name]}"
         env.update({f"CHATMESH_{k}": v for k, v in settings.items()})
