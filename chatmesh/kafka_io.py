@@ -108,14 +108,18 @@ class LogProducer:
         while self._running:
             self._producer.poll(POLL_INTERVAL_S)
 
-    async def append(self, topic: str, key: bytes, value: bytes) -> None:
+    async def append(
+        self, topic: str, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
         delivered: asyncio.Future[None] = self._loop.create_future()
 
         def on_delivery(error: KafkaError | None, _: Message) -> None:
             self._loop.call_soon_threadsafe(_settle, delivered, error)
 
         try:
-            self._producer.produce(topic, value, key, on_delivery=on_delivery)
+            self._producer.produce(
+                topic, value, key, on_delivery=on_delivery, headers=list(headers) or None
+            )
         except BufferError as exc:  # the local queue is full: Kafka is far behind
             raise Unavailable("LOG_UNAVAILABLE", "the message log is not keeping up") from exc
         except KafkaException as exc:
@@ -145,6 +149,7 @@ class LogRecord:
     offset: int
     key: bytes
     value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 PING_TIMEOUT_S = 1.5
@@ -193,7 +198,11 @@ class LogConsumer:
                 continue
             records.append(
                 LogRecord(
-                    message.partition(), message.offset(), message.key() or b"", message.value()
+                    message.partition(),
+                    message.offset(),
+                    message.key() or b"",
+                    message.value(),
+                    tuple(message.headers() or ()),
                 )
             )
         return records

@@ -136,7 +136,12 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
             instance_id=settings.instance_id,
             router=router,
             tasks=tasks,
-            log=KafkaMessageLog(producer, settings.kafka.topic),
+            log=observed(
+                KafkaMessageLog(producer, settings.kafka.topic, tracing),
+                store="kafka",
+                component="log",
+                tracing=tracing,
+            ),
             legacy_claims=settings.legacy_claims,
             max_group_members=settings.max_group_members,
             max_channel_members=settings.max_channel_members,

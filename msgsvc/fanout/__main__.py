@@ -107,6 +107,7 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
             ),
             clock=clock,
             nudge_window_s=settings.channel_nudge_window_s,
+            tracing=tracing,
         )
         tasks.forever("fanout", worker.run())
         tasks.every("consumer-lag", LAG_INTERVAL_S, LagReporter(consumer.lag).report_once)

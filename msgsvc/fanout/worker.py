@@ -29,9 +29,11 @@ from typing import Protocol
 
 from chatmesh.clock import Clock
 from chatmesh.kafka_io import LogRecord
+from chatmesh.tracing import NO_TRACING, Tracing
 from chatmesh.v1 import common_pb2
 from msgsvc.fanout import metrics
 from msgsvc.fanout.membership import MembershipCache
+from msgsvc.fanout.record_spans import RecordSpans
 from msgsvc.group_events import decode
 from msgsvc.message_log import decode_entry
 from msgsvc.model import SendOutcome, StoredMessage
@@ -107,7 +109,9 @@ class FanoutWorker:
         router: Router,
         clock: Clock,
         nudge_window_s: float = NUDGE_WINDOW_S,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
+        self._spans = RecordSpans(tracing)
         self._nudges = ChannelNudges(router, nudge_window_s)
         self._source = source
         self._messages = messages
@@ -167,7 +171,8 @@ class FanoutWorker:
 
     async def _conversation(self, queue: deque[LogRecord]) -> None:
         while queue:
-            await self._route(queue[0])
+            with self._spans.routing(queue[0]):
+                await self._route(queue[0])
             queue.popleft()
 
     async def _route(self, record: LogRecord) -> None:

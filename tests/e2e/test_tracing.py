@@ -27,6 +27,7 @@ from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.client import Connection, text_send
 from chatmesh.clock import SystemClock
 from chatmesh.devcluster import ClusterConfig, LocalCluster
+from chatmesh.v1 import client_pb2
 from tests.conftest import Stores, add_users, unique
 
 EXPORT_TIMEOUT_S = 15.0
@@ -185,3 +186,63 @@ async def test_a_message_is_one_trace_from_the_gateway_through_msgsvc_to_the_sto
     assert frame_span.span_id in ancestors(publish)  # routing continues the frame's trace
     served = next(s for s in trace if s.service == "sessionsvc")
     assert by_id[served.parent_span_id].service == "msgsvc"  # across the unary call
+
+
+async def test_a_group_message_is_traced_through_the_message_log_to_the_fanout(
+    traced_cluster: LocalCluster,
+    collector: tuple[Collector, int],
+    pg_pool: asyncpg.Pool,
+) -> None:
+    received, _ = collector
+    ann, ben = unique("ann"), unique("ben")
+    await add_users(pg_pool, ann, ben)
+    issuer = TokenIssuer((traced_cluster.keys_dir / "jwt-private.pem").read_bytes(), SystemClock())
+    ann_ws = await Connection.open(
+        traced_cluster.edge_url, issuer.mint(Identity(ann, "phone"), ttl_s=600)
+    )
+    ben_ws = await Connection.open(
+        traced_cluster.edge_url, issuer.mint(Identity(ben, "phone"), ttl_s=600)
+    )
+    try:
+        created = await ann_ws.request(
+            client_pb2.ClientFrame(
+                create_group=client_pb2.CreateGroupFrame(
+                    client_group_id=unique("g"), title="Traced", member_user_ids=[ben]
+                )
+            )
+        )
+        group = created.group.group.conversation_id
+        ack = await ann_ws.request(text_send(unique("m"), None, group, "to the group"))
+        assert ack.WhichOneof("kind") == "ack", ack
+        while (await ben_ws.recv_kind("deliver")).deliver.message.message_id != ack.ack.message_id:
+            pass
+    finally:
+        await ann_ws.close()
+        await ben_ws.close()
+
+    expected = {
+        ("gateway", "ws frame send"),
+        ("msgsvc", "frame send"),
+        ("msgsvc", "kafka log.append"),
+        ("fanout", "fanout route"),
+        ("fanout", "cassandra messages.get"),
+        ("fanout", "redis deliveries.publish"),
+    }
+    deadline = time.monotonic() + EXPORT_TIMEOUT_S
+    while True:
+        spans = received.spans()
+        routed = {s.trace_id for s in spans if s.service == "fanout"}
+        traces = [[s for s in spans if s.trace_id == t] for t in routed]
+        # The group send's trace, not the group creation's (whose frame is create_group).
+        trace = next((t for t in traces if ("msgsvc", "frame send") in _names(t)), [])
+        if expected <= _names(trace) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert expected <= _names(trace), expected - _names(trace)
+    by_id = {s.span_id: s for s in trace}
+    route = next(s for s in trace if s.name == "fanout route")
+    assert by_id[route.parent_span_id].name == "kafka log.append"
+
+
+def _names(trace: list[ReceivedSpan]) -> set[tuple[str, str]]:
+    return {(s.service, s.name) for s in trace}
