@@ -27,10 +27,18 @@ from typing import Any
 
 import grpc
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, get_current_span
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from chatmesh import metrics
-from chatmesh.tracing import TRACEPARENT, TRACESTATE, Tracing, carrier_of, context_of
+from chatmesh.tracing import (
+    TRACEPARENT,
+    TRACESTATE,
+    Tracing,
+    carrier_of,
+    context_of,
+    in_recorded_trace,
+    sampled,
+)
 
 # The codes that mean the server failed, not the caller (OpenTelemetry's
 # gRPC conventions): only these mark a server span as an error.
@@ -205,7 +213,7 @@ def _remote_parent(details: grpc.HandlerCallDetails) -> Context | None:
             traceparent = value
         elif key == TRACESTATE:
             tracestate = value
-    return context_of(traceparent, tracestate) if traceparent else None
+    return context_of(traceparent, tracestate) if sampled(traceparent) else None
 
 
 class TracingClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]  # untyped base
@@ -218,8 +226,9 @@ class TracingClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: i
         client_call_details: grpc.aio.ClientCallDetails,
         request: Any,
     ) -> Any:
-        if not get_current_span().get_span_context().is_valid:
-            return await continuation(client_call_details, request)  # not within a trace
+        if not in_recorded_trace():
+            # Outside a trace, or in one not sampled: the callee records nothing either.
+            return await continuation(client_call_details, request)
         method = client_call_details.method
         name = (method.decode() if isinstance(method, bytes) else str(method)).lstrip("/")
         with self._tracer.start_as_current_span(

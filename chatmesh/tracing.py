@@ -89,6 +89,24 @@ def carrier_of(context: Context | None = None) -> dict[str, str]:
     return carrier
 
 
+def in_recorded_trace() -> bool:
+    """Whether the current span belongs to a trace that is recorded. Asks
+    the span's context, not the span: routing runs after the span of its
+    frame has ended and still belongs to its trace."""
+    context = trace.get_current_span().get_span_context()
+    return context.is_valid and context.trace_flags.sampled
+
+
+def sampled(traceparent: str) -> bool:
+    """Whether a W3C ``traceparent`` says its trace is recorded (the sampled
+    flag, the lowest bit of its last field). Read before making any span: a
+    span whose trace is not recorded still costs microseconds to make."""
+    try:
+        return bool(int(traceparent[-2:], 16) & 1)
+    except ValueError:
+        return False
+
+
 def context_of(traceparent: str, tracestate: str = "") -> Context:
     """The remote parent that W3C headers name; an empty context if they name none."""
     carrier = {TRACEPARENT: traceparent}

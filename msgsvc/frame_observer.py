@@ -4,7 +4,8 @@ A frame's span continues the gateway's trace named in its envelope
 (``InboundFrame.traceparent``): one gateway stream carries frames of many
 connections, so the trace travels with each frame, not with the stream. The
 span is current while the frame is handled, so the store calls and the
-routing the frame starts are its children.
+routing the frame starts are its children. A frame of a trace the gateway
+did not sample is handled without any span.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from chatmesh.tracing import Tracing, context_of
+from chatmesh.tracing import Tracing, context_of, sampled
 from chatmesh.v1 import client_pb2, common_pb2, message_service_pb2
 from msgsvc import metrics
 from msgsvc.client_frames import ClientFrameHandler
@@ -32,7 +33,7 @@ class FrameObserver:
         self, inbound: message_service_pb2.InboundFrame, arrived_s: float
     ) -> client_pb2.ServerFrame:
         """The reply to ``inbound``, which arrived at ``arrived_s`` (``time.perf_counter``)."""
-        if self._tracing.enabled:
+        if self._tracing.enabled and (not inbound.traceparent or sampled(inbound.traceparent)):
             reply = await self._traced(inbound)
         else:
             reply = await self._frames.handle(inbound.user_id, inbound.device_id, inbound.frame)

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from opentelemetry.trace import SpanKind
 
 from chatmesh.kafka_io import LogRecord
-from chatmesh.tracing import TRACEPARENT, TRACESTATE, Tracing, context_of
+from chatmesh.tracing import TRACEPARENT, TRACESTATE, Tracing, context_of, sampled
 
 # Shared: routing an untraced record allocates nothing for tracing.
 _UNTRACED = contextlib.nullcontext()
@@ -30,8 +30,8 @@ class RecordSpans:
             return _UNTRACED
         headers = dict(record.headers)
         traceparent = headers.get(TRACEPARENT, b"").decode()
-        if not traceparent:
-            return _UNTRACED
+        if not sampled(traceparent):
+            return _UNTRACED  # no trace, or one not recorded
         return self._tracing.tracer.start_as_current_span(
             "fanout route",
             context=context_of(traceparent, headers.get(TRACESTATE, b"").decode()),

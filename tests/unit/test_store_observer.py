@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
+
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, use_span
 from prometheus_client import REGISTRY
 
 from chatmesh.store_observer import observed
@@ -64,3 +68,29 @@ async def test_store_calls_are_spans_only_within_a_trace() -> None:
     assert child.parent is not None
     assert child.parent.span_id == parent.get_span_context().span_id
     assert child.attributes is not None and child.attributes["db.system"] == "teststore"
+
+
+async def test_late_work_of_a_span_is_traced_unsampled_traces_are_not() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = Tracing(provider.get_tracer("test"), provider)
+    store = observed(Store(), store="teststore", component="things", tracing=tracing)
+
+    # Routing runs in a task the frame's span started, after that span ended.
+    with tracing.tracer.start_as_current_span("frame send"):
+        later = asyncio.get_running_loop().create_task(asyncio.sleep(0.01))
+        routing = asyncio.get_running_loop().create_task(_after(later, store.read("late")))
+    await routing
+    assert "teststore things.read" in {s.name for s in exporter.get_finished_spans()}
+
+    exporter.clear()
+    unsampled = NonRecordingSpan(SpanContext(1, 2, is_remote=True, trace_flags=TraceFlags(0)))
+    with use_span(unsampled):
+        await store.read("not sampled")
+    assert exporter.get_finished_spans() == ()
+
+
+async def _after(first: asyncio.Task[None], then: Awaitable[str]) -> str:
+    await first
+    return await then
