@@ -71,8 +71,8 @@ MESH_CLIENTS = ("ops", "tests")
 # Every client of a local cluster connects from loopback: one address must
 # be allowed as many handshakes as the tests and benchmarks open at once.
 LOCAL_ADDRESS_HANDSHAKES = {
-    "HANDSHAKES_PER_ADDRESS_RATE": "2000",
-    "HANDSHAKES_PER_ADDRESS_BURST": "20000",
+    "CHATMESH_HANDSHAKES_PER_ADDRESS_RATE": "2000",
+    "CHATMESH_HANDSHAKES_PER_ADDRESS_BURST": "20000",
 }
 
 
@@ -154,9 +154,10 @@ class ClusterConfig:
     own_kafka: bool = False
     # Every service's CHATMESH_LOG_LEVEL; None: the launcher's own, else INFO.
     log_level: str | None = None
-    # More settings for every service, without the CHATMESH_ prefix
-    # (e.g. {"MAX_CONNECTIONS": "4"}); a service's own settings win.
-    extra_env: Mapping[str, str] = field(default_factory=dict)
+    # More environment for every service process, over the cluster's own
+    # (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``CHATMESH_MAX_CONNECTIONS``, ...); a
+    # process's own settings (ports, ids) still win.
+    env: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def msgsvc_instances(self) -> int:
@@ -476,14 +477,11 @@ class LocalCluster:
                 "CHATMESH_MESH_TLS_DIR": str(self.tls_dir / "service" / _mesh_identity(name)),
             }
         )
+        env.update(LOCAL_ADDRESS_HANDSHAKES)
+        env.update(c.env)
         self.ops_ports[name] = free_port()
         env["CHATMESH_OPS_LISTEN"] = f"127.0.0.1:{self.ops_ports[name]}"
-        env.update(
-            {
-                f"CHATMESH_{k}": v
-                for k, v in {**LOCAL_ADDRESS_HANDSHAKES, **c.extra_env, **settings}.items()
-            }
-        )
+        env.update({f"CHATMESH_{k}": v for k, v in settings.items()})
         self.processes[name] = ServiceProcess(
             name, [c.python, *args], env, c.workdir / "logs" / f"{name}.log"
         )

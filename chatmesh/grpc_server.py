@@ -1,5 +1,5 @@
 """Serving gRPC: every service gets mutual TLS, per-RPC authorization,
-health checking and server reflection.
+metrics and tracing of every call, health checking and server reflection.
 
 ``GrpcServer`` owns one ``grpc.aio`` server and its ``grpc.health.v1``
 servicer. It only listens with mesh credentials: every caller presents a
@@ -27,6 +27,8 @@ from chatmesh.failures import StoreFailureInterceptor
 from chatmesh.mesh.authz import AuthorizationInterceptor
 from chatmesh.mesh.credentials import MeshTls
 from chatmesh.mesh.policy import Rule, build_policy
+from chatmesh.rpc_observability import ObservingInterceptor, client_interceptors
+from chatmesh.tracing import NO_TRACING, Tracing
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +52,12 @@ CLIENT_OPTIONS: Sequence[tuple[str, int]] = (
 HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
 
-def mesh_channel(tls: MeshTls, target: str, service: str) -> grpc.aio.Channel:
-    """A channel to one of our services, which must prove it is ``service``."""
-    return tls.channel(target, service, CLIENT_OPTIONS)
+def mesh_channel(
+    tls: MeshTls, target: str, service: str, *, tracing: Tracing = NO_TRACING
+) -> grpc.aio.Channel:
+    """A channel to one of our services, which must prove it is ``service``;
+    with tracing on, its unary calls carry the caller's trace."""
+    return tls.channel(target, service, CLIENT_OPTIONS, interceptors=client_interceptors(tracing))
 
 
 class GrpcServer:
@@ -64,6 +69,7 @@ class GrpcServer:
         *,
         tls: MeshTls,
         policy: Mapping[str, Rule] | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self._listen = listen
         self._service_names = list(service_names)
@@ -71,6 +77,8 @@ class GrpcServer:
         self._server = grpc.aio.server(
             options=SERVER_OPTIONS,
             interceptors=[
+                # Outermost, so that refused and failed calls are counted too.
+                ObservingInterceptor(tracing),
                 AuthorizationInterceptor(build_policy() if policy is None else policy),
                 StoreFailureInterceptor(),
             ],

@@ -108,14 +108,18 @@ class LogProducer:
         while self._running:
             self._producer.poll(POLL_INTERVAL_S)
 
-    async def append(self, topic: str, key: bytes, value: bytes) -> None:
+    async def append(
+        self, topic: str, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
         delivered: asyncio.Future[None] = self._loop.create_future()
 
         def on_delivery(error: KafkaError | None, _: Message) -> None:
             self._loop.call_soon_threadsafe(_settle, delivered, error)
 
         try:
-            self._producer.produce(topic, value, key, on_delivery=on_delivery)
+            self._producer.produce(
+                topic, value, key, on_delivery=on_delivery, headers=list(headers) or None
+            )
         except BufferError as exc:  # the local queue is full: Kafka is far behind
             raise Unavailable("LOG_UNAVAILABLE", "the message log is not keeping up") from exc
         except KafkaException as exc:
@@ -145,9 +149,11 @@ class LogRecord:
     offset: int
     key: bytes
     value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 PING_TIMEOUT_S = 1.5
+LAG_TIMEOUT_S = 5.0  # each broker query of a lag report
 
 
 class LogConsumer:
@@ -192,7 +198,11 @@ class LogConsumer:
                 continue
             records.append(
                 LogRecord(
-                    message.partition(), message.offset(), message.key() or b"", message.value()
+                    message.partition(),
+                    message.offset(),
+                    message.key() or b"",
+                    message.value(),
+                    tuple(message.headers() or ()),
                 )
             )
         return records
@@ -205,6 +215,23 @@ class LogConsumer:
         if ends:
             offsets = [TopicPartition(self._topic, p, o) for p, o in ends.items()]
             await asyncio.to_thread(self._consumer.commit, offsets=offsets, asynchronous=False)
+
+    def lag(self) -> dict[int, int]:
+        """Per assigned partition, the records not yet committed: the high
+        watermark minus the committed offset (minus the low watermark when
+        the group has committed nothing). Blocks on the broker: call it from
+        a thread; librdkafka allows that alongside ``batch``."""
+        assigned = self._consumer.assignment()
+        if not assigned:
+            return {}
+        lags = {}
+        for tp in self._consumer.committed(assigned, timeout=LAG_TIMEOUT_S):
+            low, high = self._consumer.get_watermark_offsets(
+                tp, timeout=LAG_TIMEOUT_S, cached=False
+            )
+            start = tp.offset if tp.offset >= 0 else low
+            lags[tp.partition] = max(0, high - start)
+        return lags
 
     async def close(self) -> None:
         await asyncio.to_thread(self._consumer.close)

@@ -1,6 +1,8 @@
 """Structured logs: one JSON object per line on stderr.
 
 Fields passed with ``extra={"fields": {...}}`` are merged into the object.
+A record written while a span is current carries its ``trace_id`` and
+``span_id`` (``chatmesh.tracing``), so a trace leads to its log lines.
 
 Tokens and message bodies are never logged, at any level. Our own code does
 not log them; libraries that would at DEBUG are held at INFO whatever the
@@ -17,6 +19,8 @@ import re
 import sys
 import time
 from typing import Any
+
+from opentelemetry import trace
 
 # Loggers whose DEBUG records carry secrets. websockets logs every request
 # line and header (``?access_token=``, ``Authorization``) and every frame's
@@ -54,6 +58,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            entry["trace_id"] = format(span.trace_id, "032x")
+            entry["span_id"] = format(span.span_id, "016x")
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)

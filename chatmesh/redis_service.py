@@ -6,6 +6,7 @@ is down get UNAVAILABLE/STORE_UNAVAILABLE.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from chatmesh.mesh.credentials import MeshTls
 from chatmesh.process import ProcessShell
 from chatmesh.readiness import Readiness
 from chatmesh.settings import RedisServiceSettings
+from chatmesh.tracing import Tracing
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_S = 5.0
@@ -34,6 +36,7 @@ def run_redis_service(
     """``main`` of such a service: settings from the environment, serve until SIGTERM."""
     settings = RedisServiceSettings.from_env(os.environ, default_grpc_port=default_grpc_port)
     logs.configure(name, settings.common.log_level)
+    tracing = Tracing.from_env(os.environ, service=name)
 
     async def run() -> None:
         client = redis_client.connect(settings.redis_url)
@@ -42,6 +45,7 @@ def run_redis_service(
             [service_full_name],
             wire(client, settings),
             tls=MeshTls(settings.common.mesh_tls_dir),
+            tracing=tracing,
         )
         readiness = Readiness()
         readiness.add_check("redis", client.ping)
@@ -54,6 +58,7 @@ def run_redis_service(
             await shell.drain()
             await shell.stop(SHUTDOWN_GRACE_S)
             await client.aclose()
+            await asyncio.to_thread(tracing.shutdown)
             log.info("stopped")
 
     uvloop.run(run())

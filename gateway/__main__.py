@@ -8,6 +8,7 @@ they come up in.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Callable
@@ -28,7 +29,9 @@ from chatmesh.ratelimit import RateLimiter
 from chatmesh.readiness import Check, Readiness
 from chatmesh.redis_client import connect as redis_client_for
 from chatmesh.tasks import TaskGroup
+from chatmesh.tracing import Tracing
 from chatmesh.v1 import presence_service_pb2_grpc, session_service_pb2_grpc
+from gateway import metrics
 from gateway.admission import Admission
 from gateway.connection import ConnectionRegistry
 from gateway.deliveries import DisconnectPublisher, parse_delivery
@@ -56,13 +59,14 @@ def _holds(condition: Callable[[], bool], what: str) -> Check:
     return check
 
 
-async def run(settings: GatewaySettings, verifier: TokenVerifier) -> None:
+async def run(settings: GatewaySettings, verifier: TokenVerifier, tracing: Tracing) -> None:
     tls = MeshTls(settings.common.mesh_tls_dir)
     redis_client = redis_client_for(settings.redis_url)
-    msgsvc = mesh_channel(tls, settings.msgsvc_addr, "msgsvc")
-    sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc")
-    presencesvc = mesh_channel(tls, settings.presencesvc_addr, "presencesvc")
+    msgsvc = mesh_channel(tls, settings.msgsvc_addr, "msgsvc", tracing=tracing)
+    sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc", tracing=tracing)
+    presencesvc = mesh_channel(tls, settings.presencesvc_addr, "presencesvc", tracing=tracing)
     registry = ConnectionRegistry()
+    metrics.watch_connections(lambda: len(registry))
     registrar = Registrar(
         settings.gateway_id,
         session_service_pb2_grpc.SessionServiceStub(sessionsvc),
@@ -72,7 +76,11 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier) -> None:
     heartbeats = GatewayHeartbeats(registrar)
     edge: Edge
     link = MsgsvcLink(
-        msgsvc, settings.gateway_id, lambda c, f: edge.reply(c, f), streams=settings.msgsvc_streams
+        msgsvc,
+        settings.gateway_id,
+        lambda c, f: edge.reply(c, f),
+        streams=settings.msgsvc_streams,
+        tracing=tracing,
     )
     edge = Edge(
         gateway_id=settings.gateway_id,
@@ -120,7 +128,7 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier) -> None:
     shell = ProcessShell(
         settings.common.ops_listen,
         readiness,
-        GrpcServer(settings.common.grpc_listen, [], lambda s: None, tls=tls),
+        GrpcServer(settings.common.grpc_listen, [], lambda s: None, tls=tls, tracing=tracing),
     )
     await shell.listen()
     tasks = TaskGroup("gateway")
@@ -136,7 +144,7 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier) -> None:
         edge.handle,
         host,
         port,
-        process_request=edge.process_request,
+        process_request=metrics.counting_handshakes(edge.process_request),
         max_size=HARD_MAX_FRAME_BYTES,
         ping_interval=PING_INTERVAL_S,
         ping_timeout=PING_TIMEOUT_S,
@@ -160,6 +168,7 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier) -> None:
     for channel in (msgsvc, sessionsvc, presencesvc):
         await channel.close()
     await redis_client.aclose()
+    await asyncio.to_thread(tracing.shutdown)
     log.info("stopped")
 
 
@@ -167,7 +176,8 @@ def main() -> None:
     settings = GatewaySettings.from_env(os.environ)
     logs.configure("gateway", settings.common.log_level)
     verifier = TokenVerifier(Path(settings.jwt_public_key_file).read_bytes())
-    uvloop.run(run(settings, verifier))
+    tracing = Tracing.from_env(os.environ, service="gateway", instance=settings.gateway_id)
+    uvloop.run(run(settings, verifier, tracing))
 
 
 if __name__ == "__main__":

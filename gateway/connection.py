@@ -14,6 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from chatmesh.auth import Identity
 from chatmesh.frames import CLOSE_TRY_AGAIN_LATER, Encoding, encode_server_frame
 from chatmesh.v1 import client_pb2
+from gateway import metrics
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,7 @@ class ClientConnection:
         """Writes the hello; frames queued earlier (deliveries that raced the
         session registration) follow it, never precede it."""
         await self.websocket.send(encode_server_frame(hello, self.encoding))
+        metrics.frame_sent(hello)
         self._greeted.set()
 
     async def _write_loop(self) -> None:
@@ -160,6 +162,7 @@ class ClientConnection:
                 frame, size = await self._queue.get()
                 self._queued_bytes -= size
                 await self.websocket.send(encode_server_frame(frame, self.encoding))
+                metrics.frame_sent(frame)
         except ConnectionClosed:
             pass
 

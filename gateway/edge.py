@@ -43,6 +43,7 @@ from chatmesh.frames import (
 )
 from chatmesh.revocations import Revocations
 from chatmesh.v1 import client_pb2, delivery_pb2, session_service_pb2
+from gateway import metrics
 from gateway.admission import Admission
 from gateway.connection import (
     NUDGE_WINDOW_S,
@@ -278,9 +279,11 @@ class Edge:
                     "REQUEST_ID_TOO_LONG", f"request_id exceeds {MAX_REQUEST_ID_CHARS} characters"
                 )
         except ChatmeshError as exc:
+            metrics.frame_received("invalid")
             conn.send(error_frame(exc))
             return
         kind = frame.WhichOneof("kind")
+        metrics.frame_received(kind)
         limit, rate = (
             (limits.sends, SEND_RATE_PER_S)
             if kind in _WRITE_KINDS
@@ -377,6 +380,7 @@ class Edge:
             conn = self._registry.by_device(target.user_id, target.device_id)
             if conn is None:
                 continue
+            metrics.DELIVERIES_PUSHED.inc()
             if delivery.frame.WhichOneof("kind") == "channel_activity":
                 conn.nudge(delivery.frame.channel_activity)
             else:

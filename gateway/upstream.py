@@ -28,7 +28,9 @@ from dataclasses import dataclass
 import grpc
 
 from chatmesh.errors import Unavailable, error_frame
+from chatmesh.tracing import NO_TRACING, Tracing
 from chatmesh.v1 import client_pb2, message_service_pb2, message_service_pb2_grpc
+from gateway.frame_spans import FrameSpans
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,9 @@ class _Stream:
         stub: message_service_pb2_grpc.MessageServiceStub,
         gateway_id: str,
         reply: ReplySink,
+        spans: FrameSpans | None,
     ) -> None:
+        self._spans = spans  # None: not tracing
         self._index = index
         self._stub = stub
         self._gateway_id = gateway_id
@@ -81,6 +85,8 @@ class _Stream:
         if len(self._buffer) >= MAX_QUEUED_FRAMES:
             self._fail(inbound.connection_id, frame, "UPSTREAM_BUSY")
             return
+        if self._spans is not None:
+            self._spans.start(inbound)
         self._buffer.append(inbound)
         self._waiting.set()
 
@@ -119,6 +125,8 @@ class _Stream:
                 async for response in call:
                     for outbound in response.frames:
                         self._pending.pop(outbound.in_reply_to, None)
+                        if self._spans is not None:
+                            self._spans.answered(outbound.in_reply_to, outbound.frame)
                         self._reply(outbound.connection_id, outbound.frame)
                 log.warning("msgsvc stream ended", extra={"fields": {"stream": self._index}})
             except grpc.aio.AioRpcError as exc:
@@ -138,6 +146,8 @@ class _Stream:
 
     def _fail_pending(self) -> None:
         pending, self._pending = self._pending, {}
+        if self._spans is not None:
+            self._spans.fail_all(list(pending), "UPSTREAM_RESET")
         for p in pending.values():
             self._reply(
                 p.connection_id,
@@ -167,9 +177,13 @@ class MsgsvcLink:
         reply: ReplySink,
         *,
         streams: int,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         stub = message_service_pb2_grpc.MessageServiceStub(channel)
-        self._streams = [_Stream(i, stub, gateway_id, reply) for i in range(max(1, streams))]
+        self._streams = [
+            _Stream(i, stub, gateway_id, reply, FrameSpans(tracing) if tracing.enabled else None)
+            for i in range(max(1, streams))
+        ]
         self._tasks: list[asyncio.Task[None]] = []
 
     def open(self) -> None:

@@ -28,7 +28,9 @@ from chatmesh.pubsub import ChannelSubscriber
 from chatmesh.readiness import Readiness
 from chatmesh.redis_client import connect as redis_client_for
 from chatmesh.retry import until_done
+from chatmesh.store_observer import observed
 from chatmesh.tasks import TaskGroup
+from chatmesh.tracing import Tracing
 from chatmesh.v1 import (
     directory_service_pb2,
     directory_service_pb2_grpc,
@@ -42,6 +44,7 @@ from chatmesh.v1 import (
 from msgsvc import wiring
 from msgsvc.batching import BatchingSessionLookup
 from msgsvc.directory_servicer import DirectoryServicer
+from msgsvc.frame_observer import FrameObserver
 from msgsvc.group_receipts import FLUSH_INTERVAL_S
 from msgsvc.group_servicer import GroupServicer
 from msgsvc.ids import RENEW_INTERVAL_S, LeasedIdSource, WorkerLease
@@ -61,7 +64,7 @@ _DIRECTORY = directory_service_pb2.DESCRIPTOR.services_by_name["DirectoryService
 _GROUPS = group_service_pb2.DESCRIPTOR.services_by_name["GroupService"]
 
 
-async def run(settings: MsgsvcSettings) -> None:
+async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
     clock = SystemClock()
     tls = MeshTls(settings.common.mesh_tls_dir)
     redis_client = redis_client_for(settings.redis_url)
@@ -70,8 +73,8 @@ async def run(settings: MsgsvcSettings) -> None:
         settings.pg_dsn, min_size=0, max_size=16, reset=_keep_session_state
     )
     cassandra = cassandra_io.LateSession(settings.cassandra)
-    sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc")
-    notifysvc = mesh_channel(tls, settings.notifysvc_addr, "notifysvc")
+    sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc", tracing=tracing)
+    notifysvc = mesh_channel(tls, settings.notifysvc_addr, "notifysvc", tracing=tracing)
     # Any: each stands in, duck-typed, for its generated servicer class.
     late: dict[str, Any] = {d.full_name: LateServicer(d) for d in (_MESSAGE, _DIRECTORY, _GROUPS)}
 
@@ -86,7 +89,9 @@ async def run(settings: MsgsvcSettings) -> None:
             late[_GROUPS.full_name], grpc_server
         )
 
-    server = GrpcServer(settings.common.grpc_listen, list(late), add_servicers, tls=tls)
+    server = GrpcServer(
+        settings.common.grpc_listen, list(late), add_servicers, tls=tls, tracing=tracing
+    )
     readiness = Readiness()
     readiness.add_check("redis", redis_client.ping)
     readiness.add_check("postgres", lambda: pg_pool.fetchval("SELECT 1"))
@@ -110,7 +115,12 @@ async def run(settings: MsgsvcSettings) -> None:
             BatchingSessionLookup(
                 GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(sessionsvc))
             ),
-            RedisDeliveryPublisher(redis_client, settings.common.key_prefix),
+            observed(
+                RedisDeliveryPublisher(redis_client, settings.common.key_prefix),
+                store="redis",
+                component="deliveries",
+                tracing=tracing,
+            ),
             GrpcPushQueue(notification_service_pb2_grpc.NotificationServiceStub(notifysvc)),
         )
         messages = await until_done(
@@ -127,14 +137,22 @@ async def run(settings: MsgsvcSettings) -> None:
             instance_id=settings.instance_id,
             router=router,
             tasks=tasks,
-            log=KafkaMessageLog(producer, settings.kafka.topic),
+            log=observed(
+                KafkaMessageLog(producer, settings.kafka.topic, tracing),
+                store="kafka",
+                component="log",
+                tracing=tracing,
+            ),
             legacy_claims=settings.legacy_claims,
             max_group_members=settings.max_group_members,
             max_channel_members=settings.max_channel_members,
+            tracing=tracing,
         )
         # Before serving: sends of the previous life are routed first.
         await until_done("route journal replay", service.recovery.replay_previous_life)
-        late[_MESSAGE.full_name].bind(MessageServicer(service.messaging, service.frames))
+        late[_MESSAGE.full_name].bind(
+            MessageServicer(service.messaging, FrameObserver(service.frames, tracing))
+        )
         late[_DIRECTORY.full_name].bind(DirectoryServicer(service.accounts))
         late[_GROUPS.full_name].bind(
             GroupServicer(service.messaging.groups, service.messaging.effects)
@@ -176,6 +194,7 @@ async def run(settings: MsgsvcSettings) -> None:
         await pg_pool.close()
         await redis_client.aclose()
         await cassandra.close()
+        await asyncio.to_thread(tracing.shutdown)
         log.info("stopped")
 
 
@@ -199,7 +218,8 @@ async def _keep_session_state(_: asyncpg.Connection) -> None:
 def main() -> None:
     settings = MsgsvcSettings.from_env(os.environ)
     logs.configure("msgsvc", settings.common.log_level)
-    uvloop.run(run(settings))
+    tracing = Tracing.from_env(os.environ, service="msgsvc", instance=settings.instance_id)
+    uvloop.run(run(settings, tracing))
 
 
 if __name__ == "__main__":

@@ -11,9 +11,11 @@ sync or conversation list.
 from __future__ import annotations
 
 import logging
+import time
 
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import client_pb2
+from msgsvc import metrics
 from msgsvc.group_receipts import GroupReceipts
 from msgsvc.groups import GroupOutcome
 from msgsvc.model import ReceiptOutcome, SendOutcome
@@ -41,7 +43,9 @@ class Effects:
         """Routes a 1:1 message the sender accepted (and journaled) in the
         background. A group message is in the message log: fan-out routes it."""
         if not outcome.via_log:
-            self._tasks.spawn("route", self._route(outcome, outcome.journal_entry))
+            self._tasks.spawn(
+                "route", self._route(outcome, outcome.journal_entry, time.perf_counter())
+            )
 
     def group_changed(self, outcome: GroupOutcome) -> None:
         """A recorded change is applied and in the message log: its journal
@@ -61,9 +65,10 @@ class Effects:
             )
         self._tasks.spawn("receipt-event", self._tell(outcome, device_id))
 
-    async def _route(self, outcome: SendOutcome, entry_id: str) -> None:
+    async def _route(self, outcome: SendOutcome, entry_id: str, stored_s: float) -> None:
         try:
             await self._router.route(outcome)
+            metrics.ROUTING_SECONDS.observe(time.perf_counter() - stored_s)
             await self._journal.done(self._journal.instance_id, entry_id)
         except Exception:
             # The entry stays in the journal; recovery routes it again.

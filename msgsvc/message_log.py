@@ -3,6 +3,8 @@
 Appending is part of accepting a group message: it is acknowledged only once
 its record is in the log, from which fan-out workers route it
 (``msgsvc.fanout``). A record names a message; see ``MessageLogRecord``.
+When tracing, its headers carry the trace of the send that appended it
+(W3C ``traceparent``), so the fan-out's routing joins that trace.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from chatmesh.kafka_io import LogProducer
+from chatmesh.tracing import NO_TRACING, Tracing, carrier_of
 from chatmesh.v1 import message_log_pb2
 
 
@@ -30,9 +33,10 @@ class MessageLog(Protocol):
 
 
 class KafkaMessageLog:
-    def __init__(self, producer: LogProducer, topic: str) -> None:
+    def __init__(self, producer: LogProducer, topic: str, tracing: Tracing = NO_TRACING) -> None:
         self._producer = producer
         self._topic = topic
+        self._tracing = tracing
 
     async def append(self, entry: LogEntry) -> None:
         record = message_log_pb2.MessageLogRecord(
@@ -43,7 +47,10 @@ class KafkaMessageLog:
         # Keyed by conversation: one conversation's records share a partition
         # and keep their append order.
         await self._producer.append(
-            self._topic, entry.conversation_id.encode(), record.SerializeToString()
+            self._topic,
+            entry.conversation_id.encode(),
+            record.SerializeToString(),
+            [(k, v.encode()) for k, v in carrier_of().items()] if self._tracing.enabled else (),
         )
 
 

@@ -19,6 +19,7 @@ import logging
 
 from chatmesh.clock import Clock
 from chatmesh.v1 import common_pb2
+from msgsvc import metrics
 from msgsvc.group_events import decode
 from msgsvc.message_log import LogEntry, MessageLog
 from msgsvc.model import SendOutcome
@@ -70,6 +71,7 @@ class RouteRecovery:
         routed = await self._drain(self._journal.instance_id, stale_only=True)
         for dead in await self._journal.orphaned():
             if await self._journal.adopt(dead, ADOPTION_HOLD_S):
+                metrics.JOURNAL_ADOPTIONS.inc()
                 routed += await self._drain(dead, stale_only=False)
                 await self._journal.forget_if_empty(dead)
         return routed
@@ -103,6 +105,7 @@ class RouteRecovery:
             if age_ms(ref.message_id, self._clock.now_ms()) <= COMMIT_BOUND_MS:
                 return None  # may still land; look again next round
             await self._journal.done(instance_id, entry.entry_id)
+            metrics.REPLAYS_DROPPED.inc()
             return False
         if message.kind == common_pb2.MESSAGE_KIND_SYSTEM:
             # The change may have been recorded but not applied, nor appended
@@ -111,9 +114,11 @@ class RouteRecovery:
             await self._groups.apply(ref.conversation_id, ref.message_id, decode(message.body))
             await self._log.append(LogEntry(ref.conversation_id, ref.message_id, message.kind))
             await self._journal.done(instance_id, entry.entry_id)
+            metrics.REPLAYS_ROUTED.inc()
             return True
         conversation = await self._directory.conversation(ref.conversation_id)
         members = conversation.recipients(message.message_id) if conversation is not None else ()
         await self._router.route(SendOutcome(message, members, duplicate=True))
         await self._journal.done(instance_id, entry.entry_id)
+        metrics.REPLAYS_ROUTED.inc()
         return True

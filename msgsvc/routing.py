@@ -25,6 +25,7 @@ from chatmesh.v1 import (
     session_service_pb2,
     session_service_pb2_grpc,
 )
+from msgsvc import metrics
 from msgsvc.model import SendOutcome
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class Router:
             await self._push.enqueue(
                 offline, message.conversation_id, message.message_id, message.sender_user_id
             )
+            metrics.PUSHES_QUEUED.inc(len(offline))
 
     async def nudge(
         self, conversation_id: str, last_message_id: int, user_ids: Sequence[str]
@@ -126,6 +128,7 @@ class Router:
                     frame=frame,
                 ),
             )
+            metrics.DELIVERIES_PUBLISHED.inc()
 
 
 class GrpcSessionLookup:

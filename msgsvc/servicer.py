@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -13,7 +14,7 @@ from chatmesh.failures import abort_with
 from chatmesh.mesh.authz import acting_client
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import message_service_pb2, message_service_pb2_grpc
-from msgsvc.client_frames import ClientFrameHandler
+from msgsvc.frame_observer import FrameObserver
 from msgsvc.messaging import Messaging
 from msgsvc.model import SendCommand
 from msgsvc.protos import conversation_summary, member_receipt, watermark
@@ -31,7 +32,7 @@ MAX_REPLIES_PER_BATCH = 256
 
 
 class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
-    def __init__(self, messaging: Messaging, frames: ClientFrameHandler) -> None:
+    def __init__(self, messaging: Messaging, frames: FrameObserver) -> None:
         self._m = messaging
         self._frames = frames
 
@@ -173,9 +174,9 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
         handlers = TaskGroup(f"connect:{first.gateway_id}")
         slots = asyncio.Semaphore(MAX_IN_FLIGHT_PER_STREAM)
 
-        async def handle(inbound: message_service_pb2.InboundFrame) -> None:
+        async def handle(inbound: message_service_pb2.InboundFrame, arrived_s: float) -> None:
             try:
-                reply = await self._frames.handle(inbound.user_id, inbound.device_id, inbound.frame)
+                reply = await self._frames.handle(inbound, arrived_s)
             except BaseException:
                 slots.release()
                 raise
@@ -191,9 +192,10 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
                 batch: message_service_pb2.ConnectRequest | None = first
                 stream = aiter(request_iterator)
                 while batch is not None:
+                    arrived_s = time.perf_counter()
                     for inbound in batch.frames:
                         await slots.acquire()
-                        handlers.spawn("frame", handle(inbound))
+                        handlers.spawn("frame", handle(inbound, arrived_s))
                     batch = await anext(stream, None)
                 await handlers.join()  # the gateway closed its side: finish what is in flight
             except grpc.aio.AioRpcError as exc:

@@ -16,7 +16,9 @@ import redis.asyncio as redis
 from chatmesh.clock import Clock
 from chatmesh.ratelimit import RateLimiter
 from chatmesh.revocations import Revocations
+from chatmesh.store_observer import observed
 from chatmesh.tasks import TaskGroup
+from chatmesh.tracing import NO_TRACING, Tracing
 from msgsvc.access import Access
 from msgsvc.accounts import Accounts
 from msgsvc.budgets import RedisUserBudgets, UserBudgets
@@ -73,14 +75,36 @@ def build(
     max_group_members: int = MAX_GROUP_MEMBERS,
     max_channel_members: int = MAX_CHANNEL_MEMBERS,
     budgets: UserBudgets | None = None,
+    tracing: Tracing = NO_TRACING,
 ) -> Msgsvc:
     if budgets is None:
         budgets = RedisUserBudgets(RateLimiter(redis_client, key_prefix))
-    directory = CachingDirectory(PostgresDirectory(pg_pool))
-    account_store = PostgresAccountStore(pg_pool)
+    # Every store is observed (timed, traced) below any cache in front of it.
+    messages = observed(messages, store="cassandra", component="messages", tracing=tracing)
+    directory = CachingDirectory(
+        observed(
+            PostgresDirectory(pg_pool), store="postgresql", component="directory", tracing=tracing
+        )
+    )
+    account_store = observed(
+        PostgresAccountStore(pg_pool), store="postgresql", component="accounts", tracing=tracing
+    )
     devices = DeviceCheck(account_store, clock)
-    group_store = GroupStore(pg_pool)
-    journal = RouteJournal(redis_client, key_prefix, instance_id)
+    group_store = observed(
+        GroupStore(pg_pool), store="postgresql", component="groups", tracing=tracing
+    )
+    journal = observed(
+        RouteJournal(redis_client, key_prefix, instance_id),
+        store="redis",
+        component="journal",
+        tracing=tracing,
+    )
+    claims = observed(
+        RedisClaimStore(redis_client, key_prefix, legacy=legacy_claims),
+        store="redis",
+        component="claims",
+        tracing=tracing,
+    )
     access = Access(directory)
     summarizer = Summarizer(directory, messages)
     group_receipts = GroupReceipts(
@@ -89,7 +113,7 @@ def build(
     messaging = Messaging(
         sender=MessageSender(
             directory=directory,
-            claims=RedisClaimStore(redis_client, key_prefix, legacy=legacy_claims),
+            claims=claims,
             messages=messages,
             ids=ids,
             clock=clock,

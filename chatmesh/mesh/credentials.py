@@ -75,7 +75,12 @@ class MeshTls:
         )
 
     def channel(
-        self, target: str, service: str, options: Sequence[tuple[str, int | str]] = ()
+        self,
+        target: str,
+        service: str,
+        options: Sequence[tuple[str, int | str]] = (),
+        *,
+        interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
     ) -> grpc.aio.Channel:
         """A channel to ``service`` at ``target``. The server must present a
         certificate from our CA naming ``service``, whatever address it has."""
@@ -83,6 +88,7 @@ class MeshTls:
             target,
             self.channel_credentials(),
             options=[*options, ("grpc.ssl_target_name_override", service)],
+            interceptors=list(interceptors) or None,
         )
 
     def sync_channel(self, target: str, service: str) -> grpc.Channel:

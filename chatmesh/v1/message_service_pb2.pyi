@@ -35,18 +35,22 @@ class ConnectRequest(_message.Message):
     def __init__(self, gateway_id: _Optional[str] = ..., frames: _Optional[_Iterable[_Union[InboundFrame, _Mapping]]] = ...) -> None: ...
 
 class InboundFrame(_message.Message):
-    __slots__ = ("seq", "connection_id", "user_id", "device_id", "frame")
+    __slots__ = ("seq", "connection_id", "user_id", "device_id", "frame", "traceparent", "tracestate")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     CONNECTION_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     FRAME_FIELD_NUMBER: _ClassVar[int]
+    TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
+    TRACESTATE_FIELD_NUMBER: _ClassVar[int]
     seq: int
     connection_id: str
     user_id: str
     device_id: str
     frame: _client_pb2.ClientFrame
-    def __init__(self, seq: _Optional[int] = ..., connection_id: _Optional[str] = ..., user_id: _Optional[str] = ..., device_id: _Optional[str] = ..., frame: _Optional[_Union[_client_pb2.ClientFrame, _Mapping]] = ...) -> None: ...
+    traceparent: str
+    tracestate: str
+    def __init__(self, seq: _Optional[int] = ..., connection_id: _Optional[str] = ..., user_id: _Optional[str] = ..., device_id: _Optional[str] = ..., frame: _Optional[_Union[_client_pb2.ClientFrame, _Mapping]] = ..., traceparent: _Optional[str] = ..., tracestate: _Optional[str] = ...) -> None: ...
 
 class ConnectResponse(_message.Message):
     __slots__ = ("frames",)

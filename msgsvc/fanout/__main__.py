@@ -23,9 +23,12 @@ from chatmesh.process import ProcessShell, until_terminated_or
 from chatmesh.readiness import Readiness
 from chatmesh.redis_client import connect as redis_client_for
 from chatmesh.retry import until_done
+from chatmesh.store_observer import observed
 from chatmesh.tasks import TaskGroup
+from chatmesh.tracing import Tracing
 from chatmesh.v1 import notification_service_pb2_grpc, session_service_pb2_grpc
 from msgsvc.batching import BatchingSessionLookup
+from msgsvc.fanout.lag import LAG_INTERVAL_S, LagReporter
 from msgsvc.fanout.membership import MembershipCache
 from msgsvc.fanout.worker import FanoutWorker
 from msgsvc.routing import GrpcPushQueue, GrpcSessionLookup, RedisDeliveryPublisher, Router
@@ -39,15 +42,15 @@ DEFAULT_GRPC_PORT = 50055
 SHUTDOWN_GRACE_S = 5.0
 
 
-async def run(settings: MsgsvcSettings) -> None:
+async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
     clock = SystemClock()
     tls = MeshTls(settings.common.mesh_tls_dir)
     redis_client = redis_client_for(settings.redis_url)
     # min_size 0: creating the pool connects to nothing, so PostgreSQL may be down.
     pg_pool = await asyncpg.create_pool(settings.pg_dsn, min_size=0, max_size=8)
     cassandra = cassandra_io.LateSession(settings.cassandra)
-    sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc")
-    notifysvc = mesh_channel(tls, settings.notifysvc_addr, "notifysvc")
+    sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc", tracing=tracing)
+    notifysvc = mesh_channel(tls, settings.notifysvc_addr, "notifysvc", tracing=tracing)
     kafka = settings.kafka
     consumer = LogConsumer(
         kafka.bootstrap,
@@ -64,7 +67,7 @@ async def run(settings: MsgsvcSettings) -> None:
     shell = ProcessShell(
         settings.common.ops_listen,
         readiness,
-        GrpcServer(settings.common.grpc_listen, [], lambda _: None, tls=tls),
+        GrpcServer(settings.common.grpc_listen, [], lambda _: None, tls=tls, tracing=tracing),
     )
     await shell.listen()
     tasks = TaskGroup("fanout")
@@ -82,20 +85,32 @@ async def run(settings: MsgsvcSettings) -> None:
         directory = PostgresDirectory(pg_pool)
         worker = FanoutWorker(
             source=consumer,
-            messages=messages,
-            members=MembershipCache(directory, clock),
-            groups=GroupStore(pg_pool),
+            messages=observed(messages, store="cassandra", component="messages", tracing=tracing),
+            members=MembershipCache(
+                observed(directory, store="postgresql", component="directory", tracing=tracing),
+                clock,
+            ),
+            groups=observed(
+                GroupStore(pg_pool), store="postgresql", component="groups", tracing=tracing
+            ),
             router=Router(
                 BatchingSessionLookup(
                     GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(sessionsvc))
                 ),
-                RedisDeliveryPublisher(redis_client, settings.common.key_prefix),
+                observed(
+                    RedisDeliveryPublisher(redis_client, settings.common.key_prefix),
+                    store="redis",
+                    component="deliveries",
+                    tracing=tracing,
+                ),
                 GrpcPushQueue(notification_service_pb2_grpc.NotificationServiceStub(notifysvc)),
             ),
             clock=clock,
             nudge_window_s=settings.channel_nudge_window_s,
+            tracing=tracing,
         )
         tasks.forever("fanout", worker.run())
+        tasks.every("consumer-lag", LAG_INTERVAL_S, LagReporter(consumer.lag).report_once)
         return worker
 
     starting = asyncio.ensure_future(bring_up())
@@ -119,6 +134,7 @@ async def run(settings: MsgsvcSettings) -> None:
         await pg_pool.close()
         await redis_client.aclose()
         await cassandra.close()
+        await asyncio.to_thread(tracing.shutdown)
         log.info("stopped", extra={"fields": {"routed": worker.routed if worker else 0}})
 
 
@@ -128,7 +144,8 @@ def main() -> None:
     env.setdefault("CHATMESH_GRPC_LISTEN", f"127.0.0.1:{DEFAULT_GRPC_PORT}")
     settings = MsgsvcSettings.from_env(env)
     logs.configure("fanout", settings.common.log_level)
-    uvloop.run(run(settings))
+    tracing = Tracing.from_env(os.environ, service="fanout", instance=settings.instance_id)
+    uvloop.run(run(settings, tracing))
 
 
 if __name__ == "__main__":

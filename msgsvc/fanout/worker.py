@@ -22,14 +22,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from typing import Protocol
 
 from chatmesh.clock import Clock
 from chatmesh.kafka_io import LogRecord
+from chatmesh.tracing import NO_TRACING, Tracing
 from chatmesh.v1 import common_pb2
+from msgsvc.fanout import metrics
 from msgsvc.fanout.membership import MembershipCache
+from msgsvc.fanout.record_spans import RecordSpans
 from msgsvc.group_events import decode
 from msgsvc.message_log import decode_entry
 from msgsvc.model import SendOutcome, StoredMessage
@@ -105,7 +109,9 @@ class FanoutWorker:
         router: Router,
         clock: Clock,
         nudge_window_s: float = NUDGE_WINDOW_S,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
+        self._spans = RecordSpans(tracing)
         self._nudges = ChannelNudges(router, nudge_window_s)
         self._source = source
         self._messages = messages
@@ -125,8 +131,11 @@ class FanoutWorker:
             try:
                 records = await self._source.batch(BATCH_RECORDS, POLL_TIMEOUT_S)
                 if records:
+                    started = time.perf_counter()
+                    metrics.RECORDS_CONSUMED.inc(len(records))
                     await self.route_batch(records)
                     await self._source.commit(records)
+                    metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
             except Exception:
                 # Kafka unreachable, a commit refused during a rebalance: the
                 # uncommitted records are read again, by this worker or the
@@ -162,13 +171,15 @@ class FanoutWorker:
 
     async def _conversation(self, queue: deque[LogRecord]) -> None:
         while queue:
-            await self._route(queue[0])
+            with self._spans.routing(queue[0]):
+                await self._route(queue[0])
             queue.popleft()
 
     async def _route(self, record: LogRecord) -> None:
         entry = decode_entry(record.value)
         message = await self._row(entry.conversation_id, entry.message_id)
         if message is None:
+            metrics.RECORDS_DROPPED.inc()
             return  # never written, so never acknowledged
         if message.kind == common_pb2.MESSAGE_KIND_SYSTEM:
             await self._groups.apply(entry.conversation_id, entry.message_id, decode(message.body))
@@ -180,6 +191,7 @@ class FanoutWorker:
         else:
             await self._router.route(SendOutcome(message, recipients, duplicate=True))
         self.routed += 1
+        metrics.RECORDS_ROUTED.inc()
 
     async def _row(self, conversation_id: str, message_id: int) -> StoredMessage | None:
         while True:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import redis.asyncio as redis
 
 from chatmesh.coalescer import Coalescer
+from msgsvc import metrics
 
 ALIVE_TTL_S = 30  # three missed beats
 # Far more than routing ever falls behind; trimming only guards memory if
@@ -91,7 +92,9 @@ class RouteJournal:
                     maxlen=MAX_ENTRIES,
                     approximate=True,
                 )
-            return [_text(entry_id) for entry_id in await pipe.execute()]
+            entry_ids = [_text(entry_id) for entry_id in await pipe.execute()]
+        metrics.JOURNAL_APPENDS.inc(len(entry_ids))
+        return entry_ids
 
     async def _delete_many(self, entries: Sequence[tuple[str, str]]) -> list[None]:
         by_instance: dict[str, list[str]] = {}

@@ -107,10 +107,10 @@ def capped(stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     defaults = AdmissionLimits()
     config = dataclasses.replace(
         ClusterConfig.on_free_ports(stores, tmp_path_factory.mktemp("capped"), "capped"),
-        extra_env={
-            "MAX_CONNECTIONS": "3",
-            "HANDSHAKES_PER_ADDRESS_RATE": str(int(defaults.per_address.rate_per_s)),
-            "HANDSHAKES_PER_ADDRESS_BURST": str(defaults.per_address.burst),
+        env={
+            "CHATMESH_MAX_CONNECTIONS": "3",
+            "CHATMESH_HANDSHAKES_PER_ADDRESS_RATE": str(int(defaults.per_address.rate_per_s)),
+            "CHATMESH_HANDSHAKES_PER_ADDRESS_BURST": str(defaults.per_address.burst),
         },
     )
     with LocalCluster.running(config) as local:

@@ -5,6 +5,7 @@ import logging
 import sys
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 
 from chatmesh.logs import JsonFormatter, redact
 
@@ -47,3 +48,18 @@ def test_formatter_redacts_message_fields_and_tracebacks() -> None:
     assert entry["msg"] == "< authorization: Bearer [redacted]"
     assert entry["path"] == "/?access_token=[redacted]"
     assert "access_token=[redacted]" in entry["exc"]
+
+
+def test_a_record_written_in_a_span_carries_its_trace_and_span_ids() -> None:
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span("work") as span:
+        entry = json.loads(JsonFormatter("msgsvc").format(_record("inside")))
+    context = span.get_span_context()
+    assert entry["trace_id"] == f"{context.trace_id:032x}"
+    assert entry["span_id"] == f"{context.span_id:016x}"
+
+
+def test_a_record_outside_any_span_has_no_trace_fields() -> None:
+    entry = json.loads(JsonFormatter("msgsvc").format(_record("outside")))
+    assert "trace_id" not in entry
+    assert "span_id" not in entry
