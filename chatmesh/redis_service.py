@@ -36,7 +36,7 @@ def run_redis_service(
     logs.configure(name, settings.common.log_level)
 
     async def run() -> None:
-        client = redis_client.connect(settings.redis_url)
+        client = redis_client.connect(settings.redis_url, tls=settings.redis_tls)
         server = GrpcServer(
             settings.common.grpc_listen,
             [service_full_name],

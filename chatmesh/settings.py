@@ -152,6 +152,8 @@ class CassandraSettings:
         )
 
 
+# Credentials ride in the URL: rediss://user:password@host:port/db is TLS
+# as an ACL user. The local default is plaintext without a password.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:16379/0"
 DEFAULT_PG_DSN = "postgresql://chatmesh@127.0.0.1:15432/chatmesh"
 DEFAULT_MSGSVC_ADDR = "127.0.0.1:50051"
@@ -166,10 +168,12 @@ class RedisServiceSettings:
 
     common: CommonSettings
     redis_url: str
+    redis_tls: TlsFiles
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, default_grpc_port: int) -> RedisServiceSettings:
         return cls(
             common=CommonSettings.from_env(env, default_grpc_port=default_grpc_port),
             redis_url=env_str(env, "REDIS_URL", DEFAULT_REDIS_URL),
+            redis_tls=TlsFiles.from_env(env, "REDIS"),
         )

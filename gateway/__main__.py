@@ -56,7 +56,7 @@ def _holds(condition: Callable[[], bool], what: str) -> Check:
 
 async def run(settings: GatewaySettings, verifier: TokenVerifier) -> None:
     tls = MeshTls(settings.common.mesh_tls_dir)
-    redis_client = redis_client_for(settings.redis_url)
+    redis_client = redis_client_for(settings.redis_url, tls=settings.redis_tls)
     msgsvc = mesh_channel(tls, settings.msgsvc_addr, "msgsvc")
     sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc")
     presencesvc = mesh_channel(tls, settings.presencesvc_addr, "presencesvc")
