@@ -152,8 +152,10 @@ class CassandraSettings:
         )
 
 
-# Credentials ride in the URL: rediss://user:password@host:port/db is TLS
-# as an ACL user. The local default is plaintext without a password.
+# Credentials ride in the URL and the DSN: rediss://user:password@host:port/db
+# is TLS as an ACL user; the DSN takes libpq's sslmode, sslrootcert, sslcert
+# and sslkey (or PGSSLROOTCERT, PGPASSWORD, ... from the environment), which
+# asyncpg honours. The local defaults are plaintext without passwords.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:16379/0"
 DEFAULT_PG_DSN = "postgresql://chatmesh@127.0.0.1:15432/chatmesh"
 DEFAULT_MSGSVC_ADDR = "127.0.0.1:50051"
