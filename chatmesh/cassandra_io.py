@@ -1,4 +1,9 @@
-"""Connecting to Cassandra and awaiting its driver's futures from asyncio."""
+"""Connecting to Cassandra and awaiting its driver's futures from asyncio.
+
+Credentials and TLS come from ``CassandraSettings``: a username and password
+are offered to a cluster that runs an authenticator, and with a CA file
+every connection (the control connection and each node's pool) is TLS.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,12 @@ import asyncio
 from typing import Any
 
 from cassandra import ConsistencyLevel
+from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster, ExecutionProfile, ResponseFuture, Session
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
 from chatmesh.settings import CassandraSettings
+from chatmesh.store_tls import client_context
 
 try:  # libev is the driver's fastest reactor; fall back where it is not built.
     from cassandra.io.libevreactor import LibevConnection as _Connection
@@ -18,6 +25,12 @@ except ImportError:  # pragma: no cover
 
 
 def connect(settings: CassandraSettings, *, keyspace: str | None = None) -> tuple[Cluster, Session]:
+    cluster = build_cluster(settings)
+    return cluster, cluster.connect(keyspace)
+
+
+def build_cluster(settings: CassandraSettings) -> Cluster:
+    """The driver's cluster object, not connected yet."""
     profile = ExecutionProfile(
         load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
         consistency_level=ConsistencyLevel.name_to_value[settings.consistency],
@@ -29,8 +42,20 @@ def connect(settings: CassandraSettings, *, keyspace: str | None = None) -> tupl
         connection_class=_Connection,
         execution_profiles={"default": profile},  # type: ignore[dict-item]
         protocol_version=5,
+        auth_provider=_auth_provider(settings),
+        ssl_context=(
+            client_context(settings.tls, check_hostname=settings.tls_check_hostname)
+            if settings.tls is not None
+            else None
+        ),
     )
-    return cluster, cluster.connect(keyspace)
+    return cluster
+
+
+def _auth_provider(settings: CassandraSettings) -> PlainTextAuthProvider | None:
+    if settings.username is None or settings.password is None:
+        return None
+    return PlainTextAuthProvider(username=settings.username, password=settings.password)
 
 
 class LateSession:

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -40,6 +41,12 @@ async def _admin(dsn: str, statement: str) -> None:
         await conn.close()
 
 
+def with_database(dsn: str, database: str) -> str:
+    """The same server, credentials and TLS parameters, another database."""
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
 @contextmanager
 def isolated_stores(kind: str = "t") -> Iterator[IsolatedStores]:
     """``kind`` starts the run id (``t`` for tests, ``b`` for benchmarks)."""
@@ -47,7 +54,7 @@ def isolated_stores(kind: str = "t") -> Iterator[IsolatedStores]:
     admin_dsn = os.environ.get("CHATMESH_PG_DSN", DEFAULT_PG_DSN)
     database = f"chatmesh_{run_id}"
     asyncio.run(_admin(admin_dsn, f'CREATE DATABASE "{database}"'))
-    pg_dsn = admin_dsn.rsplit("/", 1)[0] + "/" + database
+    pg_dsn = with_database(admin_dsn, database)
     cassandra = replace(CassandraSettings.from_env(os.environ), keyspace=f"chatmesh_{run_id}")
     kafka_bootstrap = os.environ.get("CHATMESH_KAFKA_BOOTSTRAP", DEFAULT_BOOTSTRAP)
     try:

@@ -39,7 +39,7 @@ def run_redis_service(
     tracing = Tracing.from_env(os.environ, service=name)
 
     async def run() -> None:
-        client = redis_client.connect(settings.redis_url)
+        client = redis_client.connect(settings.redis_url, tls=settings.redis_tls)
         server = GrpcServer(
             settings.common.grpc_listen,
             [service_full_name],

@@ -61,7 +61,7 @@ def _holds(condition: Callable[[], bool], what: str) -> Check:
 
 async def run(settings: GatewaySettings, verifier: TokenVerifier, tracing: Tracing) -> None:
     tls = MeshTls(settings.common.mesh_tls_dir)
-    redis_client = redis_client_for(settings.redis_url)
+    redis_client = redis_client_for(settings.redis_url, tls=settings.redis_tls)
     msgsvc = mesh_channel(tls, settings.msgsvc_addr, "msgsvc", tracing=tracing)
     sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc", tracing=tracing)
     presencesvc = mesh_channel(tls, settings.presencesvc_addr, "presencesvc", tracing=tracing)

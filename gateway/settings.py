@@ -14,6 +14,7 @@ from chatmesh.settings import (
     DEFAULT_REDIS_URL,
     DEFAULT_SESSIONSVC_ADDR,
     CommonSettings,
+    TlsFiles,
     env_int,
     env_str,
 )
@@ -29,6 +30,7 @@ class GatewaySettings:
     gateway_id: str
     ws_listen: str
     redis_url: str
+    redis_tls: TlsFiles
     msgsvc_addr: str
     sessionsvc_addr: str
     presencesvc_addr: str
@@ -48,6 +50,7 @@ class GatewaySettings:
             gateway_id=env_str(env, "GATEWAY_ID", f"{socket.gethostname()}-{os.getpid()}"),
             ws_listen=env_str(env, "WS_LISTEN", f"127.0.0.1:{DEFAULT_WS_PORT}"),
             redis_url=env_str(env, "REDIS_URL", DEFAULT_REDIS_URL),
+            redis_tls=TlsFiles.from_env(env, "REDIS"),
             msgsvc_addr=env_str(env, "MSGSVC_ADDR", DEFAULT_MSGSVC_ADDR),
             sessionsvc_addr=env_str(env, "SESSIONSVC_ADDR", DEFAULT_SESSIONSVC_ADDR),
             presencesvc_addr=env_str(env, "PRESENCESVC_ADDR", DEFAULT_PRESENCESVC_ADDR),

@@ -67,7 +67,7 @@ _GROUPS = group_service_pb2.DESCRIPTOR.services_by_name["GroupService"]
 async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
     clock = SystemClock()
     tls = MeshTls(settings.common.mesh_tls_dir)
-    redis_client = redis_client_for(settings.redis_url)
+    redis_client = redis_client_for(settings.redis_url, tls=settings.redis_tls)
     # min_size 0: creating the pool connects to nothing, so PostgreSQL may be down.
     pg_pool = await asyncpg.create_pool(
         settings.pg_dsn, min_size=0, max_size=16, reset=_keep_session_state

@@ -15,6 +15,7 @@ from chatmesh.settings import (
     CassandraSettings,
     CommonSettings,
     SettingsError,
+    TlsFiles,
     env_int,
     env_str,
 )
@@ -29,6 +30,7 @@ class MsgsvcSettings:
     common: CommonSettings
     cassandra: CassandraSettings
     redis_url: str
+    redis_tls: TlsFiles
     pg_dsn: str
     sessionsvc_addr: str
     notifysvc_addr: str
@@ -50,6 +52,7 @@ class MsgsvcSettings:
             common=common,
             cassandra=CassandraSettings.from_env(env),
             redis_url=env_str(env, "REDIS_URL", DEFAULT_REDIS_URL),
+            redis_tls=TlsFiles.from_env(env, "REDIS"),
             pg_dsn=env_str(env, "PG_DSN", DEFAULT_PG_DSN),
             sessionsvc_addr=env_str(env, "SESSIONSVC_ADDR", DEFAULT_SESSIONSVC_ADDR),
             notifysvc_addr=env_str(env, "NOTIFYSVC_ADDR", DEFAULT_NOTIFYSVC_ADDR),

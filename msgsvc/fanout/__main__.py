@@ -45,7 +45,7 @@ SHUTDOWN_GRACE_S = 5.0
 async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
     clock = SystemClock()
     tls = MeshTls(settings.common.mesh_tls_dir)
-    redis_client = redis_client_for(settings.redis_url)
+    redis_client = redis_client_for(settings.redis_url, tls=settings.redis_tls)
     # min_size 0: creating the pool connects to nothing, so PostgreSQL may be down.
     pg_pool = await asyncpg.create_pool(settings.pg_dsn, min_size=0, max_size=8)
     cassandra = cassandra_io.LateSession(settings.cassandra)
