@@ -2,7 +2,8 @@
 
 A user is online while ``{prefix}presence:{user}`` exists; each heartbeat
 renews it for ``PRESENCE_TTL_S`` and records the time in
-``{prefix}last-seen:{user}``, which never expires.
+``{prefix}last-seen:{user}``, kept ``LAST_SEEN_TTL_S`` (a user away longer
+is shown as not seen recently, not with a date).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import redis.asyncio as redis
 from chatmesh.clock import Clock
 
 PRESENCE_TTL_S = 60  # two missed 30 s heartbeats
+LAST_SEEN_TTL_S = 90 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +37,7 @@ class RedisPresenceStore:
         async with self._redis.pipeline(transaction=False) as pipe:
             for user_id in user_ids:
                 pipe.set(f"{self._prefix}presence:{{{user_id}}}", b"1", ex=PRESENCE_TTL_S)
-                pipe.set(f"{self._prefix}last-seen:{{{user_id}}}", now_ms)
+                pipe.set(f"{self._prefix}last-seen:{{{user_id}}}", now_ms, ex=LAST_SEEN_TTL_S)
             await pipe.execute()
 
     async def get(self, user_ids: Sequence[str]) -> list[PresenceState]:

@@ -4,6 +4,9 @@
 ``{prefix}gateway-alive:{gateway}`` exists while the gateway heartbeats. A
 session counts only while its gateway is alive, so a crashed gateway's
 sessions vanish from lookups at once and are deleted lazily when seen.
+A user's hash expires ``SESSION_TTL_S`` after their last registration: no
+connection outlives its token, so nothing is lost, and the hashes of users
+nobody looks up after a crash do not stay forever.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from dataclasses import dataclass
 
 import redis.asyncio as redis
 
+from chatmesh.auth import LEEWAY_S, MAX_TOKEN_LIFETIME_S
+
+SESSION_TTL_S = MAX_TOKEN_LIFETIME_S + 2 * LEEWAY_S
 _SEP = "\x1f"
 _DELETE_IF_MATCHES = """
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
@@ -52,9 +58,10 @@ class RedisSessionStore:
                 key = self._user_key(s.user_id)
                 pipe.hget(key, s.device_id)
                 pipe.hset(key, s.device_id, s.gateway_id + _SEP + s.connection_id)
+                pipe.expire(key, SESSION_TTL_S)
             results = await pipe.execute()
         replaced = []
-        for s, old in zip(sessions, results[::2], strict=True):
+        for s, old in zip(sessions, results[::3], strict=True):
             if old is None:
                 continue
             gateway_id, _, connection_id = _text(old).partition(_SEP)

@@ -9,13 +9,15 @@ import pytest
 import redis.asyncio as redis
 
 from chatmesh import snowflake
+from chatmesh.clock import SystemClock
 from chatmesh.conversation import direct_conversation_id
 from msgsvc.model import StoredMessage
 from msgsvc.send_identity import SendKey
 from msgsvc.storage.claims import LegacyClaims, RedisClaimStore
 from msgsvc.storage.directory import PostgresDirectory
 from msgsvc.storage.messages import BUCKET_SPAN_MS, CassandraMessageStore, bucket_of
-from sessionsvc.store import DeviceSession, RedisSessionStore
+from presencesvc.store import LAST_SEEN_TTL_S, PRESENCE_TTL_S, RedisPresenceStore
+from sessionsvc.store import SESSION_TTL_S, DeviceSession, RedisSessionStore
 from tests.conftest import add_users, unique
 
 T0 = snowflake.EPOCH_MS + 400 * 24 * 3600 * 1000
@@ -196,3 +198,14 @@ async def test_registering_a_device_again_reports_the_connection_it_replaced(
     moved = DeviceSession("alice", "phone", "gw-2", "c2")
     other_device = DeviceSession("alice", "laptop", "gw-2", "c3")
     assert await store.register([moved, other_device]) == [first]
+
+
+async def test_session_and_presence_keys_expire(redis_client: redis.Redis, key_prefix: str) -> None:
+    sessions = RedisSessionStore(redis_client, key_prefix)
+    await sessions.register([DeviceSession("ann", "phone", "gw1", "c1")])
+    session_ttl = await redis_client.ttl(f"{key_prefix}sessions:{{ann}}")
+    assert 0 < session_ttl <= SESSION_TTL_S
+    presence = RedisPresenceStore(redis_client, key_prefix, SystemClock())
+    await presence.heartbeat(["ann"])
+    assert 0 < await redis_client.ttl(f"{key_prefix}presence:{{ann}}") <= PRESENCE_TTL_S
+    assert 0 < await redis_client.ttl(f"{key_prefix}last-seen:{{ann}}") <= LAST_SEEN_TTL_S
