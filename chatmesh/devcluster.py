@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -44,6 +45,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 import grpc
@@ -52,13 +54,21 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from chatmesh import redis_acl
 from chatmesh.auth import generate_keypair
 from chatmesh.edge_config import EdgeTls, render_local
 from chatmesh.grpc_server import mesh_channel
 from chatmesh.isolation import IsolatedStores
 from chatmesh.kafka_io import DEFAULT_BOOTSTRAP
 from chatmesh.mesh.credentials import MeshTls
-from chatmesh.mesh.pki import CA_FILE, EDGE_CA_DIR, EDGE_DIR, issue_local_edge, issue_local_mesh
+from chatmesh.mesh.pki import (
+    CA_FILE,
+    EDGE_CA_DIR,
+    EDGE_DIR,
+    SERVICES,
+    issue_local_edge,
+    issue_local_mesh,
+)
 from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
 from chatmesh.settings import DEFAULT_PG_DSN, DEFAULT_REDIS_URL, CassandraSettings
 
@@ -254,6 +264,8 @@ class LocalCluster:
         self.tls_dir = config.workdir / "tls"
         # Each process's ops endpoint (/healthz, /readyz, /metrics), by process name.
         self.ops_ports: dict[str, int] = {}
+        # Each service connects to Redis as its own ACL user (chatmesh.redis_acl).
+        self.redis_passwords = {service: secrets.token_hex(16) for service in SERVICES}
         self.processes: dict[str, ServiceProcess] = {}
 
     # -- addresses -----------------------------------------------------------
@@ -325,8 +337,51 @@ class LocalCluster:
             generate_keypair(self.keys_dir)
         issue_local_mesh(self.tls_dir, clients=MESH_CLIENTS)
         issue_local_edge(self.tls_dir)
+        if not self.config.own_redis:  # its own Redis gets the users at start
+            self._create_redis_users()
         asyncio.run(migrate_postgres(self.config.pg_dsn))
         migrate_cassandra(self.config.cassandra)
+
+    def _redis_user_specs(self) -> list[list[str]]:
+        prefix = self.config.key_prefix
+        return [
+            [
+                redis_acl.user_name(prefix, service),
+                "on",
+                f">{self.redis_passwords[service]}",
+                "resetkeys",
+                "resetchannels",
+                *rules.split(),
+            ]
+            for service, rules in redis_acl.service_rules(prefix).items()
+        ]
+
+    def _create_redis_users(self) -> None:
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            for spec in self._redis_user_specs():
+                # The rules as ACL SETUSER words, as acl.conf holds them.
+                client.execute_command("ACL", "SETUSER", spec[0], "reset", *spec[1:])  # type: ignore[no-untyped-call]
+        finally:
+            client.close()
+
+    def _drop_redis_users(self) -> None:
+        client = redis.Redis.from_url(self.redis_url, socket_timeout=2.0)
+        try:
+            names = [redis_acl.user_name(self.config.key_prefix, s) for s in SERVICES]
+            client.acl_deluser(*names)
+        except redis.RedisError:
+            pass  # gone with the Redis that held them
+        finally:
+            client.close()
+
+    def service_redis_url(self, process: str) -> str:
+        """The Redis URL a process connects with: its service's own user."""
+        service = _mesh_identity(process)
+        url = urlsplit(self.redis_url)
+        user = quote(redis_acl.user_name(self.config.key_prefix, service), safe="")
+        netloc = f"{user}:{self.redis_passwords[service]}@{url.hostname}:{url.port}"
+        return urlunsplit(url._replace(netloc=netloc))
 
     def define(self) -> None:
         """Every process of the cluster, none started yet; idempotent."""
@@ -438,6 +493,8 @@ class LocalCluster:
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
             self.processes[name].stop()
+        if self.processes and not self.config.own_redis:
+            self._drop_redis_users()
 
     @classmethod
     @contextmanager
@@ -462,7 +519,7 @@ class LocalCluster:
                 "PYTHONUNBUFFERED": "1",
                 "CHATMESH_LOG_LEVEL": c.log_level or os.environ.get("CHATMESH_LOG_LEVEL", "INFO"),
                 "CHATMESH_KEY_PREFIX": c.key_prefix,
-                "CHATMESH_REDIS_URL": self.redis_url,
+                "CHATMESH_REDIS_URL": self.service_redis_url(name),
                 "CHATMESH_PG_DSN": c.pg_dsn,
                 "CHATMESH_CASSANDRA_HOSTS": ",".join(c.cassandra.hosts),
                 "CHATMESH_CASSANDRA_PORT": str(c.cassandra.port),
@@ -519,6 +576,9 @@ class LocalCluster:
                 "always",
                 "--save",
                 "",
+                # The services' users, given at every start: a restarted
+                # Redis knows them before any service reconnects.
+                *[arg for spec in self._redis_user_specs() for arg in ("--user", *spec)],
             ],
             dict(os.environ),
             c.workdir / "logs" / "redis.log",

@@ -23,6 +23,7 @@ import pytest
 import redis.asyncio as redis
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
 
+from chatmesh import redis_acl
 from chatmesh.channels import gateway_channel
 from chatmesh.clock import SystemClock
 from chatmesh.mesh.pki import SERVICES
@@ -331,3 +332,14 @@ def test_no_anonymous_or_wrong_password_access(acl_redis: int) -> None:
             await wrong.aclose()
 
     asyncio.run(scenario())
+
+
+def test_the_dev_users_have_the_rules_every_deployment_uses() -> None:
+    """acl.conf and the users LocalCluster creates come from one definition."""
+    lines = {
+        line.split()[1]: line
+        for line in _acl_config(render(OVERLAY)).splitlines()
+        if line.startswith("user ")
+    }
+    for service, rules in redis_acl.service_rules("cm:").items():
+        assert lines[service].split(" resetkeys resetchannels ", 1)[1] == rules, service

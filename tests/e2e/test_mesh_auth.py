@@ -8,14 +8,16 @@ from pathlib import Path
 
 import grpc
 import pytest
+import redis
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from chatmesh import redis_acl
 from chatmesh.devcluster import LocalCluster
 from chatmesh.errors import reason_of
 from chatmesh.grpc_server import mesh_channel
 from chatmesh.mesh.credentials import MeshTls
-from chatmesh.mesh.pki import LocalCA, Principal
+from chatmesh.mesh.pki import SERVICES, LocalCA, Principal
 from chatmesh.v1 import (
     directory_service_pb2,
     directory_service_pb2_grpc,
@@ -171,3 +173,25 @@ async def test_internal_clients_acting_for_a_user_are_audited(cluster: LocalClus
         '"logger": "chatmesh.audit"' in line and '"caller": "client/tests"' in line
         for line in audit_lines
     ), audit_lines
+
+
+def test_each_service_talks_to_redis_as_its_own_user(cluster: LocalCluster) -> None:
+    """Every process connects with its service's ACL user (chatmesh.redis_acl),
+    which may touch only that service's keys and channels."""
+    client = redis.Redis.from_url(cluster.redis_url)
+    try:
+        users = {
+            entry["user"]
+            for entry in client.client_list()
+            if entry["user"].startswith(cluster.config.key_prefix)
+        }
+        refused = redis.Redis.from_url(cluster.service_redis_url("gateway-1"))
+        try:
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                refused.get(f"{cluster.config.key_prefix}sessions:{{anyone}}")
+        finally:
+            refused.close()
+    finally:
+        client.close()
+    expected = {redis_acl.user_name(cluster.config.key_prefix, s) for s in SERVICES}
+    assert users == expected

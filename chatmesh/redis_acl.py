@@ -1,0 +1,44 @@
+"""The Redis users of the services: each may touch only its own keys and
+channels, with only the commands its kind of use needs.
+
+One definition for every deployment: ``LocalCluster`` creates these users
+(for its key prefix, with fresh passwords) on the Redis it runs against, and
+the dev overlay's ``acl.conf`` holds the same rules for the prefix ``cm:``
+(tests/deploy checks they agree). Keys a service starts to use must be
+added here.
+"""
+
+from __future__ import annotations
+
+# A data user: reads, writes, MULTI/EXEC and Lua (whose commands are checked
+# against the same key patterns), never the dangerous or keyspace-wide ones.
+_DATA = "-@all +@read +@write +@transaction -@dangerous -scan -randomkey -function"
+_LUA = "+evalsha +eval +script|load +script|exists"
+
+
+def service_rules(prefix: str) -> dict[str, str]:
+    """ACL rules (after ``resetkeys resetchannels``) of each service's user."""
+    p = prefix
+    return {
+        # Pub/sub, device removals and handshake budgets: its deliveries and
+        # the revocations channel, disconnects to other gateways, removal
+        # records read at the handshake, the rate limiter's Lua (whose GET,
+        # SET and TIME are checked against this user too).
+        "gateway": f"%R~{p}revoked:* ~{p}rl:* &{p}gw:* &{p}revocations -@all +ping +get +set"
+        f" +time {_LUA} +subscribe +unsubscribe +publish",
+        # Publishes deliveries to the gateways' channels; keeps no keys.
+        "fanout": f"&{p}gw:* -@all +ping +publish",
+        # Claims, the route journal, worker-id leases (hash-tagged with the
+        # prefix inside the tag), device removals, per-user budgets.
+        "msgsvc": f"~{p}claim:* ~{p}routes:* ~{p}routes-instances ~{{{p}worker:* ~{p}revoked:*"
+        f" ~{p}rl:* &{p}gw:* &{p}revocations {_DATA} {_LUA} +time +publish +subscribe"
+        " +unsubscribe +ping",
+        "sessionsvc": f"~{p}sessions:* ~{p}gateway-alive:* {_DATA} {_LUA} +ping",
+        "presencesvc": f"~{p}presence:* ~{p}last-seen:* {_DATA} +ping",
+        "notifysvc": f"~{p}push-jobs {_DATA} +ping",
+    }
+
+
+def user_name(prefix: str, service: str) -> str:
+    """Users of one Redis are named apart per key prefix (tests share one)."""
+    return f"{prefix}{service}"
