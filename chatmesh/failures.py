@@ -13,6 +13,7 @@ import grpc
 import redis.exceptions
 
 from chatmesh.errors import ChatmeshError, Unavailable, grpc_status
+from chatmesh.grpc_handlers import with_behaviour
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,4 @@ class StoreFailureInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     raise  # a bug: gRPC logs it and answers UNKNOWN
                 await context.abort_with_status(grpc_status(error))
 
-        return grpc.unary_unary_rpc_method_handler(
-            guarded,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return with_behaviour(handler, guarded)

@@ -30,6 +30,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from chatmesh import metrics
+from chatmesh.grpc_handlers import with_behaviour
 from chatmesh.tracing import (
     TRACEPARENT,
     TRACESTATE,
@@ -116,28 +117,12 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  #
                 if parent is None
                 else self._traced_unary(handler.unary_unary, observed, method, parent)
             )
-            return grpc.unary_unary_rpc_method_handler(
-                behaviour,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+            return with_behaviour(handler, behaviour)
         if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                _counted_stream(handler.unary_stream, observed),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+            return with_behaviour(handler, _counted_stream(handler.unary_stream, observed))
         if handler.stream_stream is not None:
-            return grpc.stream_stream_rpc_method_handler(
-                _counted_stream(handler.stream_stream, observed),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return grpc.stream_unary_rpc_method_handler(
-            _timed_unary(handler.stream_unary, observed),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+            return with_behaviour(handler, _counted_stream(handler.stream_stream, observed))
+        return with_behaviour(handler, _timed_unary(handler.stream_unary, observed))
 
     def _traced_unary(
         self,

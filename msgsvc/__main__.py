@@ -38,11 +38,8 @@ from chatmesh.v1 import (
     group_service_pb2_grpc,
     message_service_pb2,
     message_service_pb2_grpc,
-    notification_service_pb2_grpc,
-    session_service_pb2_grpc,
 )
 from msgsvc import wiring
-from msgsvc.batching import BatchingSessionLookup
 from msgsvc.directory_servicer import DirectoryServicer
 from msgsvc.frame_observer import FrameObserver
 from msgsvc.group_receipts import FLUSH_INTERVAL_S
@@ -50,7 +47,7 @@ from msgsvc.group_servicer import GroupServicer
 from msgsvc.ids import RENEW_INTERVAL_S, LeasedIdSource, WorkerLease
 from msgsvc.message_log import KafkaMessageLog
 from msgsvc.recovery import RECOVERY_INTERVAL_S
-from msgsvc.routing import GrpcPushQueue, GrpcSessionLookup, RedisDeliveryPublisher, Router
+from msgsvc.routes import mesh_router
 from msgsvc.servicer import MessageServicer
 from msgsvc.settings import MsgsvcSettings
 from msgsvc.storage.messages import CassandraMessageStore
@@ -111,17 +108,12 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
             "worker-id lease",
             lambda: LeasedIdSource.start(lease, clock),
         )
-        router = Router(
-            BatchingSessionLookup(
-                GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(sessionsvc))
-            ),
-            observed(
-                RedisDeliveryPublisher(redis_client, settings.common.key_prefix),
-                store="redis",
-                component="deliveries",
-                tracing=tracing,
-            ),
-            GrpcPushQueue(notification_service_pb2_grpc.NotificationServiceStub(notifysvc)),
+        router = mesh_router(
+            sessionsvc=sessionsvc,
+            notifysvc=notifysvc,
+            redis_client=redis_client,
+            key_prefix=settings.common.key_prefix,
+            tracing=tracing,
         )
         messages = await until_done(
             "cassandra statements",

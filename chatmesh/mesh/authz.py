@@ -16,6 +16,7 @@ import grpc
 from google.protobuf.message import Message
 
 from chatmesh.errors import ChatmeshError, PermissionDenied, Unauthenticated, grpc_status
+from chatmesh.grpc_handlers import with_behaviour
 from chatmesh.mesh.pki import Principal
 from chatmesh.mesh.policy import Rule
 
@@ -99,11 +100,7 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
                 record(await admit(context), request)
                 return await unary_unary(request, context)
 
-            return grpc.unary_unary_rpc_method_handler(
-                guarded_unary_unary,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+            return with_behaviour(handler, guarded_unary_unary)
         if handler.unary_stream is not None:
             unary_stream = handler.unary_stream
 
@@ -114,11 +111,7 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
                 async for response in unary_stream(request, context):
                     yield response
 
-            return grpc.unary_stream_rpc_method_handler(
-                guarded_unary_stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+            return with_behaviour(handler, guarded_unary_stream)
         if handler.stream_stream is not None:
             stream_stream = handler.stream_stream
 
@@ -129,11 +122,7 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
                 async for response in stream_stream(requests, context):
                     yield response
 
-            return grpc.stream_stream_rpc_method_handler(
-                guarded_stream_stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+            return with_behaviour(handler, guarded_stream_stream)
         stream_unary = handler.stream_unary
 
         async def guarded_stream_unary(
@@ -142,8 +131,4 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
             await admit(context)
             return await stream_unary(requests, context)
 
-        return grpc.stream_unary_rpc_method_handler(
-            guarded_stream_unary,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return with_behaviour(handler, guarded_stream_unary)

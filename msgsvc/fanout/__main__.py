@@ -26,12 +26,10 @@ from chatmesh.retry import until_done
 from chatmesh.store_observer import observed
 from chatmesh.tasks import TaskGroup
 from chatmesh.tracing import Tracing
-from chatmesh.v1 import notification_service_pb2_grpc, session_service_pb2_grpc
-from msgsvc.batching import BatchingSessionLookup
 from msgsvc.fanout.lag import LAG_INTERVAL_S, LagReporter
 from msgsvc.fanout.membership import MembershipCache
 from msgsvc.fanout.worker import FanoutWorker
-from msgsvc.routing import GrpcPushQueue, GrpcSessionLookup, RedisDeliveryPublisher, Router
+from msgsvc.routes import mesh_router
 from msgsvc.settings import MsgsvcSettings
 from msgsvc.storage.directory import PostgresDirectory
 from msgsvc.storage.groups import GroupStore
@@ -93,17 +91,12 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
             groups=observed(
                 GroupStore(pg_pool), store="postgresql", component="groups", tracing=tracing
             ),
-            router=Router(
-                BatchingSessionLookup(
-                    GrpcSessionLookup(session_service_pb2_grpc.SessionServiceStub(sessionsvc))
-                ),
-                observed(
-                    RedisDeliveryPublisher(redis_client, settings.common.key_prefix),
-                    store="redis",
-                    component="deliveries",
-                    tracing=tracing,
-                ),
-                GrpcPushQueue(notification_service_pb2_grpc.NotificationServiceStub(notifysvc)),
+            router=mesh_router(
+                sessionsvc=sessionsvc,
+                notifysvc=notifysvc,
+                redis_client=redis_client,
+                key_prefix=settings.common.key_prefix,
+                tracing=tracing,
             ),
             clock=clock,
             nudge_window_s=settings.channel_nudge_window_s,
