@@ -17,6 +17,7 @@ from pathlib import Path
 import grpc
 
 from chatmesh.mesh.pki import CA_FILE, CERT_FILE, KEY_FILE
+from chatmesh.mesh.renewing_channel import CHECK_INTERVAL_S, RenewingChannel
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,8 @@ class MeshTls:
     """Where this process's mesh credentials are mounted."""
 
     directory: Path
+    # How often a channel looks for a renewed certificate (RenewingChannel).
+    renew_check_s: float = CHECK_INTERVAL_S
 
     def _read(self) -> tuple[bytes, bytes, bytes]:
         return (
@@ -83,13 +86,18 @@ class MeshTls:
         interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
     ) -> grpc.aio.Channel:
         """A channel to ``service`` at ``target``. The server must present a
-        certificate from our CA naming ``service``, whatever address it has."""
-        return grpc.aio.secure_channel(
-            target,
-            self.channel_credentials(),
-            options=[*options, ("grpc.ssl_target_name_override", service)],
-            interceptors=list(interceptors) or None,
-        )
+        certificate from our CA naming ``service``, whatever address it has;
+        this process presents its own, renewed ones included."""
+
+        def open_channel() -> grpc.aio.Channel:
+            return grpc.aio.secure_channel(
+                target,
+                self.channel_credentials(),
+                options=[*options, ("grpc.ssl_target_name_override", service)],
+                interceptors=list(interceptors) or None,
+            )
+
+        return RenewingChannel(open_channel, self._fingerprint, check_interval_s=self.renew_check_s)
 
     def sync_channel(self, target: str, service: str) -> grpc.Channel:
         return grpc.secure_channel(
