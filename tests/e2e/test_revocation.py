@@ -11,10 +11,11 @@ import asyncpg
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from chatmesh.auth import ALGORITHM, AUDIENCE, DEVICE_CLAIM, ISSUER, Identity, TokenIssuer
 from chatmesh.client import Connection, Device
+from chatmesh.client.connection import text_send
 from chatmesh.devcluster import LocalCluster
 from chatmesh.frames import CLOSE_DEVICE_REVOKED, CLOSE_TOKEN_EXPIRED
 from chatmesh.v1 import client_pb2, directory_service_pb2, directory_service_pb2_grpc
@@ -157,3 +158,39 @@ async def test_the_client_library_stops_reconnecting_a_removed_device(
         assert not device.connected
     finally:
         await device.stop()
+
+
+async def test_a_device_removed_mid_sync_gets_no_further_page(
+    cluster: LocalCluster, issuer: TokenIssuer, pg_pool: asyncpg.Pool
+) -> None:
+    dave, erin = unique("dave"), unique("erin")
+    await add_users(pg_pool, dave, erin)
+    sender = await Connection.open(
+        cluster.edge_url, issuer.mint(Identity(erin, "phone"), ttl_s=600)
+    )
+    syncing = await Connection.open(
+        cluster.edge_url, issuer.mint(Identity(dave, "tablet"), ttl_s=600)
+    )
+    try:
+        acked = await sender.request(text_send("m1", dave, None, "before the removal"))
+        assert acked.WhichOneof("kind") == "ack"
+        summary = await syncing.request(client_pb2.ClientFrame(sync=client_pb2.SyncFrame()))
+        (conversation,) = summary.sync_summary.conversations
+        await _remove(cluster, dave, "tablet")
+        try:
+            page = await syncing.request(
+                client_pb2.ClientFrame(
+                    sync_conversation=client_pb2.SyncConversationFrame(
+                        conversation_id=conversation.conversation_id
+                    )
+                ),
+                timeout_s=5.0,
+            )
+        except ConnectionClosed:
+            pass  # closed by the announcement before the page was asked for
+        else:
+            assert page.error.reason == "DEVICE_NOT_REGISTERED", page
+        assert await _closed_with(syncing, CUT_OFF_S) == CLOSE_DEVICE_REVOKED
+    finally:
+        await sender.close()
+        await syncing.close()
