@@ -508,8 +508,17 @@ def build_config(
     }
 
 
+class _Dumper(yaml.SafeDumper):
+    # Listeners share constants such as RETRIABLE_STATUS_CODES; written as
+    # anchors and aliases, one listener's settings would point into another's.
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def dump(config: dict[str, Any]) -> str:
-    return GENERATED_HEADER + yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+    return GENERATED_HEADER + yaml.dump(
+        config, Dumper=_Dumper, sort_keys=False, default_flow_style=False
+    )
 
 
 def render_local(

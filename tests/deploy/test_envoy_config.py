@@ -284,6 +284,13 @@ def test_tls_listener_is_the_edge_listener_over_tls(tmp_path: Path) -> None:
     }
 
 
+def test_tls_render_writes_each_listener_out_in_full(tmp_path: Path) -> None:
+    # Both client listeners share the route's settings; YAML aliases would
+    # make one listener's text depend on another's.
+    text = render.render_local(8080, 9901, [8101, 8102], tls=_local_tls(tmp_path))
+    assert not [event for event in yaml.parse(text) if isinstance(event, yaml.AliasEvent)]
+
+
 def test_local_render_honours_host() -> None:
     config = yaml.safe_load(render.render_local(18080, 19901, [18101], host="127.0.0.2"))
     assert _listener(config, "edge")["address"]["socket_address"] == {
