@@ -1,17 +1,25 @@
 """Renders the chatmesh edge Envoy configuration (Envoy 1.40, v3 API).
 
 One builder produces every variant, so the local config and the Kubernetes
-one cannot drift apart:
+ones cannot drift apart, and every client listener, plaintext or TLS, is
+built by the same function:
 
 * ``render_local(...)``: static gateway endpoints on one host, for running the
   whole stack on a workstation or in CI; with ``tls``, a second client
-  listener that terminates TLS (``wss://``) next to the plaintext one.
-* ``render_k8s()``: gateways discovered through the headless Service
-  ``gateway-headless`` by STRICT_DNS. It is checked in twice, as
-  ``envoy/envoy.yaml`` (the reference copy) and ``k8s/base/edge/envoy.yaml``
-  (inside the kustomization root, because kustomize refuses to load files from
-  outside it); ``python -m chatmesh.edge_config --write`` regenerates both and
-  tests/deploy/test_envoy_config.py fails if either differs from this module.
+  listener that terminates TLS (``wss://``) next to the plaintext one, its
+  certificate read from files at startup.
+* ``render_k8s(overlay)``: gateways discovered through the headless Service
+  ``gateway-headless`` by STRICT_DNS. ``base`` is plaintext only; ``dev`` adds
+  a TLS listener; ``prod`` has only the TLS one. Both take their certificate
+  through the file-based SDS resource ``k8s/components/edge-tls/edge-tls-sds.yaml``,
+  which Envoy watches, so a renewed certificate is served without a restart.
+
+Every Kubernetes variant is checked in (``CHECKED_IN``): base twice, as
+``envoy/envoy.yaml`` (the reference copy) and ``k8s/base/edge/envoy.yaml``
+(inside the kustomization root, because kustomize refuses to load files from
+outside it), and each overlay's as ``k8s/overlays/<overlay>/edge/envoy.yaml``.
+``python -m chatmesh.edge_config --write`` regenerates them all and
+tests/deploy/test_envoy_config.py fails if any differs from this module.
 
 Usage::
 
@@ -19,7 +27,8 @@ Usage::
     python -m chatmesh.edge_config --listen-port 8080 --admin-port 9901 \\
         --gateway-port 8101 --gateway-port 8102
     python -m chatmesh.edge_config --tls-port 8443 --tls-dir .local/cluster/tls/edge
-    python -m chatmesh.edge_config --k8s                # Kubernetes variant
+    python -m chatmesh.edge_config --k8s                # Kubernetes base variant
+    python -m chatmesh.edge_config --k8s prod           # an overlay's variant
     python -m chatmesh.edge_config --write              # regenerate checked-in copies
 """
 
@@ -37,12 +46,6 @@ from chatmesh.mesh.pki import CERT_FILE, KEY_FILE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# Files that hold the Kubernetes variant verbatim.
-CHECKED_IN_K8S_CONFIGS = (
-    REPO_ROOT / "envoy" / "envoy.yaml",
-    REPO_ROOT / "k8s" / "base" / "edge" / "envoy.yaml",
-)
-
 GATEWAY_CLUSTER = "gateways"
 # Failures that happen before a gateway accepted the upgrade: safe to retry.
 # A 503 is a gateway declining the upgrade (full, draining, not ready yet).
@@ -55,6 +58,12 @@ K8S_GATEWAY_PORT = 8100
 K8S_LISTEN_PORT = 8080
 K8S_ADMIN_PORT = 9901
 K8S_PROBE_PORT = 8081
+# Container port 8443 and Service port 443 come from k8s/components/edge-tls.
+K8S_TLS_PORT = 8443
+# The SDS resource ships in the edge-envoy ConfigMap, mounted at /etc/envoy
+# (k8s/base/edge/edge.yaml), and names the secret the listener asks for.
+K8S_SDS_PATH = "/etc/envoy/edge-tls-sds.yaml"
+K8S_SDS_SECRET = "edge_tls"
 
 # Generous per-connection buffers: a single chat frame (attachments metadata,
 # history pages) can be a few hundred KiB and must not stall a WebSocket.
@@ -95,17 +104,94 @@ GENERATED_HEADER = (
 
 @dataclass(frozen=True, slots=True)
 class EdgeTls:
-    """The client listener that terminates TLS: its port and the PEM files of
-    the certificate it serves (the chain, leaf first, and its key)."""
+    """A client listener that terminates TLS with the PEM files of its
+    certificate (the chain, leaf first, and its key), read once at startup:
+    enough where nothing renews a certificate under a running Envoy."""
 
     port: int
     cert_file: Path
     key_file: Path
+    # Its traffic is counted apart from the plaintext listener's.
+    stat_prefix: str = "edge_tls"
 
     @classmethod
     def from_dir(cls, port: int, directory: Path) -> EdgeTls:
         """Files in cert-manager's layout (``tls.crt``, ``tls.key``)."""
         return cls(port, directory / CERT_FILE, directory / KEY_FILE)
+
+    def certificate_config(self) -> dict[str, Any]:
+        """The certificate's part of the listener's CommonTlsContext."""
+        return {
+            "tls_certificates": [
+                {
+                    "certificate_chain": {"filename": str(self.cert_file)},
+                    "private_key": {"filename": str(self.key_file)},
+                }
+            ]
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeTlsSds:
+    """A client listener that terminates TLS with the certificate ``secret``
+    from the file-based SDS resource at ``sds_path``. Envoy watches what that
+    resource names and serves a renewed certificate from the next handshake,
+    without a restart."""
+
+    port: int
+    sds_path: str
+    secret: str
+    stat_prefix: str
+
+    def certificate_config(self) -> dict[str, Any]:
+        """The certificate's part of the listener's CommonTlsContext."""
+        return {
+            "tls_certificate_sds_secret_configs": [
+                {
+                    "name": self.secret,
+                    "sds_config": {
+                        "path_config_source": {"path": self.sds_path},
+                        "resource_api_version": "V3",
+                    },
+                }
+            ]
+        }
+
+
+ClientTls = EdgeTls | EdgeTlsSds
+
+K8S_TLS = EdgeTlsSds(
+    port=K8S_TLS_PORT,
+    sds_path=K8S_SDS_PATH,
+    secret=K8S_SDS_SECRET,
+    # The plaintext listener's prefix: every overlay, prod (TLS only)
+    # included, then reports its client traffic under the same stats.
+    stat_prefix="edge",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class K8sOverlay:
+    """The client listeners of one Kubernetes variant's edge."""
+
+    plaintext: bool
+    tls: bool
+
+
+K8S_OVERLAYS = {
+    "base": K8sOverlay(plaintext=True, tls=False),
+    "dev": K8sOverlay(plaintext=True, tls=True),
+    # Clients reach production over TLS only.
+    "prod": K8sOverlay(plaintext=False, tls=True),
+}
+
+# Each checked-in file and the variant it holds verbatim.
+CHECKED_IN = {
+    REPO_ROOT / "envoy" / "envoy.yaml": "base",
+    REPO_ROOT / "k8s" / "base" / "edge" / "envoy.yaml": "base",
+    REPO_ROOT / "k8s" / "overlays" / "dev" / "edge" / "envoy.yaml": "dev",
+    REPO_ROOT / "k8s" / "overlays" / "prod" / "edge" / "envoy.yaml": "prod",
+}
 
 
 def _socket_address(address: str, port: int) -> dict[str, Any]:
@@ -168,7 +254,7 @@ def _json_access_log() -> list[dict[str, Any]]:
     ]
 
 
-def _downstream_tls(tls: EdgeTls) -> dict[str, Any]:
+def _downstream_tls(tls: ClientTls) -> dict[str, Any]:
     return {
         "name": "envoy.transport_sockets.tls",
         "typed_config": _typed(
@@ -176,26 +262,46 @@ def _downstream_tls(tls: EdgeTls) -> dict[str, Any]:
             common_tls_context={
                 "tls_params": {"tls_minimum_protocol_version": TLS_MINIMUM_VERSION},
                 "alpn_protocols": TLS_ALPN,
-                "tls_certificates": [
-                    {
-                        "certificate_chain": {"filename": str(tls.cert_file)},
-                        "private_key": {"filename": str(tls.key_file)},
-                    }
-                ],
+                **tls.certificate_config(),
             },
         ),
     }
 
 
-def _edge_listener(
-    name: str, address: str, port: int, tls: EdgeTls | None = None
-) -> dict[str, Any]:
-    """A client listener; the plaintext and the TLS one differ only in their
-    transport socket and stats prefix, so both route and time out WebSockets
-    alike."""
-    hcm = _typed(
+def _gateway_route() -> dict[str, Any]:
+    return {
+        "match": {"prefix": "/"},
+        "route": {
+            "cluster": GATEWAY_CLUSTER,
+            # WebSockets live for hours: no per-request deadline;
+            # stream_idle_timeout reaps dead ones.
+            "timeout": "0s",
+            # A gateway that died since the last health check refuses the
+            # connection: try another one instead of failing the client's
+            # upgrade.
+            "retry_policy": {
+                "retry_on": RETRY_ON,
+                "retriable_status_codes": RETRIABLE_STATUS_CODES,
+                "num_retries": 2,
+                "retry_host_predicate": [
+                    {
+                        "name": "envoy.retry_host_predicates.previous_hosts",
+                        "typed_config": _typed(
+                            "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+                        ),
+                    }
+                ],
+                "host_selection_retry_max_attempts": 3,
+            },
+        },
+    }
+
+
+def _edge_hcm(stat_prefix: str) -> dict[str, Any]:
+    """How every client listener handles HTTP and WebSockets."""
+    return _typed(
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-        stat_prefix=name,
+        stat_prefix=stat_prefix,
         codec_type="AUTO",
         # Clients connect directly (or through an L4 load balancer that keeps
         # the source address): trust only the peer address, never a
@@ -228,49 +334,23 @@ def _edge_listener(
         access_log=_json_access_log(),
         route_config={
             "name": "edge",
-            "virtual_hosts": [
-                {
-                    "name": "gateways",
-                    "domains": ["*"],
-                    "routes": [
-                        {
-                            "match": {"prefix": "/"},
-                            "route": {
-                                "cluster": GATEWAY_CLUSTER,
-                                # WebSockets live for hours: no per-request
-                                # deadline; stream_idle_timeout reaps dead ones.
-                                "timeout": "0s",
-                                # A gateway that died since the last health
-                                # check refuses the connection: try another one
-                                # instead of failing the client's upgrade.
-                                "retry_policy": {
-                                    "retry_on": RETRY_ON,
-                                    "retriable_status_codes": RETRIABLE_STATUS_CODES,
-                                    "num_retries": 2,
-                                    "retry_host_predicate": [
-                                        {
-                                            "name": "envoy.retry_host_predicates.previous_hosts",
-                                            "typed_config": _typed(
-                                                "envoy.extensions.retry.host.previous_hosts.v3."
-                                                "PreviousHostsPredicate"
-                                            ),
-                                        }
-                                    ],
-                                    "host_selection_retry_max_attempts": 3,
-                                },
-                            },
-                        }
-                    ],
-                }
-            ],
+            "virtual_hosts": [{"name": "gateways", "domains": ["*"], "routes": [_gateway_route()]}],
         },
         http_filters=[_router_filter()],
     )
+
+
+def _client_listener(
+    name: str, address: str, port: int, *, stat_prefix: str, tls: ClientTls | None = None
+) -> dict[str, Any]:
+    """A client listener; the plaintext and the TLS ones differ only in their
+    transport socket and stats prefix, so all route and time out WebSockets
+    alike."""
     chain: dict[str, Any] = {
         "filters": [
             {
                 "name": "envoy.filters.network.http_connection_manager",
-                "typed_config": hcm,
+                "typed_config": _edge_hcm(stat_prefix),
             }
         ]
     }
@@ -282,6 +362,21 @@ def _edge_listener(
         "per_connection_buffer_limit_bytes": CONNECTION_BUFFER_BYTES,
         "filter_chains": [chain],
     }
+
+
+def _client_listeners(
+    address: str, plaintext_port: int | None, tls: ClientTls | None
+) -> list[dict[str, Any]]:
+    listeners = []
+    if plaintext_port is not None:
+        listeners.append(_client_listener("edge", address, plaintext_port, stat_prefix="edge"))
+    if tls is not None:
+        listeners.append(
+            _client_listener("edge_tls", address, tls.port, stat_prefix=tls.stat_prefix, tls=tls)
+        )
+    if not listeners:
+        raise ValueError("the edge needs a plaintext or a TLS client listener")
+    return listeners
 
 
 def _probe_listener(address: str, port: int) -> dict[str, Any]:
@@ -461,27 +556,27 @@ def _admin_cluster(admin_port: int) -> dict[str, Any]:
 def build_config(
     *,
     listen_address: str,
-    listen_port: int,
+    listen_port: int | None,
     admin_port: int,
     gateway_endpoints: list[tuple[str, int]],
     discovery: str,
     probe_port: int | None = None,
-    tls: EdgeTls | None = None,
+    tls: ClientTls | None = None,
 ) -> dict[str, Any]:
     """Return the Envoy bootstrap as a dict.
 
     ``discovery`` is ``STATIC`` (literal IP endpoints) or ``STRICT_DNS``
-    (hostnames, every resolved address becomes an endpoint). ``tls`` adds the
-    listener ``edge_tls`` on ``listen_address:tls.port``.
+    (hostnames, every resolved address becomes an endpoint). ``listen_port``
+    is the plaintext listener ``edge``'s, or ``None`` for none; ``tls`` adds
+    the listener ``edge_tls`` on ``listen_address:tls.port``. At least one of
+    the two is required.
     """
     if discovery not in ("STATIC", "STRICT_DNS"):
         raise ValueError(f"unsupported discovery type {discovery!r}")
     if not gateway_endpoints:
         raise ValueError("at least one gateway endpoint is required")
 
-    listeners = [_edge_listener("edge", listen_address, listen_port)]
-    if tls is not None:
-        listeners.append(_edge_listener("edge_tls", listen_address, tls.port, tls))
+    listeners = _client_listeners(listen_address, listen_port, tls)
     clusters = [_gateway_cluster(gateway_endpoints, discovery)]
     if probe_port is not None:
         listeners.append(_probe_listener(listen_address, probe_port))
@@ -508,8 +603,17 @@ def build_config(
     }
 
 
+class _Dumper(yaml.SafeDumper):
+    # Listeners share constants such as RETRIABLE_STATUS_CODES; written as
+    # anchors and aliases, one listener's settings would point into another's.
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def dump(config: dict[str, Any]) -> str:
-    return GENERATED_HEADER + yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+    return GENERATED_HEADER + yaml.dump(
+        config, Dumper=_Dumper, sort_keys=False, default_flow_style=False
+    )
 
 
 def render_local(
@@ -534,34 +638,43 @@ def render_local(
     )
 
 
-def render_k8s() -> str:
-    """Config for the ``edge`` Deployment in namespace ``chatmesh``."""
+def render_k8s(overlay: str = "base") -> str:
+    """Config for the ``edge`` Deployment in namespace ``chatmesh``, with
+    the client listeners of ``overlay`` (a key of ``K8S_OVERLAYS``)."""
+    listeners = K8S_OVERLAYS[overlay]
     return dump(
         build_config(
             listen_address="0.0.0.0",
-            listen_port=K8S_LISTEN_PORT,
+            listen_port=K8S_LISTEN_PORT if listeners.plaintext else None,
             admin_port=K8S_ADMIN_PORT,
             gateway_endpoints=[(K8S_GATEWAY_HOST, K8S_GATEWAY_PORT)],
             discovery="STRICT_DNS",
             probe_port=K8S_PROBE_PORT,
+            tls=K8S_TLS if listeners.tls else None,
         )
     )
 
 
 def write_checked_in() -> list[Path]:
-    text = render_k8s()
-    for path in CHECKED_IN_K8S_CONFIGS:
+    for path, overlay in CHECKED_IN.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return list(CHECKED_IN_K8S_CONFIGS)
+        path.write_text(render_k8s(overlay))
+    return list(CHECKED_IN)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--k8s", action="store_true", help="print the Kubernetes variant")
     mode.add_argument(
-        "--write", action="store_true", help="regenerate the checked-in Kubernetes copies"
+        "--k8s",
+        nargs="?",
+        const="base",
+        choices=K8S_OVERLAYS,
+        metavar="OVERLAY",
+        help=f"print a Kubernetes variant: {', '.join(K8S_OVERLAYS)} (default base)",
+    )
+    mode.add_argument(
+        "--write", action="store_true", help="regenerate every checked-in Kubernetes copy"
     )
     parser.add_argument("--listen-port", type=int, default=8080)
     parser.add_argument("--admin-port", type=int, default=9901)
@@ -585,8 +698,8 @@ def main(argv: list[str] | None = None) -> int:
         for path in write_checked_in():
             print(f"wrote {path.relative_to(REPO_ROOT)}", file=sys.stderr)
         return 0
-    if args.k8s:
-        sys.stdout.write(render_k8s())
+    if args.k8s is not None:
+        sys.stdout.write(render_k8s(args.k8s))
         return 0
     sys.stdout.write(
         render_local(

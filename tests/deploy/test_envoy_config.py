@@ -36,7 +36,7 @@ from cryptography.x509.oid import NameOID
 
 from chatmesh import edge_config as render
 from chatmesh.mesh.pki import issue_local_edge
-from tests.deploy import edge_tls, manifests
+from tests.deploy import manifests
 
 REPO_ROOT = manifests.REPO_ROOT
 HCM_TYPE = (
@@ -138,19 +138,29 @@ def _seconds(duration: str) -> float:
 
 
 @pytest.mark.parametrize(
-    "path", render.CHECKED_IN_K8S_CONFIGS, ids=lambda p: str(p.relative_to(REPO_ROOT))
+    ("path", "overlay"),
+    render.CHECKED_IN.items(),
+    ids=[str(path.relative_to(REPO_ROOT)) for path in render.CHECKED_IN],
 )
-def test_checked_in_copy_matches_renderer(path: Path) -> None:
-    assert path.read_text() == render.render_k8s(), (
+def test_checked_in_copy_matches_renderer(path: Path, overlay: str) -> None:
+    assert path.read_text() == render.render_k8s(overlay), (
         f"{path.relative_to(REPO_ROOT)} is stale; run: python -m chatmesh.edge_config --write"
     )
+
+
+def test_every_kubernetes_variant_is_checked_in() -> None:
+    assert set(render.CHECKED_IN.values()) == set(render.K8S_OVERLAYS)
 
 
 # --- validation by Envoy itself ----------------------------------------------
 
 
+# The overlays' copies read files their pods mount: they are validated
+# with those in place, below.
 @pytest.mark.parametrize(
-    "path", render.CHECKED_IN_K8S_CONFIGS, ids=lambda p: str(p.relative_to(REPO_ROOT))
+    "path",
+    [path for path, overlay in render.CHECKED_IN.items() if overlay == "base"],
+    ids=lambda p: str(p.relative_to(REPO_ROOT)),
 )
 def test_envoy_accepts_checked_in_config(path: Path) -> None:
     _envoy_validate(path)
@@ -284,6 +294,24 @@ def test_tls_listener_is_the_edge_listener_over_tls(tmp_path: Path) -> None:
     }
 
 
+def test_tls_render_writes_each_listener_out_in_full(tmp_path: Path) -> None:
+    # Both client listeners share the route's settings; YAML aliases would
+    # make one listener's text depend on another's.
+    text = render.render_local(8080, 9901, [8101, 8102], tls=_local_tls(tmp_path))
+    assert not [event for event in yaml.parse(text) if isinstance(event, yaml.AliasEvent)]
+
+
+def test_an_edge_without_client_listeners_is_refused() -> None:
+    with pytest.raises(ValueError, match="client listener"):
+        render.build_config(
+            listen_address="127.0.0.1",
+            listen_port=None,
+            admin_port=9901,
+            gateway_endpoints=[("127.0.0.1", 8101)],
+            discovery="STATIC",
+        )
+
+
 def test_local_render_honours_host() -> None:
     config = yaml.safe_load(render.render_local(18080, 19901, [18101], host="127.0.0.2"))
     assert _listener(config, "edge")["address"]["socket_address"] == {
@@ -321,6 +349,20 @@ def test_module_cli_prints_default_local_config() -> None:
         check=True,
     )
     assert proc.stdout == render.render_local(8080, 9901, [8101, 8102])
+
+
+@pytest.mark.parametrize("overlay", ["base", "prod"])
+def test_module_cli_prints_a_kubernetes_variant(overlay: str) -> None:
+    flags = ["--k8s"] if overlay == "base" else ["--k8s", overlay]
+    proc = subprocess.run(
+        [sys.executable, "-m", "chatmesh.edge_config", *flags],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert proc.stdout == render.render_k8s(overlay)
 
 
 def test_script_cli_accepts_ports() -> None:
@@ -540,7 +582,7 @@ def test_probe_listener_reports_readiness_and_metrics(tmp_path: Path) -> None:
 
 # --- the overlays' TLS configs --------------------------------------------------------
 
-TLS_OVERLAYS = tuple(edge_tls.CHECKED_IN)
+TLS_OVERLAYS = tuple(name for name, overlay in render.K8S_OVERLAYS.items() if overlay.tls)
 # Flags the helpers above pass themselves, with how many values each takes.
 HELPER_FLAGS = {"--config-path": 1, "--log-level": 1, "--disable-hot-restart": 0}
 
@@ -675,14 +717,6 @@ def _project_secret(directory: Path, files: dict[str, bytes]) -> None:
 
 
 @pytest.mark.parametrize("overlay", TLS_OVERLAYS)
-def test_overlay_config_is_the_renderers_plus_tls(overlay: str) -> None:
-    path = edge_tls.CHECKED_IN[overlay]
-    assert path.read_text() == edge_tls.render_overlay(overlay), (
-        f"{path.relative_to(REPO_ROOT)} is stale; run: python -m tests.deploy.edge_tls --write"
-    )
-
-
-@pytest.mark.parametrize("overlay", TLS_OVERLAYS)
 def test_envoy_accepts_overlay_config(overlay: str, tmp_path: Path) -> None:
     # The Secret is not there at validate time and Envoy refuses a missing
     # SDS file, so both move to temporary files. Validation does not read
@@ -698,8 +732,8 @@ def test_envoy_accepts_overlay_config(overlay: str, tmp_path: Path) -> None:
 def test_overlay_serves_tls_from_the_mounted_secret(overlay: str) -> None:
     pod = EdgePod.of(overlay)
     config = yaml.safe_load(pod.files["envoy.yaml"])
-    tls = _listener(config, edge_tls.TLS_LISTENER)
-    assert tls["address"]["socket_address"]["port_value"] == edge_tls.TLS_LISTEN_PORT
+    tls = _listener(config, "edge_tls")
+    assert tls["address"]["socket_address"]["port_value"] == 8443
     assert _hcm(tls) == _hcm(_listener(_k8s_config(), "edge")), "same HTTP handling as plaintext"
     (chain,) = tls["filter_chains"]
     context = chain["transport_socket"]["typed_config"]["common_tls_context"]
@@ -720,9 +754,9 @@ def test_overlay_serves_tls_from_the_mounted_secret(overlay: str) -> None:
     if overlay == "prod":
         # No plaintext client listener; the probe listener is for the kubelet
         # and Prometheus and is in no Service.
-        assert listeners == {edge_tls.TLS_LISTENER, "probe"}
+        assert listeners == {"edge_tls", "probe"}
     else:
-        assert listeners == {"edge", edge_tls.TLS_LISTENER, "probe"}
+        assert listeners == {"edge", "edge_tls", "probe"}
 
 
 async def _wss_hello(port: int, context: ssl.SSLContext) -> str:
@@ -768,7 +802,7 @@ async def _run_prod_tls_scenario(tmp_path: Path) -> None:
         config = yaml.safe_load((tmp_path / "config" / "envoy.yaml").read_text())
         config["admin"]["address"]["socket_address"]["port_value"] = admin_port
         for listener in config["static_resources"]["listeners"]:
-            port = tls_port if listener["name"] == edge_tls.TLS_LISTENER else probe_port
+            port = tls_port if listener["name"] == "edge_tls" else probe_port
             listener["address"]["socket_address"] = {"address": "127.0.0.1", "port_value": port}
         for cluster in config["static_resources"]["clusters"]:
             for locality in cluster["load_assignment"]["endpoints"]:

@@ -17,12 +17,11 @@ from urllib.parse import urlsplit
 import kubernetes_validate
 import pytest
 
+from chatmesh import edge_config
 from chatmesh.mesh.pki import SERVICES as MESH_SERVICES
 from chatmesh.mesh.pki import TRUST_DOMAIN, Principal, service_dns_names
-from tests.deploy import edge_tls
 from tests.deploy.manifests import (
     OVERLAYS,
-    REPO_ROOT,
     Resource,
     config_map,
     of_kind,
@@ -582,8 +581,7 @@ def test_edge_runs_the_checked_in_envoy_config(overlay: str) -> None:
     container = one_container(edge)
     assert container["image"] == "envoyproxy/envoy:v1.40-latest"
     envoy_config = config_map(docs, "edge-envoy")
-    checked_in = edge_tls.CHECKED_IN.get(overlay, REPO_ROOT / "envoy" / "envoy.yaml")
-    assert envoy_config["data"]["envoy.yaml"] == checked_in.read_text()
+    assert envoy_config["data"]["envoy.yaml"] == edge_config.render_k8s(overlay)
     (volume,) = [v for v in edge["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
     assert volume["configMap"]["name"] == envoy_config["metadata"]["name"]
     (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
