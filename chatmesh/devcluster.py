@@ -724,7 +724,9 @@ class LocalKafka:
 
 
 def _kafka_answers(bootstrap: str) -> bool:
-    """True once the broker lists its topics (it is the controller too)."""
+    """True once the broker lists its topics (it is the controller too).
+    Plaintext: it asks only a cluster's own broker, which runs plaintext
+    (``deploy/local/kafka/server.properties``)."""
     admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 1000})
     try:
         admin.list_topics(timeout=1.0)

@@ -23,6 +23,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from chatmesh.errors import Unavailable
+from chatmesh.kafka_security import PLAINTEXT, KafkaSecurity, client_config
 from chatmesh.settings import env_int, env_str
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ class KafkaSettings:
     topic: str  # the message log
     partitions: int  # for creating the topic; scale fan-out workers up to this
     replication: int  # 1 on one broker; 3 with min.insync.replicas=2 in production
+    # How every client (producer, consumer, admin) reaches and logs in to the brokers.
+    security: KafkaSecurity = PLAINTEXT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], key_prefix: str) -> KafkaSettings:
@@ -52,6 +55,7 @@ class KafkaSettings:
             topic=env_str(env, "MESSAGE_TOPIC", topic_name(key_prefix, "messages")),
             partitions=env_int(env, "MESSAGE_TOPIC_PARTITIONS", 8),
             replication=env_int(env, "MESSAGE_TOPIC_REPLICATION", 1),
+            security=KafkaSecurity.from_env(env),
         )
 
 
@@ -62,7 +66,7 @@ def topic_name(key_prefix: str, name: str) -> str:
 
 async def ensure_topic(settings: KafkaSettings) -> None:
     """Creates the message log topic unless it exists."""
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap})
+    admin = AdminClient(client_config(settings.bootstrap, settings.security))
     config = {"min.insync.replicas": str(min(2, settings.replication))}
     futures = admin.create_topics(
         [NewTopic(settings.topic, settings.partitions, settings.replication, config=config)]
@@ -74,9 +78,11 @@ async def ensure_topic(settings: KafkaSettings) -> None:
             raise
 
 
-async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> list[str]:
+async def delete_topics_with_prefix(
+    bootstrap: str, prefix: str, *, security: KafkaSecurity
+) -> list[str]:
     """Deletes the topics a run created (tests and benchmarks clean up)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap, security))
     metadata = await asyncio.to_thread(admin.list_topics, timeout=10)
     doomed = [t for t in metadata.topics if t.startswith(prefix)]
     if doomed:
@@ -86,10 +92,10 @@ async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> list[str]:
 
 
 class LogProducer:
-    def __init__(self, bootstrap: str, *, client_id: str = "chatmesh") -> None:
+    def __init__(self, settings: KafkaSettings, *, client_id: str = "chatmesh") -> None:
         self._producer = Producer(
             {
-                "bootstrap.servers": bootstrap,
+                **client_config(settings.bootstrap, settings.security),
                 "client.id": client_id,
                 "acks": "all",
                 "enable.idempotence": True,
@@ -157,11 +163,13 @@ LAG_TIMEOUT_S = 5.0  # each broker query of a lag report
 
 
 class LogConsumer:
-    def __init__(self, bootstrap: str, topic: str, group_id: str, *, client_id: str) -> None:
-        self._topic = topic
+    """Reads ``settings.topic``, the message log."""
+
+    def __init__(self, settings: KafkaSettings, group_id: str, *, client_id: str) -> None:
+        self._topic = settings.topic
         self._consumer = Consumer(
             {
-                "bootstrap.servers": bootstrap,
+                **client_config(settings.bootstrap, settings.security),
                 "group.id": group_id,
                 "client.id": client_id,
                 "enable.auto.commit": False,
