@@ -76,6 +76,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 KAFKA_STARTUP_TIMEOUT_S = 90.0
+# A laptop broker's heap: a few test topics, not a production load.
+KAFKA_JVM_OPTIONS = ("-Xms256m", "-Xmx384m", "-XX:+UseG1GC")
 # Internal client identities the local CA issues: operator commands, tests.
 MESH_CLIENTS = ("ops", "tests")
 # Every client of a local cluster connects from loopback: one address must
@@ -587,65 +589,13 @@ class LocalCluster:
     def _add_kafka(self) -> None:
         """A single-node KRaft broker of this cluster's own, formatted once."""
         c = self.config
-        classpath_file = REPO_ROOT / ".local" / "kafka" / "classpath.txt"
-        if not classpath_file.is_file():
-            raise RuntimeError("Kafka is not resolved yet; deploy/local/backing.sh up does that")
-        java = _java17()
-        classpath = classpath_file.read_text().strip()
         data_dir = c.workdir / "kafka" / "data"
-        logs_dir = c.workdir / "kafka" / "logs"
-        for folder in (data_dir, logs_dir):
-            folder.mkdir(parents=True, exist_ok=True)
-        template = (REPO_ROOT / "deploy" / "local" / "kafka" / "server.properties").read_text()
+        broker = LocalKafka.resolved(c.workdir / "kafka" / "logs")
         properties = c.workdir / "kafka" / "server.properties"
-        properties.write_text(
-            template.replace("@PORT@", str(c.ports.kafka))
-            .replace("@CONTROLLER_PORT@", str(c.ports.kafka_controller))
-            .replace("@DATA_DIR@", str(data_dir))
-        )
-        log_options = [
-            f"-Dkafka.logs.dir={logs_dir}",
-            f"-Dlog4j2.configurationFile={REPO_ROOT / 'deploy/local/kafka/log4j2.properties'}",
-        ]
-        if not (data_dir / "meta.properties").exists():
-            cluster_id = subprocess.run(
-                [java, *log_options, "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.split()[-1]
-            subprocess.run(
-                [
-                    java,
-                    *log_options,
-                    "-cp",
-                    classpath,
-                    "kafka.tools.StorageTool",
-                    "format",
-                    "--standalone",
-                    "-t",
-                    cluster_id,
-                    "-c",
-                    str(properties),
-                ],
-                capture_output=True,
-                check=True,
-            )
+        properties.write_text(kafka_properties(c.ports.kafka, c.ports.kafka_controller, data_dir))
+        broker.format_once(properties, data_dir)
         self.processes["kafka"] = ServiceProcess(
-            "kafka",
-            [
-                java,
-                "-Xms256m",
-                "-Xmx384m",
-                "-XX:+UseG1GC",
-                *log_options,
-                "-cp",
-                classpath,
-                "kafka.Kafka",
-                str(properties),
-            ],
-            dict(os.environ),
-            c.workdir / "logs" / "kafka.log",
+            "kafka", broker.argv(properties), dict(os.environ), c.workdir / "logs" / "kafka.log"
         )
 
     # -- mesh clients ----------------------------------------------------------
@@ -702,8 +652,81 @@ def _msgsvc_name(index: int) -> str:
     return "msgsvc" if index == 0 else f"msgsvc{index + 1}"
 
 
+def kafka_properties(port: int, controller_port: int, data_dir: Path) -> str:
+    """``deploy/local/kafka/server.properties`` for a broker on ``port``:
+    plaintext, on loopback, both broker and controller."""
+    template = (REPO_ROOT / "deploy" / "local" / "kafka" / "server.properties").read_text()
+    return (
+        template.replace("@PORT@", str(port))
+        .replace("@CONTROLLER_PORT@", str(controller_port))
+        .replace("@DATA_DIR@", str(data_dir))
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LocalKafka:
+    """The Kafka jars ``deploy/local/backing.sh`` resolved, and the JDK they
+    run on: formats a broker's storage and gives the command that runs it."""
+
+    java: str
+    classpath: str
+    logs_dir: Path  # the broker's own log and the storage tool's
+
+    @classmethod
+    def resolved(cls, logs_dir: Path) -> LocalKafka:
+        classpath_file = REPO_ROOT / ".local" / "kafka" / "classpath.txt"
+        if not classpath_file.is_file():
+            raise RuntimeError("Kafka is not resolved yet; deploy/local/backing.sh up does that")
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        return cls(_java17(), classpath_file.read_text().strip(), logs_dir)
+
+    def _java(self, main: str, *args: str, jvm: tuple[str, ...] = ()) -> list[str]:
+        return [
+            self.java,
+            *jvm,
+            f"-Dkafka.logs.dir={self.logs_dir}",
+            f"-Dlog4j2.configurationFile={REPO_ROOT / 'deploy/local/kafka/log4j2.properties'}",
+            "-cp",
+            self.classpath,
+            main,
+            *args,
+        ]
+
+    def format_once(self, properties: Path, data_dir: Path, *options: str) -> None:
+        """Formats ``data_dir`` as a new one-node cluster unless it holds one
+        already. ``options`` go to ``StorageTool format`` (``--add-scram ...``)."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if (data_dir / "meta.properties").exists():
+            return
+        cluster_id = subprocess.run(
+            self._java("kafka.tools.StorageTool", "random-uuid"),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()[-1]
+        subprocess.run(
+            self._java(
+                "kafka.tools.StorageTool",
+                "format",
+                "--standalone",
+                "-t",
+                cluster_id,
+                "-c",
+                str(properties),
+                *options,
+            ),
+            capture_output=True,
+            check=True,
+        )
+
+    def argv(self, properties: Path) -> list[str]:
+        return self._java("kafka.Kafka", str(properties), jvm=KAFKA_JVM_OPTIONS)
+
+
 def _kafka_answers(bootstrap: str) -> bool:
-    """True once the broker lists its topics (it is the controller too)."""
+    """True once the broker lists its topics (it is the controller too).
+    Plaintext: it asks only a cluster's own broker, which runs plaintext
+    (``deploy/local/kafka/server.properties``)."""
     admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 1000})
     try:
         admin.list_topics(timeout=1.0)

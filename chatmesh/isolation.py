@@ -19,6 +19,7 @@ import asyncpg
 
 from chatmesh import cassandra_io
 from chatmesh.kafka_io import DEFAULT_BOOTSTRAP, delete_topics_with_prefix, topic_name
+from chatmesh.kafka_security import KafkaSecurity
 from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
 from chatmesh.settings import DEFAULT_PG_DSN, DEFAULT_REDIS_URL, CassandraSettings
 
@@ -31,6 +32,7 @@ class IsolatedStores:
     key_prefix: str
     cassandra: CassandraSettings
     kafka_bootstrap: str
+    kafka_security: KafkaSecurity
 
 
 async def _admin(dsn: str, statement: str) -> None:
@@ -57,6 +59,7 @@ def isolated_stores(kind: str = "t") -> Iterator[IsolatedStores]:
     pg_dsn = with_database(admin_dsn, database)
     cassandra = replace(CassandraSettings.from_env(os.environ), keyspace=f"chatmesh_{run_id}")
     kafka_bootstrap = os.environ.get("CHATMESH_KAFKA_BOOTSTRAP", DEFAULT_BOOTSTRAP)
+    kafka_security = KafkaSecurity.from_env(os.environ)
     try:
         asyncio.run(migrate_postgres(pg_dsn))
         migrate_cassandra(cassandra)
@@ -67,10 +70,15 @@ def isolated_stores(kind: str = "t") -> Iterator[IsolatedStores]:
             key_prefix=f"{run_id}:",
             cassandra=cassandra,
             kafka_bootstrap=kafka_bootstrap,
+            kafka_security=kafka_security,
         )
     finally:
         # The run's topics (named under its key prefix) go too.
-        asyncio.run(delete_topics_with_prefix(kafka_bootstrap, topic_name(f"{run_id}:", "")))
+        asyncio.run(
+            delete_topics_with_prefix(
+                kafka_bootstrap, topic_name(f"{run_id}:", ""), security=kafka_security
+            )
+        )
         asyncio.run(_admin(admin_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         cluster, session = cassandra_io.connect(cassandra)
         try:

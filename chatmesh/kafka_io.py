@@ -23,6 +23,8 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from chatmesh.errors import Unavailable
+from chatmesh.kafka_security import PLAINTEXT, KafkaSecurity, client_config
+from chatmesh.kafka_trouble import ConnectionTrouble
 from chatmesh.settings import env_int, env_str
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,9 @@ POLL_INTERVAL_S = 0.05  # how long the delivery thread blocks between checks
 # A consumer that stops heartbeating loses its partitions after this: a
 # killed fan-out worker's share moves to the others within seconds.
 SESSION_TIMEOUT_MS = 10_000
+# Creating a topic waits for the controller; a broker that cannot be reached
+# or refuses us fails it after this instead.
+TOPIC_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +49,8 @@ class KafkaSettings:
     topic: str  # the message log
     partitions: int  # for creating the topic; scale fan-out workers up to this
     replication: int  # 1 on one broker; 3 with min.insync.replicas=2 in production
+    # How every client (producer, consumer, admin) reaches and logs in to the brokers.
+    security: KafkaSecurity = PLAINTEXT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], key_prefix: str) -> KafkaSettings:
@@ -52,6 +59,7 @@ class KafkaSettings:
             topic=env_str(env, "MESSAGE_TOPIC", topic_name(key_prefix, "messages")),
             partitions=env_int(env, "MESSAGE_TOPIC_PARTITIONS", 8),
             replication=env_int(env, "MESSAGE_TOPIC_REPLICATION", 1),
+            security=KafkaSecurity.from_env(env),
         )
 
 
@@ -60,23 +68,38 @@ def topic_name(key_prefix: str, name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", ".", key_prefix) + name
 
 
-async def ensure_topic(settings: KafkaSettings) -> None:
-    """Creates the message log topic unless it exists."""
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap})
+def _admin(bootstrap: str, security: KafkaSecurity, trouble: ConnectionTrouble) -> AdminClient:
+    return AdminClient({**client_config(bootstrap, security), **trouble.client_config()})
+
+
+async def ensure_topic(settings: KafkaSettings, *, timeout_s: float = TOPIC_TIMEOUT_S) -> None:
+    """Creates the message log topic unless it exists. Raises ``Unavailable``,
+    naming what the brokers said, when it is not created within ``timeout_s``."""
+    trouble = ConnectionTrouble("admin")
+    admin = _admin(settings.bootstrap, settings.security, trouble)
     config = {"min.insync.replicas": str(min(2, settings.replication))}
     futures = admin.create_topics(
-        [NewTopic(settings.topic, settings.partitions, settings.replication, config=config)]
+        [NewTopic(settings.topic, settings.partitions, settings.replication, config=config)],
+        request_timeout=timeout_s,
     )
     try:
-        await asyncio.to_thread(futures[settings.topic].result, 30)
+        # A little longer than librdkafka's own deadline, which fails it first.
+        await asyncio.to_thread(futures[settings.topic].result, timeout_s + 1)
     except KafkaException as exc:
-        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-            raise
+        if exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
+            return
+        admin.poll(0)  # serves the callbacks that carry the cause
+        raise Unavailable(
+            "LOG_UNAVAILABLE",
+            f"topic {settings.topic} not created: {exc.args[0].str()}{trouble.explain()}",
+        ) from exc
 
 
-async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> list[str]:
+async def delete_topics_with_prefix(
+    bootstrap: str, prefix: str, *, security: KafkaSecurity
+) -> list[str]:
     """Deletes the topics a run created (tests and benchmarks clean up)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = _admin(bootstrap, security, ConnectionTrouble("admin"))
     metadata = await asyncio.to_thread(admin.list_topics, timeout=10)
     doomed = [t for t in metadata.topics if t.startswith(prefix)]
     if doomed:
@@ -86,10 +109,13 @@ async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> list[str]:
 
 
 class LogProducer:
-    def __init__(self, bootstrap: str, *, client_id: str = "chatmesh") -> None:
+    def __init__(self, settings: KafkaSettings, *, client_id: str = "chatmesh") -> None:
         self._producer = Producer(
             {
-                "bootstrap.servers": bootstrap,
+                **client_config(settings.bootstrap, settings.security),
+                # Served by the delivery thread: the cause of a failed
+                # delivery is in the log before the failure.
+                **ConnectionTrouble(client_id).client_config(),
                 "client.id": client_id,
                 "acks": "all",
                 "enable.idempotence": True,
@@ -157,11 +183,17 @@ LAG_TIMEOUT_S = 5.0  # each broker query of a lag report
 
 
 class LogConsumer:
-    def __init__(self, bootstrap: str, topic: str, group_id: str, *, client_id: str) -> None:
-        self._topic = topic
+    """Reads ``settings.topic``, the message log."""
+
+    def __init__(self, settings: KafkaSettings, group_id: str, *, client_id: str) -> None:
+        self._topic = settings.topic
+        # Served by ``batch``: it names the cause of failed pings once the
+        # consumer has been reading.
+        self._trouble = ConnectionTrouble(client_id)
         self._consumer = Consumer(
             {
-                "bootstrap.servers": bootstrap,
+                **client_config(settings.bootstrap, settings.security),
+                **self._trouble.client_config(),
                 "group.id": group_id,
                 "client.id": client_id,
                 "enable.auto.commit": False,
@@ -178,8 +210,14 @@ class LogConsumer:
         await asyncio.to_thread(self._consumer.subscribe, [self._topic])
 
     async def ping(self) -> None:
-        """Raises unless a broker answers a metadata request for the topic."""
-        await asyncio.to_thread(self._consumer.list_topics, self._topic, PING_TIMEOUT_S)
+        """Raises ``Unavailable`` unless a broker answers a metadata request for the topic."""
+        try:
+            await asyncio.to_thread(self._consumer.list_topics, self._topic, PING_TIMEOUT_S)
+        except KafkaException as exc:
+            raise Unavailable(
+                "LOG_UNAVAILABLE",
+                f"no broker answered: {exc.args[0].str()}{self._trouble.explain()}",
+            ) from exc
 
     async def batch(self, max_records: int, timeout_s: float) -> list[LogRecord]:
         """Up to ``max_records`` records, waiting at most ``timeout_s`` for the first."""

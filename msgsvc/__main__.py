@@ -96,7 +96,7 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
     shell = ProcessShell(settings.common.ops_listen, readiness, server)
     await shell.listen()
     tasks = TaskGroup("msgsvc")
-    producer = LogProducer(settings.kafka.bootstrap, client_id=settings.instance_id)
+    producer = LogProducer(settings.kafka, client_id=settings.instance_id)
     tasks.spawn("message-log-topic", _ensure_topic(settings.kafka))
     ids: LeasedIdSource | None = None
 

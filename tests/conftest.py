@@ -88,6 +88,7 @@ def kafka(stores: Stores) -> KafkaSettings:
         topic=topic_name(stores.key_prefix, "messages"),
         partitions=4,
         replication=1,
+        security=stores.kafka_security,
     )
     asyncio.run(ensure_topic(settings))
     return settings
@@ -95,7 +96,7 @@ def kafka(stores: Stores) -> KafkaSettings:
 
 @pytest.fixture
 async def message_log(kafka: KafkaSettings) -> AsyncIterator[KafkaMessageLog]:
-    producer = LogProducer(kafka.bootstrap, client_id="tests")
+    producer = LogProducer(kafka, client_id="tests")
     yield KafkaMessageLog(producer, kafka.topic)
     await producer.close()
 

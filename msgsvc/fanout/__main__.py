@@ -51,10 +51,7 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
     notifysvc = mesh_channel(tls, settings.notifysvc_addr, "notifysvc", tracing=tracing)
     kafka = settings.kafka
     consumer = LogConsumer(
-        kafka.bootstrap,
-        kafka.topic,
-        topic_name(settings.common.key_prefix, "fanout"),
-        client_id=settings.instance_id,
+        kafka, topic_name(settings.common.key_prefix, "fanout"), client_id=settings.instance_id
     )
     readiness = Readiness()
     readiness.add_check("redis", redis_client.ping)

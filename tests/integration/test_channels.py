@@ -41,10 +41,12 @@ def clock() -> ManualClock:
 async def log(
     stores: Stores, key_prefix: str
 ) -> AsyncIterator[tuple[KafkaMessageLog, LogConsumer]]:
-    settings = KafkaSettings(stores.kafka_bootstrap, topic_name(key_prefix, "log"), 1, 1)
+    settings = KafkaSettings(
+        stores.kafka_bootstrap, topic_name(key_prefix, "log"), 1, 1, stores.kafka_security
+    )
     await ensure_topic(settings)
-    producer = LogProducer(settings.bootstrap, client_id="channels")
-    consumer = LogConsumer(settings.bootstrap, settings.topic, secrets.token_hex(4), client_id="t")
+    producer = LogProducer(settings, client_id="channels")
+    consumer = LogConsumer(settings, secrets.token_hex(4), client_id="t")
     await consumer.start()
     yield KafkaMessageLog(producer, settings.topic), consumer
     await consumer.close()

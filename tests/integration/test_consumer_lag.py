@@ -18,14 +18,16 @@ RECORDS = 5
 
 @pytest.fixture
 async def topic(stores: Stores, key_prefix: str) -> KafkaSettings:
-    settings = KafkaSettings(stores.kafka_bootstrap, topic_name(key_prefix, "lag"), 2, 1)
+    settings = KafkaSettings(
+        stores.kafka_bootstrap, topic_name(key_prefix, "lag"), 2, 1, stores.kafka_security
+    )
     await ensure_topic(settings)
     return settings
 
 
 @pytest.fixture
 async def consumer(topic: KafkaSettings) -> AsyncIterator[LogConsumer]:
-    source = LogConsumer(topic.bootstrap, topic.topic, f"lag-{secrets.token_hex(3)}", client_id="t")
+    source = LogConsumer(topic, f"lag-{secrets.token_hex(3)}", client_id="t")
     await source.start()
     yield source
     await source.close()
@@ -40,7 +42,7 @@ def _gauge(partition: int) -> float | None:
 async def test_lag_is_what_is_read_but_not_committed_per_partition(
     topic: KafkaSettings, consumer: LogConsumer
 ) -> None:
-    producer = LogProducer(topic.bootstrap, client_id="lag-test")
+    producer = LogProducer(topic, client_id="lag-test")
     try:
         for i in range(RECORDS):
             # One key: every record in one partition, in order.

@@ -49,23 +49,23 @@ SYSTEM = common_pb2.MESSAGE_KIND_SYSTEM
 @pytest.fixture
 async def topic(stores: Stores, key_prefix: str) -> AsyncIterator[KafkaSettings]:
     """A topic of this test's own: its worker reads nobody else's records."""
-    settings = KafkaSettings(stores.kafka_bootstrap, topic_name(key_prefix, "log"), 2, 1)
+    settings = KafkaSettings(
+        stores.kafka_bootstrap, topic_name(key_prefix, "log"), 2, 1, stores.kafka_security
+    )
     await ensure_topic(settings)
     yield settings
 
 
 @pytest.fixture
 async def log(topic: KafkaSettings) -> AsyncIterator[KafkaMessageLog]:
-    producer = LogProducer(topic.bootstrap, client_id="fanout-test")
+    producer = LogProducer(topic, client_id="fanout-test")
     yield KafkaMessageLog(producer, topic.topic)
     await producer.close()
 
 
 @pytest.fixture
 async def consumer(topic: KafkaSettings) -> AsyncIterator[LogConsumer]:
-    source = LogConsumer(
-        topic.bootstrap, topic.topic, f"fanout-{secrets.token_hex(3)}", client_id="t"
-    )
+    source = LogConsumer(topic, f"fanout-{secrets.token_hex(3)}", client_id="t")
     await source.start()
     yield source
     await source.close()
@@ -324,7 +324,7 @@ async def test_records_not_committed_are_read_again_by_the_next_owner(
     topic: KafkaSettings, log: KafkaMessageLog
 ) -> None:
     group_id = f"owners-{secrets.token_hex(3)}"
-    first = LogConsumer(topic.bootstrap, topic.topic, group_id, client_id="first")
+    first = LogConsumer(topic, group_id, client_id="first")
     await first.start()
     await log.append(LogEntry("g-x", 1, 1))
     await log.append(LogEntry("g-x", 2, 1))
@@ -332,7 +332,7 @@ async def test_records_not_committed_are_read_again_by_the_next_owner(
     await first.commit(taken[:1])
     await first.close()  # dies having routed, but not committed, the second
 
-    second = LogConsumer(topic.bootstrap, topic.topic, group_id, client_id="second")
+    second = LogConsumer(topic, group_id, client_id="second")
     await second.start()
     try:
         again = await read(second, 1)
