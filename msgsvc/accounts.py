@@ -14,6 +14,7 @@ from typing import Protocol
 from chatmesh.clock import Clock
 from chatmesh.conversation import is_valid_user_id
 from chatmesh.errors import InvalidArgument, NotFound
+from msgsvc.push_credentials import PushCredential
 from msgsvc.storage.accounts import AccountStore, DeviceRecord, UnknownUser, UserRecord
 
 # Push platforms as stored in devices.push_platform.
@@ -61,13 +62,31 @@ class Accounts:
         device_id: str,
         push_platform: str | None = None,
         push_token: str | None = None,
+        *,
+        credential: PushCredential | None = None,
+        show_previews: bool | None = None,
     ) -> DeviceRecord:
-        """Registers the device, or replaces its push fields. No platform
-        means no push: an existing token is cleared. A platform needs a
-        token, and a token needs a platform."""
+        """Registers the device, or replaces its push fields, and sets
+        whether pushes show previews unless ``show_previews`` is None. The
+        push fields are a checked ``credential`` (``msgsvc.push_credentials``)
+        or a bare platform and token; no platform means no push: an existing
+        one is cleared. A platform needs a token, and a token needs a platform."""
         _check_user_id(user_id)
         _check_device_id(device_id)
         push_token = push_token or None  # proto3 cannot tell "" from unset
+        if credential is not None:
+            if push_platform is not None or push_token is not None:
+                raise InvalidArgument(
+                    "PUSH_CREDENTIAL_TWICE", "give push, or push_platform and push_token, not both"
+                )
+            return await self._register(
+                user_id,
+                device_id,
+                credential.platform,
+                credential.token,
+                dict(credential.params) or None,
+                show_previews,
+            )
         if push_platform is None:
             if push_token is not None:
                 raise InvalidArgument(
@@ -85,8 +104,23 @@ class Accounts:
                     "PUSH_TOKEN_TOO_LONG", f"push_token exceeds {MAX_PUSH_TOKEN_CHARS} characters"
                 )
             _check_storable("push_token", push_token)
+        return await self._register(
+            user_id, device_id, push_platform, push_token, None, show_previews
+        )
+
+    async def _register(
+        self,
+        user_id: str,
+        device_id: str,
+        push_platform: str | None,
+        push_token: str | None,
+        push_params: dict[str, str] | None,
+        show_previews: bool | None,
+    ) -> DeviceRecord:
         try:
-            return await self._store.register_device(user_id, device_id, push_platform, push_token)
+            return await self._store.register_device(
+                user_id, device_id, push_platform, push_token, push_params, show_previews
+            )
         except UnknownUser as exc:
             raise NotFound("USER_NOT_FOUND", str(exc)) from exc
 

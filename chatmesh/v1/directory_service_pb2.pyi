@@ -13,10 +13,55 @@ class PushPlatform(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PUSH_PLATFORM_FCM: _ClassVar[PushPlatform]
     PUSH_PLATFORM_APNS: _ClassVar[PushPlatform]
     PUSH_PLATFORM_WEBPUSH: _ClassVar[PushPlatform]
+
+class ApnsEnvironment(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    APNS_ENVIRONMENT_UNSPECIFIED: _ClassVar[ApnsEnvironment]
+    APNS_ENVIRONMENT_PRODUCTION: _ClassVar[ApnsEnvironment]
+    APNS_ENVIRONMENT_SANDBOX: _ClassVar[ApnsEnvironment]
 PUSH_PLATFORM_UNSPECIFIED: PushPlatform
 PUSH_PLATFORM_FCM: PushPlatform
 PUSH_PLATFORM_APNS: PushPlatform
 PUSH_PLATFORM_WEBPUSH: PushPlatform
+APNS_ENVIRONMENT_UNSPECIFIED: ApnsEnvironment
+APNS_ENVIRONMENT_PRODUCTION: ApnsEnvironment
+APNS_ENVIRONMENT_SANDBOX: ApnsEnvironment
+
+class FcmRegistration(_message.Message):
+    __slots__ = ("registration_token",)
+    REGISTRATION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    registration_token: str
+    def __init__(self, registration_token: _Optional[str] = ...) -> None: ...
+
+class ApnsRegistration(_message.Message):
+    __slots__ = ("device_token", "topic", "environment")
+    DEVICE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    device_token: str
+    topic: str
+    environment: ApnsEnvironment
+    def __init__(self, device_token: _Optional[str] = ..., topic: _Optional[str] = ..., environment: _Optional[_Union[ApnsEnvironment, str]] = ...) -> None: ...
+
+class WebPushSubscription(_message.Message):
+    __slots__ = ("endpoint", "p256dh", "auth")
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    P256DH_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    endpoint: str
+    p256dh: str
+    auth: str
+    def __init__(self, endpoint: _Optional[str] = ..., p256dh: _Optional[str] = ..., auth: _Optional[str] = ...) -> None: ...
+
+class PushCredential(_message.Message):
+    __slots__ = ("fcm", "apns", "web_push")
+    FCM_FIELD_NUMBER: _ClassVar[int]
+    APNS_FIELD_NUMBER: _ClassVar[int]
+    WEB_PUSH_FIELD_NUMBER: _ClassVar[int]
+    fcm: FcmRegistration
+    apns: ApnsRegistration
+    web_push: WebPushSubscription
+    def __init__(self, fcm: _Optional[_Union[FcmRegistration, _Mapping]] = ..., apns: _Optional[_Union[ApnsRegistration, _Mapping]] = ..., web_push: _Optional[_Union[WebPushSubscription, _Mapping]] = ...) -> None: ...
 
 class User(_message.Message):
     __slots__ = ("user_id", "display_name", "created_at_ms")
@@ -29,18 +74,22 @@ class User(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., display_name: _Optional[str] = ..., created_at_ms: _Optional[int] = ...) -> None: ...
 
 class Device(_message.Message):
-    __slots__ = ("user_id", "device_id", "push_platform", "push_token", "created_at_ms")
+    __slots__ = ("user_id", "device_id", "push_platform", "push_token", "created_at_ms", "push", "show_previews")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     PUSH_PLATFORM_FIELD_NUMBER: _ClassVar[int]
     PUSH_TOKEN_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    PUSH_FIELD_NUMBER: _ClassVar[int]
+    SHOW_PREVIEWS_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     device_id: str
     push_platform: PushPlatform
     push_token: str
     created_at_ms: int
-    def __init__(self, user_id: _Optional[str] = ..., device_id: _Optional[str] = ..., push_platform: _Optional[_Union[PushPlatform, str]] = ..., push_token: _Optional[str] = ..., created_at_ms: _Optional[int] = ...) -> None: ...
+    push: PushCredential
+    show_previews: bool
+    def __init__(self, user_id: _Optional[str] = ..., device_id: _Optional[str] = ..., push_platform: _Optional[_Union[PushPlatform, str]] = ..., push_token: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., push: _Optional[_Union[PushCredential, _Mapping]] = ..., show_previews: _Optional[bool] = ...) -> None: ...
 
 class CreateUserRequest(_message.Message):
     __slots__ = ("user_id", "display_name")
@@ -59,16 +108,20 @@ class CreateUserResponse(_message.Message):
     def __init__(self, user: _Optional[_Union[User, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
 
 class RegisterDeviceRequest(_message.Message):
-    __slots__ = ("user_id", "device_id", "push_platform", "push_token")
+    __slots__ = ("user_id", "device_id", "push_platform", "push_token", "push", "show_previews")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     PUSH_PLATFORM_FIELD_NUMBER: _ClassVar[int]
     PUSH_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PUSH_FIELD_NUMBER: _ClassVar[int]
+    SHOW_PREVIEWS_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     device_id: str
     push_platform: PushPlatform
     push_token: str
-    def __init__(self, user_id: _Optional[str] = ..., device_id: _Optional[str] = ..., push_platform: _Optional[_Union[PushPlatform, str]] = ..., push_token: _Optional[str] = ...) -> None: ...
+    push: PushCredential
+    show_previews: bool
+    def __init__(self, user_id: _Optional[str] = ..., device_id: _Optional[str] = ..., push_platform: _Optional[_Union[PushPlatform, str]] = ..., push_token: _Optional[str] = ..., push: _Optional[_Union[PushCredential, _Mapping]] = ..., show_previews: _Optional[bool] = ...) -> None: ...
 
 class RegisterDeviceResponse(_message.Message):
     __slots__ = ("device",)

@@ -74,7 +74,8 @@ class DirectoryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RegisterDevice(self, request, context):
-        """Registers a device of a user, or updates its push token.
+        """Registers a device of a user, or updates its push credential and
+        settings.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

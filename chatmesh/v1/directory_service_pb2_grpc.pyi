@@ -41,7 +41,9 @@ class DirectoryServiceStub:
     the stored user unchanged with created = false.
     """
     RegisterDevice: _grpc.UnaryUnaryMultiCallable[_directory_service_pb2.RegisterDeviceRequest, _directory_service_pb2.RegisterDeviceResponse]
-    """Registers a device of a user, or updates its push token."""
+    """Registers a device of a user, or updates its push credential and
+    settings.
+    """
     ListDevices: _grpc.UnaryUnaryMultiCallable[_directory_service_pb2.ListDevicesRequest, _directory_service_pb2.ListDevicesResponse]
     """Lists a user's devices."""
     RemoveDevice: _grpc.UnaryUnaryMultiCallable[_directory_service_pb2.RemoveDeviceRequest, _directory_service_pb2.RemoveDeviceResponse]
@@ -60,7 +62,9 @@ class DirectoryServiceAsyncStub(DirectoryServiceStub):
     the stored user unchanged with created = false.
     """
     RegisterDevice: _aio.UnaryUnaryMultiCallable[_directory_service_pb2.RegisterDeviceRequest, _directory_service_pb2.RegisterDeviceResponse]  # type: ignore[assignment]
-    """Registers a device of a user, or updates its push token."""
+    """Registers a device of a user, or updates its push credential and
+    settings.
+    """
     ListDevices: _aio.UnaryUnaryMultiCallable[_directory_service_pb2.ListDevicesRequest, _directory_service_pb2.ListDevicesResponse]  # type: ignore[assignment]
     """Lists a user's devices."""
     RemoveDevice: _aio.UnaryUnaryMultiCallable[_directory_service_pb2.RemoveDeviceRequest, _directory_service_pb2.RemoveDeviceResponse]  # type: ignore[assignment]
@@ -88,7 +92,9 @@ class DirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _directory_service_pb2.RegisterDeviceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_directory_service_pb2.RegisterDeviceResponse, _abc.Awaitable[_directory_service_pb2.RegisterDeviceResponse]]:
-        """Registers a device of a user, or updates its push token."""
+        """Registers a device of a user, or updates its push credential and
+        settings.
+        """
 
     @_abc_1.abstractmethod
     def ListDevices(

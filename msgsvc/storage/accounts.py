@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -11,7 +12,9 @@ import asyncpg
 # integer the proto carries (floor: an instant never moves into the future).
 _CREATED_AT_MS = "floor(extract(epoch FROM created_at) * 1000)::bigint AS created_at_ms"
 _USER_COLUMNS = f"user_id, display_name, {_CREATED_AT_MS}"
-_DEVICE_COLUMNS = f"user_id, device_id, push_platform, push_token, {_CREATED_AT_MS}"
+_DEVICE_COLUMNS = (
+    f"user_id, device_id, push_platform, push_token, push_params, show_previews, {_CREATED_AT_MS}"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,8 @@ class DeviceRecord:
     push_platform: str | None  # "fcm" | "apns" | "webpush"; None: no push
     push_token: str | None  # set exactly when push_platform is
     created_at_ms: int
+    push_params: dict[str, str] | None = None  # APNs topic/environment, Web Push keys
+    show_previews: bool = False
 
 
 class UnknownUser(LookupError):
@@ -57,11 +62,18 @@ class AccountStore(Protocol):
     async def get_user(self, user_id: str) -> UserRecord | None: ...
 
     async def register_device(
-        self, user_id: str, device_id: str, push_platform: str | None, push_token: str | None
+        self,
+        user_id: str,
+        device_id: str,
+        push_platform: str | None,
+        push_token: str | None,
+        push_params: dict[str, str] | None = None,
+        show_previews: bool | None = None,
     ) -> DeviceRecord:
         """Creates the device, or replaces the push fields of an existing one
-        (None clears them); ``created_at_ms`` is that of the first
-        registration. Raises ``UnknownUser`` if the user does not exist."""
+        (None clears them) and, unless None, its preview setting;
+        ``created_at_ms`` is that of the first registration. Raises
+        ``UnknownUser`` if the user does not exist."""
         ...
 
     async def ensure_device(self, user_id: str, device_id: str) -> DeviceRecord:
@@ -110,18 +122,30 @@ class PostgresAccountStore:
         return None if row is None else _user(row)
 
     async def register_device(
-        self, user_id: str, device_id: str, push_platform: str | None, push_token: str | None
+        self,
+        user_id: str,
+        device_id: str,
+        push_platform: str | None,
+        push_token: str | None,
+        push_params: dict[str, str] | None = None,
+        show_previews: bool | None = None,
     ) -> DeviceRecord:
         try:
             row = await self._pool.fetchrow(
-                "INSERT INTO devices (user_id, device_id, push_platform, push_token)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, device_id) DO UPDATE"
-                " SET push_platform = EXCLUDED.push_platform, push_token = EXCLUDED.push_token"
+                "INSERT INTO devices"
+                " (user_id, device_id, push_platform, push_token, push_params, show_previews)"
+                " VALUES ($1, $2, $3, $4, $5::jsonb, coalesce($6, false))"
+                " ON CONFLICT (user_id, device_id) DO UPDATE"
+                " SET push_platform = EXCLUDED.push_platform, push_token = EXCLUDED.push_token,"
+                " push_params = EXCLUDED.push_params,"
+                " show_previews = coalesce($6, devices.show_previews)"
                 f" RETURNING {_DEVICE_COLUMNS}",
                 user_id,
                 device_id,
                 push_platform,
                 push_token,
+                None if push_params is None else json.dumps(push_params, sort_keys=True),
+                show_previews,
             )
         except asyncpg.ForeignKeyViolationError as exc:
             raise UnknownUser(user_id) from exc
@@ -182,4 +206,6 @@ def _device(row: asyncpg.Record) -> DeviceRecord:
         push_platform=row["push_platform"],
         push_token=row["push_token"],
         created_at_ms=row["created_at_ms"],
+        push_params=None if row["push_params"] is None else json.loads(row["push_params"]),
+        show_previews=row["show_previews"],
     )
