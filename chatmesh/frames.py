@@ -46,6 +46,8 @@ _REPLY_KINDS = frozenset(
         "conversation_list",
         "group",
         "receipt_details",
+        "push_registered",
+        "conversation_muted",
     }
 )
 

@@ -82,6 +82,8 @@ _UPSTREAM_KINDS = frozenset(
         "change_group",
         "get_group",
         "get_receipts",
+        "register_push",
+        "mute_conversation",
     }
 )
 # Frames that write a message (a group change writes its system message):

@@ -145,7 +145,9 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
         late[_MESSAGE.full_name].bind(
             MessageServicer(service.messaging, FrameObserver(service.frames, tracing))
         )
-        late[_DIRECTORY.full_name].bind(DirectoryServicer(service.accounts))
+        late[_DIRECTORY.full_name].bind(
+            DirectoryServicer(service.accounts, service.messaging.push_settings)
+        )
         late[_GROUPS.full_name].bind(
             GroupServicer(service.messaging.groups, service.messaging.effects)
         )

@@ -17,6 +17,7 @@ from msgsvc.devices import DeviceCheck
 from msgsvc.messaging import Messaging
 from msgsvc.model import SendCommand
 from msgsvc.protos import conversation_summary, group_info, member_receipt, watermark
+from msgsvc.push_protos import credential_from_proto
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,21 @@ class ClientFrameHandler:
                 return client_pb2.ServerFrame(
                     group=client_pb2.GroupFrame(
                         request_id=frame.request_id, group=group_info(group)
+                    )
+                )
+            if kind == "register_push":
+                return await self._register_push(user_id, device_id, frame)
+            if kind == "mute_conversation":
+                mute_request = frame.mute_conversation
+                mute = await self._m.push_settings.mute(
+                    user_id, mute_request.conversation_id, mute_request.muted, mute_request.until_ms
+                )
+                return client_pb2.ServerFrame(
+                    conversation_muted=client_pb2.ConversationMutedFrame(
+                        request_id=frame.request_id,
+                        conversation_id=mute_request.conversation_id,
+                        muted=mute.muted,
+                        until_ms=mute.until_ms,
                     )
                 )
             raise InvalidArgument("UNSUPPORTED_FRAME", f"frame kind {kind!r} is not handled here")
@@ -198,5 +214,23 @@ class ClientFrameHandler:
                 request_id=frame.request_id,
                 conversations=[conversation_summary(v) for v in page.conversations],
                 next_page_token=page.next_page_token,
+            )
+        )
+
+    async def _register_push(
+        self, user_id: str, device_id: str, frame: client_pb2.ClientFrame
+    ) -> client_pb2.ServerFrame:
+        request = frame.register_push
+        device = await self._m.push_settings.register(
+            user_id,
+            device_id,
+            credential_from_proto(request.push) if request.HasField("push") else None,
+            request.show_previews if request.HasField("show_previews") else None,
+        )
+        return client_pb2.ServerFrame(
+            push_registered=client_pb2.PushRegisteredFrame(
+                request_id=frame.request_id,
+                has_push=device.push_platform is not None,
+                show_previews=device.show_previews,
             )
         )

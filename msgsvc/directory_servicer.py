@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import grpc
 
-from chatmesh.errors import InvalidArgument
 from chatmesh.failures import abort_with
 from chatmesh.v1 import directory_service_pb2, directory_service_pb2_grpc
-from msgsvc import push_credentials
 from msgsvc.accounts import Accounts
-from msgsvc.push_credentials import PushCredential
+from msgsvc.push_protos import credential_from_proto, credential_proto
+from msgsvc.push_settings import PushSettings
 from msgsvc.storage.accounts import DeviceRecord, UserRecord
 
 # The stored names of the proto platforms; UNSPECIFIED is "no push" (None).
@@ -19,16 +18,12 @@ _PLATFORM_NAMES: dict[directory_service_pb2.PushPlatform, str] = {
     directory_service_pb2.PUSH_PLATFORM_WEBPUSH: "webpush",
 }
 _PLATFORM_VALUES = {name: value for value, name in _PLATFORM_NAMES.items()}
-_APNS_ENVIRONMENTS: dict[directory_service_pb2.ApnsEnvironment, str] = {
-    directory_service_pb2.APNS_ENVIRONMENT_PRODUCTION: "production",
-    directory_service_pb2.APNS_ENVIRONMENT_SANDBOX: "sandbox",
-}
-_APNS_ENVIRONMENT_VALUES = {name: value for value, name in _APNS_ENVIRONMENTS.items()}
 
 
 class DirectoryServicer(directory_service_pb2_grpc.DirectoryServiceServicer):
-    def __init__(self, accounts: Accounts) -> None:
+    def __init__(self, accounts: Accounts, push_settings: PushSettings) -> None:
         self._accounts = accounts
+        self._push_settings = push_settings
 
     async def CreateUser(
         self, request: directory_service_pb2.CreateUserRequest, context: grpc.aio.ServicerContext
@@ -50,7 +45,9 @@ class DirectoryServicer(directory_service_pb2_grpc.DirectoryServiceServicer):
                 request.device_id,
                 _platform_name(request.push_platform),
                 request.push_token,
-                credential=_credential(request.push) if request.HasField("push") else None,
+                credential=credential_from_proto(request.push)
+                if request.HasField("push")
+                else None,
                 show_previews=request.show_previews if request.HasField("show_previews") else None,
             )
         except Exception as exc:
@@ -77,6 +74,21 @@ class DirectoryServicer(directory_service_pb2_grpc.DirectoryServiceServicer):
             await abort_with(context, exc)
         return directory_service_pb2.RemoveDeviceResponse(removed=removed)
 
+    async def SetConversationMute(
+        self,
+        request: directory_service_pb2.SetConversationMuteRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> directory_service_pb2.SetConversationMuteResponse:
+        try:
+            mute = await self._push_settings.mute(
+                request.user_id, request.conversation_id, request.muted, request.until_ms
+            )
+        except Exception as exc:
+            await abort_with(context, exc)
+        return directory_service_pb2.SetConversationMuteResponse(
+            muted=mute.muted, until_ms=mute.until_ms
+        )
+
 
 def _platform_name(platform: directory_service_pb2.PushPlatform) -> str | None:
     if platform == directory_service_pb2.PUSH_PLATFORM_UNSPECIFIED:
@@ -84,44 +96,6 @@ def _platform_name(platform: directory_service_pb2.PushPlatform) -> str | None:
     # An enum value this build does not know (proto3 enums are open) is
     # passed through as a name the domain layer refuses, with a typed error.
     return _PLATFORM_NAMES.get(platform, f"unknown:{platform}")
-
-
-def _credential(push: directory_service_pb2.PushCredential) -> PushCredential:
-    """The credential a request names, checked for its provider."""
-    which = push.WhichOneof("provider")
-    if which == "fcm":
-        return push_credentials.fcm(push.fcm.registration_token)
-    if which == "apns":
-        return push_credentials.apns(
-            push.apns.device_token,
-            push.apns.topic,
-            _APNS_ENVIRONMENTS.get(push.apns.environment, ""),
-        )
-    if which == "web_push":
-        sub = push.web_push
-        return push_credentials.web_push(sub.endpoint, sub.p256dh, sub.auth)
-    raise InvalidArgument("INVALID_PUSH_CREDENTIAL", "push names no provider")
-
-
-def _credential_proto(device: DeviceRecord) -> directory_service_pb2.PushCredential | None:
-    params = device.push_params
-    if params is None or device.push_token is None:
-        return None  # no push, or a bare token registered without its details
-    if device.push_platform == push_credentials.APNS:
-        return directory_service_pb2.PushCredential(
-            apns=directory_service_pb2.ApnsRegistration(
-                device_token=device.push_token,
-                topic=params["topic"],
-                environment=_APNS_ENVIRONMENT_VALUES[params["environment"]],
-            )
-        )
-    if device.push_platform == push_credentials.WEBPUSH:
-        return directory_service_pb2.PushCredential(
-            web_push=directory_service_pb2.WebPushSubscription(
-                endpoint=device.push_token, p256dh=params["p256dh"], auth=params["auth"]
-            )
-        )
-    return None
 
 
 def _user_proto(user: UserRecord) -> directory_service_pb2.User:
@@ -139,14 +113,6 @@ def _device_proto(device: DeviceRecord) -> directory_service_pb2.Device:
         ),
         push_token=device.push_token or "",
         created_at_ms=device.created_at_ms,
-        push=_credential_proto(device) or _fcm_proto(device),
+        push=credential_proto(device),
         show_previews=device.show_previews,
     )
-
-
-def _fcm_proto(device: DeviceRecord) -> directory_service_pb2.PushCredential | None:
-    if device.push_platform == push_credentials.FCM and device.push_token:
-        return directory_service_pb2.PushCredential(
-            fcm=directory_service_pb2.FcmRegistration(registration_token=device.push_token)
-        )
-    return None

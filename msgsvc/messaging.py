@@ -9,6 +9,7 @@ from msgsvc.effects import Effects
 from msgsvc.group_receipts import GroupReceipts
 from msgsvc.groups import Groups
 from msgsvc.history import HistoryReader
+from msgsvc.push_settings import PushSettings
 from msgsvc.receipts import ReceiptTracker
 from msgsvc.sending import MessageSender
 from msgsvc.sync import SyncReader
@@ -24,3 +25,4 @@ class Messaging:
     groups: Groups
     group_receipts: GroupReceipts
     effects: Effects
+    push_settings: PushSettings

@@ -31,6 +31,7 @@ from msgsvc.groups import MAX_CHANNEL_MEMBERS, MAX_GROUP_MEMBERS, Groups
 from msgsvc.history import HistoryReader
 from msgsvc.message_log import MessageLog
 from msgsvc.messaging import Messaging
+from msgsvc.push_settings import PushSettings
 from msgsvc.receipts import ReceiptTracker
 from msgsvc.recovery import RouteRecovery
 from msgsvc.routing import Router
@@ -41,6 +42,7 @@ from msgsvc.storage.directory import PostgresDirectory
 from msgsvc.storage.directory_cache import CachingDirectory
 from msgsvc.storage.groups import GroupStore
 from msgsvc.storage.messages import MessageStore
+from msgsvc.storage.mutes import PostgresMutes
 from msgsvc.storage.route_journal import RouteJournal
 from msgsvc.summaries import Summarizer
 from msgsvc.sync import MAX_SYNC_CONVERSATIONS, SyncReader
@@ -106,6 +108,7 @@ def build(
         tracing=tracing,
     )
     access = Access(directory)
+    accounts = Accounts(account_store, Revocations(redis_client, key_prefix), clock)
     summarizer = Summarizer(directory, messages)
     group_receipts = GroupReceipts(
         access=access, directory=directory, messages=messages, router=router
@@ -147,11 +150,12 @@ def build(
         ),
         group_receipts=group_receipts,
         effects=Effects(router, journal, tasks, group_receipts),
+        push_settings=PushSettings(accounts, access, PostgresMutes(pg_pool), clock),
     )
     return Msgsvc(
         messaging=messaging,
         frames=ClientFrameHandler(messaging, devices, budgets),
-        accounts=Accounts(account_store, Revocations(redis_client, key_prefix), clock),
+        accounts=accounts,
         journal=journal,
         recovery=RouteRecovery(journal, directory, messages, router, clock, group_store, log),
         devices=devices,

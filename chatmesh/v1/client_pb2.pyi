@@ -1,4 +1,5 @@
 from chatmesh.v1 import common_pb2 as _common_pb2
+from chatmesh.v1 import push_pb2 as _push_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -8,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ClientFrame(_message.Message):
-    __slots__ = ("request_id", "send", "ping", "sync", "sync_conversation", "mark", "history", "list_conversations", "create_group", "change_group", "get_group", "get_receipts")
+    __slots__ = ("request_id", "send", "ping", "sync", "sync_conversation", "mark", "history", "list_conversations", "create_group", "change_group", "get_group", "get_receipts", "register_push", "mute_conversation")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     SEND_FIELD_NUMBER: _ClassVar[int]
     PING_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +22,8 @@ class ClientFrame(_message.Message):
     CHANGE_GROUP_FIELD_NUMBER: _ClassVar[int]
     GET_GROUP_FIELD_NUMBER: _ClassVar[int]
     GET_RECEIPTS_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_PUSH_FIELD_NUMBER: _ClassVar[int]
+    MUTE_CONVERSATION_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     send: SendFrame
     ping: PingFrame
@@ -33,7 +36,27 @@ class ClientFrame(_message.Message):
     change_group: ChangeGroupFrame
     get_group: GetGroupFrame
     get_receipts: GetReceiptsFrame
-    def __init__(self, request_id: _Optional[str] = ..., send: _Optional[_Union[SendFrame, _Mapping]] = ..., ping: _Optional[_Union[PingFrame, _Mapping]] = ..., sync: _Optional[_Union[SyncFrame, _Mapping]] = ..., sync_conversation: _Optional[_Union[SyncConversationFrame, _Mapping]] = ..., mark: _Optional[_Union[MarkFrame, _Mapping]] = ..., history: _Optional[_Union[HistoryFrame, _Mapping]] = ..., list_conversations: _Optional[_Union[ListConversationsFrame, _Mapping]] = ..., create_group: _Optional[_Union[CreateGroupFrame, _Mapping]] = ..., change_group: _Optional[_Union[ChangeGroupFrame, _Mapping]] = ..., get_group: _Optional[_Union[GetGroupFrame, _Mapping]] = ..., get_receipts: _Optional[_Union[GetReceiptsFrame, _Mapping]] = ...) -> None: ...
+    register_push: RegisterPushFrame
+    mute_conversation: MuteConversationFrame
+    def __init__(self, request_id: _Optional[str] = ..., send: _Optional[_Union[SendFrame, _Mapping]] = ..., ping: _Optional[_Union[PingFrame, _Mapping]] = ..., sync: _Optional[_Union[SyncFrame, _Mapping]] = ..., sync_conversation: _Optional[_Union[SyncConversationFrame, _Mapping]] = ..., mark: _Optional[_Union[MarkFrame, _Mapping]] = ..., history: _Optional[_Union[HistoryFrame, _Mapping]] = ..., list_conversations: _Optional[_Union[ListConversationsFrame, _Mapping]] = ..., create_group: _Optional[_Union[CreateGroupFrame, _Mapping]] = ..., change_group: _Optional[_Union[ChangeGroupFrame, _Mapping]] = ..., get_group: _Optional[_Union[GetGroupFrame, _Mapping]] = ..., get_receipts: _Optional[_Union[GetReceiptsFrame, _Mapping]] = ..., register_push: _Optional[_Union[RegisterPushFrame, _Mapping]] = ..., mute_conversation: _Optional[_Union[MuteConversationFrame, _Mapping]] = ...) -> None: ...
+
+class RegisterPushFrame(_message.Message):
+    __slots__ = ("push", "show_previews")
+    PUSH_FIELD_NUMBER: _ClassVar[int]
+    SHOW_PREVIEWS_FIELD_NUMBER: _ClassVar[int]
+    push: _push_pb2.PushCredential
+    show_previews: bool
+    def __init__(self, push: _Optional[_Union[_push_pb2.PushCredential, _Mapping]] = ..., show_previews: _Optional[bool] = ...) -> None: ...
+
+class MuteConversationFrame(_message.Message):
+    __slots__ = ("conversation_id", "muted", "until_ms")
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    MUTED_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_MS_FIELD_NUMBER: _ClassVar[int]
+    conversation_id: str
+    muted: bool
+    until_ms: int
+    def __init__(self, conversation_id: _Optional[str] = ..., muted: _Optional[bool] = ..., until_ms: _Optional[int] = ...) -> None: ...
 
 class CreateGroupFrame(_message.Message):
     __slots__ = ("client_group_id", "title", "member_user_ids", "kind")
@@ -174,7 +197,7 @@ class PingFrame(_message.Message):
     def __init__(self, client_time_ms: _Optional[int] = ...) -> None: ...
 
 class ServerFrame(_message.Message):
-    __slots__ = ("hello", "ack", "deliver", "error", "pong", "sync_summary", "sync_page", "watermark", "history_page", "conversation_list", "sync_required", "group", "receipt_counts", "receipt_details", "channel_activity")
+    __slots__ = ("hello", "ack", "deliver", "error", "pong", "sync_summary", "sync_page", "watermark", "history_page", "conversation_list", "sync_required", "group", "receipt_counts", "receipt_details", "channel_activity", "push_registered", "conversation_muted")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     DELIVER_FIELD_NUMBER: _ClassVar[int]
@@ -190,6 +213,8 @@ class ServerFrame(_message.Message):
     RECEIPT_COUNTS_FIELD_NUMBER: _ClassVar[int]
     RECEIPT_DETAILS_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_ACTIVITY_FIELD_NUMBER: _ClassVar[int]
+    PUSH_REGISTERED_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_MUTED_FIELD_NUMBER: _ClassVar[int]
     hello: HelloFrame
     ack: AckFrame
     deliver: DeliverFrame
@@ -205,7 +230,31 @@ class ServerFrame(_message.Message):
     receipt_counts: ReceiptCountsFrame
     receipt_details: ReceiptDetailsFrame
     channel_activity: ChannelActivityFrame
-    def __init__(self, hello: _Optional[_Union[HelloFrame, _Mapping]] = ..., ack: _Optional[_Union[AckFrame, _Mapping]] = ..., deliver: _Optional[_Union[DeliverFrame, _Mapping]] = ..., error: _Optional[_Union[ErrorFrame, _Mapping]] = ..., pong: _Optional[_Union[PongFrame, _Mapping]] = ..., sync_summary: _Optional[_Union[SyncSummaryFrame, _Mapping]] = ..., sync_page: _Optional[_Union[SyncPageFrame, _Mapping]] = ..., watermark: _Optional[_Union[WatermarkFrame, _Mapping]] = ..., history_page: _Optional[_Union[HistoryPageFrame, _Mapping]] = ..., conversation_list: _Optional[_Union[ConversationListFrame, _Mapping]] = ..., sync_required: _Optional[_Union[SyncRequiredFrame, _Mapping]] = ..., group: _Optional[_Union[GroupFrame, _Mapping]] = ..., receipt_counts: _Optional[_Union[ReceiptCountsFrame, _Mapping]] = ..., receipt_details: _Optional[_Union[ReceiptDetailsFrame, _Mapping]] = ..., channel_activity: _Optional[_Union[ChannelActivityFrame, _Mapping]] = ...) -> None: ...
+    push_registered: PushRegisteredFrame
+    conversation_muted: ConversationMutedFrame
+    def __init__(self, hello: _Optional[_Union[HelloFrame, _Mapping]] = ..., ack: _Optional[_Union[AckFrame, _Mapping]] = ..., deliver: _Optional[_Union[DeliverFrame, _Mapping]] = ..., error: _Optional[_Union[ErrorFrame, _Mapping]] = ..., pong: _Optional[_Union[PongFrame, _Mapping]] = ..., sync_summary: _Optional[_Union[SyncSummaryFrame, _Mapping]] = ..., sync_page: _Optional[_Union[SyncPageFrame, _Mapping]] = ..., watermark: _Optional[_Union[WatermarkFrame, _Mapping]] = ..., history_page: _Optional[_Union[HistoryPageFrame, _Mapping]] = ..., conversation_list: _Optional[_Union[ConversationListFrame, _Mapping]] = ..., sync_required: _Optional[_Union[SyncRequiredFrame, _Mapping]] = ..., group: _Optional[_Union[GroupFrame, _Mapping]] = ..., receipt_counts: _Optional[_Union[ReceiptCountsFrame, _Mapping]] = ..., receipt_details: _Optional[_Union[ReceiptDetailsFrame, _Mapping]] = ..., channel_activity: _Optional[_Union[ChannelActivityFrame, _Mapping]] = ..., push_registered: _Optional[_Union[PushRegisteredFrame, _Mapping]] = ..., conversation_muted: _Optional[_Union[ConversationMutedFrame, _Mapping]] = ...) -> None: ...
+
+class PushRegisteredFrame(_message.Message):
+    __slots__ = ("request_id", "has_push", "show_previews")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    HAS_PUSH_FIELD_NUMBER: _ClassVar[int]
+    SHOW_PREVIEWS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    has_push: bool
+    show_previews: bool
+    def __init__(self, request_id: _Optional[str] = ..., has_push: _Optional[bool] = ..., show_previews: _Optional[bool] = ...) -> None: ...
+
+class ConversationMutedFrame(_message.Message):
+    __slots__ = ("request_id", "conversation_id", "muted", "until_ms")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    MUTED_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_MS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    conversation_id: str
+    muted: bool
+    until_ms: int
+    def __init__(self, request_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., muted: _Optional[bool] = ..., until_ms: _Optional[int] = ...) -> None: ...
 
 class SyncSummaryFrame(_message.Message):
     __slots__ = ("request_id", "conversations", "next_cursor", "gap")

@@ -22,47 +22,42 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from chatmesh.v1 import push_pb2 as chatmesh_dot_v1_dot_push__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#chatmesh/v1/directory_service.proto\x12\x0b\x63hatmesh.v1\"-\n\x0f\x46\x63mRegistration\x12\x1a\n\x12registration_token\x18\x01 \x01(\t\"j\n\x10\x41pnsRegistration\x12\x14\n\x0c\x64\x65vice_token\x18\x01 \x01(\t\x12\r\n\x05topic\x18\x02 \x01(\t\x12\x31\n\x0b\x65nvironment\x18\x03 \x01(\x0e\x32\x1c.chatmesh.v1.ApnsEnvironment\"E\n\x13WebPushSubscription\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x0e\n\x06p256dh\x18\x02 \x01(\t\x12\x0c\n\x04\x61uth\x18\x03 \x01(\t\"\xae\x01\n\x0ePushCredential\x12+\n\x03\x66\x63m\x18\x01 \x01(\x0b\x32\x1c.chatmesh.v1.FcmRegistrationH\x00\x12-\n\x04\x61pns\x18\x02 \x01(\x0b\x32\x1d.chatmesh.v1.ApnsRegistrationH\x00\x12\x34\n\x08web_push\x18\x03 \x01(\x0b\x32 .chatmesh.v1.WebPushSubscriptionH\x00\x42\n\n\x08provider\"D\n\x04User\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x03 \x01(\x03\"\xcb\x01\n\x06\x44\x65vice\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x30\n\rpush_platform\x18\x03 \x01(\x0e\x32\x19.chatmesh.v1.PushPlatform\x12\x12\n\npush_token\x18\x04 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x05 \x01(\x03\x12)\n\x04push\x18\x06 \x01(\x0b\x32\x1b.chatmesh.v1.PushCredential\x12\x15\n\rshow_previews\x18\x07 \x01(\x08\":\n\x11\x43reateUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\"F\n\x12\x43reateUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.chatmesh.v1.User\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\xda\x01\n\x15RegisterDeviceRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x30\n\rpush_platform\x18\x03 \x01(\x0e\x32\x19.chatmesh.v1.PushPlatform\x12\x12\n\npush_token\x18\x04 \x01(\t\x12)\n\x04push\x18\x05 \x01(\x0b\x32\x1b.chatmesh.v1.PushCredential\x12\x1a\n\rshow_previews\x18\x06 \x01(\x08H\x00\x88\x01\x01\x42\x10\n\x0e_show_previews\"=\n\x16RegisterDeviceResponse\x12#\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x13.chatmesh.v1.Device\"%\n\x12ListDevicesRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\";\n\x13ListDevicesResponse\x12$\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x13.chatmesh.v1.Device\"9\n\x13RemoveDeviceRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\"\'\n\x14RemoveDeviceResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x08*w\n\x0cPushPlatform\x12\x1d\n\x19PUSH_PLATFORM_UNSPECIFIED\x10\x00\x12\x15\n\x11PUSH_PLATFORM_FCM\x10\x01\x12\x16\n\x12PUSH_PLATFORM_APNS\x10\x02\x12\x19\n\x15PUSH_PLATFORM_WEBPUSH\x10\x03*r\n\x0f\x41pnsEnvironment\x12 \n\x1c\x41PNS_ENVIRONMENT_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41PNS_ENVIRONMENT_PRODUCTION\x10\x01\x12\x1c\n\x18\x41PNS_ENVIRONMENT_SANDBOX\x10\x02\x32\xe3\x02\n\x10\x44irectoryService\x12M\n\nCreateUser\x12\x1e.chatmesh.v1.CreateUserRequest\x1a\x1f.chatmesh.v1.CreateUserResponse\x12Y\n\x0eRegisterDevice\x12\".chatmesh.v1.RegisterDeviceRequest\x1a#.chatmesh.v1.RegisterDeviceResponse\x12P\n\x0bListDevices\x12\x1f.chatmesh.v1.ListDevicesRequest\x1a .chatmesh.v1.ListDevicesResponse\x12S\n\x0cRemoveDevice\x12 .chatmesh.v1.RemoveDeviceRequest\x1a!.chatmesh.v1.RemoveDeviceResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#chatmesh/v1/directory_service.proto\x12\x0b\x63hatmesh.v1\x1a\x16\x63hatmesh/v1/push.proto\"D\n\x04User\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x03 \x01(\x03\"\xcb\x01\n\x06\x44\x65vice\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x30\n\rpush_platform\x18\x03 \x01(\x0e\x32\x19.chatmesh.v1.PushPlatform\x12\x12\n\npush_token\x18\x04 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x05 \x01(\x03\x12)\n\x04push\x18\x06 \x01(\x0b\x32\x1b.chatmesh.v1.PushCredential\x12\x15\n\rshow_previews\x18\x07 \x01(\x08\":\n\x11\x43reateUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\"F\n\x12\x43reateUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.chatmesh.v1.User\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\xda\x01\n\x15RegisterDeviceRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x30\n\rpush_platform\x18\x03 \x01(\x0e\x32\x19.chatmesh.v1.PushPlatform\x12\x12\n\npush_token\x18\x04 \x01(\t\x12)\n\x04push\x18\x05 \x01(\x0b\x32\x1b.chatmesh.v1.PushCredential\x12\x1a\n\rshow_previews\x18\x06 \x01(\x08H\x00\x88\x01\x01\x42\x10\n\x0e_show_previews\"=\n\x16RegisterDeviceResponse\x12#\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x13.chatmesh.v1.Device\"%\n\x12ListDevicesRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\";\n\x13ListDevicesResponse\x12$\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x13.chatmesh.v1.Device\"9\n\x13RemoveDeviceRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\"\'\n\x14RemoveDeviceResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x08\"g\n\x1aSetConversationMuteRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\r\n\x05muted\x18\x03 \x01(\x08\x12\x10\n\x08until_ms\x18\x04 \x01(\x03\">\n\x1bSetConversationMuteResponse\x12\r\n\x05muted\x18\x01 \x01(\x08\x12\x10\n\x08until_ms\x18\x02 \x01(\x03*w\n\x0cPushPlatform\x12\x1d\n\x19PUSH_PLATFORM_UNSPECIFIED\x10\x00\x12\x15\n\x11PUSH_PLATFORM_FCM\x10\x01\x12\x16\n\x12PUSH_PLATFORM_APNS\x10\x02\x12\x19\n\x15PUSH_PLATFORM_WEBPUSH\x10\x03\x32\xcd\x03\n\x10\x44irectoryService\x12M\n\nCreateUser\x12\x1e.chatmesh.v1.CreateUserRequest\x1a\x1f.chatmesh.v1.CreateUserResponse\x12Y\n\x0eRegisterDevice\x12\".chatmesh.v1.RegisterDeviceRequest\x1a#.chatmesh.v1.RegisterDeviceResponse\x12P\n\x0bListDevices\x12\x1f.chatmesh.v1.ListDevicesRequest\x1a .chatmesh.v1.ListDevicesResponse\x12S\n\x0cRemoveDevice\x12 .chatmesh.v1.RemoveDeviceRequest\x1a!.chatmesh.v1.RemoveDeviceResponse\x12h\n\x13SetConversationMute\x12\'.chatmesh.v1.SetConversationMuteRequest\x1a(.chatmesh.v1.SetConversationMuteResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chatmesh.v1.directory_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PUSHPLATFORM']._serialized_start=1347
-  _globals['_PUSHPLATFORM']._serialized_end=1466
-  _globals['_APNSENVIRONMENT']._serialized_start=1468
-  _globals['_APNSENVIRONMENT']._serialized_end=1582
-  _globals['_FCMREGISTRATION']._serialized_start=52
-  _globals['_FCMREGISTRATION']._serialized_end=97
-  _globals['_APNSREGISTRATION']._serialized_start=99
-  _globals['_APNSREGISTRATION']._serialized_end=205
-  _globals['_WEBPUSHSUBSCRIPTION']._serialized_start=207
-  _globals['_WEBPUSHSUBSCRIPTION']._serialized_end=276
-  _globals['_PUSHCREDENTIAL']._serialized_start=279
-  _globals['_PUSHCREDENTIAL']._serialized_end=453
-  _globals['_USER']._serialized_start=455
-  _globals['_USER']._serialized_end=523
-  _globals['_DEVICE']._serialized_start=526
-  _globals['_DEVICE']._serialized_end=729
-  _globals['_CREATEUSERREQUEST']._serialized_start=731
-  _globals['_CREATEUSERREQUEST']._serialized_end=789
-  _globals['_CREATEUSERRESPONSE']._serialized_start=791
-  _globals['_CREATEUSERRESPONSE']._serialized_end=861
-  _globals['_REGISTERDEVICEREQUEST']._serialized_start=864
-  _globals['_REGISTERDEVICEREQUEST']._serialized_end=1082
-  _globals['_REGISTERDEVICERESPONSE']._serialized_start=1084
-  _globals['_REGISTERDEVICERESPONSE']._serialized_end=1145
-  _globals['_LISTDEVICESREQUEST']._serialized_start=1147
-  _globals['_LISTDEVICESREQUEST']._serialized_end=1184
-  _globals['_LISTDEVICESRESPONSE']._serialized_start=1186
-  _globals['_LISTDEVICESRESPONSE']._serialized_end=1245
-  _globals['_REMOVEDEVICEREQUEST']._serialized_start=1247
-  _globals['_REMOVEDEVICEREQUEST']._serialized_end=1304
-  _globals['_REMOVEDEVICERESPONSE']._serialized_start=1306
-  _globals['_REMOVEDEVICERESPONSE']._serialized_end=1345
-  _globals['_DIRECTORYSERVICE']._serialized_start=1585
-  _globals['_DIRECTORYSERVICE']._serialized_end=1940
+  _globals['_PUSHPLATFORM']._serialized_start=1137
+  _globals['_PUSHPLATFORM']._serialized_end=1256
+  _globals['_USER']._serialized_start=76
+  _globals['_USER']._serialized_end=144
+  _globals['_DEVICE']._serialized_start=147
+  _globals['_DEVICE']._serialized_end=350
+  _globals['_CREATEUSERREQUEST']._serialized_start=352
+  _globals['_CREATEUSERREQUEST']._serialized_end=410
+  _globals['_CREATEUSERRESPONSE']._serialized_start=412
+  _globals['_CREATEUSERRESPONSE']._serialized_end=482
+  _globals['_REGISTERDEVICEREQUEST']._serialized_start=485
+  _globals['_REGISTERDEVICEREQUEST']._serialized_end=703
+  _globals['_REGISTERDEVICERESPONSE']._serialized_start=705
+  _globals['_REGISTERDEVICERESPONSE']._serialized_end=766
+  _globals['_LISTDEVICESREQUEST']._serialized_start=768
+  _globals['_LISTDEVICESREQUEST']._serialized_end=805
+  _globals['_LISTDEVICESRESPONSE']._serialized_start=807
+  _globals['_LISTDEVICESRESPONSE']._serialized_end=866
+  _globals['_REMOVEDEVICEREQUEST']._serialized_start=868
+  _globals['_REMOVEDEVICEREQUEST']._serialized_end=925
+  _globals['_REMOVEDEVICERESPONSE']._serialized_start=927
+  _globals['_REMOVEDEVICERESPONSE']._serialized_end=966
+  _globals['_SETCONVERSATIONMUTEREQUEST']._serialized_start=968
+  _globals['_SETCONVERSATIONMUTEREQUEST']._serialized_end=1071
+  _globals['_SETCONVERSATIONMUTERESPONSE']._serialized_start=1073
+  _globals['_SETCONVERSATIONMUTERESPONSE']._serialized_end=1135
+  _globals['_DIRECTORYSERVICE']._serialized_start=1259
+  _globals['_DIRECTORYSERVICE']._serialized_end=1720
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,4 @@
+from chatmesh.v1 import push_pb2 as _push_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -13,55 +14,10 @@ class PushPlatform(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PUSH_PLATFORM_FCM: _ClassVar[PushPlatform]
     PUSH_PLATFORM_APNS: _ClassVar[PushPlatform]
     PUSH_PLATFORM_WEBPUSH: _ClassVar[PushPlatform]
-
-class ApnsEnvironment(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    APNS_ENVIRONMENT_UNSPECIFIED: _ClassVar[ApnsEnvironment]
-    APNS_ENVIRONMENT_PRODUCTION: _ClassVar[ApnsEnvironment]
-    APNS_ENVIRONMENT_SANDBOX: _ClassVar[ApnsEnvironment]
 PUSH_PLATFORM_UNSPECIFIED: PushPlatform
 PUSH_PLATFORM_FCM: PushPlatform
 PUSH_PLATFORM_APNS: PushPlatform
 PUSH_PLATFORM_WEBPUSH: PushPlatform
-APNS_ENVIRONMENT_UNSPECIFIED: ApnsEnvironment
-APNS_ENVIRONMENT_PRODUCTION: ApnsEnvironment
-APNS_ENVIRONMENT_SANDBOX: ApnsEnvironment
-
-class FcmRegistration(_message.Message):
-    __slots__ = ("registration_token",)
-    REGISTRATION_TOKEN_FIELD_NUMBER: _ClassVar[int]
-    registration_token: str
-    def __init__(self, registration_token: _Optional[str] = ...) -> None: ...
-
-class ApnsRegistration(_message.Message):
-    __slots__ = ("device_token", "topic", "environment")
-    DEVICE_TOKEN_FIELD_NUMBER: _ClassVar[int]
-    TOPIC_FIELD_NUMBER: _ClassVar[int]
-    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
-    device_token: str
-    topic: str
-    environment: ApnsEnvironment
-    def __init__(self, device_token: _Optional[str] = ..., topic: _Optional[str] = ..., environment: _Optional[_Union[ApnsEnvironment, str]] = ...) -> None: ...
-
-class WebPushSubscription(_message.Message):
-    __slots__ = ("endpoint", "p256dh", "auth")
-    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
-    P256DH_FIELD_NUMBER: _ClassVar[int]
-    AUTH_FIELD_NUMBER: _ClassVar[int]
-    endpoint: str
-    p256dh: str
-    auth: str
-    def __init__(self, endpoint: _Optional[str] = ..., p256dh: _Optional[str] = ..., auth: _Optional[str] = ...) -> None: ...
-
-class PushCredential(_message.Message):
-    __slots__ = ("fcm", "apns", "web_push")
-    FCM_FIELD_NUMBER: _ClassVar[int]
-    APNS_FIELD_NUMBER: _ClassVar[int]
-    WEB_PUSH_FIELD_NUMBER: _ClassVar[int]
-    fcm: FcmRegistration
-    apns: ApnsRegistration
-    web_push: WebPushSubscription
-    def __init__(self, fcm: _Optional[_Union[FcmRegistration, _Mapping]] = ..., apns: _Optional[_Union[ApnsRegistration, _Mapping]] = ..., web_push: _Optional[_Union[WebPushSubscription, _Mapping]] = ...) -> None: ...
 
 class User(_message.Message):
     __slots__ = ("user_id", "display_name", "created_at_ms")
@@ -87,9 +43,9 @@ class Device(_message.Message):
     push_platform: PushPlatform
     push_token: str
     created_at_ms: int
-    push: PushCredential
+    push: _push_pb2.PushCredential
     show_previews: bool
-    def __init__(self, user_id: _Optional[str] = ..., device_id: _Optional[str] = ..., push_platform: _Optional[_Union[PushPlatform, str]] = ..., push_token: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., push: _Optional[_Union[PushCredential, _Mapping]] = ..., show_previews: _Optional[bool] = ...) -> None: ...
+    def __init__(self, user_id: _Optional[str] = ..., device_id: _Optional[str] = ..., push_platform: _Optional[_Union[PushPlatform, str]] = ..., push_token: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., push: _Optional[_Union[_push_pb2.PushCredential, _Mapping]] = ..., show_previews: _Optional[bool] = ...) -> None: ...
 
 class CreateUserRequest(_message.Message):
     __slots__ = ("user_id", "display_name")
@@ -119,9 +75,9 @@ class RegisterDeviceRequest(_message.Message):
     device_id: str
     push_platform: PushPlatform
     push_token: str
-    push: PushCredential
+    push: _push_pb2.PushCredential
     show_previews: bool
-    def __init__(self, user_id: _Optional[str] = ..., device_id: _Optional[str] = ..., push_platform: _Optional[_Union[PushPlatform, str]] = ..., push_token: _Optional[str] = ..., push: _Optional[_Union[PushCredential, _Mapping]] = ..., show_previews: _Optional[bool] = ...) -> None: ...
+    def __init__(self, user_id: _Optional[str] = ..., device_id: _Optional[str] = ..., push_platform: _Optional[_Union[PushPlatform, str]] = ..., push_token: _Optional[str] = ..., push: _Optional[_Union[_push_pb2.PushCredential, _Mapping]] = ..., show_previews: _Optional[bool] = ...) -> None: ...
 
 class RegisterDeviceResponse(_message.Message):
     __slots__ = ("device",)
@@ -154,3 +110,23 @@ class RemoveDeviceResponse(_message.Message):
     REMOVED_FIELD_NUMBER: _ClassVar[int]
     removed: bool
     def __init__(self, removed: _Optional[bool] = ...) -> None: ...
+
+class SetConversationMuteRequest(_message.Message):
+    __slots__ = ("user_id", "conversation_id", "muted", "until_ms")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    MUTED_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_MS_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    conversation_id: str
+    muted: bool
+    until_ms: int
+    def __init__(self, user_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., muted: _Optional[bool] = ..., until_ms: _Optional[int] = ...) -> None: ...
+
+class SetConversationMuteResponse(_message.Message):
+    __slots__ = ("muted", "until_ms")
+    MUTED_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_MS_FIELD_NUMBER: _ClassVar[int]
+    muted: bool
+    until_ms: int
+    def __init__(self, muted: _Optional[bool] = ..., until_ms: _Optional[int] = ...) -> None: ...

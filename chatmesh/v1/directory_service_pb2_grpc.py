@@ -57,6 +57,11 @@ class DirectoryServiceStub:
                 request_serializer=chatmesh_dot_v1_dot_directory__service__pb2.RemoveDeviceRequest.SerializeToString,
                 response_deserializer=chatmesh_dot_v1_dot_directory__service__pb2.RemoveDeviceResponse.FromString,
                 _registered_method=True)
+        self.SetConversationMute = channel.unary_unary(
+                '/chatmesh.v1.DirectoryService/SetConversationMute',
+                request_serializer=chatmesh_dot_v1_dot_directory__service__pb2.SetConversationMuteRequest.SerializeToString,
+                response_deserializer=chatmesh_dot_v1_dot_directory__service__pb2.SetConversationMuteResponse.FromString,
+                _registered_method=True)
 
 
 class DirectoryServiceServicer:
@@ -95,6 +100,13 @@ class DirectoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetConversationMute(self, request, context):
+        """Mutes or unmutes pushes of a conversation for one of its members.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DirectoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -117,6 +129,11 @@ def add_DirectoryServiceServicer_to_server(servicer, server):
                     servicer.RemoveDevice,
                     request_deserializer=chatmesh_dot_v1_dot_directory__service__pb2.RemoveDeviceRequest.FromString,
                     response_serializer=chatmesh_dot_v1_dot_directory__service__pb2.RemoveDeviceResponse.SerializeToString,
+            ),
+            'SetConversationMute': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetConversationMute,
+                    request_deserializer=chatmesh_dot_v1_dot_directory__service__pb2.SetConversationMuteRequest.FromString,
+                    response_serializer=chatmesh_dot_v1_dot_directory__service__pb2.SetConversationMuteResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -230,6 +247,33 @@ class DirectoryService:
             '/chatmesh.v1.DirectoryService/RemoveDevice',
             chatmesh_dot_v1_dot_directory__service__pb2.RemoveDeviceRequest.SerializeToString,
             chatmesh_dot_v1_dot_directory__service__pb2.RemoveDeviceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetConversationMute(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatmesh.v1.DirectoryService/SetConversationMute',
+            chatmesh_dot_v1_dot_directory__service__pb2.SetConversationMuteRequest.SerializeToString,
+            chatmesh_dot_v1_dot_directory__service__pb2.SetConversationMuteResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,6 +48,8 @@ class DirectoryServiceStub:
     """Lists a user's devices."""
     RemoveDevice: _grpc.UnaryUnaryMultiCallable[_directory_service_pb2.RemoveDeviceRequest, _directory_service_pb2.RemoveDeviceResponse]
     """Removes a device; its tokens stop being accepted for sends."""
+    SetConversationMute: _grpc.UnaryUnaryMultiCallable[_directory_service_pb2.SetConversationMuteRequest, _directory_service_pb2.SetConversationMuteResponse]
+    """Mutes or unmutes pushes of a conversation for one of its members."""
 
 @_typing.type_check_only
 class DirectoryServiceAsyncStub(DirectoryServiceStub):
@@ -69,6 +71,8 @@ class DirectoryServiceAsyncStub(DirectoryServiceStub):
     """Lists a user's devices."""
     RemoveDevice: _aio.UnaryUnaryMultiCallable[_directory_service_pb2.RemoveDeviceRequest, _directory_service_pb2.RemoveDeviceResponse]  # type: ignore[assignment]
     """Removes a device; its tokens stop being accepted for sends."""
+    SetConversationMute: _aio.UnaryUnaryMultiCallable[_directory_service_pb2.SetConversationMuteRequest, _directory_service_pb2.SetConversationMuteResponse]  # type: ignore[assignment]
+    """Mutes or unmutes pushes of a conversation for one of its members."""
 
 class DirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
     """Users and their devices, for internal teams (account provisioning, device
@@ -111,5 +115,13 @@ class DirectoryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_directory_service_pb2.RemoveDeviceResponse, _abc.Awaitable[_directory_service_pb2.RemoveDeviceResponse]]:
         """Removes a device; its tokens stop being accepted for sends."""
+
+    @_abc_1.abstractmethod
+    def SetConversationMute(
+        self,
+        request: _directory_service_pb2.SetConversationMuteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_directory_service_pb2.SetConversationMuteResponse, _abc.Awaitable[_directory_service_pb2.SetConversationMuteResponse]]:
+        """Mutes or unmutes pushes of a conversation for one of its members."""
 
 def add_DirectoryServiceServicer_to_server(servicer: DirectoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

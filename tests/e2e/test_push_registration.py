@@ -4,18 +4,24 @@ checked for their provider; and choose whether pushes show previews."""
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import AsyncIterator
 
+import asyncpg
 import grpc
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from chatmesh.auth import Identity, TokenIssuer
+from chatmesh.client import Connection
+from chatmesh.client.connection import text_send
 from chatmesh.devcluster import LocalCluster
 from chatmesh.errors import reason_of
+from chatmesh.v1 import client_pb2, directory_service_pb2_grpc
 from chatmesh.v1 import directory_service_pb2 as d
-from chatmesh.v1 import directory_service_pb2_grpc
-from tests.conftest import unique
+from chatmesh.v1 import push_pb2 as push
+from tests.conftest import add_users, unique
 
 APNS_TOKEN = "ab" * 32
 
@@ -53,25 +59,27 @@ async def test_each_provider_registers_and_reads_back(
     user = await _user(directory)
     p256dh, auth = _subscription_keys()
     credentials = {
-        "android": d.PushCredential(fcm=d.FcmRegistration(registration_token="f" * 40 + ":A_b-1")),
-        "iphone": d.PushCredential(
-            apns=d.ApnsRegistration(
+        "android": push.PushCredential(
+            fcm=push.FcmRegistration(registration_token="f" * 40 + ":A_b-1")
+        ),
+        "iphone": push.PushCredential(
+            apns=push.ApnsRegistration(
                 device_token=APNS_TOKEN,
                 topic="com.example.chat",
-                environment=d.APNS_ENVIRONMENT_SANDBOX,
+                environment=push.APNS_ENVIRONMENT_SANDBOX,
             )
         ),
-        "browser": d.PushCredential(
-            web_push=d.WebPushSubscription(
+        "browser": push.PushCredential(
+            web_push=push.WebPushSubscription(
                 endpoint="https://push.example.net/send/abc", p256dh=p256dh, auth=auth
             )
         ),
     }
-    for device, push in credentials.items():
+    for device, credential in credentials.items():
         stored = await directory.RegisterDevice(
-            d.RegisterDeviceRequest(user_id=user, device_id=device, push=push)
+            d.RegisterDeviceRequest(user_id=user, device_id=device, push=credential)
         )
-        assert stored.device.push == push
+        assert stored.device.push == credential
         assert not stored.device.show_previews  # off until the device opts in
     listed = await directory.ListDevices(d.ListDevicesRequest(user_id=user))
     assert {x.device_id: x.push for x in listed.devices} == credentials
@@ -87,7 +95,7 @@ async def test_previews_are_opt_in_and_kept_until_changed(
     directory: directory_service_pb2_grpc.DirectoryServiceAsyncStub,
 ) -> None:
     user = await _user(directory)
-    fcm = d.PushCredential(fcm=d.FcmRegistration(registration_token="t" * 30))
+    fcm = push.PushCredential(fcm=push.FcmRegistration(registration_token="t" * 30))
     opted = await directory.RegisterDevice(
         d.RegisterDeviceRequest(user_id=user, device_id="phone", push=fcm, show_previews=True)
     )
@@ -97,7 +105,7 @@ async def test_previews_are_opt_in_and_kept_until_changed(
         d.RegisterDeviceRequest(
             user_id=user,
             device_id="phone",
-            push=d.PushCredential(fcm=d.FcmRegistration(registration_token="u" * 30)),
+            push=push.PushCredential(fcm=push.FcmRegistration(registration_token="u" * 30)),
         )
     )
     assert moved.device.show_previews
@@ -112,41 +120,43 @@ GOOD_P256DH, _ = _subscription_keys()
 
 
 @pytest.mark.parametrize(
-    "push",
+    "credential",
     [
-        d.PushCredential(fcm=d.FcmRegistration(registration_token="short")),
-        d.PushCredential(fcm=d.FcmRegistration(registration_token="x" * 30 + " spaces")),
-        d.PushCredential(
-            apns=d.ApnsRegistration(
-                device_token="not-hex", topic="com.example", environment=d.APNS_ENVIRONMENT_SANDBOX
+        push.PushCredential(fcm=push.FcmRegistration(registration_token="short")),
+        push.PushCredential(fcm=push.FcmRegistration(registration_token="x" * 30 + " spaces")),
+        push.PushCredential(
+            apns=push.ApnsRegistration(
+                device_token="not-hex",
+                topic="com.example",
+                environment=push.APNS_ENVIRONMENT_SANDBOX,
             )
         ),
-        d.PushCredential(
-            apns=d.ApnsRegistration(device_token=APNS_TOKEN, topic="com.example")
+        push.PushCredential(
+            apns=push.ApnsRegistration(device_token=APNS_TOKEN, topic="com.example")
         ),  # no environment
-        d.PushCredential(
-            apns=d.ApnsRegistration(
-                device_token=APNS_TOKEN, topic="", environment=d.APNS_ENVIRONMENT_PRODUCTION
+        push.PushCredential(
+            apns=push.ApnsRegistration(
+                device_token=APNS_TOKEN, topic="", environment=push.APNS_ENVIRONMENT_PRODUCTION
             )
         ),
-        d.PushCredential(
-            web_push=d.WebPushSubscription(
+        push.PushCredential(
+            web_push=push.WebPushSubscription(
                 endpoint="http://push.example.net/x", p256dh=GOOD_P256DH, auth=GOOD_AUTH
             )
         ),
-        d.PushCredential(
-            web_push=d.WebPushSubscription(
+        push.PushCredential(
+            web_push=push.WebPushSubscription(
                 endpoint="https://push.example.net/x",
                 p256dh=_b64url(b"\x04" + b"1" * 64),
                 auth=GOOD_AUTH,
             )
         ),  # not a point on the curve
-        d.PushCredential(
-            web_push=d.WebPushSubscription(
+        push.PushCredential(
+            web_push=push.WebPushSubscription(
                 endpoint="https://push.example.net/x", p256dh=GOOD_P256DH, auth=_b64url(b"short")
             )
         ),
-        d.PushCredential(),  # no provider
+        push.PushCredential(),  # no provider
     ],
     ids=[
         "fcm-short",
@@ -161,12 +171,13 @@ GOOD_P256DH, _ = _subscription_keys()
     ],
 )
 async def test_malformed_credentials_are_refused_and_nothing_is_stored(
-    directory: directory_service_pb2_grpc.DirectoryServiceAsyncStub, push: d.PushCredential
+    directory: directory_service_pb2_grpc.DirectoryServiceAsyncStub,
+    credential: push.PushCredential,
 ) -> None:
     user = await _user(directory)
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await directory.RegisterDevice(
-            d.RegisterDeviceRequest(user_id=user, device_id="phone", push=push)
+            d.RegisterDeviceRequest(user_id=user, device_id="phone", push=credential)
         )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert reason_of(refused.value) == "INVALID_PUSH_CREDENTIAL"
@@ -185,7 +196,81 @@ async def test_a_credential_and_a_bare_token_together_are_refused(
                 device_id="phone",
                 push_platform=d.PUSH_PLATFORM_FCM,
                 push_token="legacy",
-                push=d.PushCredential(fcm=d.FcmRegistration(registration_token="t" * 30)),
+                push=push.PushCredential(fcm=push.FcmRegistration(registration_token="t" * 30)),
             )
         )
     assert reason_of(refused.value) == "PUSH_CREDENTIAL_TWICE"
+
+
+async def test_a_device_registers_its_own_push_and_mutes_a_conversation(
+    cluster: LocalCluster,
+    issuer: TokenIssuer,
+    pg_pool: asyncpg.Pool,
+    directory: directory_service_pb2_grpc.DirectoryServiceAsyncStub,
+) -> None:
+    alice, bob, eve = unique("alice"), unique("bob"), unique("eve")
+    await add_users(pg_pool, alice, bob, eve)
+    alice_token = issuer.mint(Identity(alice, "phone"), ttl_s=600)
+    phone = await Connection.open(cluster.edge_url, alice_token)
+    intruder = await Connection.open(
+        cluster.edge_url, issuer.mint(Identity(eve, "phone"), ttl_s=600)
+    )
+    try:
+        credential = push.PushCredential(
+            fcm=push.FcmRegistration(registration_token="r" * 24 + ":tok")
+        )
+        registered = await phone.request(
+            client_pb2.ClientFrame(
+                register_push=client_pb2.RegisterPushFrame(push=credential, show_previews=True)
+            )
+        )
+        stored = registered.push_registered
+        assert (stored.has_push, stored.show_previews) == (True, True)
+        listed = await directory.ListDevices(d.ListDevicesRequest(user_id=alice))
+        assert {x.device_id: x.push for x in listed.devices}["phone"] == credential
+
+        acked = await phone.request(text_send("m1", bob, None, "hi"))
+        conversation = acked.ack.conversation_id
+        until = int(time.time() * 1000) + 3_600_000
+
+        def mute(muted: bool, until_ms: int = 0) -> client_pb2.ClientFrame:
+            return client_pb2.ClientFrame(
+                mute_conversation=client_pb2.MuteConversationFrame(
+                    conversation_id=conversation, muted=muted, until_ms=until_ms
+                )
+            )
+
+        muted = await phone.request(mute(True, until))
+        assert (muted.conversation_muted.muted, muted.conversation_muted.until_ms) == (True, until)
+        assert (
+            await pg_pool.fetchval(
+                "SELECT count(*) FROM conversation_mutes WHERE user_id = $1", alice
+            )
+            == 1
+        )
+        past = await phone.request(mute(True, 1_000))
+        assert past.error.reason == "INVALID_MUTE_UNTIL"
+        refused = await intruder.request(mute(True))
+        assert refused.error.reason == "CONVERSATION_NOT_FOUND"
+        unmuted = await phone.request(mute(False))
+        assert not unmuted.conversation_muted.muted
+        # Internal teams do the same through the DirectoryService.
+        forever = await directory.SetConversationMute(
+            d.SetConversationMuteRequest(user_id=bob, conversation_id=conversation, muted=True)
+        )
+        assert (forever.muted, forever.until_ms) == (True, 0)
+        rows = await pg_pool.fetch(
+            "SELECT user_id, muted_until FROM conversation_mutes WHERE conversation_id = $1",
+            conversation,
+        )
+        assert [(r["user_id"], r["muted_until"]) for r in rows] == [(bob, None)]
+
+        # Without a credential the device gets no pushes any more.
+        cleared = await phone.request(
+            client_pb2.ClientFrame(register_push=client_pb2.RegisterPushFrame())
+        )
+        assert not cleared.push_registered.has_push
+        assert cleared.push_registered.show_previews  # unchanged
+    finally:
+        await phone.close()
+        await intruder.close()

@@ -31,6 +31,7 @@ SERVICES: dict[str, dict[str, list[str]]] = {
             "RegisterDevice",
             "ListDevices",
             "RemoveDevice",
+            "SetConversationMute",
         ],
         "chatmesh.v1.GroupService": ["CreateGroup", "ChangeGroup", "GetGroup"],
     },
