@@ -15,7 +15,8 @@ async def test_muted_members_are_those_muted_for_good_or_until_later(
     await add_users(pg_pool, ann, ben, cat, dan)
     conversation = unique("conv")
     await pg_pool.execute(
-        "INSERT INTO conversations (conversation_id, kind) VALUES ($1, 2)", conversation
+        "INSERT INTO conversations (conversation_id, kind, created_at_ms) VALUES ($1, 2, 0)",
+        conversation,
     )
     mutes = PostgresMutes(pg_pool)
     now_ms = 1_800_000_000_000
