@@ -1,0 +1,39 @@
+"""Scripted failures: how a local provider answers one device credential."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """Answer ``status`` (with ``reason`` in the provider's error vocabulary
+    and ``Retry-After`` when given), or never answer when ``hang``."""
+
+    status: int = 0
+    reason: str = ""
+    retry_after: str | None = None
+    hang: bool = False
+
+
+class Faults:
+    def __init__(self) -> None:
+        self._by_key: dict[str, Fault] = {}
+        self._released = asyncio.Event()
+
+    def set(self, key: str, fault: Fault) -> None:
+        self._by_key[key] = fault
+
+    def clear(self, key: str) -> None:
+        self._by_key.pop(key, None)
+
+    def get(self, key: str) -> Fault | None:
+        return self._by_key.get(key)
+
+    async def hang(self) -> None:
+        """Blocks until the server stops, so a hung request ends with it."""
+        await self._released.wait()
+
+    def release(self) -> None:
+        self._released.set()
