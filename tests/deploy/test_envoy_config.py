@@ -10,7 +10,6 @@ prod's is run end to end, through a certificate renewal.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 import os
 import shutil
@@ -30,12 +29,10 @@ from typing import Any
 import pytest
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from chatmesh import edge_config as render
-from chatmesh.mesh.pki import issue_local_edge
+from chatmesh.mesh.pki import LocalCA, Principal, issue_local_edge
 from tests.deploy import manifests
 
 REPO_ROOT = manifests.REPO_ROOT
@@ -656,48 +653,10 @@ def _relocate(value: Any, moves: dict[str, str]) -> Any:
     return value
 
 
-def _issue(ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate, name: str) -> dict[str, bytes]:
-    """A server certificate for localhost, in kubernetes.io/tls layout."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    return {
-        "tls.crt": certificate.public_bytes(serialization.Encoding.PEM),
-        "tls.key": key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-        "ca.crt": ca.public_bytes(serialization.Encoding.PEM),
-    }
-
-
-def _test_ca() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "edge test CA")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return key, certificate
+def _issue(ca: LocalCA, directory: Path) -> dict[str, bytes]:
+    """A server certificate for localhost from ``ca``, in kubernetes.io/tls layout."""
+    ca.issue(Principal.service("edge"), directory, dns_names=["localhost"], days=1)
+    return {name: (directory / name).read_bytes() for name in ("tls.crt", "tls.key", "ca.crt")}
 
 
 def _project_secret(directory: Path, files: dict[str, bytes]) -> None:
@@ -723,8 +682,8 @@ def test_envoy_accepts_overlay_config(overlay: str, tmp_path: Path) -> None:
     # the SDS resource itself: the end-to-end test below serves it.
     pod = EdgePod.of(overlay)
     config_path = pod.install(tmp_path)
-    ca_key, ca = _test_ca()
-    _project_secret(tmp_path / "tls", _issue(ca_key, ca, "edge"))
+    ca = LocalCA.create(tmp_path / "test-ca")
+    _project_secret(tmp_path / "tls", _issue(ca, tmp_path / "edge"))
     _envoy_validate(config_path, pod.flags())
 
 
@@ -785,10 +744,10 @@ async def _run_prod_tls_scenario(tmp_path: Path) -> None:
 
     pod = EdgePod.of("prod")
     pod.install(tmp_path)
-    ca_key, ca = _test_ca()
-    first, renewed = _issue(ca_key, ca, "first"), _issue(ca_key, ca, "renewed")
+    ca = LocalCA.create(tmp_path / "test-ca")
+    first, renewed = _issue(ca, tmp_path / "first"), _issue(ca, tmp_path / "renewed")
     _project_secret(tmp_path / "tls", first)
-    client = ssl.create_default_context(cadata=ca.public_bytes(serialization.Encoding.PEM).decode())
+    client = ssl.create_default_context(cadata=first["ca.crt"].decode())
     client.set_alpn_protocols(["h2", "http/1.1"])
 
     async def handler(connection: ServerConnection) -> None:

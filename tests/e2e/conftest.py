@@ -12,6 +12,7 @@ from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.client import Connection
 from chatmesh.clock import SystemClock
 from chatmesh.devcluster import ClusterConfig, LocalCluster
+from chatmesh.v1 import directory_service_pb2_grpc
 from tests.conftest import Stores
 
 RECV_TIMEOUT_S = 10.0
@@ -52,3 +53,12 @@ async def open_client(cluster: LocalCluster, issuer: TokenIssuer) -> AsyncIterat
 
 def keys_dir(cluster: LocalCluster) -> Path:
     return cluster.keys_dir
+
+
+@pytest.fixture
+async def directory(
+    cluster: LocalCluster,
+) -> AsyncIterator[directory_service_pb2_grpc.DirectoryServiceAsyncStub]:
+    """msgsvc's DirectoryService, called as the internal client ``client/tests``."""
+    async with cluster.channel("msgsvc") as channel:
+        yield directory_service_pb2_grpc.DirectoryServiceStub(channel)  # type: ignore[misc]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import grpc
 import pytest
@@ -19,14 +18,6 @@ from tests.conftest import unique
 FCM = directory_service_pb2.PUSH_PLATFORM_FCM
 APNS = directory_service_pb2.PUSH_PLATFORM_APNS
 NO_PUSH = directory_service_pb2.PUSH_PLATFORM_UNSPECIFIED
-
-
-@pytest.fixture
-async def directory(
-    cluster: LocalCluster,
-) -> AsyncIterator[directory_service_pb2_grpc.DirectoryServiceAsyncStub]:
-    async with cluster.channel("msgsvc") as channel:
-        yield directory_service_pb2_grpc.DirectoryServiceStub(channel)  # type: ignore[misc]
 
 
 def _register(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import AsyncIterator
 
 import asyncpg
 import grpc
@@ -37,14 +36,6 @@ def _subscription_keys() -> tuple[str, str]:
         .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     )
     return _b64url(point), _b64url(b"0123456789abcdef")
-
-
-@pytest.fixture
-async def directory(
-    cluster: LocalCluster,
-) -> AsyncIterator[directory_service_pb2_grpc.DirectoryServiceAsyncStub]:
-    async with cluster.channel("msgsvc") as channel:
-        yield directory_service_pb2_grpc.DirectoryServiceStub(channel)  # type: ignore[misc]
 
 
 async def _user(directory: directory_service_pb2_grpc.DirectoryServiceAsyncStub) -> str:
