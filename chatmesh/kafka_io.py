@@ -250,8 +250,12 @@ class LogConsumer:
         ends: dict[int, int] = {}
         for record in records:
             ends[record.partition] = max(ends.get(record.partition, -1), record.offset + 1)
-        if ends:
-            offsets = [TopicPartition(self._topic, p, o) for p, o in ends.items()]
+        await self.commit_positions(ends)
+
+    async def commit_positions(self, positions: Mapping[int, int]) -> None:
+        """Commits, per partition, the offset the group reads next."""
+        if positions:
+            offsets = [TopicPartition(self._topic, p, o) for p, o in positions.items()]
             await asyncio.to_thread(self._consumer.commit, offsets=offsets, asynchronous=False)
 
     def lag(self) -> dict[int, int]:

@@ -36,8 +36,8 @@ DELIVERIES_PUBLISHED = Counter(
     "Deliveries published to gateways: one per gateway holding recipients, per frame.",
 )
 PUSHES_QUEUED = Counter(
-    "chatmesh_push_users_queued_total",
-    "Recipients queued a push because none of their devices was live.",
+    "chatmesh_push_recipients_handed_total",
+    "Recipients handed to notifysvc, with their live devices, for pushes to the others.",
 )
 JOURNAL_APPENDS = Counter(
     "chatmesh_route_journal_appends_total",

@@ -2,8 +2,11 @@
 
 Best effort by design: pub/sub may drop and a gateway may die, and Cassandra
 remains the ground truth a reconnecting device syncs from. One publish per
-destination gateway, however many recipients it holds. Members with no live
-device get a push job instead.
+destination gateway, however many recipients it holds. Every recipient is
+then handed to notifysvc with the devices that got the message live; its
+other devices (those with a push credential) get a push. That hand-over must
+succeed for routing to succeed: the route journal and the log consumer retry
+it, so no push job is lost to a crash.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import redis.asyncio as redis
 from chatmesh.channels import gateway_channel
 from chatmesh.v1 import (
     client_pb2,
+    common_pb2,
     delivery_pb2,
     notification_service_pb2,
     notification_service_pb2_grpc,
@@ -49,10 +53,22 @@ class DeliveryPublisher(Protocol):
     async def publish(self, gateway_id: str, delivery: delivery_pb2.GatewayDelivery) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class PushRecipient:
+    user_id: str
+    live_device_ids: tuple[str, ...]
+
+
 class PushQueue(Protocol):
     async def enqueue(
-        self, user_ids: Sequence[str], conversation_id: str, message_id: int, sender_user_id: str
-    ) -> None: ...
+        self,
+        recipients: Sequence[PushRecipient],
+        conversation_id: str,
+        message_id: int,
+        sender_user_id: str,
+    ) -> None:
+        """Returns once the recipients' push jobs are durable; raises otherwise."""
+        ...
 
 
 class Router:
@@ -65,19 +81,29 @@ class Router:
 
     async def route(self, outcome: SendOutcome) -> None:
         """Delivers a stored message to every live device of its members
-        except the sending device (it has the ack), and queues pushes for
-        members with no live device."""
+        except the sending device (it has the ack), and hands every other
+        member to the push queue with the devices that were live. The
+        sender's own other devices sync; they are not pushed. System
+        messages (group changes) are delivered, not pushed."""
         message = outcome.message
         live = await self._sessions.lookup(list(outcome.recipients))
         frame = client_pb2.ServerFrame(deliver=client_pb2.DeliverFrame(message=message.to_proto()))
         await self._publish(frame, live, skip=(message.sender_user_id, message.sender_device_id))
-        online = {s.user_id for s in live}
-        offline = [u for u in outcome.recipients if u not in online and u != message.sender_user_id]
-        if offline:
+        if message.kind == common_pb2.MESSAGE_KIND_SYSTEM:
+            return
+        live_devices: dict[str, list[str]] = defaultdict(list)
+        for session in live:
+            live_devices[session.user_id].append(session.device_id)
+        recipients = [
+            PushRecipient(user, tuple(live_devices.get(user, ())))
+            for user in outcome.recipients
+            if user != message.sender_user_id
+        ]
+        if recipients:
             await self._push.enqueue(
-                offline, message.conversation_id, message.message_id, message.sender_user_id
+                recipients, message.conversation_id, message.message_id, message.sender_user_id
             )
-            metrics.PUSHES_QUEUED.inc(len(offline))
+            metrics.PUSHES_QUEUED.inc(len(recipients))
 
     async def nudge(
         self, conversation_id: str, last_message_id: int, user_ids: Sequence[str]
@@ -163,14 +189,24 @@ class GrpcPushQueue:
         self._stub = stub
 
     async def enqueue(
-        self, user_ids: Iterable[str], conversation_id: str, message_id: int, sender_user_id: str
+        self,
+        recipients: Sequence[PushRecipient],
+        conversation_id: str,
+        message_id: int,
+        sender_user_id: str,
     ) -> None:
         await self._stub.EnqueuePush(
             notification_service_pb2.EnqueuePushRequest(
-                user_ids=list(user_ids),
+                recipients=[
+                    notification_service_pb2.PushRecipient(
+                        user_id=r.user_id, live_device_ids=r.live_device_ids
+                    )
+                    for r in recipients
+                ],
                 conversation_id=conversation_id,
                 message_id=message_id,
                 sender_user_id=sender_user_id,
             ),
-            timeout=2.0,
+            # Kafka's delivery bound (5 s) plus the directory read in front of it.
+            timeout=7.0,
         )

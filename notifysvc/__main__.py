@@ -1,28 +1,173 @@
-"""``python -m notifysvc``: the notification service process."""
+"""``python -m notifysvc``: the notification service process.
+
+Serves ``EnqueuePush`` (ready while PostgreSQL and Kafka answer) and runs
+the push pipeline: reads the job topic in its own consumer group, sends
+through the configured providers. Cassandra is read only for previews: while
+it is down, pushes go out without text.
+"""
 
 from __future__ import annotations
 
-from chatmesh.redis_service import run_redis_service
-from chatmesh.v1 import notification_service_pb2, notification_service_pb2_grpc
-from notifysvc.queue import RedisPushQueue
-from notifysvc.servicer import NotificationServicer
+import asyncio
+import logging
+import os
+from typing import Any
 
-DEFAULT_GRPC_PORT = 50054
+import asyncpg
+import grpc
+import uvloop
+
+from chatmesh import cassandra_io, logs
+from chatmesh.grpc_server import GrpcServer, mesh_channel, wait_for_termination_signal
+from chatmesh.kafka_io import LogConsumer, LogProducer, ensure_topic
+from chatmesh.late_servicer import LateServicer
+from chatmesh.mesh.credentials import MeshTls
+from chatmesh.process import ProcessShell, until_terminated_or
+from chatmesh.readiness import Readiness
+from chatmesh.retry import until_done
+from chatmesh.store_observer import observed
+from chatmesh.tasks import TaskGroup
+from chatmesh.tracing import Tracing
+from chatmesh.v1 import (
+    notification_service_pb2,
+    notification_service_pb2_grpc,
+    session_service_pb2_grpc,
+)
+from msgsvc.model import StoredMessage
+from msgsvc.storage.messages import CassandraMessageStore
+from notifysvc import metrics
+from notifysvc.directory import PostgresPushDirectory
+from notifysvc.jobs import KafkaPushJobs
+from notifysvc.pipeline import PushPipeline
+from notifysvc.providers.registry import providers_from
+from notifysvc.servicer import NotificationServicer
+from notifysvc.sessions import SessionsvcLiveDevices
+from notifysvc.settings import NotifySettings
+
+log = logging.getLogger("notifysvc")
+SHUTDOWN_GRACE_S = 5.0
+_SERVICE = notification_service_pb2.DESCRIPTOR.services_by_name["NotificationService"]
+CONSUMER_GROUP = "notifysvc"
+
+
+class LatePreviews:
+    """Message rows for previews once Cassandra has been reached; until then
+    every read fails, and pushes go out without text."""
+
+    def __init__(self) -> None:
+        self.store: CassandraMessageStore | None = None
+
+    async def get(self, conversation_id: str, message_id: int) -> StoredMessage | None:
+        if self.store is None:
+            raise ConnectionError("Cassandra not connected yet")
+        return await self.store.get(conversation_id, message_id)
+
+
+class CountingJobs:
+    def __init__(self, inner: KafkaPushJobs) -> None:
+        self._inner = inner
+
+    async def append(self, jobs: list[Any]) -> None:
+        await self._inner.append(jobs)
+        metrics.JOBS_QUEUED.inc(len(jobs))
+
+
+async def run(settings: NotifySettings, tracing: Tracing) -> None:
+    tls = MeshTls(settings.common.mesh_tls_dir)
+    # min_size 0: creating the pool connects to nothing, so PostgreSQL may be down.
+    pg_pool = await asyncpg.create_pool(settings.pg_dsn, min_size=0, max_size=8)
+    cassandra = cassandra_io.LateSession(settings.cassandra)
+    sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc", tracing=tracing)
+    kafka = settings.kafka
+    producer = LogProducer(kafka, client_id=settings.instance_id)
+    consumer = LogConsumer(kafka, CONSUMER_GROUP, client_id=settings.instance_id)
+    providers = providers_from(settings.providers)
+    directory = observed(
+        PostgresPushDirectory(pg_pool), store="postgresql", component="push", tracing=tracing
+    )
+    late = LateServicer(_SERVICE)
+
+    def add_servicer(server: grpc.aio.Server) -> None:
+        notification_service_pb2_grpc.add_NotificationServiceServicer_to_server(
+            late,  # type: ignore[arg-type]  # stands in, duck-typed, for the servicer
+            server,
+        )
+
+    readiness = Readiness()
+    readiness.add_check("postgres", lambda: pg_pool.fetchval("SELECT 1"))
+    # Jobs are taken in only once they can be made durable.
+    readiness.add_check("kafka", consumer.ping)
+    shell = ProcessShell(
+        settings.common.ops_listen,
+        readiness,
+        GrpcServer(
+            settings.common.grpc_listen,
+            [_SERVICE.full_name],
+            add_servicer,
+            tls=tls,
+            tracing=tracing,
+        ),
+    )
+    await shell.listen()
+    tasks = TaskGroup("notifysvc")
+    previews = LatePreviews()
+
+    async def connect_previews() -> None:
+        session = await until_done("cassandra", cassandra.connect)
+        previews.store = await until_done(
+            "cassandra statements",
+            lambda: asyncio.to_thread(CassandraMessageStore, session, settings.cassandra.keyspace),
+        )
+
+    pipeline = PushPipeline(
+        source=consumer,
+        directory=directory,
+        live=SessionsvcLiveDevices(session_service_pb2_grpc.SessionServiceStub(sessionsvc)),
+        messages=previews,
+        sender=providers,
+        window_s=settings.window_s,
+    )
+
+    async def bring_up() -> None:
+        # The topic must exist before jobs are appended or read.
+        await until_done("push job topic", lambda: ensure_topic(kafka))
+        await until_done("subscription", consumer.start)
+        late.bind(
+            NotificationServicer(directory, CountingJobs(KafkaPushJobs(producer, kafka.topic)))
+        )
+        tasks.forever("pipeline", pipeline.run())
+
+    tasks.spawn("previews", connect_previews())
+    starting = asyncio.ensure_future(bring_up())
+    try:
+        if not await until_terminated_or(starting):
+            starting.result()
+            await shell.started()
+            await wait_for_termination_signal()
+    finally:
+        starting.cancel()
+        await shell.drain()
+        await shell.stop(SHUTDOWN_GRACE_S)
+        # What is not sent is not committed: the group's next owner sends it.
+        await tasks.join_then_close(timeout_s=SHUTDOWN_GRACE_S)
+        await consumer.close()
+        await producer.close()
+        await providers.aclose()
+        await sessionsvc.close()
+        await pg_pool.close()
+        await cassandra.close()
+        await asyncio.to_thread(tracing.shutdown)
+        log.info(
+            "stopped",
+            extra={"fields": {"jobs_read": pipeline.jobs_read, "pushes": pipeline.pushes_sent}},
+        )
 
 
 def main() -> None:
-    run_redis_service(
-        name="notifysvc",
-        service_full_name=notification_service_pb2.DESCRIPTOR.services_by_name[
-            "NotificationService"
-        ].full_name,
-        default_grpc_port=DEFAULT_GRPC_PORT,
-        wire=lambda client, settings: (
-            lambda server: notification_service_pb2_grpc.add_NotificationServiceServicer_to_server(
-                NotificationServicer(RedisPushQueue(client, settings.common.key_prefix)), server
-            )
-        ),
-    )
+    settings = NotifySettings.from_env(os.environ)
+    logs.configure("notifysvc", settings.common.log_level)
+    tracing = Tracing.from_env(os.environ, service="notifysvc", instance=settings.instance_id)
+    uvloop.run(run(settings, tracing))
 
 
 if __name__ == "__main__":

@@ -61,6 +61,9 @@ class ProviderGuard(Generic[C]):
     def open(self) -> bool:
         return self._open_until is not None
 
+    async def aclose(self) -> None:
+        await self._provider.aclose()
+
     async def send(self, credential: C, message: PushMessage) -> Outcome:
         """The provider's final outcome after retries; a ``RetryAfter`` means
         the job should be kept and tried again later."""

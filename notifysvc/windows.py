@@ -35,6 +35,14 @@ class DeviceWindows(Generic[K, V]):
             window = self._open[device] = _Window(now + self._window_s)
         window.items.append(item)
 
+    def hold(self, device: K, items: list[V], until: float) -> None:
+        """Puts items back (their send is to be tried again) to go out at
+        ``until``, or with the device's open window if it closes sooner."""
+        window = self._open.get(device)
+        if window is None:
+            window = self._open[device] = _Window(until)
+        window.items.extend(items)
+
     def due(self, now: float) -> list[tuple[K, list[V]]]:
         """The windows closed at ``now``, removed, in the order they opened."""
         closed = [(k, w.items) for k, w in self._open.items() if w.closes_at <= now]

@@ -27,6 +27,7 @@ from chatmesh.v1 import (
 GATEWAY = Principal.service("gateway")
 MSGSVC = Principal.service("msgsvc")
 FANOUT = Principal.service("fanout")
+NOTIFYSVC = Principal.service("notifysvc")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,9 @@ def build_policy() -> Mapping[str, Rule]:
         Rule(services=frozenset({GATEWAY})),
     )
     rules |= dict.fromkeys(
-        _methods(sessions, ["LookupSessions"]), Rule(services=frozenset({MSGSVC, FANOUT}))
+        # notifysvc: a device that connected since a push was queued gets none.
+        _methods(sessions, ["LookupSessions"]),
+        Rule(services=frozenset({MSGSVC, FANOUT, NOTIFYSVC})),
     )
     rules |= dict.fromkeys(
         _methods(presence, ["ReportHeartbeats"]), Rule(services=frozenset({GATEWAY}))

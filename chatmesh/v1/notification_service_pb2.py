@@ -24,17 +24,21 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&chatmesh/v1/notification_service.proto\x12\x0b\x63hatmesh.v1\"k\n\x12\x45nqueuePushRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\x04\x12\x16\n\x0esender_user_id\x18\x04 \x01(\t\"\'\n\x13\x45nqueuePushResponse\x12\x10\n\x08\x65nqueued\x18\x01 \x01(\r2g\n\x13NotificationService\x12P\n\x0b\x45nqueuePush\x12\x1f.chatmesh.v1.EnqueuePushRequest\x1a .chatmesh.v1.EnqueuePushResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&chatmesh/v1/notification_service.proto\x12\x0b\x63hatmesh.v1\"9\n\rPushRecipient\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0flive_device_ids\x18\x02 \x03(\t\"\x99\x01\n\x12\x45nqueuePushRequest\x12.\n\nrecipients\x18\x05 \x03(\x0b\x32\x1a.chatmesh.v1.PushRecipient\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\x04\x12\x16\n\x0esender_user_id\x18\x04 \x01(\tJ\x04\x08\x01\x10\x02R\x08user_ids\"\'\n\x13\x45nqueuePushResponse\x12\x10\n\x08\x65nqueued\x18\x01 \x01(\r\"x\n\x07PushJob\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\x04\x12\x16\n\x0esender_user_id\x18\x04 \x01(\t\x12\x17\n\x0flive_device_ids\x18\x05 \x03(\t2g\n\x13NotificationService\x12P\n\x0b\x45nqueuePush\x12\x1f.chatmesh.v1.EnqueuePushRequest\x1a .chatmesh.v1.EnqueuePushResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chatmesh.v1.notification_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ENQUEUEPUSHREQUEST']._serialized_start=55
-  _globals['_ENQUEUEPUSHREQUEST']._serialized_end=162
-  _globals['_ENQUEUEPUSHRESPONSE']._serialized_start=164
-  _globals['_ENQUEUEPUSHRESPONSE']._serialized_end=203
-  _globals['_NOTIFICATIONSERVICE']._serialized_start=205
-  _globals['_NOTIFICATIONSERVICE']._serialized_end=308
+  _globals['_PUSHRECIPIENT']._serialized_start=55
+  _globals['_PUSHRECIPIENT']._serialized_end=112
+  _globals['_ENQUEUEPUSHREQUEST']._serialized_start=115
+  _globals['_ENQUEUEPUSHREQUEST']._serialized_end=268
+  _globals['_ENQUEUEPUSHRESPONSE']._serialized_start=270
+  _globals['_ENQUEUEPUSHRESPONSE']._serialized_end=309
+  _globals['_PUSHJOB']._serialized_start=311
+  _globals['_PUSHJOB']._serialized_end=431
+  _globals['_NOTIFICATIONSERVICE']._serialized_start=433
+  _globals['_NOTIFICATIONSERVICE']._serialized_end=536
 # @@protoc_insertion_point(module_scope)

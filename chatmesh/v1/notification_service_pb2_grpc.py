@@ -26,8 +26,10 @@ if _version_not_supported:
 
 
 class NotificationServiceStub:
-    """Push notifications for users with no live connection. Jobs are queued
-    durably and sent to the push providers by notifysvc's workers.
+    """Push notifications for devices with no live connection. A message's
+    recipients are handed over once it is routed; jobs are kept durably (a
+    Kafka topic) and sent to the push providers by notifysvc, coalesced per
+    device over a short window.
     """
 
     def __init__(self, channel):
@@ -44,12 +46,16 @@ class NotificationServiceStub:
 
 
 class NotificationServiceServicer:
-    """Push notifications for users with no live connection. Jobs are queued
-    durably and sent to the push providers by notifysvc's workers.
+    """Push notifications for devices with no live connection. A message's
+    recipients are handed over once it is routed; jobs are kept durably (a
+    Kafka topic) and sent to the push providers by notifysvc, coalesced per
+    device over a short window.
     """
 
     def EnqueuePush(self, request, context):
-        """Queues one push job per user. Payloads never carry message content.
+        """Queues push jobs for a routed message: one per recipient with a push
+        credential on a device that was not live. Returns once the jobs are
+        durable; UNAVAILABLE otherwise (the caller retries, repeats are allowed).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -72,8 +78,10 @@ def add_NotificationServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class NotificationService:
-    """Push notifications for users with no live connection. Jobs are queued
-    durably and sent to the push providers by notifysvc's workers.
+    """Push notifications for devices with no live connection. A message's
+    recipients are handed over once it is routed; jobs are kept durably (a
+    Kafka topic) and sent to the push providers by notifysvc, coalesced per
+    device over a short window.
     """
 
     @staticmethod

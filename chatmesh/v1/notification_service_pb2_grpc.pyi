@@ -27,8 +27,10 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class NotificationServiceStub:
-    """Push notifications for users with no live connection. Jobs are queued
-    durably and sent to the push providers by notifysvc's workers.
+    """Push notifications for devices with no live connection. A message's
+    recipients are handed over once it is routed; jobs are kept durably (a
+    Kafka topic) and sent to the push providers by notifysvc, coalesced per
+    device over a short window.
     """
 
     @_typing.overload
@@ -36,21 +38,31 @@ class NotificationServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> NotificationServiceAsyncStub: ...
     EnqueuePush: _grpc.UnaryUnaryMultiCallable[_notification_service_pb2.EnqueuePushRequest, _notification_service_pb2.EnqueuePushResponse]
-    """Queues one push job per user. Payloads never carry message content."""
+    """Queues push jobs for a routed message: one per recipient with a push
+    credential on a device that was not live. Returns once the jobs are
+    durable; UNAVAILABLE otherwise (the caller retries, repeats are allowed).
+    """
 
 @_typing.type_check_only
 class NotificationServiceAsyncStub(NotificationServiceStub):
-    """Push notifications for users with no live connection. Jobs are queued
-    durably and sent to the push providers by notifysvc's workers.
+    """Push notifications for devices with no live connection. A message's
+    recipients are handed over once it is routed; jobs are kept durably (a
+    Kafka topic) and sent to the push providers by notifysvc, coalesced per
+    device over a short window.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     EnqueuePush: _aio.UnaryUnaryMultiCallable[_notification_service_pb2.EnqueuePushRequest, _notification_service_pb2.EnqueuePushResponse]  # type: ignore[assignment]
-    """Queues one push job per user. Payloads never carry message content."""
+    """Queues push jobs for a routed message: one per recipient with a push
+    credential on a device that was not live. Returns once the jobs are
+    durable; UNAVAILABLE otherwise (the caller retries, repeats are allowed).
+    """
 
 class NotificationServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Push notifications for users with no live connection. Jobs are queued
-    durably and sent to the push providers by notifysvc's workers.
+    """Push notifications for devices with no live connection. A message's
+    recipients are handed over once it is routed; jobs are kept durably (a
+    Kafka topic) and sent to the push providers by notifysvc, coalesced per
+    device over a short window.
     """
 
     @_abc_1.abstractmethod
@@ -59,6 +71,9 @@ class NotificationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _notification_service_pb2.EnqueuePushRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_notification_service_pb2.EnqueuePushResponse, _abc.Awaitable[_notification_service_pb2.EnqueuePushResponse]]:
-        """Queues one push job per user. Payloads never carry message content."""
+        """Queues push jobs for a routed message: one per recipient with a push
+        credential on a device that was not live. Returns once the jobs are
+        durable; UNAVAILABLE otherwise (the caller retries, repeats are allowed).
+        """
 
 def add_NotificationServiceServicer_to_server(servicer: NotificationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -37,12 +37,12 @@ STALE_PROVIDER_TOKEN_REASONS = frozenset({"ExpiredProviderToken", "InvalidProvid
 
 @dataclass(frozen=True, slots=True)
 class ApnsCredentials:
-    """A signing key from the developer account (.p8) and where it applies."""
+    """A signing key from the developer account (.p8), good for every app of
+    the team, and the APNs environment a client of it talks to."""
 
     team_id: str
     key_id: str
     private_key_pem: str
-    topic: str  # the app's bundle id
     sandbox: bool = False
 
     @property
@@ -80,8 +80,17 @@ class ProviderTokens:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ApnsDevice:
+    """A device token and the app (bundle id, the apns-topic) it belongs to."""
+
+    token: str
+    topic: str
+
+
 class ApnsClient:
-    """Sends alerts to device tokens of one app. ``client`` must speak
+    """Sends alerts to device tokens of one environment, for any app of the
+    key's team. ``client`` must speak
     HTTP/2 (APNs refuses HTTP/1.1); it is owned and closed here."""
 
     def __init__(
@@ -101,12 +110,12 @@ class ApnsClient:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def send(self, credential: str, message: PushMessage) -> Outcome:
+    async def send(self, credential: ApnsDevice, message: PushMessage) -> Outcome:
         now = self._clock()
         expiration = int(now) + message.ttl_s if message.ttl_s > 0 else 0
         headers = {
             "authorization": f"bearer {self._tokens.current()}",
-            "apns-topic": self._credentials.topic,
+            "apns-topic": credential.topic,
             "apns-push-type": "alert",
             "apns-priority": PRIORITY_IMMEDIATE,
             "apns-expiration": str(expiration),
@@ -116,7 +125,7 @@ class ApnsClient:
         }
         request = self._client.build_request(
             "POST",
-            f"{self._base_url}/3/device/{credential}",
+            f"{self._base_url}/3/device/{credential.token}",
             content=json.dumps(apns_payload(message)).encode(),
             headers=headers,
         )

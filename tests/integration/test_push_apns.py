@@ -18,6 +18,7 @@ from notifysvc.providers.apns import (
     TOKEN_MIN_AGE_S,
     ApnsClient,
     ApnsCredentials,
+    ApnsDevice,
     ProviderTokens,
 )
 from notifysvc.providers.http import HttpOptions, make_client
@@ -35,6 +36,7 @@ from notifysvc.providers.message import (
 TEAM = "TEAM123456"
 KEY_ID = "KEY1234567"
 TOPIC = "net.chatmesh.app"
+OTHER_APP = "net.chatmesh.lite"  # a second app of the same team, same signing key
 DEVICE = "a1" * 32
 MESSAGE = PushMessage(
     conversation_id="c-9",
@@ -77,14 +79,14 @@ class Apns:
     def client(
         self, key: ec.EllipticCurvePrivateKey | None = None, timeout_s: float = 5.0
     ) -> ApnsClient:
-        credentials = ApnsCredentials(TEAM, KEY_ID, ec_pem(key or self.key), TOPIC, sandbox=True)
+        credentials = ApnsCredentials(TEAM, KEY_ID, ec_pem(key or self.key), sandbox=True)
         http = make_client(HttpOptions(timeout_s=timeout_s, verify=self.trust), http2=True)
         return ApnsClient(credentials, http, base_url=self.url)
 
-    async def send(self, device: str, **options: object) -> object:
+    async def send(self, device: str, topic: str = TOPIC, **options: object) -> object:
         client = self.client(**options)  # type: ignore[arg-type]
         try:
-            return await client.send(device, MESSAGE)
+            return await client.send(ApnsDevice(device, topic), MESSAGE)
         finally:
             await client.aclose()
 
@@ -93,7 +95,7 @@ class Apns:
 async def apns(tls_dir: Path) -> AsyncIterator[Apns]:
     key = ec.generate_private_key(ec.SECP256R1())
     local = LocalApns()
-    local.add_key(TEAM, KEY_ID, key.public_key(), frozenset({TOPIC}))
+    local.add_key(TEAM, KEY_ID, key.public_key(), frozenset({TOPIC, OTHER_APP}))
     trust = ssl.create_default_context(cafile=str(tls_dir / "ca.crt"))
     async with LocalServer("apns", local.handle, local.faults, tls_dir=tls_dir) as server:
         yield Apns(local, server.url, key, trust)
@@ -120,8 +122,8 @@ async def test_a_notification_arrives_intact(apns: Apns) -> None:
 
 def test_sandbox_and_production_have_their_own_hosts() -> None:
     key = ec_pem(ec.generate_private_key(ec.SECP256R1()))
-    assert "sandbox" in ApnsCredentials(TEAM, KEY_ID, key, TOPIC, sandbox=True).default_base_url
-    assert "sandbox" not in ApnsCredentials(TEAM, KEY_ID, key, TOPIC).default_base_url
+    assert "sandbox" in ApnsCredentials(TEAM, KEY_ID, key, sandbox=True).default_base_url
+    assert "sandbox" not in ApnsCredentials(TEAM, KEY_ID, key).default_base_url
 
 
 @pytest.mark.parametrize(
@@ -133,6 +135,12 @@ def test_sandbox_and_production_have_their_own_hosts() -> None:
     ],
     ids=["unregistered", "bad-token", "not-for-topic"],
 )
+async def test_each_device_is_sent_with_the_topic_of_its_own_app(apns: Apns) -> None:
+    assert await apns.send(DEVICE, OTHER_APP) == Delivered()
+    assert await apns.send(DEVICE) == Delivered()
+    assert [a.headers["apns-topic"] for a in apns.server.accepted] == [OTHER_APP, TOPIC]
+
+
 async def test_dead_tokens_are_reported(apns: Apns, fault: Fault) -> None:
     apns.server.fail(DEVICE, fault)
     outcome = await apns.send(DEVICE)
@@ -186,7 +194,7 @@ async def test_a_token_signed_by_another_key_is_refused(apns: Apns) -> None:
 def test_provider_tokens_are_renewed_within_the_hour_but_not_too_often() -> None:
     now = [1_000_000.0]
     key = ec_pem(ec.generate_private_key(ec.SECP256R1()))
-    tokens = ProviderTokens(ApnsCredentials(TEAM, KEY_ID, key, TOPIC), lambda: now[0])
+    tokens = ProviderTokens(ApnsCredentials(TEAM, KEY_ID, key), lambda: now[0])
     first = tokens.current()
     now[0] += TOKEN_MIN_AGE_S - 1
     tokens.refused()

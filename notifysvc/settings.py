@@ -1,0 +1,120 @@
+"""Configuration of the notification service, read once in main."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from chatmesh.kafka_io import KafkaSettings, topic_name
+from chatmesh.settings import (
+    DEFAULT_PG_DSN,
+    DEFAULT_SESSIONSVC_ADDR,
+    CassandraSettings,
+    CommonSettings,
+    SettingsError,
+    env_int,
+    env_path,
+    env_str,
+)
+from notifysvc.providers.apns import PRODUCTION_URL, SANDBOX_URL
+from notifysvc.providers.fcm import DEFAULT_BASE_URL as FCM_URL
+from notifysvc.windows import DEFAULT_WINDOW_S
+
+DEFAULT_GRPC_PORT = 50054
+
+
+@dataclass(frozen=True, slots=True)
+class FcmSettings:
+    service_account_file: Path  # the JSON key Firebase gives a service account
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApnsSettings:
+    key_file: Path  # the .p8 signing key (PEM)
+    team_id: str
+    key_id: str
+    production_url: str
+    sandbox_url: str
+    # Extra trust for the APNs servers (a local APNs); None: the system's store.
+    ca_file: Path | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebPushSettings:
+    vapid_key_file: Path  # our P-256 application server key (PEM)
+    subject: str  # mailto: or https: contact for the push services
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSettings:
+    """Each provider is optional: a deployment without, say, an iOS app has no
+    APNs key, and its devices' pushes are dropped with a log line."""
+
+    fcm: FcmSettings | None
+    apns: ApnsSettings | None
+    webpush: WebPushSettings | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ProviderSettings:
+        fcm_account = env_path(env, "FCM_SERVICE_ACCOUNT_FILE")
+        apns_key = env_path(env, "APNS_KEY_FILE")
+        vapid_key = env_path(env, "WEBPUSH_VAPID_KEY_FILE")
+        return cls(
+            fcm=None
+            if fcm_account is None
+            else FcmSettings(fcm_account, env_str(env, "FCM_URL", FCM_URL)),
+            apns=None
+            if apns_key is None
+            else ApnsSettings(
+                key_file=apns_key,
+                team_id=env_str(env, "APNS_TEAM_ID"),
+                key_id=env_str(env, "APNS_KEY_ID"),
+                production_url=env_str(env, "APNS_PRODUCTION_URL", PRODUCTION_URL),
+                sandbox_url=env_str(env, "APNS_SANDBOX_URL", SANDBOX_URL),
+                ca_file=env_path(env, "APNS_CA_FILE"),
+            ),
+            webpush=None
+            if vapid_key is None
+            else WebPushSettings(vapid_key, env_str(env, "WEBPUSH_SUBJECT")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NotifySettings:
+    common: CommonSettings
+    cassandra: CassandraSettings
+    pg_dsn: str
+    sessionsvc_addr: str
+    instance_id: str
+    # The push job topic (its name, partitions and replication) and how to
+    # reach the brokers; the message log's settings with another topic.
+    kafka: KafkaSettings
+    window_s: float  # a device's missed messages within this become one push
+    providers: ProviderSettings
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> NotifySettings:
+        common = CommonSettings.from_env(env, default_grpc_port=DEFAULT_GRPC_PORT)
+        window_ms = env_int(env, "PUSH_WINDOW_MS", int(DEFAULT_WINDOW_S * 1000))
+        if window_ms < 0:
+            raise SettingsError("CHATMESH_PUSH_WINDOW_MS must not be negative")
+        log = KafkaSettings.from_env(env, common.key_prefix)
+        return cls(
+            common=common,
+            cassandra=CassandraSettings.from_env(env),
+            pg_dsn=env_str(env, "PG_DSN", DEFAULT_PG_DSN),
+            sessionsvc_addr=env_str(env, "SESSIONSVC_ADDR", DEFAULT_SESSIONSVC_ADDR),
+            instance_id=env_str(env, "INSTANCE_ID", socket.gethostname()),
+            kafka=dataclasses.replace(
+                log,
+                topic=env_str(env, "PUSH_TOPIC", topic_name(common.key_prefix, "push-jobs")),
+                partitions=env_int(env, "PUSH_TOPIC_PARTITIONS", 8),
+                replication=env_int(env, "PUSH_TOPIC_REPLICATION", log.replication),
+            ),
+            window_s=window_ms / 1000,
+            providers=ProviderSettings.from_env(env),
+        )
