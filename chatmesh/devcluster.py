@@ -71,8 +71,15 @@ from chatmesh.mesh.pki import (
 )
 from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
 from chatmesh.settings import DEFAULT_PG_DSN, DEFAULT_REDIS_URL, CassandraSettings
+from notifysvc.providers.local.keys import (
+    LocalProviderPorts,
+    ensure_keys,
+    notifysvc_env,
+    provider_args,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+MAKE_UP_PUSH_PORTS = LocalProviderPorts(fcm=9451, apns=9452, webpush=9453, control=9454)
 STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 KAFKA_STARTUP_TIMEOUT_S = 90.0
@@ -120,6 +127,8 @@ class Ports:
     redis: int = 16380  # only used with ``ClusterConfig.own_redis``
     kafka: int = 19192  # only used with ``ClusterConfig.own_kafka``
     kafka_controller: int = 19193
+    # The local push providers (FCM, APNs, Web Push) and their control endpoint.
+    push: LocalProviderPorts = MAKE_UP_PUSH_PORTS
 
     @property
     def msgsvc_all(self) -> tuple[int, ...]:
@@ -144,6 +153,9 @@ class Ports:
             edge=free_port(),
             edge_tls=free_port(),
             edge_admin=free_port(),
+            push=LocalProviderPorts(
+                fcm=free_port(), apns=free_port(), webpush=free_port(), control=free_port()
+            ),
         )
 
 
@@ -324,6 +336,11 @@ class LocalCluster:
         return f"wss://127.0.0.1:{self.config.ports.edge_tls}/"
 
     @property
+    def push_control_url(self) -> str:
+        """The local push providers' control endpoint (``notifysvc.providers.local.control``)."""
+        return f"http://127.0.0.1:{self.config.ports.push.control}"
+
+    @property
     def edge_ca_file(self) -> Path:
         """The CA certificate clients trust ``edge_tls_url`` by (and nothing else here)."""
         return self.tls_dir / EDGE_CA_DIR / CA_FILE
@@ -401,7 +418,27 @@ class LocalCluster:
         self._add(
             "presencesvc", ["-m", "presencesvc"], {"GRPC_LISTEN": f"127.0.0.1:{p.presencesvc}"}
         )
-        self._add("notifysvc", ["-m", "notifysvc"], {"GRPC_LISTEN": f"127.0.0.1:{p.notifysvc}"})
+        push_keys = ensure_keys(c.workdir / "push", p.push)
+        # APNs serves TLS: the local edge certificate (127.0.0.1) will do.
+        self.processes["push-providers"] = ServiceProcess(
+            "push-providers",
+            [
+                c.python,
+                "-m",
+                "notifysvc.providers.local",
+                *provider_args(push_keys, p.push, self.tls_dir / EDGE_DIR),
+            ],
+            {**os.environ, "PYTHONUNBUFFERED": "1"},
+            c.workdir / "logs" / "push-providers.log",
+        )
+        self._add(
+            "notifysvc",
+            ["-m", "notifysvc"],
+            {
+                "GRPC_LISTEN": f"127.0.0.1:{p.notifysvc}",
+                **notifysvc_env(push_keys, p.push, self.edge_ca_file),
+            },
+        )
         for name in self.msgsvc_names:
             self._add(
                 name,
@@ -465,6 +502,8 @@ class LocalCluster:
             self.processes["kafka"].start()
             self.wait_healthy("kafka", timeout_s=KAFKA_STARTUP_TIMEOUT_S)
         self.prepare()
+        self.processes["push-providers"].start()
+        self.wait_healthy("push-providers")
         backends = [
             "sessionsvc",
             "presencesvc",
@@ -631,6 +670,8 @@ class LocalCluster:
             return _kafka_answers(self.kafka_bootstrap)
         if name == "envoy":
             return _http_ok(f"http://127.0.0.1:{p.edge_admin}/ready")
+        if name == "push-providers":
+            return _http_ok(f"http://127.0.0.1:{p.push.control}/pushes")
         if name.startswith("gateway-"):
             index = int(name.split("-")[1]) - 1
             return _http_ok(f"http://127.0.0.1:{p.gateway_ws[index]}/healthz") and _grpc_serving(
@@ -825,6 +866,8 @@ def _up(args: argparse.Namespace) -> None:
             f"  presencesvc gRPC: 127.0.0.1:{p.presencesvc}\n"
             f"  notifysvc gRPC:   127.0.0.1:{p.notifysvc}\n"
             f"  Envoy admin:      http://127.0.0.1:{p.edge_admin}/\n"
+            f"  push providers:   http://127.0.0.1:{p.push.control}/pushes"
+            " (what reached the local FCM, APNs and Web Push)\n"
             + "".join(
                 f"  {name + ' ops:':<18}{cluster.ops_url(name, '/')}{{healthz,readyz,metrics}}\n"
                 for name in cluster.ops_ports

@@ -21,12 +21,17 @@ from msgsvc.message_log import KafkaMessageLog
 from msgsvc.storage.directory import ADMIN, CHANNEL, PostgresDirectory
 from msgsvc.storage.groups import GroupStore
 from msgsvc.storage.messages import CassandraMessageStore
-from notifysvc.queue import RedisPushQueue
 from sessionsvc.store import DeviceSession, RedisSessionStore
 from tests.conftest import Stores, add_users, unique
 from tests.integration.conftest import MakeInstance
 from tests.integration.test_fanout import read
-from tests.support.msgsvc_domain import Instance, ManualClock, full_sync, store_router
+from tests.support.msgsvc_domain import (
+    HandedPushes,
+    Instance,
+    ManualClock,
+    full_sync,
+    store_router,
+)
 
 START_MS = snowflake.EPOCH_MS + 760 * 24 * 3600 * 1000
 NUDGE_WINDOW_S = 0.5
@@ -111,6 +116,7 @@ async def test_channel_posts_nudge_online_members_once_a_window_and_push_nobody(
     users = [unique(f"r{i}") for i in range(5)]
     await add_users(pg_pool, *users)
     owner, *audience = users
+    pushes = HandedPushes()
     sessions = RedisSessionStore(redis_client, key_prefix)
     await sessions.register([DeviceSession(u, "phone", "gw", f"c-{u}") for u in audience[:3]])
     await sessions.heartbeat("gw", ttl_s=60)
@@ -132,7 +138,7 @@ async def test_channel_posts_nudge_online_members_once_a_window_and_push_nobody(
         messages=message_store,
         members=MembershipCache(PostgresDirectory(pg_pool), clock),
         groups=GroupStore(pg_pool),
-        router=store_router(redis_client, key_prefix),
+        router=store_router(redis_client, key_prefix, pushes),
         clock=clock,
         nudge_window_s=NUDGE_WINDOW_S,
     )
@@ -159,6 +165,5 @@ async def test_channel_posts_nudge_online_members_once_a_window_and_push_nobody(
         posts[-1].message_id,
     )
     assert {t.user_id for t in nudge.targets} == set(audience[:3])
-    jobs = await redis_client.xrange(RedisPushQueue(redis_client, key_prefix).stream)
-    assert not [j for j in jobs if j[1][b"conversation_id"].decode() == channel_id]
+    assert not pushes.of(channel_id)
     assert common_pb2.CONVERSATION_KIND_CHANNEL == CHANNEL

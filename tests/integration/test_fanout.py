@@ -35,12 +35,11 @@ from msgsvc.storage.directory import PostgresDirectory
 from msgsvc.storage.groups import GroupStore
 from msgsvc.storage.messages import CassandraMessageStore
 from msgsvc.visibility import COMMIT_BOUND_MS
-from notifysvc.queue import RedisPushQueue
 from sessionsvc.store import DeviceSession, RedisSessionStore
 from tests.conftest import Stores, add_users, unique
 from tests.integration.conftest import MakeInstance
 from tests.support.inboxes import Inbox, gateway_inboxes
-from tests.support.msgsvc_domain import Instance, ManualClock, store_router
+from tests.support.msgsvc_domain import HandedPushes, Instance, ManualClock, store_router
 
 START_MS = snowflake.EPOCH_MS + 740 * 24 * 3600 * 1000
 SYSTEM = common_pb2.MESSAGE_KIND_SYSTEM
@@ -81,6 +80,11 @@ def node(make_instance: MakeInstance, clock: ManualClock, log: KafkaMessageLog) 
     return make_instance(51, clock, log=log)
 
 
+@pytest.fixture
+def pushes() -> HandedPushes:
+    return HandedPushes()
+
+
 def worker(
     consumer: LogConsumer,
     pg_pool: asyncpg.Pool,
@@ -88,13 +92,14 @@ def worker(
     key_prefix: str,
     message_store: CassandraMessageStore,
     clock: Clock,
+    pushes: HandedPushes | None = None,
 ) -> FanoutWorker:
     return FanoutWorker(
         source=consumer,
         messages=message_store,
         members=MembershipCache(PostgresDirectory(pg_pool), clock),
         groups=GroupStore(pg_pool),
-        router=store_router(redis_client, key_prefix),
+        router=store_router(redis_client, key_prefix, pushes),
         clock=clock,
     )
 
@@ -107,8 +112,9 @@ def make_worker(
     key_prefix: str,
     message_store: CassandraMessageStore,
     clock: ManualClock,
+    pushes: HandedPushes,
 ) -> Callable[[], FanoutWorker]:
-    return lambda: worker(consumer, pg_pool, redis_client, key_prefix, message_store, clock)
+    return lambda: worker(consumer, pg_pool, redis_client, key_prefix, message_store, clock, pushes)
 
 
 async def read(consumer: LogConsumer, count: int) -> list[LogRecord]:
@@ -158,6 +164,7 @@ async def test_one_publish_per_gateway_and_a_push_job_per_offline_member(
     consumer: LogConsumer,
     make_worker: Callable[[], FanoutWorker],
     inbox: Callable[[str], Inbox],
+    pushes: HandedPushes,
 ) -> None:
     ann, ben, cat, dan, eve = (unique(n) for n in ("ann", "ben", "cat", "dan", "eve"))
     await add_users(pg_pool, ann, ben, cat, dan, eve)
@@ -182,11 +189,11 @@ async def test_one_publish_per_gateway_and_a_push_job_per_offline_member(
     assert targets(message) == {ben}
     assert targets(by_gateway["gw-b"][1]) == {cat, dan}
     assert message.frame.deliver.message.message_id == sent.message.message_id
-    jobs = await redis_client.xrange(RedisPushQueue(redis_client, key_prefix).stream)
-    pushed = [
-        f[b"user_id"].decode() for _, f in jobs if int(f[b"message_id"]) == sent.message.message_id
-    ]
-    assert pushed == [eve]  # the one member with no live device
+    # Every member but the sender is handed to notifysvc with its live
+    # devices; eve, the one with none, is pushed on every device she has.
+    assert pushes.offline(sent.message.message_id) == [eve]
+    (handed,) = [h for h in pushes.handed if h.message_id == sent.message.message_id]
+    assert {r.user_id for r in handed.recipients} == {ben, cat, dan, eve}
 
 
 async def test_a_removal_governs_exactly_the_messages_after_it(

@@ -126,6 +126,12 @@ def test_sandbox_and_production_have_their_own_hosts() -> None:
     assert "sandbox" not in ApnsCredentials(TEAM, KEY_ID, key).default_base_url
 
 
+async def test_each_device_is_sent_with_the_topic_of_its_own_app(apns: Apns) -> None:
+    assert await apns.send(DEVICE, OTHER_APP) == Delivered()
+    assert await apns.send(DEVICE) == Delivered()
+    assert [a.headers["apns-topic"] for a in apns.server.accepted] == [OTHER_APP, TOPIC]
+
+
 @pytest.mark.parametrize(
     "fault",
     [
@@ -135,12 +141,6 @@ def test_sandbox_and_production_have_their_own_hosts() -> None:
     ],
     ids=["unregistered", "bad-token", "not-for-topic"],
 )
-async def test_each_device_is_sent_with_the_topic_of_its_own_app(apns: Apns) -> None:
-    assert await apns.send(DEVICE, OTHER_APP) == Delivered()
-    assert await apns.send(DEVICE) == Delivered()
-    assert [a.headers["apns-topic"] for a in apns.server.accepted] == [OTHER_APP, TOPIC]
-
-
 async def test_dead_tokens_are_reported(apns: Apns, fault: Fault) -> None:
     apns.server.fail(DEVICE, fault)
     outcome = await apns.send(DEVICE)

@@ -28,13 +28,12 @@ from msgsvc.history import HistoryReader
 from msgsvc.message_log import MessageLog
 from msgsvc.model import SendCommand, SendOutcome
 from msgsvc.receipts import ReceiptTracker
-from msgsvc.routing import DeviceSession, RedisDeliveryPublisher, Router
+from msgsvc.routing import DeviceSession, PushRecipient, RedisDeliveryPublisher, Router
 from msgsvc.sending import MessageSender
 from msgsvc.storage.claims import LegacyClaims
 from msgsvc.storage.messages import CassandraMessageStore
 from msgsvc.sync import MAX_SYNC_CONVERSATIONS, SyncReader
 from msgsvc.wiring import Msgsvc
-from notifysvc.queue import PushJob, RedisPushQueue
 from sessionsvc.store import RedisSessionStore
 
 
@@ -80,26 +79,54 @@ class StoreSessions:
         return [DeviceSession(s.user_id, s.device_id, s.gateway_id, s.connection_id) for s in found]
 
 
-class StorePushQueue:
-    """Push jobs written to notifysvc's real Redis queue, in process."""
+@dataclass(frozen=True)
+class HandedPush:
+    recipients: tuple[PushRecipient, ...]
+    conversation_id: str
+    message_id: int
+    sender_user_id: str
 
-    def __init__(self, queue: RedisPushQueue) -> None:
-        self._queue = queue
+
+class HandedPushes:
+    """What the router hands to notifysvc, kept in the test process: the
+    in-process domain stops at notifysvc's door (tests/e2e go through it)."""
+
+    def __init__(self) -> None:
+        self.handed: list[HandedPush] = []
 
     async def enqueue(
-        self, user_ids: Sequence[str], conversation_id: str, message_id: int, sender_user_id: str
+        self,
+        recipients: Sequence[PushRecipient],
+        conversation_id: str,
+        message_id: int,
+        sender_user_id: str,
     ) -> None:
-        await self._queue.enqueue(
-            [PushJob(u, conversation_id, message_id, sender_user_id) for u in user_ids]
+        self.handed.append(
+            HandedPush(tuple(recipients), conversation_id, message_id, sender_user_id)
         )
 
+    def offline(self, message_id: int) -> list[str]:
+        """Recipients of the message none of whose devices got it live."""
+        return [
+            r.user_id
+            for h in self.handed
+            if h.message_id == message_id
+            for r in h.recipients
+            if not r.live_device_ids
+        ]
 
-def store_router(redis_client: redis.Redis, key_prefix: str) -> Router:
-    """The real Router, reaching sessions and push through their real stores."""
+    def of(self, conversation_id: str) -> list[HandedPush]:
+        return [h for h in self.handed if h.conversation_id == conversation_id]
+
+
+def store_router(
+    redis_client: redis.Redis, key_prefix: str, pushes: HandedPushes | None = None
+) -> Router:
+    """The real Router, reaching sessions through their real store."""
     return Router(
         StoreSessions(RedisSessionStore(redis_client, key_prefix)),
         RedisDeliveryPublisher(redis_client, key_prefix),
-        StorePushQueue(RedisPushQueue(redis_client, key_prefix)),
+        pushes or HandedPushes(),
     )
 
 

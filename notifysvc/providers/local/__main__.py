@@ -1,8 +1,11 @@
 """``python -m notifysvc.providers.local``: the local providers as one process.
 
 FCM trusts the service-account key files given (their token_uri must be
-``http://127.0.0.1:<fcm-port>/token``); APNs trusts one signing key, over TLS
-from ``--tls-dir``; Web Push serves subscriptions registered in-process.
+``http://127.0.0.1:<fcm-port>/token``); APNs trusts one signing key (for the
+``--apns-topic`` apps, or any app without one), over TLS from ``--tls-dir``;
+Web Push serves subscriptions made through the control endpoint
+(``--control-port``, see ``control.py``), which also shows every push
+received and scripts failures.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from notifysvc.providers.local.apns import LocalApns
+from notifysvc.providers.local.control import LocalControl
 from notifysvc.providers.local.fcm import LocalFcm
 from notifysvc.providers.local.server import LocalServer
 from notifysvc.providers.local.webpush import LocalWebPush
@@ -34,11 +38,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--apns-topic", action="append", default=[])
     parser.add_argument("--tls-dir", type=Path, help="tls.crt and tls.key for APNs")
     parser.add_argument("--webpush-port", type=int)
+    parser.add_argument("--control-port", type=int)
     return parser
 
 
 def _servers(args: argparse.Namespace) -> list[LocalServer]:
     servers: list[LocalServer] = []
+    fcm: LocalFcm | None = None
+    apns: LocalApns | None = None
+    webpush: LocalWebPush | None = None
     if args.fcm_port is not None:
         fcm = LocalFcm()
         for path in args.fcm_account:
@@ -71,6 +79,20 @@ def _servers(args: argparse.Namespace) -> list[LocalServer]:
         servers.append(
             LocalServer(
                 "webpush", webpush.handle, webpush.faults, port=args.webpush_port, host=args.host
+            )
+        )
+    if args.control_port is not None:
+        control = LocalControl(
+            fcm=fcm,
+            apns=apns,
+            webpush=webpush,
+            webpush_url=None
+            if args.webpush_port is None
+            else f"http://{args.host}:{args.webpush_port}",
+        )
+        servers.append(
+            LocalServer(
+                "control", control.handle, control.faults, port=args.control_port, host=args.host
             )
         )
     return servers

@@ -28,6 +28,7 @@ class AcceptedApns:
     device_token: str
     headers: dict[str, str]
     payload: dict[str, Any]
+    received_at: float = 0.0  # Unix seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,7 @@ class LocalApns:
         topic = request.headers.get("apns-topic")
         if not topic:
             return _error(400, "MissingTopic")
-        if topic not in key.topics:
+        if key.topics and topic not in key.topics:
             return _error(400, "TopicDisallowed")
         if request.headers.get("apns-push-type", "alert") not in PUSH_TYPES:
             return _error(400, "InvalidPushType")
@@ -98,7 +99,9 @@ class LocalApns:
             if fault.hang:
                 await self.faults.hang()
             return _fault_response(fault, self._clock())
-        self.accepted.append(AcceptedApns(device_token, dict(request.headers), payload))
+        self.accepted.append(
+            AcceptedApns(device_token, dict(request.headers), payload, self._clock())
+        )
         apns_id = request.headers.get("apns-id") or str(uuid.uuid4()).upper()
         return Response(200, headers=(("apns-id", apns_id),))
 

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
 class Fault:
     """Answer ``status`` (with ``reason`` in the provider's error vocabulary
-    and ``Retry-After`` when given), or never answer when ``hang``."""
+    and ``Retry-After`` when given), or never answer when ``hang``; for the
+    next ``times`` requests only, or for all of them when None."""
 
     status: int = 0
     reason: str = ""
     retry_after: str | None = None
     hang: bool = False
+    times: int | None = None
 
 
 class Faults:
@@ -29,7 +32,14 @@ class Faults:
         self._by_key.pop(key, None)
 
     def get(self, key: str) -> Fault | None:
-        return self._by_key.get(key)
+        """The fault for this request to ``key``, counting it against ``times``."""
+        fault = self._by_key.get(key)
+        if fault is not None and fault.times is not None:
+            if fault.times <= 1:
+                del self._by_key[key]
+            else:
+                self._by_key[key] = dataclasses.replace(fault, times=fault.times - 1)
+        return fault
 
     async def hang(self) -> None:
         """Blocks until the server stops, so a hung request ends with it."""

@@ -42,6 +42,7 @@ class AcceptedFcm:
     project_id: str
     token: str
     message: dict[str, Any]
+    received_at: float = 0.0  # Unix seconds
 
 
 @dataclass(slots=True)
@@ -143,7 +144,7 @@ class LocalFcm:
             if fault.hang:
                 await self.faults.hang()
             return _fault_response(fault)
-        self.accepted.append(AcceptedFcm(project_id, token, message))
+        self.accepted.append(AcceptedFcm(project_id, token, message, self._clock()))
         return Response.json(
             200, {"name": f"projects/{project_id}/messages/{secrets.token_hex(8)}"}
         )

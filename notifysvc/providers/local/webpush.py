@@ -33,6 +33,7 @@ class AcceptedWebPush:
     topic: str | None
     vapid_subject: str
     ciphertext: bytes
+    received_at: float = 0.0  # Unix seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,7 @@ class LocalWebPush:
                 request.headers.get("topic"),
                 subject,
                 request.body,
+                self._clock(),
             )
         )
         return Response(201, headers=(("location", f"/message/{len(self.accepted)}"),))
