@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import kubernetes_validate
 import pytest
 
-from chatmesh import edge_config
+from chatmesh import edge_config, redis_acl
 from chatmesh.mesh.pki import SERVICES as MESH_SERVICES
 from chatmesh.mesh.pki import TRUST_DOMAIN, Principal, service_dns_names
 from tests.deploy.manifests import (
@@ -374,8 +374,14 @@ def test_each_process_connects_to_redis_as_itself(overlay: str) -> None:
     # credentials; test_redis_acl.py checks the dev users themselves.
     docs = render(overlay)
     deployments = of_kind(docs, "Deployment")
+    users = redis_acl.service_rules("")
     for name in MESH_SERVICES:
-        ref = _env(one_container(deployments[name]))["CHATMESH_REDIS_URL"]["valueFrom"]
+        env = _env(one_container(deployments[name]))
+        if name not in users:
+            # Uses no Redis: no credentials (the ConfigMap's bare address aside).
+            assert "CHATMESH_REDIS_URL" not in env, name
+            continue
+        ref = env["CHATMESH_REDIS_URL"]["valueFrom"]
         secret = ref["secretKeyRef"]
         assert secret["key"] == "CHATMESH_REDIS_URL", name
         assert not secret.get("optional"), name
@@ -384,6 +390,13 @@ def test_each_process_connects_to_redis_as_itself(overlay: str) -> None:
             assert secret["name"].startswith(f"redis-{name}-"), name
         else:
             assert secret["name"] == f"redis-{name}", name
+    if overlay == "dev":
+        credentials = {
+            name.rsplit("-", 1)[0].removeprefix("redis-")
+            for name in of_kind(docs, "Secret")
+            if name.startswith("redis-") and not name.startswith("redis-acl-")
+        }
+        assert credentials == set(users)
 
 
 def test_no_secret_material_outside_dev() -> None:
@@ -675,7 +688,7 @@ STORES_USED = {
     "fanout": MESSAGE_STORES,
     "sessionsvc": {"redis"},
     "presencesvc": {"redis"},
-    "notifysvc": {"redis"},
+    "notifysvc": set(),
 }
 EDGE_METRICS_PORT = 8081
 EDGE_HTTP_PORT = 8080
