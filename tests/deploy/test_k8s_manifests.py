@@ -136,7 +136,19 @@ CONFIG_KEYS = {
     "CHATMESH_MESSAGE_TOPIC",
     "CHATMESH_MESSAGE_TOPIC_PARTITIONS",
     "CHATMESH_MESSAGE_TOPIC_REPLICATION",
+    "CHATMESH_PUSH_TOPIC",
+    "CHATMESH_PUSH_TOPIC_PARTITIONS",
 }
+PUSH_SECRET = "push-providers"
+PUSH_DIR = "/var/run/chatmesh/push"
+# Each provider's settings: the files notifysvc reads at start, then the rest.
+PUSH_PROVIDERS = {
+    "fcm": ["CHATMESH_FCM_SERVICE_ACCOUNT_FILE"],
+    "apns": ["CHATMESH_APNS_KEY_FILE", "CHATMESH_APNS_TEAM_ID", "CHATMESH_APNS_KEY_ID"],
+    "webpush": ["CHATMESH_WEBPUSH_VAPID_KEY_FILE", "CHATMESH_WEBPUSH_SUBJECT"],
+}
+# Which providers each overlay sends through (components/push-<provider>).
+PUSH_ENABLED = {"base": set(), "dev": set(), "prod": {"fcm", "apns", "webpush"}}
 
 
 def _env(container: Resource) -> dict[str, Resource]:
@@ -292,6 +304,56 @@ def test_fanout_worker(overlay: str) -> None:
     config = config_map(docs, "chatmesh-config")["data"]
     replicas = fanout["spec"]["replicas"]
     assert 1 <= replicas <= int(config["CHATMESH_MESSAGE_TOPIC_PARTITIONS"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_notifysvc(overlay: str) -> None:
+    docs = render(overlay)
+    deployments = of_kind(docs, "Deployment")
+    notifysvc = deployments["notifysvc"]
+    pod = notifysvc["spec"]["template"]["spec"]
+    container = one_container(notifysvc)
+    # msgsvc's settings for the stores both use (PostgreSQL, Cassandra, Kafka
+    # and their credentials): the same ConfigMap and Secret.
+    assert container["envFrom"] == one_container(deployments["msgsvc"])["envFrom"]
+    env = _env(container)
+    assert env["CHATMESH_INSTANCE_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert int(env["CHATMESH_PUSH_WINDOW_MS"]["value"]) >= 0
+    # Leaving the consumer group, and the last sends, take a few seconds.
+    assert pod["terminationGracePeriodSeconds"] >= 10
+
+    config = config_map(docs, "chatmesh-config")["data"]
+    assert config["CHATMESH_PUSH_TOPIC"] != config["CHATMESH_MESSAGE_TOPIC"]
+    assert re.fullmatch(r"[A-Za-z0-9._-]+", config["CHATMESH_PUSH_TOPIC"])
+    # More instances than partitions would sit idle.
+    assert 1 <= notifysvc["spec"]["replicas"] <= int(config["CHATMESH_PUSH_TOPIC_PARTITIONS"])
+
+    # The providers' keys: an optional Secret, so that the pod starts without
+    # it, mounted read-only and readable through the pod's group only.
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == PUSH_DIR]
+    assert mount["readOnly"] is True
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == PUSH_SECRET
+    assert volume["secret"]["optional"] is True
+    mode = volume["secret"]["defaultMode"]
+    assert mode & 0o040 and not mode & 0o007, f"mode {mode:o}"
+
+    # A provider's file setting without its Secret fails notifysvc at start:
+    # only an overlay that enables the provider sets any of its settings, and
+    # then all of them, each from the Secret.
+    for provider, names in PUSH_PROVIDERS.items():
+        if provider not in PUSH_ENABLED[overlay]:
+            assert not set(names) & set(env), provider
+            continue
+        for name in names:
+            if name.endswith("_FILE"):
+                assert env[name]["value"].startswith(PUSH_DIR + "/"), name
+            else:
+                ref = env[name]["valueFrom"]["secretKeyRef"]
+                assert ref["name"] == PUSH_SECRET and not ref.get("optional"), name
+    known = {name for names in PUSH_PROVIDERS.values() for name in names}
+    prefixes = ("CHATMESH_FCM_", "CHATMESH_APNS_", "CHATMESH_WEBPUSH_")
+    assert not {name for name in env if name.startswith(prefixes)} - known
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
