@@ -729,6 +729,20 @@ MONITORING_PEER = "ns:chatmesh.io/monitoring=true"
 INTERNAL_CLIENT_PEER = "ns:chatmesh.io/internal-client=true"
 ANYWHERE = "anywhere"
 ADDRESS_BLOCK = "address block"  # the external stores' CIDRs, checked on their own
+# Every public address: the whole space but the private and shared ranges
+# (pods, Services, stores) and link-local (cloud instance metadata).
+INTERNET = "internet"
+NOT_INTERNET = {
+    "0.0.0.0/0": {
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+    },
+    "::/0": {"fc00::/7", "fe80::/10"},
+}
+HTTPS_PORT = 443
 
 # The call graph inside the namespace: caller, callee, the callee's port.
 CALLS = {
@@ -740,7 +754,10 @@ CALLS = {
     ("msgsvc", "notifysvc", GRPC_SERVICES["notifysvc"]),
     ("fanout", "sessionsvc", GRPC_SERVICES["sessionsvc"]),
     ("fanout", "notifysvc", GRPC_SERVICES["notifysvc"]),
+    ("notifysvc", "sessionsvc", GRPC_SERVICES["sessionsvc"]),
 }
+# Calls out of the cluster: the push providers, over HTTPS.
+EXTERNAL_CALLS = {("notifysvc", INTERNET, HTTPS_PORT)}
 # Internal teams' tools call the public internal API (chatmesh/mesh/policy.py).
 INTERNAL_API = {("msgsvc", GRPC_SERVICES["msgsvc"]), ("presencesvc", GRPC_SERVICES["presencesvc"])}
 MESSAGE_STORES = {"redis", "cassandra", "postgres", "kafka"}
@@ -750,7 +767,7 @@ STORES_USED = {
     "fanout": MESSAGE_STORES,
     "sessionsvc": {"redis"},
     "presencesvc": {"redis"},
-    "notifysvc": set(),
+    "notifysvc": {"cassandra", "postgres", "kafka"},
 }
 EDGE_METRICS_PORT = 8081
 EDGE_HTTP_PORT = 8080
@@ -788,6 +805,11 @@ def _workload_labels(docs: tuple[Resource, ...]) -> dict[str, dict[str, str]]:
 def _peers(peer: Resource, pods: dict[str, dict[str, str]], where: str) -> list[str]:
     if "ipBlock" in peer:
         assert set(peer) == {"ipBlock"}, where
+        block = peer["ipBlock"]
+        if block["cidr"] in NOT_INTERNET:
+            excluded = NOT_INTERNET[block["cidr"]]
+            assert excluded <= set(block.get("except", [])), f"{where}: {block}"
+            return [INTERNET]
         return [ADDRESS_BLOCK]
     if "namespaceSelector" in peer:
         # A pod selector beside it would narrow the namespaces' pods; no
@@ -859,6 +881,7 @@ def _allowed_edges(overlay: str, docs: tuple[Resource, ...]) -> set[Edge]:
         edges.add(("out", caller, f"pod:{callee}", port, "TCP"))
         edges.add(("in", callee, f"pod:{caller}", port, "TCP"))
     edges |= {("in", callee, INTERNAL_CLIENT_PEER, port, "TCP") for callee, port in INTERNAL_API}
+    edges |= {("out", caller, peer, port, "TCP") for caller, peer, port in EXTERNAL_CALLS}
     if overlay == "base":
         return edges  # the overlays say where the stores are
     store_ports = _store_ports(config_map(docs, "chatmesh-config")["data"])
@@ -904,7 +927,7 @@ def test_external_stores_are_reached_by_address_in_prod_only(overlay: str) -> No
         for policy in of_kind(render(overlay), "NetworkPolicy").values()
         for rule in policy["spec"].get("egress", [])
         for peer in rule.get("to", [])
-        if "ipBlock" in peer
+        if "ipBlock" in peer and peer["ipBlock"]["cidr"] not in NOT_INTERNET
     ]
     if overlay != "prod":
         assert not blocks
