@@ -985,8 +985,9 @@ def test_dev_runs_single_node_datastores() -> None:
     assert config["CHATMESH_REDIS_URL"].startswith("redis://redis.chatmesh.svc.cluster.local:")
     assert "@postgres.chatmesh.svc.cluster.local:" in config["CHATMESH_PG_DSN"]
     assert config["CHATMESH_KAFKA_BOOTSTRAP"] == "kafka.chatmesh.svc.cluster.local:9092"
-    # One broker: the message log cannot be replicated.
+    # One broker: the message log cannot be replicated, nor the push jobs.
     assert config["CHATMESH_MESSAGE_TOPIC_REPLICATION"] == "1"
+    assert config.get("CHATMESH_PUSH_TOPIC_REPLICATION", "1") == "1"
 
     for name, deployment in of_kind(docs, "Deployment").items():
         assert deployment["spec"].get("replicas", 1) == 1, name
@@ -1003,6 +1004,7 @@ def test_prod_uses_external_clusters_at_quorum() -> None:
     assert len(config["CHATMESH_CASSANDRA_HOSTS"].split(",")) >= 3
     assert len(config["CHATMESH_KAFKA_BOOTSTRAP"].split(",")) >= 3
     assert config["CHATMESH_MESSAGE_TOPIC_REPLICATION"] == "3"
+    assert config.get("CHATMESH_PUSH_TOPIC_REPLICATION", "3") == "3"
     for key in (
         "CHATMESH_REDIS_URL",
         "CHATMESH_PG_DSN",
