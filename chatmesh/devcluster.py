@@ -65,7 +65,6 @@ from chatmesh.mesh.pki import (
     CA_FILE,
     EDGE_CA_DIR,
     EDGE_DIR,
-    SERVICES,
     issue_local_edge,
     issue_local_mesh,
 )
@@ -278,8 +277,11 @@ class LocalCluster:
         self.tls_dir = config.workdir / "tls"
         # Each process's ops endpoint (/healthz, /readyz, /metrics), by process name.
         self.ops_ports: dict[str, int] = {}
-        # Each service connects to Redis as its own ACL user (chatmesh.redis_acl).
-        self.redis_passwords = {service: secrets.token_hex(16) for service in SERVICES}
+        # Each service that uses Redis connects as its own ACL user
+        # (chatmesh.redis_acl); the others get no user and no Redis address.
+        self.redis_passwords = {
+            service: secrets.token_hex(16) for service in redis_acl.service_rules(config.key_prefix)
+        }
         self.processes: dict[str, ServiceProcess] = {}
 
     # -- addresses -----------------------------------------------------------
@@ -387,7 +389,7 @@ class LocalCluster:
     def _drop_redis_users(self) -> None:
         client = redis.Redis.from_url(self.redis_url, socket_timeout=2.0)
         try:
-            names = [redis_acl.user_name(self.config.key_prefix, s) for s in SERVICES]
+            names = [redis_acl.user_name(self.config.key_prefix, s) for s in self.redis_passwords]
             client.acl_deluser(*names)
         except redis.RedisError:
             pass  # gone with the Redis that held them
@@ -395,8 +397,11 @@ class LocalCluster:
             client.close()
 
     def service_redis_url(self, process: str) -> str:
-        """The Redis URL a process connects with: its service's own user."""
+        """The Redis URL a process connects with: its service's own user; the
+        bare address for a service without one (which uses no Redis)."""
         service = _mesh_identity(process)
+        if service not in self.redis_passwords:
+            return self.redis_url
         url = urlsplit(self.redis_url)
         user = quote(redis_acl.user_name(self.config.key_prefix, service), safe="")
         netloc = f"{user}:{self.redis_passwords[service]}@{url.hostname}:{url.port}"
@@ -575,6 +580,10 @@ class LocalCluster:
                 "CHATMESH_MESH_TLS_DIR": str(self.tls_dir / "service" / _mesh_identity(name)),
             }
         )
+        if _mesh_identity(name) not in self.redis_passwords:
+            # Nor one inherited from this shell: a service without a Redis
+            # user must not come to depend on Redis unnoticed.
+            del env["CHATMESH_REDIS_URL"]
         env.update(LOCAL_ADDRESS_HANDSHAKES)
         env.update(c.env)
         self.ops_ports[name] = free_port()

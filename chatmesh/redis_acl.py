@@ -5,7 +5,7 @@ One definition for every deployment: ``LocalCluster`` creates these users
 (for its key prefix, with fresh passwords) on the Redis it runs against, and
 the dev overlay's ``acl.conf`` holds the same rules for the prefix ``cm:``
 (tests/deploy checks they agree). Keys a service starts to use must be
-added here.
+added here. A service missing here (notifysvc) uses no Redis and has no user.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ def service_rules(prefix: str) -> dict[str, str]:
         " +unsubscribe +ping",
         "sessionsvc": f"~{p}sessions:* ~{p}gateway-alive:* {_DATA} {_LUA} +ping",
         "presencesvc": f"~{p}presence:* ~{p}last-seen:* {_DATA} +ping",
-        "notifysvc": f"~{p}push-jobs {_DATA} +ping",
     }
 
 

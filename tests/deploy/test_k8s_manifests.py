@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import kubernetes_validate
 import pytest
 
-from chatmesh import edge_config
+from chatmesh import edge_config, redis_acl
 from chatmesh.mesh.pki import SERVICES as MESH_SERVICES
 from chatmesh.mesh.pki import TRUST_DOMAIN, Principal, service_dns_names
 from tests.deploy.manifests import (
@@ -136,7 +136,19 @@ CONFIG_KEYS = {
     "CHATMESH_MESSAGE_TOPIC",
     "CHATMESH_MESSAGE_TOPIC_PARTITIONS",
     "CHATMESH_MESSAGE_TOPIC_REPLICATION",
+    "CHATMESH_PUSH_TOPIC",
+    "CHATMESH_PUSH_TOPIC_PARTITIONS",
 }
+PUSH_SECRET = "push-providers"
+PUSH_DIR = "/var/run/chatmesh/push"
+# Each provider's settings: the files notifysvc reads at start, then the rest.
+PUSH_PROVIDERS = {
+    "fcm": ["CHATMESH_FCM_SERVICE_ACCOUNT_FILE"],
+    "apns": ["CHATMESH_APNS_KEY_FILE", "CHATMESH_APNS_TEAM_ID", "CHATMESH_APNS_KEY_ID"],
+    "webpush": ["CHATMESH_WEBPUSH_VAPID_KEY_FILE", "CHATMESH_WEBPUSH_SUBJECT"],
+}
+# Which providers each overlay sends through (components/push-<provider>).
+PUSH_ENABLED = {"base": set(), "dev": set(), "prod": {"fcm", "apns", "webpush"}}
 
 
 def _env(container: Resource) -> dict[str, Resource]:
@@ -295,6 +307,56 @@ def test_fanout_worker(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_notifysvc(overlay: str) -> None:
+    docs = render(overlay)
+    deployments = of_kind(docs, "Deployment")
+    notifysvc = deployments["notifysvc"]
+    pod = notifysvc["spec"]["template"]["spec"]
+    container = one_container(notifysvc)
+    # msgsvc's settings for the stores both use (PostgreSQL, Cassandra, Kafka
+    # and their credentials): the same ConfigMap and Secret.
+    assert container["envFrom"] == one_container(deployments["msgsvc"])["envFrom"]
+    env = _env(container)
+    assert env["CHATMESH_INSTANCE_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert int(env["CHATMESH_PUSH_WINDOW_MS"]["value"]) >= 0
+    # Leaving the consumer group, and the last sends, take a few seconds.
+    assert pod["terminationGracePeriodSeconds"] >= 10
+
+    config = config_map(docs, "chatmesh-config")["data"]
+    assert config["CHATMESH_PUSH_TOPIC"] != config["CHATMESH_MESSAGE_TOPIC"]
+    assert re.fullmatch(r"[A-Za-z0-9._-]+", config["CHATMESH_PUSH_TOPIC"])
+    # More instances than partitions would sit idle.
+    assert 1 <= notifysvc["spec"]["replicas"] <= int(config["CHATMESH_PUSH_TOPIC_PARTITIONS"])
+
+    # The providers' keys: an optional Secret, so that the pod starts without
+    # it, mounted read-only and readable through the pod's group only.
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == PUSH_DIR]
+    assert mount["readOnly"] is True
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == PUSH_SECRET
+    assert volume["secret"]["optional"] is True
+    mode = volume["secret"]["defaultMode"]
+    assert mode & 0o040 and not mode & 0o007, f"mode {mode:o}"
+
+    # A provider's file setting without its Secret fails notifysvc at start:
+    # only an overlay that enables the provider sets any of its settings, and
+    # then all of them, each from the Secret.
+    for provider, names in PUSH_PROVIDERS.items():
+        if provider not in PUSH_ENABLED[overlay]:
+            assert not set(names) & set(env), provider
+            continue
+        for name in names:
+            if name.endswith("_FILE"):
+                assert env[name]["value"].startswith(PUSH_DIR + "/"), name
+            else:
+                ref = env[name]["valueFrom"]["secretKeyRef"]
+                assert ref["name"] == PUSH_SECRET and not ref.get("optional"), name
+    known = {name for names in PUSH_PROVIDERS.values() for name in names}
+    prefixes = ("CHATMESH_FCM_", "CHATMESH_APNS_", "CHATMESH_WEBPUSH_")
+    assert not {name for name in env if name.startswith(prefixes)} - known
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_gateway(overlay: str) -> None:
     docs = render(overlay)
     gateway = of_kind(docs, "Deployment")["gateway"]
@@ -374,8 +436,14 @@ def test_each_process_connects_to_redis_as_itself(overlay: str) -> None:
     # credentials; test_redis_acl.py checks the dev users themselves.
     docs = render(overlay)
     deployments = of_kind(docs, "Deployment")
+    users = redis_acl.service_rules("")
     for name in MESH_SERVICES:
-        ref = _env(one_container(deployments[name]))["CHATMESH_REDIS_URL"]["valueFrom"]
+        env = _env(one_container(deployments[name]))
+        if name not in users:
+            # Uses no Redis: no credentials (the ConfigMap's bare address aside).
+            assert "CHATMESH_REDIS_URL" not in env, name
+            continue
+        ref = env["CHATMESH_REDIS_URL"]["valueFrom"]
         secret = ref["secretKeyRef"]
         assert secret["key"] == "CHATMESH_REDIS_URL", name
         assert not secret.get("optional"), name
@@ -384,6 +452,13 @@ def test_each_process_connects_to_redis_as_itself(overlay: str) -> None:
             assert secret["name"].startswith(f"redis-{name}-"), name
         else:
             assert secret["name"] == f"redis-{name}", name
+    if overlay == "dev":
+        credentials = {
+            name.rsplit("-", 1)[0].removeprefix("redis-")
+            for name in of_kind(docs, "Secret")
+            if name.startswith("redis-") and not name.startswith("redis-acl-")
+        }
+        assert credentials == set(users)
 
 
 def test_no_secret_material_outside_dev() -> None:
@@ -654,6 +729,20 @@ MONITORING_PEER = "ns:chatmesh.io/monitoring=true"
 INTERNAL_CLIENT_PEER = "ns:chatmesh.io/internal-client=true"
 ANYWHERE = "anywhere"
 ADDRESS_BLOCK = "address block"  # the external stores' CIDRs, checked on their own
+# Every public address: the whole space but the private and shared ranges
+# (pods, Services, stores) and link-local (cloud instance metadata).
+INTERNET = "internet"
+NOT_INTERNET = {
+    "0.0.0.0/0": {
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+    },
+    "::/0": {"fc00::/7", "fe80::/10"},
+}
+HTTPS_PORT = 443
 
 # The call graph inside the namespace: caller, callee, the callee's port.
 CALLS = {
@@ -665,7 +754,10 @@ CALLS = {
     ("msgsvc", "notifysvc", GRPC_SERVICES["notifysvc"]),
     ("fanout", "sessionsvc", GRPC_SERVICES["sessionsvc"]),
     ("fanout", "notifysvc", GRPC_SERVICES["notifysvc"]),
+    ("notifysvc", "sessionsvc", GRPC_SERVICES["sessionsvc"]),
 }
+# Calls out of the cluster: the push providers, over HTTPS.
+EXTERNAL_CALLS = {("notifysvc", INTERNET, HTTPS_PORT)}
 # Internal teams' tools call the public internal API (chatmesh/mesh/policy.py).
 INTERNAL_API = {("msgsvc", GRPC_SERVICES["msgsvc"]), ("presencesvc", GRPC_SERVICES["presencesvc"])}
 MESSAGE_STORES = {"redis", "cassandra", "postgres", "kafka"}
@@ -675,7 +767,7 @@ STORES_USED = {
     "fanout": MESSAGE_STORES,
     "sessionsvc": {"redis"},
     "presencesvc": {"redis"},
-    "notifysvc": {"redis"},
+    "notifysvc": {"cassandra", "postgres", "kafka"},
 }
 EDGE_METRICS_PORT = 8081
 EDGE_HTTP_PORT = 8080
@@ -713,6 +805,11 @@ def _workload_labels(docs: tuple[Resource, ...]) -> dict[str, dict[str, str]]:
 def _peers(peer: Resource, pods: dict[str, dict[str, str]], where: str) -> list[str]:
     if "ipBlock" in peer:
         assert set(peer) == {"ipBlock"}, where
+        block = peer["ipBlock"]
+        if block["cidr"] in NOT_INTERNET:
+            excluded = NOT_INTERNET[block["cidr"]]
+            assert excluded <= set(block.get("except", [])), f"{where}: {block}"
+            return [INTERNET]
         return [ADDRESS_BLOCK]
     if "namespaceSelector" in peer:
         # A pod selector beside it would narrow the namespaces' pods; no
@@ -784,6 +881,7 @@ def _allowed_edges(overlay: str, docs: tuple[Resource, ...]) -> set[Edge]:
         edges.add(("out", caller, f"pod:{callee}", port, "TCP"))
         edges.add(("in", callee, f"pod:{caller}", port, "TCP"))
     edges |= {("in", callee, INTERNAL_CLIENT_PEER, port, "TCP") for callee, port in INTERNAL_API}
+    edges |= {("out", caller, peer, port, "TCP") for caller, peer, port in EXTERNAL_CALLS}
     if overlay == "base":
         return edges  # the overlays say where the stores are
     store_ports = _store_ports(config_map(docs, "chatmesh-config")["data"])
@@ -829,7 +927,7 @@ def test_external_stores_are_reached_by_address_in_prod_only(overlay: str) -> No
         for policy in of_kind(render(overlay), "NetworkPolicy").values()
         for rule in policy["spec"].get("egress", [])
         for peer in rule.get("to", [])
-        if "ipBlock" in peer
+        if "ipBlock" in peer and peer["ipBlock"]["cidr"] not in NOT_INTERNET
     ]
     if overlay != "prod":
         assert not blocks
@@ -887,8 +985,9 @@ def test_dev_runs_single_node_datastores() -> None:
     assert config["CHATMESH_REDIS_URL"].startswith("redis://redis.chatmesh.svc.cluster.local:")
     assert "@postgres.chatmesh.svc.cluster.local:" in config["CHATMESH_PG_DSN"]
     assert config["CHATMESH_KAFKA_BOOTSTRAP"] == "kafka.chatmesh.svc.cluster.local:9092"
-    # One broker: the message log cannot be replicated.
+    # One broker: the message log cannot be replicated, nor the push jobs.
     assert config["CHATMESH_MESSAGE_TOPIC_REPLICATION"] == "1"
+    assert config.get("CHATMESH_PUSH_TOPIC_REPLICATION", "1") == "1"
 
     for name, deployment in of_kind(docs, "Deployment").items():
         assert deployment["spec"].get("replicas", 1) == 1, name
@@ -905,6 +1004,7 @@ def test_prod_uses_external_clusters_at_quorum() -> None:
     assert len(config["CHATMESH_CASSANDRA_HOSTS"].split(",")) >= 3
     assert len(config["CHATMESH_KAFKA_BOOTSTRAP"].split(",")) >= 3
     assert config["CHATMESH_MESSAGE_TOPIC_REPLICATION"] == "3"
+    assert config.get("CHATMESH_PUSH_TOPIC_REPLICATION", "3") == "3"
     for key in (
         "CHATMESH_REDIS_URL",
         "CHATMESH_PG_DSN",

@@ -26,7 +26,6 @@ from redis.exceptions import AuthenticationError, NoPermissionError, ResponseErr
 from chatmesh import redis_acl
 from chatmesh.channels import gateway_channel
 from chatmesh.clock import SystemClock
-from chatmesh.mesh.pki import SERVICES
 from chatmesh.pubsub import ChannelSubscriber
 from chatmesh.ratelimit import Limit, RateLimiter
 from chatmesh.redis_client import connect
@@ -39,12 +38,13 @@ from msgsvc.routing import RedisDeliveryPublisher
 from msgsvc.send_identity import SendKey
 from msgsvc.storage.claims import LegacyClaims, RedisClaimStore
 from msgsvc.storage.route_journal import RouteJournal, RouteRef
-from notifysvc.queue import PushJob, RedisPushQueue
 from presencesvc.store import RedisPresenceStore
 from sessionsvc.store import DeviceSession, RedisSessionStore
 from tests.deploy.manifests import Resource, config_map, of_kind, one_container, render
 
 OVERLAY = "dev"
+# The services with a Redis user; the others (notifysvc) use no Redis.
+REDIS_SERVICES = tuple(redis_acl.service_rules(""))
 
 
 def _secret_value(docs: tuple[Resource, ...], name: str, key: str) -> str:
@@ -54,7 +54,7 @@ def _secret_value(docs: tuple[Resource, ...], name: str, key: str) -> str:
 def _service_urls(docs: tuple[Resource, ...]) -> dict[str, str]:
     deployments = of_kind(docs, "Deployment")
     urls = {}
-    for service in SERVICES:
+    for service in REDIS_SERVICES:
         (entry,) = [
             e
             for e in one_container(deployments[service])["env"]
@@ -250,17 +250,12 @@ async def _as_presencesvc(client: redis.Redis, prefix: str) -> None:
     assert state.online
 
 
-async def _as_notifysvc(client: redis.Redis, prefix: str) -> None:
-    await RedisPushQueue(client, prefix).enqueue([PushJob("u1", "conv", 1, "u2")])
-
-
 WORKLOADS: dict[str, Callable[[redis.Redis, str], Awaitable[None]]] = {
     "gateway": _as_gateway,
     "msgsvc": _as_msgsvc,
     "fanout": _as_fanout,
     "sessionsvc": _as_sessionsvc,
     "presencesvc": _as_presencesvc,
-    "notifysvc": _as_notifysvc,
 }
 
 # One key of each service's; every other service must be refused it.
@@ -268,15 +263,14 @@ KEYS_OWNED = {
     "msgsvc": "claim:d:{u1}:d1:c-1",
     "sessionsvc": "sessions:{u1}",
     "presencesvc": "presence:{u1}",
-    "notifysvc": "push-jobs",
 }
 
 
 def test_every_service_has_a_workload() -> None:
-    assert set(WORKLOADS) == set(SERVICES)
+    assert set(WORKLOADS) == set(REDIS_SERVICES)
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", REDIS_SERVICES)
 def test_service_runs_its_redis_code_as_its_user(service: str, acl_redis: int) -> None:
     docs = render(OVERLAY)
     prefix = config_map(docs, "chatmesh-config")["data"]["CHATMESH_KEY_PREFIX"]
@@ -291,7 +285,7 @@ def test_service_runs_its_redis_code_as_its_user(service: str, acl_redis: int) -
     asyncio.run(scenario())
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", REDIS_SERVICES)
 def test_service_is_refused_what_is_not_its_own(service: str, acl_redis: int) -> None:
     docs = render(OVERLAY)
     prefix = config_map(docs, "chatmesh-config")["data"]["CHATMESH_KEY_PREFIX"]
@@ -341,5 +335,8 @@ def test_the_dev_users_have_the_rules_every_deployment_uses() -> None:
         for line in _acl_config(render(OVERLAY)).splitlines()
         if line.startswith("user ")
     }
-    for service, rules in redis_acl.service_rules("cm:").items():
+    rules_by_service = redis_acl.service_rules("cm:")
+    # No user left behind for a service that stopped using Redis.
+    assert set(lines) == {"default", "probe", *rules_by_service}
+    for service, rules in rules_by_service.items():
         assert lines[service].split(" resetkeys resetchannels ", 1)[1] == rules, service
