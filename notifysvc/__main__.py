@@ -19,7 +19,7 @@ import uvloop
 
 from chatmesh import cassandra_io, logs
 from chatmesh.grpc_server import GrpcServer, mesh_channel, wait_for_termination_signal
-from chatmesh.kafka_io import LogConsumer, LogProducer, ensure_topic
+from chatmesh.kafka_io import LogConsumer, LogProducer, ensure_topic, topic_name
 from chatmesh.late_servicer import LateServicer
 from chatmesh.mesh.credentials import MeshTls
 from chatmesh.process import ProcessShell, until_terminated_or
@@ -47,7 +47,6 @@ from notifysvc.settings import NotifySettings
 log = logging.getLogger("notifysvc")
 SHUTDOWN_GRACE_S = 5.0
 _SERVICE = notification_service_pb2.DESCRIPTOR.services_by_name["NotificationService"]
-CONSUMER_GROUP = "notifysvc"
 
 
 class LatePreviews:
@@ -80,7 +79,10 @@ async def run(settings: NotifySettings, tracing: Tracing) -> None:
     sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc", tracing=tracing)
     kafka = settings.kafka
     producer = LogProducer(kafka, client_id=settings.instance_id)
-    consumer = LogConsumer(kafka, CONSUMER_GROUP, client_id=settings.instance_id)
+    # Its own group, named under the deployment's prefix like the topic.
+    consumer = LogConsumer(
+        kafka, topic_name(settings.common.key_prefix, "notifysvc"), client_id=settings.instance_id
+    )
     providers = providers_from(settings.providers)
     directory = observed(
         PostgresPushDirectory(pg_pool), store="postgresql", component="push", tracing=tracing

@@ -17,7 +17,7 @@ from chatmesh.devcluster import LocalCluster
 from chatmesh.errors import reason_of
 from chatmesh.grpc_server import mesh_channel
 from chatmesh.mesh.credentials import MeshTls
-from chatmesh.mesh.pki import SERVICES, LocalCA, Principal
+from chatmesh.mesh.pki import LocalCA, Principal
 from chatmesh.v1 import (
     directory_service_pb2,
     directory_service_pb2_grpc,
@@ -193,5 +193,6 @@ def test_each_service_talks_to_redis_as_its_own_user(cluster: LocalCluster) -> N
             refused.close()
     finally:
         client.close()
-    expected = {redis_acl.user_name(cluster.config.key_prefix, s) for s in SERVICES}
+    prefix = cluster.config.key_prefix
+    expected = {redis_acl.user_name(prefix, s) for s in redis_acl.service_rules(prefix)}
     assert users == expected
