@@ -43,6 +43,15 @@ EXPECTED_FAMILIES = {
         "chatmesh_store_operation_seconds",
         "chatmesh_route_journal_appends",
     },
+    "notifysvc": {
+        "chatmesh_push_jobs_queued",
+        "chatmesh_push_jobs_read",
+        "chatmesh_push_jobs_in_flight",
+        "chatmesh_pushes",
+        "chatmesh_push_skipped",
+        "chatmesh_push_message_to_provider_seconds",
+        "chatmesh_store_operation_seconds",
+    },
     "fanout": {
         "chatmesh_fanout_records_consumed",
         "chatmesh_fanout_records_routed",
@@ -54,7 +63,7 @@ EVERY_PROCESS_FAMILIES = {"chatmesh_grpc_server_handled", "chatmesh_grpc_server_
 
 
 def _services(cluster: LocalCluster) -> list[str]:
-    return [n for n in cluster.processes if n not in ("envoy", "redis", "kafka")]
+    return [n for n in cluster.processes if n not in ("envoy", "redis", "kafka", "push-providers")]
 
 
 def _scrape_text(cluster: LocalCluster, name: str) -> tuple[str, str]:

@@ -40,7 +40,8 @@ class Rig:
 
     @property
     def services(self) -> list[str]:
-        return [n for n in self.cluster.processes if n not in ("redis", "kafka", "envoy")]
+        not_ours = ("redis", "kafka", "envoy", "push-providers")
+        return [n for n in self.cluster.processes if n not in not_ours]
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +134,7 @@ def test_every_process_starts_with_everything_down_and_heals_in_any_order(
     backends = [n for n in rig.services if n not in gateways and n not in ("sessionsvc",)]
     # Edge first, with nothing behind it; then the workers with no stores and
     # no sessionsvc; then sessionsvc; then the stores, one by one.
-    cluster.launch([*gateways, "envoy"])
+    cluster.launch([*gateways, "envoy", "push-providers"])
     time.sleep(SETTLE_S)
     _assert_up_and_unready(rig, gateways)
     cluster.launch(backends)
