@@ -441,6 +441,8 @@ class LocalCluster:
             ["-m", "notifysvc"],
             {
                 "GRPC_LISTEN": f"127.0.0.1:{p.notifysvc}",
+                # Its consumer group membership, kept across restarts.
+                "INSTANCE_ID": f"{c.key_prefix}notifysvc-1",
                 **notifysvc_env(push_keys, p.push, self.edge_ca_file),
             },
         )

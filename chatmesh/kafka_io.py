@@ -185,13 +185,27 @@ LAG_TIMEOUT_S = 5.0  # each broker query of a lag report
 class LogConsumer:
     """Reads ``settings.topic``, the message log."""
 
-    def __init__(self, settings: KafkaSettings, group_id: str, *, client_id: str) -> None:
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        group_id: str,
+        *,
+        client_id: str,
+        static_member: bool = False,
+    ) -> None:
+        """With ``static_member`` the consumer joins as ``client_id`` for
+        good (KIP-345): restarted under the same id, it takes its partitions
+        back at once instead of after the session timeout of its previous
+        life. ``client_id`` must then be unique in the group and stable
+        across restarts (a pod name)."""
         self._topic = settings.topic
         # Served by ``batch``: it names the cause of failed pings once the
         # consumer has been reading.
         self._trouble = ConnectionTrouble(client_id)
+        membership = {"group.instance.id": client_id} if static_member else {}
         self._consumer = Consumer(
             {
+                **membership,
                 **client_config(settings.bootstrap, settings.security),
                 **self._trouble.client_config(),
                 "group.id": group_id,

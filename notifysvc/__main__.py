@@ -79,9 +79,14 @@ async def run(settings: NotifySettings, tracing: Tracing) -> None:
     sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc", tracing=tracing)
     kafka = settings.kafka
     producer = LogProducer(kafka, client_id=settings.instance_id)
-    # Its own group, named under the deployment's prefix like the topic.
+    # Its own group, named under the deployment's prefix like the topic. A
+    # static member: a crashed instance restarted under its name resumes its
+    # partitions at once, its pushes late by a restart, not a session timeout.
     consumer = LogConsumer(
-        kafka, topic_name(settings.common.key_prefix, "notifysvc"), client_id=settings.instance_id
+        kafka,
+        topic_name(settings.common.key_prefix, "notifysvc"),
+        client_id=settings.instance_id,
+        static_member=True,
     )
     providers = providers_from(settings.providers)
     directory = observed(

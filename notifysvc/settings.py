@@ -21,6 +21,7 @@ from chatmesh.settings import (
 )
 from notifysvc.providers.apns import PRODUCTION_URL, SANDBOX_URL
 from notifysvc.providers.fcm import DEFAULT_BASE_URL as FCM_URL
+from notifysvc.providers.http import REQUEST_TIMEOUT_S
 from notifysvc.windows import DEFAULT_WINDOW_S
 
 DEFAULT_GRPC_PORT = 50054
@@ -57,6 +58,9 @@ class ProviderSettings:
     fcm: FcmSettings | None
     apns: ApnsSettings | None
     webpush: WebPushSettings | None
+    # A provider that has not answered by then is retried later: a hung
+    # request must not hold a sending slot for long.
+    request_timeout_s: float = REQUEST_TIMEOUT_S
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ProviderSettings:
@@ -80,6 +84,7 @@ class ProviderSettings:
             webpush=None
             if vapid_key is None
             else WebPushSettings(vapid_key, env_str(env, "WEBPUSH_SUBJECT")),
+            request_timeout_s=_positive_ms(env, "PUSH_PROVIDER_TIMEOUT_MS", REQUEST_TIMEOUT_S),
         )
 
 
@@ -99,9 +104,6 @@ class NotifySettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> NotifySettings:
         common = CommonSettings.from_env(env, default_grpc_port=DEFAULT_GRPC_PORT)
-        window_ms = env_int(env, "PUSH_WINDOW_MS", int(DEFAULT_WINDOW_S * 1000))
-        if window_ms < 0:
-            raise SettingsError("CHATMESH_PUSH_WINDOW_MS must not be negative")
         log = KafkaSettings.from_env(env, common.key_prefix)
         return cls(
             common=common,
@@ -115,6 +117,16 @@ class NotifySettings:
                 partitions=env_int(env, "PUSH_TOPIC_PARTITIONS", 8),
                 replication=env_int(env, "PUSH_TOPIC_REPLICATION", log.replication),
             ),
-            window_s=window_ms / 1000,
+            window_s=_positive_ms(env, "PUSH_WINDOW_MS", DEFAULT_WINDOW_S, allow_zero=True),
             providers=ProviderSettings.from_env(env),
         )
+
+
+def _positive_ms(
+    env: Mapping[str, str], name: str, default_s: float, *, allow_zero: bool = False
+) -> float:
+    """A duration given in ms, as seconds."""
+    value = env_int(env, name, int(default_s * 1000))
+    if value < 0 or (value == 0 and not allow_zero):
+        raise SettingsError(f"CHATMESH_{name} must be {'at least 0' if allow_zero else 'positive'}")
+    return value / 1000

@@ -41,16 +41,6 @@ class Providers:
             )
         return Rejected(NOT_CONFIGURED, f"no {device.platform} credentials configured")
 
-    def open_circuits(self) -> list[str]:
-        """Providers presumed down right now."""
-        guards: dict[str, ProviderGuard[object] | None] = {
-            "fcm": self.fcm,  # type: ignore[dict-item]
-            "webpush": self.webpush,  # type: ignore[dict-item]
-        }
-        for environment, guard in (self.apns or {}).items():
-            guards[f"apns-{environment}"] = guard  # type: ignore[assignment]
-        return [name for name, guard in guards.items() if guard is not None and guard.open]
-
     async def aclose(self) -> None:
         for guard in [self.fcm, self.webpush, *(self.apns or {}).values()]:
             if guard is not None:
@@ -59,10 +49,15 @@ class Providers:
 
 def providers_from(settings: ProviderSettings, policy: GuardPolicy = DEFAULT_POLICY) -> Providers:
     providers = Providers()
+    timeout_s = settings.request_timeout_s
     if settings.fcm is not None:
         account = ServiceAccount.from_json(settings.fcm.service_account_file.read_text())
         providers.fcm = ProviderGuard(
-            FcmClient(account, make_client(HttpOptions(), http2=False), base_url=settings.fcm.url),
+            FcmClient(
+                account,
+                make_client(HttpOptions(timeout_s=timeout_s), http2=False),
+                base_url=settings.fcm.url,
+            ),
             policy,
         )
     if settings.apns is not None:
@@ -73,7 +68,7 @@ def providers_from(settings: ProviderSettings, policy: GuardPolicy = DEFAULT_POL
             environment: ProviderGuard(
                 ApnsClient(
                     ApnsCredentials(apns.team_id, apns.key_id, key, sandbox=sandbox),
-                    make_client(HttpOptions(verify=verify), http2=True),
+                    make_client(HttpOptions(timeout_s=timeout_s, verify=verify), http2=True),
                     base_url=apns.sandbox_url if sandbox else apns.production_url,
                 ),
                 policy,
@@ -83,6 +78,7 @@ def providers_from(settings: ProviderSettings, policy: GuardPolicy = DEFAULT_POL
     if settings.webpush is not None:
         vapid = VapidKey(settings.webpush.vapid_key_file.read_text(), settings.webpush.subject)
         providers.webpush = ProviderGuard(
-            WebPushClient(vapid, make_client(HttpOptions(), http2=False)), policy
+            WebPushClient(vapid, make_client(HttpOptions(timeout_s=timeout_s), http2=False)),
+            policy,
         )
     return providers

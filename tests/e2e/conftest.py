@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,7 +21,11 @@ RECV_TIMEOUT_S = 10.0
 
 @pytest.fixture(scope="session")
 def cluster(stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    config = ClusterConfig.on_free_ports(stores, tmp_path_factory.mktemp("cluster"), "e2e")
+    config = dataclasses.replace(
+        ClusterConfig.on_free_ports(stores, tmp_path_factory.mktemp("cluster"), "e2e"),
+        # A hung push provider is given up on (and retried) within a test's patience.
+        env={"CHATMESH_PUSH_PROVIDER_TIMEOUT_MS": "1000"},
+    )
     with LocalCluster.running(config) as local:
         yield local
 

@@ -14,9 +14,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from confluent_kafka import Producer
 
 from chatmesh.client import Connection
 from chatmesh.devcluster import LocalCluster
+from chatmesh.kafka_io import topic_name
 from chatmesh.v1 import client_pb2, directory_service_pb2_grpc, group_service_pb2_grpc
 from chatmesh.v1 import directory_service_pb2 as d
 from chatmesh.v1 import group_service_pb2 as g
@@ -322,14 +324,83 @@ async def test_a_notifysvc_killed_mid_batch_loses_no_job(
     for user, token in tokens.items():
         pushed = await providers.wait_for(token)
         assert {sent[user].message_id} == {m for p in pushed for m in message_ids(p)}
+    # Its new life read them again: nothing had been committed past them.
+    assert _jobs_read(cluster) >= len(users)
 
 
 def _jobs_read(cluster: LocalCluster) -> float:
     try:
-        text = httpx.get(cluster.ops_url("notifysvc"), timeout=2.0).text
-    except httpx.HTTPError:
+        return _metric(cluster, "chatmesh_push_jobs_read_total")
+    except httpx.HTTPError:  # restarting
         return 0.0
-    for line in text.splitlines():
-        if line.startswith("chatmesh_push_jobs_read_total "):
-            return float(line.split()[1])
-    return 0.0
+
+
+async def test_a_provider_that_hangs_or_answers_garbage_costs_only_its_own_push(
+    cluster: LocalCluster,
+    open_client: OpenClient,
+    directory: directory_service_pb2_grpc.DirectoryServiceAsyncStub,
+    providers: Providers,
+    pg_pool: asyncpg.Pool,
+) -> None:
+    alice, bob, dora, eve = unique("alice"), unique("bob"), unique("dora"), unique("eve")
+    await add_users(pg_pool, alice, bob, dora, eve)
+    hung, garbled, fine = fcm_token(), apns_token(), fcm_token()
+    await register(directory, bob, "phone", fcm(hung))
+    await register(directory, dora, "phone", apns(garbled))
+    await register(directory, eve, "phone", fcm(fine))
+    await providers.fault("fcm", hung, hang=True, times=1)
+    await providers.fault("apns", garbled, status=400, body="<html>upstream error</html>", times=1)
+    sender = await open_client(alice)
+    to_bob = await acked(sender, to_user=bob, body="one")
+    await acked(sender, to_user=dora, body="two")
+    to_eve = await acked(sender, to_user=eve, body="three")
+
+    (to_fine,) = await providers.wait_for(fine)
+    assert message_ids(to_fine) == [to_eve.message_id]
+    # Given up on after the provider timeout, then sent again.
+    (after_hang,) = await providers.wait_for(hung)
+    assert message_ids(after_hang) == [to_bob.message_id]
+    # A 400 nobody can read is a permanent refusal of that push: dropped
+    # (and logged), the credential kept; the next message is pushed.
+    later = await acked(sender, to_user=dora, body="four")
+    (to_dora,) = await providers.wait_for(garbled)
+    assert message_ids(to_dora) == [later.message_id]
+    listed = await directory.ListDevices(d.ListDevicesRequest(user_id=dora))
+    assert [x.push.apns.device_token for x in listed.devices if x.device_id == "phone"] == [garbled]
+    assert _metric(cluster, "chatmesh_pushes_total", 'outcome="rejected"') >= 1
+
+
+async def test_a_malformed_job_record_is_dropped_and_the_jobs_after_it_are_sent(
+    cluster: LocalCluster,
+    open_client: OpenClient,
+    directory: directory_service_pb2_grpc.DirectoryServiceAsyncStub,
+    providers: Providers,
+    pg_pool: asyncpg.Pool,
+) -> None:
+    alice, bob = unique("alice"), unique("bob")
+    await add_users(pg_pool, alice, bob)
+    token = fcm_token()
+    await register(directory, bob, "phone", fcm(token))
+    malformed_before = _metric(cluster, "chatmesh_push_skipped_total", 'reason="malformed"')
+    topic = topic_name(cluster.config.key_prefix, "push-jobs")
+    producer = Producer({"bootstrap.servers": cluster.kafka_bootstrap})
+    # Keyed by bob: the same partition as his job, ahead of it.
+    for junk in (b"\xff\xfenot a job", b""):
+        producer.produce(topic, junk, bob.encode())
+    assert producer.flush(10) == 0
+    sender = await open_client(alice)
+    sent = await acked(sender, to_user=bob, body="still here")
+    (pushed,) = await providers.wait_for(token)
+    assert message_ids(pushed) == [sent.message_id]
+    assert _metric(cluster, "chatmesh_push_skipped_total", 'reason="malformed"') >= (
+        malformed_before + 2
+    )
+
+
+def _metric(cluster: LocalCluster, name: str, label: str = "") -> float:
+    text = httpx.get(cluster.ops_url("notifysvc"), timeout=2.0).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name) and label in line
+    )

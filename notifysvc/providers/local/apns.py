@@ -133,6 +133,8 @@ def _error(status: int, reason: str, headers: tuple[tuple[str, str], ...] = ()) 
 
 def _fault_response(fault: Fault, now: float) -> Response:
     headers = (("retry-after", fault.retry_after),) if fault.retry_after else ()
+    if fault.body is not None:
+        return Response(fault.status, fault.body.encode(), headers)
     if fault.status == 410:
         # Apple says since when the token has been invalid, in milliseconds.
         body = {"reason": fault.reason or "Unregistered", "timestamp": int(now * 1000)}

@@ -6,7 +6,7 @@ pushes looked like on arrival, and scripted failures.
   ``title``, ``body``, ``badge``, ``data``, ``collapse_key``,
   ``received_at``), plus the raw request for each provider's own checks.
 - ``POST /faults`` ``{"provider", "key", "status", "reason", "retry_after",
-  "hang", "times"}``: how the provider answers that credential next;
+  "hang", "times", "body"}`` (see ``Fault``): how the provider answers that credential next;
   ``POST /faults/clear`` ``{"provider", "key"}`` ends it.
 - ``POST /webpush/subscriptions``: a new browser subscription (endpoint,
   p256dh, auth), whose pushes the local Web Push service decrypts.
@@ -127,6 +127,7 @@ class LocalControl:
             retry_after=spec.get("retry_after"),
             hang=bool(spec.get("hang", False)),
             times=spec.get("times"),
+            body=spec.get("body"),
         )
         self._faults_of(spec["provider"]).set(spec["key"], fault)
         return Response(204)

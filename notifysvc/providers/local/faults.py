@@ -10,14 +10,16 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class Fault:
     """Answer ``status`` (with ``reason`` in the provider's error vocabulary
-    and ``Retry-After`` when given), or never answer when ``hang``; for the
-    next ``times`` requests only, or for all of them when None."""
+    and ``Retry-After`` when given; or with ``body`` as it is, which need
+    not be what the provider would say), or never answer when ``hang``; for
+    the next ``times`` requests only, or for all of them when None."""
 
     status: int = 0
     reason: str = ""
     retry_after: str | None = None
     hang: bool = False
     times: int | None = None
+    body: str | None = None
 
 
 class Faults:

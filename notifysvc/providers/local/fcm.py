@@ -196,6 +196,8 @@ def _error(
 def _fault_response(fault: Fault) -> Response:
     """A scripted failure in FCM's words: ``reason`` is the FcmError code."""
     headers = (("retry-after", fault.retry_after),) if fault.retry_after else ()
+    if fault.body is not None:
+        return Response(fault.status, fault.body.encode(), headers)
     violation = "message.token" if fault.reason == "INVALID_ARGUMENT" else None
     code = None if violation else (fault.reason or None)
     response = _error(fault.status, fault.reason or "scripted", code=code, violation=violation)

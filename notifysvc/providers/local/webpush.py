@@ -94,7 +94,8 @@ class LocalWebPush:
             if fault.hang:
                 await self.faults.hang()
             headers = (("retry-after", fault.retry_after),) if fault.retry_after else ()
-            return Response(fault.status, fault.reason.encode(), headers)
+            body = fault.body if fault.body is not None else fault.reason
+            return Response(fault.status, body.encode(), headers)
         try:
             plaintext = http_ece.decrypt(
                 request.body,
