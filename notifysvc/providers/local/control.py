@@ -4,7 +4,8 @@ pushes looked like on arrival, and scripted failures.
 - ``GET /pushes``: every notification accepted so far, all providers, in a
   common shape (``provider``, ``key``: the token or subscription id,
   ``title``, ``body``, ``badge``, ``data``, ``collapse_key``,
-  ``received_at``), plus the raw request for each provider's own checks.
+  ``received_at``), plus the raw request for each provider's own checks;
+  ``GET /pushes/count``: how many.
 - ``POST /faults`` ``{"provider", "key", "status", "reason", "retry_after",
   "hang", "times", "body"}`` (see ``Fault``): how the provider answers that credential next;
   ``POST /faults/clear`` ``{"provider", "key"}`` ends it.
@@ -53,6 +54,8 @@ class LocalControl:
         try:
             if route == ("GET", "/pushes"):
                 return Response.json(200, {"pushes": self.pushes()})
+            if route == ("GET", "/pushes/count"):
+                return Response.json(200, {"count": self.count()})
             if route == ("POST", "/faults"):
                 return self._set_fault(json.loads(request.body or b"{}"))
             if route == ("POST", "/faults/clear"):
@@ -62,6 +65,13 @@ class LocalControl:
         except (ValueError, KeyError, TypeError) as exc:
             return Response.json(400, {"error": str(exc)})
         return Response(404)
+
+    def count(self) -> int:
+        return sum(
+            len(server.accepted)
+            for server in (self._fcm, self._apns, self._webpush)
+            if server is not None
+        )
 
     def pushes(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
