@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import math
 import os
 import platform
 import tempfile
@@ -55,6 +56,8 @@ from notifysvc.jobs import PushJob, encode
 from notifysvc.providers.local.keys import APNS_TOPIC
 
 SETTLE_S = 30.0  # after the last send, how long pushes may take to arrive
+# A sender's share of the rate: well inside a user's write budget (20/s).
+RATE_PER_SENDER = 10.0
 BENCH_WORKER_ID = 1023  # message ids of the backlog's jobs: apart from msgsvc's
 
 
@@ -110,23 +113,29 @@ async def _latency(
     rate: float,
     recipient_count: int,
 ) -> dict[str, object]:
-    sender_user = f"s{tag}"
+    sender_users = [f"s{tag}{i:03d}" for i in range(math.ceil(rate / RATE_PER_SENDER))]
     recipients = [f"r{tag}{i:05d}" for i in range(recipient_count)]
-    await conn.execute("INSERT INTO users (user_id) VALUES ($1)", sender_user)
-    await conn.execute("INSERT INTO devices (user_id, device_id) VALUES ($1, 'bench')", sender_user)
+    await conn.executemany("INSERT INTO users (user_id) VALUES ($1)", [(u,) for u in sender_users])
+    await conn.executemany(
+        "INSERT INTO devices (user_id, device_id) VALUES ($1, 'bench')",
+        [(u,) for u in sender_users],
+    )
     await _register_phones(conn, http, recipients)
     issuer = TokenIssuer((cluster.keys_dir / "jwt-private.pem").read_bytes(), SystemClock())
-    sender = await Connection.open(
-        cluster.edge_url,
-        issuer.mint(Identity(sender_user, "bench"), ttl_s=3600),
-        encoding=Encoding.BINARY,
-    )
+    senders = [
+        await Connection.open(
+            cluster.edge_url,
+            issuer.mint(Identity(user, "bench"), ttl_s=3600),
+            encoding=Encoding.BINARY,
+        )
+        for user in sender_users
+    ]
     sent_at: dict[int, float] = {}
     errors: dict[str, int] = {}
 
     async def send(i: int) -> None:
         started = time.time()
-        reply = await sender.request(
+        reply = await senders[i % len(senders)].request(
             text_send(uuid.uuid4().hex, recipients[i % len(recipients)], None, "bench body"),
             timeout_s=30,
         )
@@ -146,7 +155,7 @@ async def _latency(
             tasks.append(asyncio.ensure_future(send(i)))
         await asyncio.gather(*tasks)
     finally:
-        await sender.close()
+        await asyncio.gather(*(sender.close() for sender in senders))
     arrived: dict[int, float] = {}
     deadline = time.monotonic() + SETTLE_S
     while len(arrived) < len(sent_at) and time.monotonic() < deadline:
@@ -160,6 +169,7 @@ async def _latency(
     return {
         "messages": messages,
         "rate_per_s": rate,
+        "senders": len(senders),
         "recipients": recipient_count,
         "acked": len(sent_at),
         "pushed": len(arrived),
@@ -220,13 +230,20 @@ async def _throughput(
             break
         await asyncio.sleep(0.5)
     after = _cpu_seconds(cluster)
-    received = sorted(p["received_at"] for p in await _pushes(http) if p["key"] in wanted)
+    mine = [p for p in await _pushes(http) if p["key"] in wanted]
+    received = sorted(p["received_at"] for p in mine)
+    by_provider: dict[str, int] = {}
+    for push in mine:
+        by_provider[push["provider"]] = by_provider.get(push["provider"], 0) + 1
     cpu = {n: round(after[n] - before.get(n, 0.0), 2) for n in after}
     drained_s = (received[-1] - received[0]) if len(received) > 1 else 0.0
     return {
         "backlog_jobs": backlog,
         "append_s": round(appended - started, 2),
         "pushed": len(received),
+        # A push whose answer was lost (a timeout) is sent again: at least once.
+        "pushed_twice": len(received) - len({p["key"] for p in mine}),
+        "pushed_by_provider": by_provider,
         "first_push_after_append_s": round(received[0] - appended, 2) if received else None,
         "drain_s": round(drained_s, 2),
         "pushes_per_s": round((len(received) - 1) / drained_s, 1) if drained_s else None,

@@ -7,9 +7,11 @@ and its outages ask of a sender:
   burst of thousands of requests only earns 429s);
 - retries of ``RetryAfter`` outcomes with exponential backoff and full
   jitter, never sooner than the provider's ``Retry-After``;
-- a circuit breaker: after ``failures_to_open`` retryable failures in a row
-  the provider is presumed down and nothing is sent for ``open_s`` (callers
-  get a ``RetryAfter`` at once and keep their jobs); then one trial request
+- a circuit breaker: after ``failures_to_open`` retryable failures in a row,
+  over at least ``failing_for_s`` (a dropped connection fails every request
+  in flight on it at once; that is one failure, not a provider down), the
+  provider is presumed down and nothing is sent for ``open_s`` (callers get
+  a ``RetryAfter`` at once and keep their jobs); then one trial request
   decides whether it is back.
 """
 
@@ -34,6 +36,7 @@ class GuardPolicy:
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
     failures_to_open: int = 5
+    failing_for_s: float = 1.0
     open_s: float = 30.0
 
 
@@ -54,6 +57,7 @@ class ProviderGuard(Generic[C]):
         self._rng = rng or random.Random()
         self._slots = asyncio.Semaphore(policy.max_in_flight)
         self._failures = 0
+        self._failing_since = 0.0
         self._open_until: float | None = None
         self._trial_running = False
 
@@ -97,9 +101,16 @@ class ProviderGuard(Generic[C]):
     def _record(self, outcome: Outcome) -> None:
         trial, self._trial_running = self._trial_running, False
         if isinstance(outcome, RetryAfter):
+            now = self._monotonic()
+            if self._failures == 0:
+                self._failing_since = now
             self._failures += 1
-            if trial or self._failures >= self._policy.failures_to_open:
-                self._open_until = self._monotonic() + self._policy.open_s
+            streak = (
+                self._failures >= self._policy.failures_to_open
+                and now - self._failing_since >= self._policy.failing_for_s
+            )
+            if trial or streak:
+                self._open_until = now + self._policy.open_s
             return
         # Any answer that is not "try again" means the provider is up.
         self._failures = 0

@@ -67,6 +67,8 @@ COMMIT_INTERVAL_S = 0.5
 # A push held for its provider is tried again after this, doubling per try.
 RETRY_BASE_S = 5.0
 RETRY_MAX_S = 300.0
+# Windows due within this of each other are checked and sent together.
+FLUSH_TOGETHER_S = 0.1
 # A window whose checks failed (a store down) is tried again after this.
 CHECK_RETRY_S = 2.0
 # A message older than this is not pushed any more: providers would drop
@@ -296,7 +298,9 @@ class PushPipeline:
                 except TimeoutError:
                     pass
                 continue
-            due = self._windows.due(now)
+            # Windows closing within the next moment go out with these: one
+            # round of checks for many devices, not one per device.
+            due = self._windows.due(now + FLUSH_TOGETHER_S)
             if due:
                 self._sends.spawn("flush", self._flush(due))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,13 +50,19 @@ class Providers:
 
 def providers_from(settings: ProviderSettings, policy: GuardPolicy = DEFAULT_POLICY) -> Providers:
     providers = Providers()
-    timeout_s = settings.request_timeout_s
+    # As many connections as requests the guard lets through: none waits in
+    # the client's pool, whose queue costs time in proportion to its length.
+    http = HttpOptions(
+        timeout_s=settings.request_timeout_s,
+        max_connections=policy.max_in_flight,
+        max_keepalive_connections=policy.max_in_flight,
+    )
     if settings.fcm is not None:
         account = ServiceAccount.from_json(settings.fcm.service_account_file.read_text())
         providers.fcm = ProviderGuard(
             FcmClient(
                 account,
-                make_client(HttpOptions(timeout_s=timeout_s), http2=False),
+                make_client(http, http2=False),
                 base_url=settings.fcm.url,
             ),
             policy,
@@ -68,7 +75,7 @@ def providers_from(settings: ProviderSettings, policy: GuardPolicy = DEFAULT_POL
             environment: ProviderGuard(
                 ApnsClient(
                     ApnsCredentials(apns.team_id, apns.key_id, key, sandbox=sandbox),
-                    make_client(HttpOptions(timeout_s=timeout_s, verify=verify), http2=True),
+                    make_client(dataclasses.replace(http, verify=verify), http2=True),
                     base_url=apns.sandbox_url if sandbox else apns.production_url,
                 ),
                 policy,
@@ -78,7 +85,7 @@ def providers_from(settings: ProviderSettings, policy: GuardPolicy = DEFAULT_POL
     if settings.webpush is not None:
         vapid = VapidKey(settings.webpush.vapid_key_file.read_text(), settings.webpush.subject)
         providers.webpush = ProviderGuard(
-            WebPushClient(vapid, make_client(HttpOptions(timeout_s=timeout_s), http2=False)),
+            WebPushClient(vapid, make_client(http, http2=False)),
             policy,
         )
     return providers

@@ -84,6 +84,7 @@ async def test_the_circuit_opens_after_failures_then_one_trial_closes_it() -> No
     guard = _guard(provider, clock, max_attempts=1, failures_to_open=3, open_s=30.0)
     for _ in range(3):
         assert isinstance(await guard.send("tok", MESSAGE), RetryAfter)
+        clock.now += 0.5
     assert guard.open
     refused = await guard.send("tok", MESSAGE)
     assert isinstance(refused, RetryAfter) and refused.reason == "provider circuit open"
@@ -94,6 +95,18 @@ async def test_the_circuit_opens_after_failures_then_one_trial_closes_it() -> No
     clock.now += 31
     assert await guard.send("tok", MESSAGE) == Delivered()  # the next trial succeeds
     assert not guard.open
+
+
+async def test_failures_at_one_instant_do_not_open_the_circuit() -> None:
+    """A connection dropped with many requests in flight fails them all at
+    once: the provider is not down for that."""
+    clock = Clock()
+    provider = Scripted([RetryAfter(None, "transport: WriteError")] * 50 + [Delivered()])
+    guard = _guard(provider, clock, max_attempts=1, failures_to_open=5, failing_for_s=1.0)
+    outcomes = await asyncio.gather(*(guard.send("tok", MESSAGE) for _ in range(50)))
+    assert all(isinstance(o, RetryAfter) for o in outcomes)
+    assert not guard.open
+    assert await guard.send("tok", MESSAGE) == Delivered()
 
 
 async def test_requests_in_flight_are_bounded() -> None:

@@ -59,6 +59,9 @@ class LocalServer:
         # it starts and no other process can take it in between.
         config.bind = [f"fd://{sock.detach()}"]
         config.graceful_timeout = GRACEFUL_TIMEOUT_S
+        # The providers keep a connection for as long as the sender wants;
+        # Hypercorn would drop it, streams in flight, after 1000 requests.
+        config.keep_alive_max_requests = 2**31
         config.accesslog = None
         if self._tls_dir is not None:
             config.certfile = str(self._tls_dir / "tls.crt")
