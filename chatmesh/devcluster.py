@@ -577,7 +577,6 @@ class LocalCluster:
                 "CHATMESH_MSGSVC_ADDR": self.grpc_addr("msgsvc"),
                 "CHATMESH_SESSIONSVC_ADDR": self.grpc_addr("sessionsvc"),
                 "CHATMESH_PRESENCESVC_ADDR": self.grpc_addr("presencesvc"),
-                "CHATMESH_NOTIFYSVC_ADDR": self.grpc_addr("notifysvc"),
                 "CHATMESH_JWT_PUBLIC_KEY_FILE": str(self.keys_dir / "jwt-public.pem"),
                 "CHATMESH_MESH_TLS_DIR": str(self.tls_dir / "service" / _mesh_identity(name)),
             }

@@ -71,7 +71,6 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
     )
     cassandra = cassandra_io.LateSession(settings.cassandra)
     sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc", tracing=tracing)
-    notifysvc = mesh_channel(tls, settings.notifysvc_addr, "notifysvc", tracing=tracing)
     # Any: each stands in, duck-typed, for its generated servicer class.
     late: dict[str, Any] = {d.full_name: LateServicer(d) for d in (_MESSAGE, _DIRECTORY, _GROUPS)}
 
@@ -98,6 +97,7 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
     tasks = TaskGroup("msgsvc")
     producer = LogProducer(settings.kafka, client_id=settings.instance_id)
     tasks.spawn("message-log-topic", _ensure_topic(settings.kafka))
+    tasks.spawn("push-job-topic", _ensure_topic(settings.push_kafka))
     ids: LeasedIdSource | None = None
 
     lease = WorkerLease(redis_client, settings.common.key_prefix)
@@ -110,9 +110,10 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
         )
         router = mesh_router(
             sessionsvc=sessionsvc,
-            notifysvc=notifysvc,
             redis_client=redis_client,
             key_prefix=settings.common.key_prefix,
+            producer=producer,
+            push_topic=settings.push_kafka.topic,
             tracing=tracing,
         )
         messages = await until_done(
@@ -184,7 +185,6 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
             await ids.release()
         await producer.close()
         await sessionsvc.close()
-        await notifysvc.close()
         await pg_pool.close()
         await redis_client.aclose()
         await cassandra.close()
@@ -193,14 +193,18 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
 
 
 async def _ensure_topic(kafka: KafkaSettings) -> None:
-    """Creates the message log topic, retrying while Kafka is unreachable:
-    msgsvc serves 1:1 messages meanwhile, and group sends fail as retryable."""
+    """Creates a topic (the message log, the push jobs), retrying while Kafka
+    is unreachable: msgsvc serves 1:1 messages meanwhile (their routing,
+    which appends push jobs, is retried by the route journal), and group
+    sends fail as retryable."""
     while True:
         try:
             await ensure_topic(kafka)
             return
         except Exception:
-            log.warning("message log topic not ensured yet", exc_info=True)
+            log.warning(
+                "topic not ensured yet", extra={"fields": {"topic": kafka.topic}}, exc_info=True
+            )
             await asyncio.sleep(TOPIC_RETRY_S)
 
 

@@ -35,9 +35,9 @@ DELIVERIES_PUBLISHED = Counter(
     "chatmesh_deliveries_published_total",
     "Deliveries published to gateways: one per gateway holding recipients, per frame.",
 )
-PUSHES_QUEUED = Counter(
-    "chatmesh_push_recipients_handed_total",
-    "Recipients handed to notifysvc, with their live devices, for pushes to the others.",
+PUSH_JOBS_APPENDED = Counter(
+    "chatmesh_push_jobs_appended_total",
+    "Push jobs appended: one per routed message, naming its recipients' live devices.",
 )
 JOURNAL_APPENDS = Counter(
     "chatmesh_route_journal_appends_total",

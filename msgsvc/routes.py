@@ -1,24 +1,27 @@
 """The router of a msgsvc or fan-out process: sessions from sessionsvc,
-deliveries over Redis channels, pushes to notifysvc."""
+deliveries over Redis channels, push jobs to their Kafka topic."""
 
 from __future__ import annotations
 
 import grpc
 import redis.asyncio as redis
 
+from chatmesh.kafka_io import LogProducer
+from chatmesh.push_jobs import KafkaPushJobs
 from chatmesh.store_observer import observed
 from chatmesh.tracing import Tracing
-from chatmesh.v1 import notification_service_pb2_grpc, session_service_pb2_grpc
+from chatmesh.v1 import session_service_pb2_grpc
 from msgsvc.batching import BatchingSessionLookup
-from msgsvc.routing import GrpcPushQueue, GrpcSessionLookup, RedisDeliveryPublisher, Router
+from msgsvc.routing import GrpcSessionLookup, RedisDeliveryPublisher, Router
 
 
 def mesh_router(
     *,
     sessionsvc: grpc.aio.Channel,
-    notifysvc: grpc.aio.Channel,
     redis_client: redis.Redis,
     key_prefix: str,
+    producer: LogProducer,
+    push_topic: str,
     tracing: Tracing,
 ) -> Router:
     return Router(
@@ -31,5 +34,7 @@ def mesh_router(
             component="deliveries",
             tracing=tracing,
         ),
-        GrpcPushQueue(notification_service_pb2_grpc.NotificationServiceStub(notifysvc)),
+        observed(
+            KafkaPushJobs(producer, push_topic), store="kafka", component="push", tracing=tracing
+        ),
     )

@@ -2,11 +2,12 @@
 
 Best effort by design: pub/sub may drop and a gateway may die, and Cassandra
 remains the ground truth a reconnecting device syncs from. One publish per
-destination gateway, however many recipients it holds. Every recipient is
-then handed to notifysvc with the devices that got the message live; its
-other devices (those with a push credential) get a push. That hand-over must
-succeed for routing to succeed: the route journal and the log consumer retry
-it, so no push job is lost to a crash.
+destination gateway, however many recipients it holds. Then the message's
+push job is appended to the push job topic, naming every recipient with the
+devices that got it live; notifysvc pushes their other devices. The append
+must succeed for routing to succeed: the route journal and the log consumer
+retry it, so no push job is lost to a crash, and no push service outage
+holds deliveries up.
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ from typing import Protocol
 import redis.asyncio as redis
 
 from chatmesh.channels import gateway_channel
+from chatmesh.push_jobs import PushJob, PushRecipient
 from chatmesh.v1 import (
     client_pb2,
     common_pb2,
     delivery_pb2,
-    notification_service_pb2,
-    notification_service_pb2_grpc,
     session_service_pb2,
     session_service_pb2_grpc,
 )
@@ -53,21 +53,9 @@ class DeliveryPublisher(Protocol):
     async def publish(self, gateway_id: str, delivery: delivery_pb2.GatewayDelivery) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class PushRecipient:
-    user_id: str
-    live_device_ids: tuple[str, ...]
-
-
 class PushQueue(Protocol):
-    async def enqueue(
-        self,
-        recipients: Sequence[PushRecipient],
-        conversation_id: str,
-        message_id: int,
-        sender_user_id: str,
-    ) -> None:
-        """Returns once the recipients' push jobs are durable; raises otherwise."""
+    async def append(self, job: PushJob) -> None:
+        """Returns once the job is durable; raises otherwise."""
         ...
 
 
@@ -91,19 +79,24 @@ class Router:
         await self._publish(frame, live, skip=(message.sender_user_id, message.sender_device_id))
         if message.kind == common_pb2.MESSAGE_KIND_SYSTEM:
             return
-        live_devices: dict[str, list[str]] = defaultdict(list)
+        live_devices: dict[str, set[str]] = defaultdict(set)
         for session in live:
-            live_devices[session.user_id].append(session.device_id)
-        recipients = [
-            PushRecipient(user, tuple(live_devices.get(user, ())))
+            live_devices[session.user_id].add(session.device_id)
+        recipients = tuple(
+            PushRecipient(user, frozenset(live_devices.get(user, ())))
             for user in outcome.recipients
             if user != message.sender_user_id
-        ]
+        )
         if recipients:
-            await self._push.enqueue(
-                recipients, message.conversation_id, message.message_id, message.sender_user_id
+            await self._push.append(
+                PushJob(
+                    message.conversation_id,
+                    message.message_id,
+                    message.sender_user_id,
+                    recipients,
+                )
             )
-            metrics.PUSHES_QUEUED.inc(len(recipients))
+            metrics.PUSH_JOBS_APPENDED.inc()
 
     async def nudge(
         self, conversation_id: str, last_message_id: int, user_ids: Sequence[str]
@@ -182,31 +175,3 @@ class RedisDeliveryPublisher:
         )
         if receivers == 0:
             log.warning("no subscriber for gateway", extra={"fields": {"gateway_id": gateway_id}})
-
-
-class GrpcPushQueue:
-    def __init__(self, stub: notification_service_pb2_grpc.NotificationServiceStub) -> None:
-        self._stub = stub
-
-    async def enqueue(
-        self,
-        recipients: Sequence[PushRecipient],
-        conversation_id: str,
-        message_id: int,
-        sender_user_id: str,
-    ) -> None:
-        await self._stub.EnqueuePush(
-            notification_service_pb2.EnqueuePushRequest(
-                recipients=[
-                    notification_service_pb2.PushRecipient(
-                        user_id=r.user_id, live_device_ids=r.live_device_ids
-                    )
-                    for r in recipients
-                ],
-                conversation_id=conversation_id,
-                message_id=message_id,
-                sender_user_id=sender_user_id,
-            ),
-            # Kafka's delivery bound (5 s) plus the directory read in front of it.
-            timeout=7.0,
-        )

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chatmesh.kafka_io import KafkaSettings
+from chatmesh.push_jobs import push_topic
 from chatmesh.settings import (
-    DEFAULT_NOTIFYSVC_ADDR,
     DEFAULT_PG_DSN,
     DEFAULT_REDIS_URL,
     DEFAULT_SESSIONSVC_ADDR,
@@ -33,7 +33,6 @@ class MsgsvcSettings:
     redis_tls: TlsFiles
     pg_dsn: str
     sessionsvc_addr: str
-    notifysvc_addr: str
     # Stable across restarts of the same instance (the pod name in k8s), so a
     # restarted process finds the route journal its previous life left.
     instance_id: str
@@ -44,6 +43,7 @@ class MsgsvcSettings:
     max_channel_members: int
     channel_nudge_window_s: float  # fan-out: at most one nudge per channel per window
     kafka: KafkaSettings
+    push_kafka: KafkaSettings  # the push job topic: the routers append to it
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> MsgsvcSettings:
@@ -55,13 +55,15 @@ class MsgsvcSettings:
             redis_tls=TlsFiles.from_env(env, "REDIS"),
             pg_dsn=env_str(env, "PG_DSN", DEFAULT_PG_DSN),
             sessionsvc_addr=env_str(env, "SESSIONSVC_ADDR", DEFAULT_SESSIONSVC_ADDR),
-            notifysvc_addr=env_str(env, "NOTIFYSVC_ADDR", DEFAULT_NOTIFYSVC_ADDR),
             instance_id=env_str(env, "INSTANCE_ID", socket.gethostname()),
             legacy_claims=_legacy_claims(env_str(env, "LEGACY_CLAIMS", LegacyClaims.READ.value)),
             max_group_members=env_int(env, "MAX_GROUP_MEMBERS", MAX_GROUP_MEMBERS),
             max_channel_members=env_int(env, "MAX_CHANNEL_MEMBERS", MAX_CHANNEL_MEMBERS),
             channel_nudge_window_s=env_int(env, "CHANNEL_NUDGE_WINDOW_MS", 1000) / 1000,
             kafka=KafkaSettings.from_env(env, common.key_prefix),
+            push_kafka=push_topic(
+                env, common.key_prefix, KafkaSettings.from_env(env, common.key_prefix)
+            ),
         )
 
 

@@ -1,9 +1,10 @@
 """``python -m notifysvc``: the notification service process.
 
-Serves ``EnqueuePush`` (ready while PostgreSQL and Kafka answer) and runs
-the push pipeline: reads the job topic in its own consumer group, sends
-through the configured providers. Cassandra is read only for previews: while
-it is down, pushes go out without text.
+Runs the push pipeline: reads the push job topic in its own consumer group
+and sends through the configured providers; ready while PostgreSQL and
+Kafka answer. Serves gRPC health on ``CHATMESH_GRPC_LISTEN`` for probes.
+Cassandra is read only for previews: while it is down, pushes go out
+without text.
 """
 
 from __future__ import annotations
@@ -11,16 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any
 
 import asyncpg
-import grpc
 import uvloop
 
 from chatmesh import cassandra_io, logs
 from chatmesh.grpc_server import GrpcServer, mesh_channel, wait_for_termination_signal
-from chatmesh.kafka_io import LogConsumer, LogProducer, ensure_topic, topic_name
-from chatmesh.late_servicer import LateServicer
+from chatmesh.kafka_io import LogConsumer, ensure_topic, topic_name
 from chatmesh.mesh.credentials import MeshTls
 from chatmesh.process import ProcessShell, until_terminated_or
 from chatmesh.readiness import Readiness
@@ -28,25 +26,17 @@ from chatmesh.retry import until_done
 from chatmesh.store_observer import observed
 from chatmesh.tasks import TaskGroup
 from chatmesh.tracing import Tracing
-from chatmesh.v1 import (
-    notification_service_pb2,
-    notification_service_pb2_grpc,
-    session_service_pb2_grpc,
-)
+from chatmesh.v1 import session_service_pb2_grpc
 from msgsvc.model import StoredMessage
 from msgsvc.storage.messages import CassandraMessageStore
-from notifysvc import metrics
 from notifysvc.directory import PostgresPushDirectory
-from notifysvc.jobs import KafkaPushJobs
 from notifysvc.pipeline import PushPipeline
 from notifysvc.providers.registry import providers_from
-from notifysvc.servicer import NotificationServicer
 from notifysvc.sessions import SessionsvcLiveDevices
 from notifysvc.settings import NotifySettings
 
 log = logging.getLogger("notifysvc")
 SHUTDOWN_GRACE_S = 5.0
-_SERVICE = notification_service_pb2.DESCRIPTOR.services_by_name["NotificationService"]
 
 
 class LatePreviews:
@@ -62,15 +52,6 @@ class LatePreviews:
         return await self.store.get(conversation_id, message_id)
 
 
-class CountingJobs:
-    def __init__(self, inner: KafkaPushJobs) -> None:
-        self._inner = inner
-
-    async def append(self, jobs: list[Any]) -> None:
-        await self._inner.append(jobs)
-        metrics.JOBS_QUEUED.inc(len(jobs))
-
-
 async def run(settings: NotifySettings, tracing: Tracing) -> None:
     tls = MeshTls(settings.common.mesh_tls_dir)
     # min_size 0: creating the pool connects to nothing, so PostgreSQL may be down.
@@ -78,7 +59,6 @@ async def run(settings: NotifySettings, tracing: Tracing) -> None:
     cassandra = cassandra_io.LateSession(settings.cassandra)
     sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc", tracing=tracing)
     kafka = settings.kafka
-    producer = LogProducer(kafka, client_id=settings.instance_id)
     # Its own group, named under the deployment's prefix like the topic. A
     # static member: a crashed instance restarted under its name resumes its
     # partitions at once, its pushes late by a restart, not a session timeout.
@@ -92,28 +72,14 @@ async def run(settings: NotifySettings, tracing: Tracing) -> None:
     directory = observed(
         PostgresPushDirectory(pg_pool), store="postgresql", component="push", tracing=tracing
     )
-    late = LateServicer(_SERVICE)
-
-    def add_servicer(server: grpc.aio.Server) -> None:
-        notification_service_pb2_grpc.add_NotificationServiceServicer_to_server(
-            late,  # type: ignore[arg-type]  # stands in, duck-typed, for the servicer
-            server,
-        )
-
     readiness = Readiness()
     readiness.add_check("postgres", lambda: pg_pool.fetchval("SELECT 1"))
-    # Jobs are taken in only once they can be made durable.
+    # The job topic is its only source of work: without Kafka it is idle.
     readiness.add_check("kafka", consumer.ping)
     shell = ProcessShell(
         settings.common.ops_listen,
         readiness,
-        GrpcServer(
-            settings.common.grpc_listen,
-            [_SERVICE.full_name],
-            add_servicer,
-            tls=tls,
-            tracing=tracing,
-        ),
+        GrpcServer(settings.common.grpc_listen, [], lambda _: None, tls=tls, tracing=tracing),
     )
     await shell.listen()
     tasks = TaskGroup("notifysvc")
@@ -136,12 +102,9 @@ async def run(settings: NotifySettings, tracing: Tracing) -> None:
     )
 
     async def bring_up() -> None:
-        # The topic must exist before jobs are appended or read.
+        # The topic must exist before a consumer subscribes to it.
         await until_done("push job topic", lambda: ensure_topic(kafka))
         await until_done("subscription", consumer.start)
-        late.bind(
-            NotificationServicer(directory, CountingJobs(KafkaPushJobs(producer, kafka.topic)))
-        )
         tasks.forever("pipeline", pipeline.run())
 
     tasks.spawn("previews", connect_previews())
@@ -158,7 +121,6 @@ async def run(settings: NotifySettings, tracing: Tracing) -> None:
         # What is not sent is not committed: the group's next owner sends it.
         await tasks.join_then_close(timeout_s=SHUTDOWN_GRACE_S)
         await consumer.close()
-        await producer.close()
         await providers.aclose()
         await sessionsvc.close()
         await pg_pool.close()

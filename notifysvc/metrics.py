@@ -7,13 +7,10 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from chatmesh.metrics import LATENCY_BUCKETS_S
 
-JOBS_QUEUED = Counter(
-    "chatmesh_push_jobs_queued_total",
-    "Push jobs appended to the job topic: one per recipient with a device to push.",
-)
 JOBS_READ = Counter(
     "chatmesh_push_jobs_read_total",
-    "Push jobs read from the job topic (a job read again after a restart counts again).",
+    "Push jobs read from the job topic, one per routed message (a job read again"
+    " after a restart counts again).",
 )
 JOBS_IN_FLIGHT = Gauge(
     "chatmesh_push_jobs_in_flight",

@@ -1,8 +1,8 @@
 """From push jobs to notifications on devices.
 
 The reader takes jobs from the job topic and puts each into the window of
-every device of its recipient that has a push credential and did not get the
-message live. When a device's window closes, its missed messages are checked
+every device of its recipients that has a push credential and did not get
+the message live. When a device's window closes, its missed messages are checked
 again, all devices due at that moment together (one query of each kind):
 
 - a device connected since then gets nothing (it syncs);
@@ -36,6 +36,7 @@ from google.protobuf.message import DecodeError
 
 from chatmesh import snowflake
 from chatmesh.kafka_io import LogRecord
+from chatmesh.push_jobs import PushJob, decode
 from chatmesh.tasks import TaskGroup
 from chatmesh.v1 import common_pb2
 from msgsvc.model import StoredMessage
@@ -43,7 +44,6 @@ from notifysvc import metrics
 from notifysvc.composer import Missed, compose
 from notifysvc.devices import PushDevice
 from notifysvc.directory import ConversationInfo
-from notifysvc.jobs import PushJob, decode
 from notifysvc.offsets import OffsetTracker
 from notifysvc.providers.message import (
     DEFAULT_TTL_S,
@@ -218,7 +218,7 @@ class PushPipeline:
                 job = decode(record.value)
             except DecodeError:
                 job = None
-            if job is None or not (job.user_id and job.conversation_id and job.message_id):
+            if job is None or not (job.conversation_id and job.message_id):
                 log.warning(
                     "push job dropped: malformed record",
                     extra={"fields": {"partition": record.partition, "offset": record.offset}},
@@ -229,13 +229,16 @@ class PushPipeline:
             jobs.append((record, job))
         self.jobs_read += len(records)
         metrics.JOBS_READ.inc(len(records))
-        devices = await self._until_read(
-            lambda: self._directory.push_devices({job.user_id for _, job in jobs})
-        )
+        users = {r.user_id for _, job in jobs for r in job.recipients}
+        devices = await self._until_read(lambda: self._directory.push_devices(users))
         now = self._clock.monotonic()
         for record, job in jobs:
             targets = [
-                d for d in devices.get(job.user_id, ()) if d.device_id not in job.live_device_ids
+                device
+                for r in job.recipients
+                if r.user_id != job.sender_user_id
+                for device in devices.get(r.user_id, ())
+                if device.device_id not in r.live_device_ids
             ]
             ticket = _Ticket(record.partition, record.offset, len(targets))
             if not targets:

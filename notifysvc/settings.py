@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatmesh.kafka_io import KafkaSettings, topic_name
+from chatmesh.kafka_io import KafkaSettings
+from chatmesh.push_jobs import push_topic
 from chatmesh.settings import (
     DEFAULT_PG_DSN,
     DEFAULT_SESSIONSVC_ADDR,
@@ -104,18 +104,14 @@ class NotifySettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> NotifySettings:
         common = CommonSettings.from_env(env, default_grpc_port=DEFAULT_GRPC_PORT)
-        log = KafkaSettings.from_env(env, common.key_prefix)
         return cls(
             common=common,
             cassandra=CassandraSettings.from_env(env),
             pg_dsn=env_str(env, "PG_DSN", DEFAULT_PG_DSN),
             sessionsvc_addr=env_str(env, "SESSIONSVC_ADDR", DEFAULT_SESSIONSVC_ADDR),
             instance_id=env_str(env, "INSTANCE_ID", socket.gethostname()),
-            kafka=dataclasses.replace(
-                log,
-                topic=env_str(env, "PUSH_TOPIC", topic_name(common.key_prefix, "push-jobs")),
-                partitions=env_int(env, "PUSH_TOPIC_PARTITIONS", 8),
-                replication=env_int(env, "PUSH_TOPIC_REPLICATION", log.replication),
+            kafka=push_topic(
+                env, common.key_prefix, KafkaSettings.from_env(env, common.key_prefix)
             ),
             window_s=_positive_ms(env, "PUSH_WINDOW_MS", DEFAULT_WINDOW_S, allow_zero=True),
             providers=ProviderSettings.from_env(env),

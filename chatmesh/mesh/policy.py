@@ -19,7 +19,6 @@ from chatmesh.v1 import (
     directory_service_pb2,
     group_service_pb2,
     message_service_pb2,
-    notification_service_pb2,
     presence_service_pb2,
     session_service_pb2,
 )
@@ -59,7 +58,6 @@ def build_policy() -> Mapping[str, Rule]:
     groups = _service(group_service_pb2, "GroupService")
     sessions = _service(session_service_pb2, "SessionService")
     presence = _service(presence_service_pb2, "PresenceService")
-    notify = _service(notification_service_pb2, "NotificationService")
     health = health_pb2.DESCRIPTOR.services_by_name["Health"]
 
     internal_api = Rule(any_client=True, acts_for_user=True)
@@ -86,7 +84,6 @@ def build_policy() -> Mapping[str, Rule]:
     rules |= dict.fromkeys(
         _methods(presence, ["ReportHeartbeats"]), Rule(services=frozenset({GATEWAY}))
     )
-    rules |= dict.fromkeys(_methods(notify), Rule(services=frozenset({MSGSVC, FANOUT})))
     # Operations: any mesh identity may ask for health and describe the API.
     rules |= dict.fromkeys(_methods(health), Rule(any_peer=True))
     for reflection_service in (reflection.SERVICE_NAME, "grpc.reflection.v1.ServerReflection"):

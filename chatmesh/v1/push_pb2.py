@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63hatmesh/v1/push.proto\x12\x0b\x63hatmesh.v1\"-\n\x0f\x46\x63mRegistration\x12\x1a\n\x12registration_token\x18\x01 \x01(\t\"j\n\x10\x41pnsRegistration\x12\x14\n\x0c\x64\x65vice_token\x18\x01 \x01(\t\x12\r\n\x05topic\x18\x02 \x01(\t\x12\x31\n\x0b\x65nvironment\x18\x03 \x01(\x0e\x32\x1c.chatmesh.v1.ApnsEnvironment\"E\n\x13WebPushSubscription\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x0e\n\x06p256dh\x18\x02 \x01(\t\x12\x0c\n\x04\x61uth\x18\x03 \x01(\t\"\xae\x01\n\x0ePushCredential\x12+\n\x03\x66\x63m\x18\x01 \x01(\x0b\x32\x1c.chatmesh.v1.FcmRegistrationH\x00\x12-\n\x04\x61pns\x18\x02 \x01(\x0b\x32\x1d.chatmesh.v1.ApnsRegistrationH\x00\x12\x34\n\x08web_push\x18\x03 \x01(\x0b\x32 .chatmesh.v1.WebPushSubscriptionH\x00\x42\n\n\x08provider*r\n\x0f\x41pnsEnvironment\x12 \n\x1c\x41PNS_ENVIRONMENT_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41PNS_ENVIRONMENT_PRODUCTION\x10\x01\x12\x1c\n\x18\x41PNS_ENVIRONMENT_SANDBOX\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63hatmesh/v1/push.proto\x12\x0b\x63hatmesh.v1\"-\n\x0f\x46\x63mRegistration\x12\x1a\n\x12registration_token\x18\x01 \x01(\t\"j\n\x10\x41pnsRegistration\x12\x14\n\x0c\x64\x65vice_token\x18\x01 \x01(\t\x12\r\n\x05topic\x18\x02 \x01(\t\x12\x31\n\x0b\x65nvironment\x18\x03 \x01(\x0e\x32\x1c.chatmesh.v1.ApnsEnvironment\"E\n\x13WebPushSubscription\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x0e\n\x06p256dh\x18\x02 \x01(\t\x12\x0c\n\x04\x61uth\x18\x03 \x01(\t\"\xae\x01\n\x0ePushCredential\x12+\n\x03\x66\x63m\x18\x01 \x01(\x0b\x32\x1c.chatmesh.v1.FcmRegistrationH\x00\x12-\n\x04\x61pns\x18\x02 \x01(\x0b\x32\x1d.chatmesh.v1.ApnsRegistrationH\x00\x12\x34\n\x08web_push\x18\x03 \x01(\x0b\x32 .chatmesh.v1.WebPushSubscriptionH\x00\x42\n\n\x08provider\"9\n\rPushRecipient\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0flive_device_ids\x18\x02 \x03(\t\"~\n\x07PushJob\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\x04\x12\x16\n\x0esender_user_id\x18\x03 \x01(\t\x12.\n\nrecipients\x18\x04 \x03(\x0b\x32\x1a.chatmesh.v1.PushRecipient*r\n\x0f\x41pnsEnvironment\x12 \n\x1c\x41PNS_ENVIRONMENT_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41PNS_ENVIRONMENT_PRODUCTION\x10\x01\x12\x1c\n\x18\x41PNS_ENVIRONMENT_SANDBOX\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chatmesh.v1.push_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_APNSENVIRONMENT']._serialized_start=442
-  _globals['_APNSENVIRONMENT']._serialized_end=556
+  _globals['_APNSENVIRONMENT']._serialized_start=629
+  _globals['_APNSENVIRONMENT']._serialized_end=743
   _globals['_FCMREGISTRATION']._serialized_start=39
   _globals['_FCMREGISTRATION']._serialized_end=84
   _globals['_APNSREGISTRATION']._serialized_start=86
@@ -41,4 +41,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WEBPUSHSUBSCRIPTION']._serialized_end=263
   _globals['_PUSHCREDENTIAL']._serialized_start=266
   _globals['_PUSHCREDENTIAL']._serialized_end=440
+  _globals['_PUSHRECIPIENT']._serialized_start=442
+  _globals['_PUSHRECIPIENT']._serialized_end=499
+  _globals['_PUSHJOB']._serialized_start=501
+  _globals['_PUSHJOB']._serialized_end=627
 # @@protoc_insertion_point(module_scope)

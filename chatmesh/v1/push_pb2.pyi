@@ -1,7 +1,8 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -50,3 +51,23 @@ class PushCredential(_message.Message):
     apns: ApnsRegistration
     web_push: WebPushSubscription
     def __init__(self, fcm: _Optional[_Union[FcmRegistration, _Mapping]] = ..., apns: _Optional[_Union[ApnsRegistration, _Mapping]] = ..., web_push: _Optional[_Union[WebPushSubscription, _Mapping]] = ...) -> None: ...
+
+class PushRecipient(_message.Message):
+    __slots__ = ("user_id", "live_device_ids")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    LIVE_DEVICE_IDS_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    live_device_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_id: _Optional[str] = ..., live_device_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PushJob(_message.Message):
+    __slots__ = ("conversation_id", "message_id", "sender_user_id", "recipients")
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    SENDER_USER_ID_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENTS_FIELD_NUMBER: _ClassVar[int]
+    conversation_id: str
+    message_id: int
+    sender_user_id: str
+    recipients: _containers.RepeatedCompositeFieldContainer[PushRecipient]
+    def __init__(self, conversation_id: _Optional[str] = ..., message_id: _Optional[int] = ..., sender_user_id: _Optional[str] = ..., recipients: _Optional[_Iterable[_Union[PushRecipient, _Mapping]]] = ...) -> None: ...

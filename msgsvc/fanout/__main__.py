@@ -1,7 +1,7 @@
 """``python -m msgsvc.fanout``: a fan-out worker process.
 
-Reads msgsvc's settings (the same stores, sessionsvc and notifysvc, the
-message log) and serves gRPC health on ``CHATMESH_GRPC_LISTEN`` (default port
+Reads msgsvc's settings (the same stores, sessionsvc, the message log and
+the push job topic) and serves gRPC health on ``CHATMESH_GRPC_LISTEN`` (default port
 50055) for probes.
 """
 
@@ -17,7 +17,7 @@ import uvloop
 from chatmesh import cassandra_io, logs
 from chatmesh.clock import SystemClock
 from chatmesh.grpc_server import GrpcServer, mesh_channel, wait_for_termination_signal
-from chatmesh.kafka_io import LogConsumer, ensure_topic, topic_name
+from chatmesh.kafka_io import LogConsumer, LogProducer, ensure_topic, topic_name
 from chatmesh.mesh.credentials import MeshTls
 from chatmesh.process import ProcessShell, until_terminated_or
 from chatmesh.readiness import Readiness
@@ -48,8 +48,8 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
     pg_pool = await asyncpg.create_pool(settings.pg_dsn, min_size=0, max_size=8)
     cassandra = cassandra_io.LateSession(settings.cassandra)
     sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc", tracing=tracing)
-    notifysvc = mesh_channel(tls, settings.notifysvc_addr, "notifysvc", tracing=tracing)
     kafka = settings.kafka
+    producer = LogProducer(settings.push_kafka, client_id=settings.instance_id)
     consumer = LogConsumer(
         kafka, topic_name(settings.common.key_prefix, "fanout"), client_id=settings.instance_id
     )
@@ -72,6 +72,7 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
         session = await until_done("cassandra", cassandra.connect)
         # The topic must exist before a consumer subscribes to it.
         await until_done("message log topic", lambda: ensure_topic(kafka))
+        await until_done("push job topic", lambda: ensure_topic(settings.push_kafka))
         await until_done("subscription", consumer.start)
         messages = await until_done(
             "cassandra statements",
@@ -90,9 +91,10 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
             ),
             router=mesh_router(
                 sessionsvc=sessionsvc,
-                notifysvc=notifysvc,
                 redis_client=redis_client,
                 key_prefix=settings.common.key_prefix,
+                producer=producer,
+                push_topic=settings.push_kafka.topic,
                 tracing=tracing,
             ),
             clock=clock,
@@ -118,9 +120,9 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
         if worker is not None:
             await worker.close()
         await consumer.close()
+        await producer.close()
         await shell.stop(SHUTDOWN_GRACE_S)
         await sessionsvc.close()
-        await notifysvc.close()
         await pg_pool.close()
         await redis_client.aclose()
         await cassandra.close()

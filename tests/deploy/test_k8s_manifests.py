@@ -131,7 +131,6 @@ CONFIG_KEYS = {
     "CHATMESH_MSGSVC_ADDR",
     "CHATMESH_SESSIONSVC_ADDR",
     "CHATMESH_PRESENCESVC_ADDR",
-    "CHATMESH_NOTIFYSVC_ADDR",
     "CHATMESH_KAFKA_BOOTSTRAP",
     "CHATMESH_MESSAGE_TOPIC",
     "CHATMESH_MESSAGE_TOPIC_PARTITIONS",
@@ -269,8 +268,13 @@ def test_grpc_services_are_wired(overlay: str) -> None:
         pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert _labels_match(service["spec"]["selector"], pod_labels)
 
+        # Callers find it through the shared config; notifysvc has none
+        # (its Service is for operators' health checks).
         addr_key = f"CHATMESH_{name.upper()}_ADDR"
-        assert config[addr_key] == f"dns:///{name}.chatmesh.svc.cluster.local:{port}"
+        if any(callee == name for _, callee, _ in CALLS):
+            assert config[addr_key] == f"dns:///{name}.chatmesh.svc.cluster.local:{port}"
+        else:
+            assert addr_key not in config
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -751,9 +755,7 @@ CALLS = {
     ("gateway", "sessionsvc", GRPC_SERVICES["sessionsvc"]),
     ("gateway", "presencesvc", GRPC_SERVICES["presencesvc"]),
     ("msgsvc", "sessionsvc", GRPC_SERVICES["sessionsvc"]),
-    ("msgsvc", "notifysvc", GRPC_SERVICES["notifysvc"]),
     ("fanout", "sessionsvc", GRPC_SERVICES["sessionsvc"]),
-    ("fanout", "notifysvc", GRPC_SERVICES["notifysvc"]),
     ("notifysvc", "sessionsvc", GRPC_SERVICES["sessionsvc"]),
 }
 # Calls out of the cluster: the push providers, over HTTPS.

@@ -23,8 +23,6 @@ from chatmesh.v1 import (
     directory_service_pb2_grpc,
     message_service_pb2,
     message_service_pb2_grpc,
-    notification_service_pb2,
-    notification_service_pb2_grpc,
     session_service_pb2,
     session_service_pb2_grpc,
 )
@@ -65,7 +63,7 @@ async def test_other_identities_cannot_look_sessions_up(
     assert reason_of(failed) == "CALLER_NOT_ALLOWED"
 
 
-async def test_a_gateway_certificate_cannot_send_as_a_user_or_enqueue_pushes(
+async def test_a_gateway_certificate_cannot_send_as_a_user(
     cluster: LocalCluster,
 ) -> None:
     gateway = _as(cluster, "service/gateway")
@@ -80,13 +78,6 @@ async def test_a_gateway_certificate_cannot_send_as_a_user_or_enqueue_pushes(
                     body=b"forged",
                 ),
                 timeout=CALL_TIMEOUT_S,
-            )
-        )
-    assert failed.code() == grpc.StatusCode.PERMISSION_DENIED
-    async with mesh_channel(gateway, cluster.grpc_addr("notifysvc"), "notifysvc") as channel:
-        failed = await _refused(
-            notification_service_pb2_grpc.NotificationServiceStub(channel).EnqueuePush(
-                notification_service_pb2.EnqueuePushRequest(), timeout=CALL_TIMEOUT_S
             )
         )
     assert failed.code() == grpc.StatusCode.PERMISSION_DENIED

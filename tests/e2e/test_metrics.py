@@ -42,9 +42,9 @@ EXPECTED_FAMILIES = {
         "chatmesh_deliveries_published",
         "chatmesh_store_operation_seconds",
         "chatmesh_route_journal_appends",
+        "chatmesh_push_jobs_appended",
     },
     "notifysvc": {
-        "chatmesh_push_jobs_queued",
         "chatmesh_push_jobs_read",
         "chatmesh_push_jobs_in_flight",
         "chatmesh_pushes",

@@ -296,16 +296,16 @@ async def test_provider_errors_are_retried_and_a_dead_credential_is_removed(
     assert await providers.pushes(gone_id) == []
 
 
-async def test_a_notifysvc_killed_mid_batch_loses_no_job(
+async def test_a_notifysvc_killed_mid_batch_loses_no_job_and_holds_no_delivery_up(
     cluster: LocalCluster,
     open_client: OpenClient,
     directory: directory_service_pb2_grpc.DirectoryServiceAsyncStub,
     providers: Providers,
     pg_pool: asyncpg.Pool,
 ) -> None:
-    sender_user = unique("sender")
+    sender_user, reader = unique("sender"), unique("reader")
     users = [unique(f"r{i}") for i in range(12)]
-    await add_users(pg_pool, sender_user, *users)
+    await add_users(pg_pool, sender_user, reader, *users)
     tokens = {user: fcm_token() for user in users}
     for user, token in tokens.items():
         await register(directory, user, "phone", fcm(token))
@@ -320,12 +320,33 @@ async def test_a_notifysvc_killed_mid_batch_loses_no_job(
     notifysvc = cluster.processes["notifysvc"]
     notifysvc.kill()
     assert notifysvc.stop() == -signal.SIGKILL  # its exit status, as a crash leaves it
+
+    # While it is down, a group message reaches its connected member live
+    # (push jobs wait in their topic), and its job waits for the others.
+    async with cluster.channel("msgsvc") as channel:
+        created = await group_service_pb2_grpc.GroupServiceStub(channel).CreateGroup(
+            g.CreateGroupRequest(
+                actor_user_id=sender_user,
+                group=client_pb2.CreateGroupFrame(
+                    client_group_id=unique("grp"), title="Ops", member_user_ids=[reader, *users[:3]]
+                ),
+            )
+        )
+    group = created.group.conversation_id
+    reading = await open_client(reader)
+    in_group = await acked(sender, conversation=group, body="while it was down")
+    while True:
+        frame = await reading.recv_kind("deliver", timeout_s=10.0)
+        if frame.deliver.message.message_id == in_group.message_id:
+            break
+
     await asyncio.to_thread(cluster.restart, "notifysvc")
     for user, token in tokens.items():
-        pushed = await providers.wait_for(token)
-        assert {sent[user].message_id} == {m for p in pushed for m in message_ids(p)}
+        expected = {sent[user].message_id} | ({in_group.message_id} if user in users[:3] else set())
+        pushed = await providers.wait_for(token, len(expected))
+        assert expected == {m for p in pushed for m in message_ids(p)}
     # Its new life read them again: nothing had been committed past them.
-    assert _jobs_read(cluster) >= len(users)
+    assert _jobs_read(cluster) >= len(users) + 1
 
 
 def _jobs_read(cluster: LocalCluster) -> float:
@@ -384,16 +405,18 @@ async def test_a_malformed_job_record_is_dropped_and_the_jobs_after_it_are_sent(
     malformed_before = _metric(cluster, "chatmesh_push_skipped_total", 'reason="malformed"')
     topic = topic_name(cluster.config.key_prefix, "push-jobs")
     producer = Producer({"bootstrap.servers": cluster.kafka_bootstrap})
-    # Keyed by bob: the same partition as his job, ahead of it.
-    for junk in (b"\xff\xfenot a job", b""):
-        producer.produce(topic, junk, bob.encode())
+    # Into every partition: one of them is ahead of Bob's job.
+    partitions = len(producer.list_topics(topic, timeout=10).topics[topic].partitions)
+    for partition in range(partitions):
+        for junk in (b"\xff\xfenot a job", b""):
+            producer.produce(topic, junk, partition=partition)
     assert producer.flush(10) == 0
     sender = await open_client(alice)
     sent = await acked(sender, to_user=bob, body="still here")
     (pushed,) = await providers.wait_for(token)
     assert message_ids(pushed) == [sent.message_id]
     assert _metric(cluster, "chatmesh_push_skipped_total", 'reason="malformed"') >= (
-        malformed_before + 2
+        malformed_before + 2 * partitions
     )
 
 

@@ -44,8 +44,9 @@ SERVICES: dict[str, dict[str, list[str]]] = {
         ],
     },
     "presencesvc": {"chatmesh.v1.PresenceService": ["ReportHeartbeats", "GetPresence"]},
-    "notifysvc": {"chatmesh.v1.NotificationService": ["EnqueuePush"]},
 }
+# Processes with no API of their own, whose gRPC port serves health for probes.
+HEALTH_ONLY = ("notifysvc",)
 
 
 def _run_grpcurl(*args: str) -> subprocess.CompletedProcess[str]:
@@ -89,15 +90,19 @@ def test_grpcurl_lists_every_method_through_reflection(
     assert set(listed_methods) == {f"{service}.{m}" for m in methods}
 
 
-def test_gateways_serve_health_and_reflection(cluster: LocalCluster) -> None:
-    for port in cluster.config.ports.gateway_grpc:
-        addr = f"127.0.0.1:{port}"
-        assert "grpc.health.v1.Health" in _grpcurl(cluster, "gateway", addr, "list").split()
-        checked = _grpcurl(cluster, "gateway", addr, "grpc.health.v1.Health/Check")
+def test_gateways_and_workers_serve_health_and_reflection(cluster: LocalCluster) -> None:
+    targets = [("gateway", f"127.0.0.1:{port}") for port in cluster.config.ports.gateway_grpc]
+    targets += [(name, cluster.grpc_addr(name)) for name in HEALTH_ONLY]
+    for name, addr in targets:
+        listed = _grpcurl(cluster, name, addr, "list").split()
+        assert "grpc.health.v1.Health" in listed
+        if name in HEALTH_ONLY:
+            assert not [n for n in listed if n.startswith("chatmesh.")], listed
+        checked = _grpcurl(cluster, name, addr, "grpc.health.v1.Health/Check")
         assert '"status": "SERVING"' in checked
 
 
-@pytest.mark.parametrize("process", sorted(SERVICES))
+@pytest.mark.parametrize("process", sorted([*SERVICES, *HEALTH_ONLY]))
 def test_no_client_certificate_no_connection(cluster: LocalCluster, process: str) -> None:
     addr = cluster.grpc_addr(process)
     plaintext = _run_grpcurl("-plaintext", addr, "list")

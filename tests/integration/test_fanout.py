@@ -189,11 +189,12 @@ async def test_one_publish_per_gateway_and_a_push_job_per_offline_member(
     assert targets(message) == {ben}
     assert targets(by_gateway["gw-b"][1]) == {cat, dan}
     assert message.frame.deliver.message.message_id == sent.message.message_id
-    # Every member but the sender is handed to notifysvc with its live
+    # One push job names every member but the sender with their live
     # devices; eve, the one with none, is pushed on every device she has.
     assert pushes.offline(sent.message.message_id) == [eve]
-    (handed,) = [h for h in pushes.handed if h.message_id == sent.message.message_id]
-    assert {r.user_id for r in handed.recipients} == {ben, cat, dan, eve}
+    (job,) = [j for j in pushes.jobs if j.message_id == sent.message.message_id]
+    assert {r.user_id for r in job.recipients} == {ben, cat, dan, eve}
+    assert job.sender_user_id == ann and job.conversation_id == group
 
 
 async def test_a_removal_governs_exactly_the_messages_after_it(

@@ -16,6 +16,7 @@ import asyncpg
 import redis.asyncio as redis
 
 from chatmesh.client import run_sync
+from chatmesh.push_jobs import PushJob
 from chatmesh.ratelimit import Limit, RateLimiter
 from chatmesh.snowflake import SnowflakeGenerator
 from chatmesh.tasks import TaskGroup
@@ -28,7 +29,7 @@ from msgsvc.history import HistoryReader
 from msgsvc.message_log import MessageLog
 from msgsvc.model import SendCommand, SendOutcome
 from msgsvc.receipts import ReceiptTracker
-from msgsvc.routing import DeviceSession, PushRecipient, RedisDeliveryPublisher, Router
+from msgsvc.routing import DeviceSession, RedisDeliveryPublisher, Router
 from msgsvc.sending import MessageSender
 from msgsvc.storage.claims import LegacyClaims
 from msgsvc.storage.messages import CassandraMessageStore
@@ -79,44 +80,29 @@ class StoreSessions:
         return [DeviceSession(s.user_id, s.device_id, s.gateway_id, s.connection_id) for s in found]
 
 
-@dataclass(frozen=True)
-class HandedPush:
-    recipients: tuple[PushRecipient, ...]
-    conversation_id: str
-    message_id: int
-    sender_user_id: str
-
-
 class HandedPushes:
-    """What the router hands to notifysvc, kept in the test process: the
-    in-process domain stops at notifysvc's door (tests/e2e go through it)."""
+    """The push jobs the router appends, kept in the test process: the
+    in-process domain stops at the push job topic (tests/e2e go through it
+    to the providers)."""
 
     def __init__(self) -> None:
-        self.handed: list[HandedPush] = []
+        self.jobs: list[PushJob] = []
 
-    async def enqueue(
-        self,
-        recipients: Sequence[PushRecipient],
-        conversation_id: str,
-        message_id: int,
-        sender_user_id: str,
-    ) -> None:
-        self.handed.append(
-            HandedPush(tuple(recipients), conversation_id, message_id, sender_user_id)
-        )
+    async def append(self, job: PushJob) -> None:
+        self.jobs.append(job)
 
     def offline(self, message_id: int) -> list[str]:
         """Recipients of the message none of whose devices got it live."""
         return [
             r.user_id
-            for h in self.handed
-            if h.message_id == message_id
-            for r in h.recipients
+            for job in self.jobs
+            if job.message_id == message_id
+            for r in job.recipients
             if not r.live_device_ids
         ]
 
-    def of(self, conversation_id: str) -> list[HandedPush]:
-        return [h for h in self.handed if h.conversation_id == conversation_id]
+    def of(self, conversation_id: str) -> list[PushJob]:
+        return [job for job in self.jobs if job.conversation_id == conversation_id]
 
 
 def store_router(
