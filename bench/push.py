@@ -10,13 +10,13 @@ providers (FCM, APNs and Web Push, round robin over the recipients' phones).
    ``--rate`` per second (open loop) to ``--recipients`` offline users in
    turn, each with a phone registered for pushes. Measured per message: from
    its send (client clock) to the arrival of the push naming it at the local
-   provider, through Envoy, a gateway, msgsvc (stored, acked, routed),
-   notifysvc's job topic, its window (``--window-ms``, the coalescing delay
+   provider, through Envoy, a gateway, msgsvc (stored, acked, routed, its
+   push job appended), the job topic, its window (``--window-ms``, the coalescing delay
    every push waits by design) and the provider's HTTP exchange.
-2. **Throughput.** ``--backlog`` jobs for as many devices are appended to the
-   job topic at once (as routers would during a burst); measured: the rate
-   the pushes reach the providers, and the CPU notifysvc and the local
-   providers spent per push.
+2. **Throughput.** ``--backlog`` jobs, each for another 1:1 conversation and
+   device, are appended to the job topic at once (as routers would during a
+   burst); measured: the rate the pushes reach the providers, and the CPU
+   notifysvc and the local providers spent per push.
 
 The backing stores are shared and not counted. Bounded; prints one JSON object.
 """
@@ -52,7 +52,7 @@ from chatmesh.devcluster import ClusterConfig, LocalCluster
 from chatmesh.frames import Encoding
 from chatmesh.isolation import isolated_stores
 from chatmesh.kafka_io import topic_name
-from notifysvc.jobs import PushJob, encode
+from chatmesh.push_jobs import PushJob, PushRecipient, encode
 from notifysvc.providers.local.keys import APNS_TOPIC
 
 SETTLE_S = 30.0  # after the last send, how long pushes may take to arrive
@@ -207,7 +207,6 @@ async def _throughput(
     started = time.time()
     for i, user in enumerate(users):
         job = PushJob(
-            user,
             conversations[user],
             snowflake.compose(
                 now_ms + i // (snowflake.MAX_SEQUENCE + 1),
@@ -215,9 +214,9 @@ async def _throughput(
                 i % (snowflake.MAX_SEQUENCE + 1),
             ),
             owner,
-            frozenset(),
+            (PushRecipient(user, frozenset()),),
         )
-        producer.produce(topic, encode(job), user.encode())
+        producer.produce(topic, encode(job), job.conversation_id.encode())
         producer.poll(0)
     if producer.flush(30) != 0:
         raise RuntimeError("the backlog was not appended")
@@ -277,11 +276,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="messages per second")
     parser.add_argument("--recipients", type=int, default=400)
     parser.add_argument("--backlog", type=int, default=5000, help="jobs for the throughput run")
+    parser.add_argument(
+        "--workdir", type=Path, help="keep the cluster's logs here (default: a temporary one)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("CHATMESH_LOG_LEVEL", "WARNING")
     with isolated_stores("b") as stores, tempfile.TemporaryDirectory() as tmp:
         config = dataclasses.replace(
-            ClusterConfig.on_free_ports(stores, Path(tmp), "push"),
+            ClusterConfig.on_free_ports(stores, args.workdir or Path(tmp), "push"),
             env={"CHATMESH_PUSH_WINDOW_MS": str(args.window_ms)},
         )
         with LocalCluster.running(config) as cluster:
@@ -292,10 +294,9 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "push",
-                "path": "sender -> Envoy -> gateway -> msgsvc (stored, acked, routed) -> "
-                "notifysvc EnqueuePush -> Kafka push-jobs -> notifysvc pipeline (window, "
-                "sessionsvc, PostgreSQL checks) -> local FCM / APNs (HTTP/2, TLS) / Web Push "
-                "(RFC 8291)",
+                "path": "sender -> Envoy -> gateway -> msgsvc (stored, acked, routed, push "
+                "job appended) -> Kafka push-jobs -> notifysvc pipeline (window, sessionsvc, "
+                "PostgreSQL checks) -> local FCM / APNs (HTTP/2, TLS) / Web Push (RFC 8291)",
                 "window_ms": args.window_ms,
                 "results": results,
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},

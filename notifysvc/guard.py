@@ -18,6 +18,7 @@ and its outages ask of a sender:
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,7 @@ from typing import Generic, TypeVar
 from notifysvc.providers.message import Outcome, PushMessage, PushProvider, RetryAfter
 
 C = TypeVar("C")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +48,13 @@ class ProviderGuard(Generic[C]):
         provider: PushProvider[C],
         policy: GuardPolicy = GuardPolicy(),
         *,
+        name: str = "provider",
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
         self._provider = provider
+        self._name = name
         self._policy = policy
         self._monotonic = monotonic
         self._sleep = sleep
@@ -110,8 +114,24 @@ class ProviderGuard(Generic[C]):
                 and now - self._failing_since >= self._policy.failing_for_s
             )
             if trial or streak:
+                if self._open_until is None:
+                    log.warning(
+                        "push provider presumed down: circuit open",
+                        extra={
+                            "fields": {
+                                "provider": self._name,
+                                "failures": self._failures,
+                                "reason": outcome.reason,
+                                "open_s": self._policy.open_s,
+                            }
+                        },
+                    )
                 self._open_until = now + self._policy.open_s
             return
         # Any answer that is not "try again" means the provider is up.
+        if self._open_until is not None:
+            log.warning(
+                "push provider back: circuit closed", extra={"fields": {"provider": self._name}}
+            )
         self._failures = 0
         self._open_until = None

@@ -60,9 +60,9 @@ log = logging.getLogger(__name__)
 
 BATCH_RECORDS = 500
 POLL_TIMEOUT_S = 0.5
-# Jobs read and not finished, at most: beyond, reading pauses (a provider
-# down for long must not fill memory; the topic holds the rest).
-MAX_IN_FLIGHT = 50_000
+# Pushes waiting in windows or being sent, at most: beyond, reading pauses
+# (a provider down for long must not fill memory; the topic holds the rest).
+MAX_PENDING_PUSHES = 100_000
 COMMIT_INTERVAL_S = 0.5
 # A push held for its provider is tried again after this, doubling per try.
 RETRY_BASE_S = 5.0
@@ -158,7 +158,7 @@ class PushPipeline:
         messages: MessageReader,
         sender: Sender,
         window_s: float = DEFAULT_WINDOW_S,
-        max_in_flight: int = MAX_IN_FLIGHT,
+        max_pending: int = MAX_PENDING_PUSHES,
         clock: PipelineClock = PipelineClock(),
         rng: random.Random | None = None,
     ) -> None:
@@ -170,7 +170,8 @@ class PushPipeline:
         self._windows: DeviceWindows[tuple[str, str], _Pending] = DeviceWindows(window_s)
         self._offsets = OffsetTracker()
         self._to_commit: dict[int, int] = {}
-        self._max_in_flight = max_in_flight
+        self._max_pending = max_pending
+        self._pending = 0  # (job, device) pairs in windows or being sent
         self._clock = clock
         self._rng = rng or random.Random()
         self._changed = asyncio.Event()  # a window opened: the flusher may sleep less
@@ -195,7 +196,7 @@ class PushPipeline:
 
     async def _read_forever(self) -> None:
         while True:
-            while self._offsets.in_flight() >= self._max_in_flight:
+            while self._pending >= self._max_pending:
                 self._room.clear()
                 await self._room.wait()
             try:
@@ -230,7 +231,9 @@ class PushPipeline:
         self.jobs_read += len(records)
         metrics.JOBS_READ.inc(len(records))
         users = {r.user_id for _, job in jobs for r in job.recipients}
-        devices = await self._until_read(lambda: self._directory.push_devices(users))
+        devices = (
+            await self._until_read(lambda: self._directory.push_devices(users)) if users else {}
+        )
         now = self._clock.monotonic()
         for record, job in jobs:
             targets = [
@@ -243,6 +246,7 @@ class PushPipeline:
             ticket = _Ticket(record.partition, record.offset, len(targets))
             if not targets:
                 self._offsets.finish(record.partition, record.offset)
+            self._pending += len(targets)
             for device in targets:
                 self._windows.add(device.key, _Pending(job, device, ticket), now)
         metrics.JOBS_IN_FLIGHT.set(self._offsets.in_flight())
@@ -275,6 +279,7 @@ class PushPipeline:
                 del self._to_commit[partition]
 
     def _finish(self, items: Sequence[_Pending]) -> None:
+        self._pending -= len(items)
         for item in items:
             item.ticket.devices -= 1
             if item.ticket.devices == 0:
@@ -308,20 +313,6 @@ class PushPipeline:
                 self._sends.spawn("flush", self._flush(due))
 
     async def _flush(self, due: list[tuple[tuple[str, str], list[_Pending]]]) -> None:
-        try:
-            plans = await self._plan(due)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("push checks failed; held", extra={"fields": {"error": repr(exc)}})
-            until = self._clock.monotonic() + CHECK_RETRY_S
-            for key, items in due:
-                self._windows.hold(key, items, until)
-            self._changed.set()
-            return
-        await asyncio.gather(*(self._send(plan) for plan in plans))
-
-    async def _plan(self, due: list[tuple[tuple[str, str], list[_Pending]]]) -> list[_Plan]:
         now_ms = self._clock.now_ms()
         fresh: list[_Pending] = []
         for _, batch in due:
@@ -330,6 +321,28 @@ class PushPipeline:
                     fresh.append(item)
                 else:
                     self._skip([item], "expired")
+        if not fresh:
+            return
+        try:
+            plans, skipped = await self._plan(fresh, now_ms)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("push checks failed; held", extra={"fields": {"error": repr(exc)}})
+            until = self._clock.monotonic() + CHECK_RETRY_S
+            for item in fresh:
+                self._windows.hold(item.device.key, [item], until)
+            self._changed.set()
+            return
+        for reason, items in skipped.items():
+            self._skip(items, reason)
+        await asyncio.gather(*(self._send(plan) for plan in plans))
+
+    async def _plan(
+        self, fresh: list[_Pending], now_ms: int
+    ) -> tuple[list[_Plan], dict[str, list[_Pending]]]:
+        """The notifications to send, and what not to send and why. Changes
+        nothing: a failed check leaves every item as it was."""
         users = {i.device.user_id for i in fresh}
         pairs = {(i.job.conversation_id, i.device.user_id) for i in fresh}
         live, devices, marks, muted = await asyncio.gather(
@@ -340,23 +353,24 @@ class PushPipeline:
         )
         current = {d.key: d for ds in devices.values() for d in ds}
         by_device: dict[tuple[str, str], list[_Pending]] = defaultdict(list)
+        skipped: dict[str, list[_Pending]] = defaultdict(list)
         for item in fresh:
             pair = (item.job.conversation_id, item.device.user_id)
             mark = marks.get(pair)
             if item.device.key in live:
-                self._skip([item], "connected")
+                skipped["connected"].append(item)
             elif item.device.key not in current:
-                self._skip([item], "no_credential")
+                skipped["no_credential"].append(item)
             elif mark is None:
-                self._skip([item], "not_member")
+                skipped["not_member"].append(item)
             elif item.job.message_id <= mark:
-                self._skip([item], "read")
+                skipped["read"].append(item)
             elif pair in muted:
-                self._skip([item], "muted")
+                skipped["muted"].append(item)
             else:
                 by_device[item.device.key].append(item)
         if not by_device:
-            return []
+            return [], skipped
         kept = [i for batch in by_device.values() for i in batch]
         names, conversations, badges, texts = await asyncio.gather(
             self._directory.display_names({i.job.sender_user_id for i in kept}),
@@ -399,7 +413,7 @@ class PushPipeline:
                         ],
                     )
                 )
-        return plans
+        return plans, skipped
 
     async def _previews(self, items: Sequence[_Pending]) -> dict[tuple[str, int], str]:
         """Texts for devices that show previews; none while the message store
@@ -417,7 +431,17 @@ class PushPipeline:
         }
 
     async def _send(self, plan: _Plan) -> None:
-        outcome = await self._sender.send(plan.device, plan.message)
+        try:
+            outcome = await self._sender.send(plan.device, plan.message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # A stored credential no client can use, or a bug: trying again
+            # would fail again, and holding it would stall the commits.
+            log.error(
+                "push failed", exc_info=exc, extra={"fields": {"provider": plan.device.platform}}
+            )
+            outcome = Rejected(0, f"failed: {type(exc).__name__}")
         provider = plan.device.platform
         fields = {
             "user_id": plan.device.user_id,
@@ -462,7 +486,7 @@ class PushPipeline:
         delay = max(outcome.seconds or 0.0, self._rng.uniform(ceiling / 2, ceiling))
         for item in plan.items:
             item.attempts = attempts
-        log.info(
+        log.warning(
             "push held for its provider",
             extra={
                 "fields": {

@@ -66,6 +66,7 @@ def providers_from(settings: ProviderSettings, policy: GuardPolicy = DEFAULT_POL
                 base_url=settings.fcm.url,
             ),
             policy,
+            name="fcm",
         )
     if settings.apns is not None:
         apns = settings.apns
@@ -79,6 +80,7 @@ def providers_from(settings: ProviderSettings, policy: GuardPolicy = DEFAULT_POL
                     base_url=apns.sandbox_url if sandbox else apns.production_url,
                 ),
                 policy,
+                name=f"apns-{environment}",
             )
             for environment, sandbox in (("production", False), ("sandbox", True))
         }
@@ -87,5 +89,6 @@ def providers_from(settings: ProviderSettings, policy: GuardPolicy = DEFAULT_POL
         providers.webpush = ProviderGuard(
             WebPushClient(vapid, make_client(http, http2=False)),
             policy,
+            name="webpush",
         )
     return providers
