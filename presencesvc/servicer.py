@@ -5,8 +5,8 @@ from __future__ import annotations
 import grpc
 
 from chatmesh.errors import InvalidArgument, grpc_status
+from chatmesh.v1 import common_pb2, presence_service_pb2_grpc
 from chatmesh.v1 import presence_service_pb2 as pb
-from chatmesh.v1 import presence_service_pb2_grpc
 from presencesvc.store import RedisPresenceStore
 
 MAX_USERS_PER_REQUEST = 1000
@@ -22,6 +22,24 @@ class PresenceServicer(presence_service_pb2_grpc.PresenceServiceServicer):
         await self._store.heartbeat(list(request.user_ids))
         return pb.ReportHeartbeatsResponse()
 
+    async def ReportPresence(
+        self, request: pb.ReportPresenceRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReportPresenceResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not served yet")
+        raise AssertionError("abort returned")
+
+    async def WatchPresence(
+        self, request: pb.WatchPresenceRequest, context: grpc.aio.ServicerContext
+    ) -> pb.WatchPresenceResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not served yet")
+        raise AssertionError("abort returned")
+
+    async def SetPresenceVisibility(
+        self, request: pb.SetPresenceVisibilityRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SetPresenceVisibilityResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not served yet")
+        raise AssertionError("abort returned")
+
     async def GetPresence(
         self, request: pb.GetPresenceRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetPresenceResponse:
@@ -34,9 +52,11 @@ class PresenceServicer(presence_service_pb2_grpc.PresenceServiceServicer):
         states = await self._store.get(list(request.user_ids))
         return pb.GetPresenceResponse(
             presences=[
-                pb.Presence(
+                common_pb2.Presence(
                     user_id=s.user_id,
-                    status=pb.PRESENCE_STATUS_ONLINE if s.online else pb.PRESENCE_STATUS_OFFLINE,
+                    status=common_pb2.PRESENCE_STATUS_ONLINE
+                    if s.online
+                    else common_pb2.PRESENCE_STATUS_OFFLINE,
                     last_seen_ms=s.last_seen_ms,
                 )
                 for s in states

@@ -81,8 +81,13 @@ def build_policy() -> Mapping[str, Rule]:
         _methods(sessions, ["LookupSessions"]),
         Rule(services=frozenset({MSGSVC, FANOUT, NOTIFYSVC})),
     )
+    # Gateways report their users and act for the users connected to them.
     rules |= dict.fromkeys(
-        _methods(presence, ["ReportHeartbeats"]), Rule(services=frozenset({GATEWAY}))
+        _methods(
+            presence,
+            ["ReportHeartbeats", "ReportPresence", "WatchPresence", "SetPresenceVisibility"],
+        ),
+        Rule(services=frozenset({GATEWAY})),
     )
     # Operations: any mesh identity may ask for health and describe the API.
     rules |= dict.fromkeys(_methods(health), Rule(any_peer=True))

@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ClientFrame(_message.Message):
-    __slots__ = ("request_id", "send", "ping", "sync", "sync_conversation", "mark", "history", "list_conversations", "create_group", "change_group", "get_group", "get_receipts", "register_push", "mute_conversation")
+    __slots__ = ("request_id", "send", "ping", "sync", "sync_conversation", "mark", "history", "list_conversations", "create_group", "change_group", "get_group", "get_receipts", "register_push", "mute_conversation", "watch_presence", "unwatch_presence", "typing", "set_presence_visibility")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     SEND_FIELD_NUMBER: _ClassVar[int]
     PING_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,10 @@ class ClientFrame(_message.Message):
     GET_RECEIPTS_FIELD_NUMBER: _ClassVar[int]
     REGISTER_PUSH_FIELD_NUMBER: _ClassVar[int]
     MUTE_CONVERSATION_FIELD_NUMBER: _ClassVar[int]
+    WATCH_PRESENCE_FIELD_NUMBER: _ClassVar[int]
+    UNWATCH_PRESENCE_FIELD_NUMBER: _ClassVar[int]
+    TYPING_FIELD_NUMBER: _ClassVar[int]
+    SET_PRESENCE_VISIBILITY_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     send: SendFrame
     ping: PingFrame
@@ -38,7 +42,37 @@ class ClientFrame(_message.Message):
     get_receipts: GetReceiptsFrame
     register_push: RegisterPushFrame
     mute_conversation: MuteConversationFrame
-    def __init__(self, request_id: _Optional[str] = ..., send: _Optional[_Union[SendFrame, _Mapping]] = ..., ping: _Optional[_Union[PingFrame, _Mapping]] = ..., sync: _Optional[_Union[SyncFrame, _Mapping]] = ..., sync_conversation: _Optional[_Union[SyncConversationFrame, _Mapping]] = ..., mark: _Optional[_Union[MarkFrame, _Mapping]] = ..., history: _Optional[_Union[HistoryFrame, _Mapping]] = ..., list_conversations: _Optional[_Union[ListConversationsFrame, _Mapping]] = ..., create_group: _Optional[_Union[CreateGroupFrame, _Mapping]] = ..., change_group: _Optional[_Union[ChangeGroupFrame, _Mapping]] = ..., get_group: _Optional[_Union[GetGroupFrame, _Mapping]] = ..., get_receipts: _Optional[_Union[GetReceiptsFrame, _Mapping]] = ..., register_push: _Optional[_Union[RegisterPushFrame, _Mapping]] = ..., mute_conversation: _Optional[_Union[MuteConversationFrame, _Mapping]] = ...) -> None: ...
+    watch_presence: WatchPresenceFrame
+    unwatch_presence: UnwatchPresenceFrame
+    typing: TypingFrame
+    set_presence_visibility: SetPresenceVisibilityFrame
+    def __init__(self, request_id: _Optional[str] = ..., send: _Optional[_Union[SendFrame, _Mapping]] = ..., ping: _Optional[_Union[PingFrame, _Mapping]] = ..., sync: _Optional[_Union[SyncFrame, _Mapping]] = ..., sync_conversation: _Optional[_Union[SyncConversationFrame, _Mapping]] = ..., mark: _Optional[_Union[MarkFrame, _Mapping]] = ..., history: _Optional[_Union[HistoryFrame, _Mapping]] = ..., list_conversations: _Optional[_Union[ListConversationsFrame, _Mapping]] = ..., create_group: _Optional[_Union[CreateGroupFrame, _Mapping]] = ..., change_group: _Optional[_Union[ChangeGroupFrame, _Mapping]] = ..., get_group: _Optional[_Union[GetGroupFrame, _Mapping]] = ..., get_receipts: _Optional[_Union[GetReceiptsFrame, _Mapping]] = ..., register_push: _Optional[_Union[RegisterPushFrame, _Mapping]] = ..., mute_conversation: _Optional[_Union[MuteConversationFrame, _Mapping]] = ..., watch_presence: _Optional[_Union[WatchPresenceFrame, _Mapping]] = ..., unwatch_presence: _Optional[_Union[UnwatchPresenceFrame, _Mapping]] = ..., typing: _Optional[_Union[TypingFrame, _Mapping]] = ..., set_presence_visibility: _Optional[_Union[SetPresenceVisibilityFrame, _Mapping]] = ...) -> None: ...
+
+class WatchPresenceFrame(_message.Message):
+    __slots__ = ("user_ids",)
+    USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    user_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class UnwatchPresenceFrame(_message.Message):
+    __slots__ = ("user_ids",)
+    USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    user_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TypingFrame(_message.Message):
+    __slots__ = ("conversation_id", "typing")
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPING_FIELD_NUMBER: _ClassVar[int]
+    conversation_id: str
+    typing: bool
+    def __init__(self, conversation_id: _Optional[str] = ..., typing: _Optional[bool] = ...) -> None: ...
+
+class SetPresenceVisibilityFrame(_message.Message):
+    __slots__ = ("visibility",)
+    VISIBILITY_FIELD_NUMBER: _ClassVar[int]
+    visibility: _common_pb2.PresenceVisibility
+    def __init__(self, visibility: _Optional[_Union[_common_pb2.PresenceVisibility, str]] = ...) -> None: ...
 
 class RegisterPushFrame(_message.Message):
     __slots__ = ("push", "show_previews")
@@ -197,7 +231,7 @@ class PingFrame(_message.Message):
     def __init__(self, client_time_ms: _Optional[int] = ...) -> None: ...
 
 class ServerFrame(_message.Message):
-    __slots__ = ("hello", "ack", "deliver", "error", "pong", "sync_summary", "sync_page", "watermark", "history_page", "conversation_list", "sync_required", "group", "receipt_counts", "receipt_details", "channel_activity", "push_registered", "conversation_muted")
+    __slots__ = ("hello", "ack", "deliver", "error", "pong", "sync_summary", "sync_page", "watermark", "history_page", "conversation_list", "sync_required", "group", "receipt_counts", "receipt_details", "channel_activity", "push_registered", "conversation_muted", "presence", "presence_visibility", "typing_activity")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     DELIVER_FIELD_NUMBER: _ClassVar[int]
@@ -215,6 +249,9 @@ class ServerFrame(_message.Message):
     CHANNEL_ACTIVITY_FIELD_NUMBER: _ClassVar[int]
     PUSH_REGISTERED_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_MUTED_FIELD_NUMBER: _ClassVar[int]
+    PRESENCE_FIELD_NUMBER: _ClassVar[int]
+    PRESENCE_VISIBILITY_FIELD_NUMBER: _ClassVar[int]
+    TYPING_ACTIVITY_FIELD_NUMBER: _ClassVar[int]
     hello: HelloFrame
     ack: AckFrame
     deliver: DeliverFrame
@@ -232,7 +269,42 @@ class ServerFrame(_message.Message):
     channel_activity: ChannelActivityFrame
     push_registered: PushRegisteredFrame
     conversation_muted: ConversationMutedFrame
-    def __init__(self, hello: _Optional[_Union[HelloFrame, _Mapping]] = ..., ack: _Optional[_Union[AckFrame, _Mapping]] = ..., deliver: _Optional[_Union[DeliverFrame, _Mapping]] = ..., error: _Optional[_Union[ErrorFrame, _Mapping]] = ..., pong: _Optional[_Union[PongFrame, _Mapping]] = ..., sync_summary: _Optional[_Union[SyncSummaryFrame, _Mapping]] = ..., sync_page: _Optional[_Union[SyncPageFrame, _Mapping]] = ..., watermark: _Optional[_Union[WatermarkFrame, _Mapping]] = ..., history_page: _Optional[_Union[HistoryPageFrame, _Mapping]] = ..., conversation_list: _Optional[_Union[ConversationListFrame, _Mapping]] = ..., sync_required: _Optional[_Union[SyncRequiredFrame, _Mapping]] = ..., group: _Optional[_Union[GroupFrame, _Mapping]] = ..., receipt_counts: _Optional[_Union[ReceiptCountsFrame, _Mapping]] = ..., receipt_details: _Optional[_Union[ReceiptDetailsFrame, _Mapping]] = ..., channel_activity: _Optional[_Union[ChannelActivityFrame, _Mapping]] = ..., push_registered: _Optional[_Union[PushRegisteredFrame, _Mapping]] = ..., conversation_muted: _Optional[_Union[ConversationMutedFrame, _Mapping]] = ...) -> None: ...
+    presence: PresenceFrame
+    presence_visibility: PresenceVisibilityFrame
+    typing_activity: TypingActivityFrame
+    def __init__(self, hello: _Optional[_Union[HelloFrame, _Mapping]] = ..., ack: _Optional[_Union[AckFrame, _Mapping]] = ..., deliver: _Optional[_Union[DeliverFrame, _Mapping]] = ..., error: _Optional[_Union[ErrorFrame, _Mapping]] = ..., pong: _Optional[_Union[PongFrame, _Mapping]] = ..., sync_summary: _Optional[_Union[SyncSummaryFrame, _Mapping]] = ..., sync_page: _Optional[_Union[SyncPageFrame, _Mapping]] = ..., watermark: _Optional[_Union[WatermarkFrame, _Mapping]] = ..., history_page: _Optional[_Union[HistoryPageFrame, _Mapping]] = ..., conversation_list: _Optional[_Union[ConversationListFrame, _Mapping]] = ..., sync_required: _Optional[_Union[SyncRequiredFrame, _Mapping]] = ..., group: _Optional[_Union[GroupFrame, _Mapping]] = ..., receipt_counts: _Optional[_Union[ReceiptCountsFrame, _Mapping]] = ..., receipt_details: _Optional[_Union[ReceiptDetailsFrame, _Mapping]] = ..., channel_activity: _Optional[_Union[ChannelActivityFrame, _Mapping]] = ..., push_registered: _Optional[_Union[PushRegisteredFrame, _Mapping]] = ..., conversation_muted: _Optional[_Union[ConversationMutedFrame, _Mapping]] = ..., presence: _Optional[_Union[PresenceFrame, _Mapping]] = ..., presence_visibility: _Optional[_Union[PresenceVisibilityFrame, _Mapping]] = ..., typing_activity: _Optional[_Union[TypingActivityFrame, _Mapping]] = ...) -> None: ...
+
+class PresenceFrame(_message.Message):
+    __slots__ = ("request_id", "presences", "refused_user_ids", "watching")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PRESENCES_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    WATCHING_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    presences: _containers.RepeatedCompositeFieldContainer[_common_pb2.Presence]
+    refused_user_ids: _containers.RepeatedScalarFieldContainer[str]
+    watching: int
+    def __init__(self, request_id: _Optional[str] = ..., presences: _Optional[_Iterable[_Union[_common_pb2.Presence, _Mapping]]] = ..., refused_user_ids: _Optional[_Iterable[str]] = ..., watching: _Optional[int] = ...) -> None: ...
+
+class PresenceVisibilityFrame(_message.Message):
+    __slots__ = ("request_id", "visibility")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    VISIBILITY_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    visibility: _common_pb2.PresenceVisibility
+    def __init__(self, request_id: _Optional[str] = ..., visibility: _Optional[_Union[_common_pb2.PresenceVisibility, str]] = ...) -> None: ...
+
+class TypingActivityFrame(_message.Message):
+    __slots__ = ("conversation_id", "typing_user_ids", "stopped_user_ids", "ttl_ms")
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPING_USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    TTL_MS_FIELD_NUMBER: _ClassVar[int]
+    conversation_id: str
+    typing_user_ids: _containers.RepeatedScalarFieldContainer[str]
+    stopped_user_ids: _containers.RepeatedScalarFieldContainer[str]
+    ttl_ms: int
+    def __init__(self, conversation_id: _Optional[str] = ..., typing_user_ids: _Optional[_Iterable[str]] = ..., stopped_user_ids: _Optional[_Iterable[str]] = ..., ttl_ms: _Optional[int] = ...) -> None: ...
 
 class PushRegisteredFrame(_message.Message):
     __slots__ = ("request_id", "has_push", "show_previews")

@@ -44,6 +44,18 @@ class ReceiptKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RECEIPT_KIND_UNSPECIFIED: _ClassVar[ReceiptKind]
     RECEIPT_KIND_DELIVERED: _ClassVar[ReceiptKind]
     RECEIPT_KIND_READ: _ClassVar[ReceiptKind]
+
+class PresenceStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRESENCE_STATUS_UNSPECIFIED: _ClassVar[PresenceStatus]
+    PRESENCE_STATUS_ONLINE: _ClassVar[PresenceStatus]
+    PRESENCE_STATUS_OFFLINE: _ClassVar[PresenceStatus]
+
+class PresenceVisibility(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRESENCE_VISIBILITY_UNSPECIFIED: _ClassVar[PresenceVisibility]
+    PRESENCE_VISIBILITY_CONVERSATIONS: _ClassVar[PresenceVisibility]
+    PRESENCE_VISIBILITY_NOBODY: _ClassVar[PresenceVisibility]
 MESSAGE_KIND_UNSPECIFIED: MessageKind
 MESSAGE_KIND_TEXT: MessageKind
 MESSAGE_KIND_SYSTEM: MessageKind
@@ -67,6 +79,12 @@ CONVERSATION_KIND_CHANNEL: ConversationKind
 RECEIPT_KIND_UNSPECIFIED: ReceiptKind
 RECEIPT_KIND_DELIVERED: ReceiptKind
 RECEIPT_KIND_READ: ReceiptKind
+PRESENCE_STATUS_UNSPECIFIED: PresenceStatus
+PRESENCE_STATUS_ONLINE: PresenceStatus
+PRESENCE_STATUS_OFFLINE: PresenceStatus
+PRESENCE_VISIBILITY_UNSPECIFIED: PresenceVisibility
+PRESENCE_VISIBILITY_CONVERSATIONS: PresenceVisibility
+PRESENCE_VISIBILITY_NOBODY: PresenceVisibility
 
 class Message(_message.Message):
     __slots__ = ("message_id", "conversation_id", "sender_user_id", "sender_device_id", "client_msg_id", "kind", "body", "created_at_ms", "system")
@@ -233,3 +251,15 @@ class MemberReceipt(_message.Message):
     delivered: bool
     read: bool
     def __init__(self, user_id: _Optional[str] = ..., delivered: _Optional[bool] = ..., read: _Optional[bool] = ...) -> None: ...
+
+class Presence(_message.Message):
+    __slots__ = ("user_id", "status", "last_seen_ms", "changed_at_ms")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_MS_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    status: PresenceStatus
+    last_seen_ms: int
+    changed_at_ms: int
+    def __init__(self, user_id: _Optional[str] = ..., status: _Optional[_Union[PresenceStatus, str]] = ..., last_seen_ms: _Optional[int] = ..., changed_at_ms: _Optional[int] = ...) -> None: ...

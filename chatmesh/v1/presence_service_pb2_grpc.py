@@ -26,8 +26,11 @@ if _version_not_supported:
 
 
 class PresenceServiceStub:
-    """Online status and last seen. Online means a heartbeat arrived within the
-    presence TTL; last seen is the time of the latest heartbeat.
+    """Online status and last seen. A user is online while any of their devices
+    has a live connection; gateways report their users' comings and goings in
+    batches, and a gateway that stops reporting takes its users offline when
+    its lease runs out. Transitions are published to the gateways that watch
+    the user; a reconnect within a few seconds produces none.
     """
 
     def __init__(self, channel):
@@ -41,6 +44,21 @@ class PresenceServiceStub:
                 request_serializer=chatmesh_dot_v1_dot_presence__service__pb2.ReportHeartbeatsRequest.SerializeToString,
                 response_deserializer=chatmesh_dot_v1_dot_presence__service__pb2.ReportHeartbeatsResponse.FromString,
                 _registered_method=True)
+        self.ReportPresence = channel.unary_unary(
+                '/chatmesh.v1.PresenceService/ReportPresence',
+                request_serializer=chatmesh_dot_v1_dot_presence__service__pb2.ReportPresenceRequest.SerializeToString,
+                response_deserializer=chatmesh_dot_v1_dot_presence__service__pb2.ReportPresenceResponse.FromString,
+                _registered_method=True)
+        self.WatchPresence = channel.unary_unary(
+                '/chatmesh.v1.PresenceService/WatchPresence',
+                request_serializer=chatmesh_dot_v1_dot_presence__service__pb2.WatchPresenceRequest.SerializeToString,
+                response_deserializer=chatmesh_dot_v1_dot_presence__service__pb2.WatchPresenceResponse.FromString,
+                _registered_method=True)
+        self.SetPresenceVisibility = channel.unary_unary(
+                '/chatmesh.v1.PresenceService/SetPresenceVisibility',
+                request_serializer=chatmesh_dot_v1_dot_presence__service__pb2.SetPresenceVisibilityRequest.SerializeToString,
+                response_deserializer=chatmesh_dot_v1_dot_presence__service__pb2.SetPresenceVisibilityResponse.FromString,
+                _registered_method=True)
         self.GetPresence = channel.unary_unary(
                 '/chatmesh.v1.PresenceService/GetPresence',
                 request_serializer=chatmesh_dot_v1_dot_presence__service__pb2.GetPresenceRequest.SerializeToString,
@@ -49,19 +67,50 @@ class PresenceServiceStub:
 
 
 class PresenceServiceServicer:
-    """Online status and last seen. Online means a heartbeat arrived within the
-    presence TTL; last seen is the time of the latest heartbeat.
+    """Online status and last seen. A user is online while any of their devices
+    has a live connection; gateways report their users' comings and goings in
+    batches, and a gateway that stops reporting takes its users offline when
+    its lease runs out. Transitions are published to the gateways that watch
+    the user; a reconnect within a few seconds produces none.
     """
 
     def ReportHeartbeats(self, request, context):
-        """Records a heartbeat for each user (batched by the gateway).
+        """Deprecated: the per-user heartbeat of before ReportPresence. Marks the
+        users online for a minute.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportPresence(self, request, context):
+        """A gateway's batch: users whose first connection on it opened or whose
+        last closed since its previous report, and the renewal of its lease.
+        One call per interval per gateway, whatever its number of connections.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchPresence(self, request, context):
+        """Authorizes a watch and answers with a snapshot: only users who share a
+        conversation with the watcher may be watched; the others are refused,
+        unknown users alike. Presence the user hides appears offline.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPresenceVisibility(self, request, context):
+        """Sets who may see the user's presence.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetPresence(self, request, context):
-        """Reads presence of the given users.
+        """Reads the presence of up to 1000 users, for internal teams: what a user
+        who shares a conversation with each would see (hidden users appear
+        offline).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -74,6 +123,21 @@ def add_PresenceServiceServicer_to_server(servicer, server):
                     servicer.ReportHeartbeats,
                     request_deserializer=chatmesh_dot_v1_dot_presence__service__pb2.ReportHeartbeatsRequest.FromString,
                     response_serializer=chatmesh_dot_v1_dot_presence__service__pb2.ReportHeartbeatsResponse.SerializeToString,
+            ),
+            'ReportPresence': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportPresence,
+                    request_deserializer=chatmesh_dot_v1_dot_presence__service__pb2.ReportPresenceRequest.FromString,
+                    response_serializer=chatmesh_dot_v1_dot_presence__service__pb2.ReportPresenceResponse.SerializeToString,
+            ),
+            'WatchPresence': grpc.unary_unary_rpc_method_handler(
+                    servicer.WatchPresence,
+                    request_deserializer=chatmesh_dot_v1_dot_presence__service__pb2.WatchPresenceRequest.FromString,
+                    response_serializer=chatmesh_dot_v1_dot_presence__service__pb2.WatchPresenceResponse.SerializeToString,
+            ),
+            'SetPresenceVisibility': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPresenceVisibility,
+                    request_deserializer=chatmesh_dot_v1_dot_presence__service__pb2.SetPresenceVisibilityRequest.FromString,
+                    response_serializer=chatmesh_dot_v1_dot_presence__service__pb2.SetPresenceVisibilityResponse.SerializeToString,
             ),
             'GetPresence': grpc.unary_unary_rpc_method_handler(
                     servicer.GetPresence,
@@ -89,8 +153,11 @@ def add_PresenceServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class PresenceService:
-    """Online status and last seen. Online means a heartbeat arrived within the
-    presence TTL; last seen is the time of the latest heartbeat.
+    """Online status and last seen. A user is online while any of their devices
+    has a live connection; gateways report their users' comings and goings in
+    batches, and a gateway that stops reporting takes its users offline when
+    its lease runs out. Transitions are published to the gateways that watch
+    the user; a reconnect within a few seconds produces none.
     """
 
     @staticmethod
@@ -110,6 +177,87 @@ class PresenceService:
             '/chatmesh.v1.PresenceService/ReportHeartbeats',
             chatmesh_dot_v1_dot_presence__service__pb2.ReportHeartbeatsRequest.SerializeToString,
             chatmesh_dot_v1_dot_presence__service__pb2.ReportHeartbeatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportPresence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatmesh.v1.PresenceService/ReportPresence',
+            chatmesh_dot_v1_dot_presence__service__pb2.ReportPresenceRequest.SerializeToString,
+            chatmesh_dot_v1_dot_presence__service__pb2.ReportPresenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchPresence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatmesh.v1.PresenceService/WatchPresence',
+            chatmesh_dot_v1_dot_presence__service__pb2.WatchPresenceRequest.SerializeToString,
+            chatmesh_dot_v1_dot_presence__service__pb2.WatchPresenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPresenceVisibility(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chatmesh.v1.PresenceService/SetPresenceVisibility',
+            chatmesh_dot_v1_dot_presence__service__pb2.SetPresenceVisibilityRequest.SerializeToString,
+            chatmesh_dot_v1_dot_presence__service__pb2.SetPresenceVisibilityResponse.FromString,
             options,
             channel_credentials,
             insecure,

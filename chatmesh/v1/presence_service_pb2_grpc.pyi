@@ -27,8 +27,11 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class PresenceServiceStub:
-    """Online status and last seen. Online means a heartbeat arrived within the
-    presence TTL; last seen is the time of the latest heartbeat.
+    """Online status and last seen. A user is online while any of their devices
+    has a live connection; gateways report their users' comings and goings in
+    batches, and a gateway that stops reporting takes its users offline when
+    its lease runs out. Transitions are published to the gateways that watch
+    the user; a reconnect within a few seconds produces none.
     """
 
     @_typing.overload
@@ -36,25 +39,65 @@ class PresenceServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> PresenceServiceAsyncStub: ...
     ReportHeartbeats: _grpc.UnaryUnaryMultiCallable[_presence_service_pb2.ReportHeartbeatsRequest, _presence_service_pb2.ReportHeartbeatsResponse]
-    """Records a heartbeat for each user (batched by the gateway)."""
+    """Deprecated: the per-user heartbeat of before ReportPresence. Marks the
+    users online for a minute.
+    """
+    ReportPresence: _grpc.UnaryUnaryMultiCallable[_presence_service_pb2.ReportPresenceRequest, _presence_service_pb2.ReportPresenceResponse]
+    """A gateway's batch: users whose first connection on it opened or whose
+    last closed since its previous report, and the renewal of its lease.
+    One call per interval per gateway, whatever its number of connections.
+    """
+    WatchPresence: _grpc.UnaryUnaryMultiCallable[_presence_service_pb2.WatchPresenceRequest, _presence_service_pb2.WatchPresenceResponse]
+    """Authorizes a watch and answers with a snapshot: only users who share a
+    conversation with the watcher may be watched; the others are refused,
+    unknown users alike. Presence the user hides appears offline.
+    """
+    SetPresenceVisibility: _grpc.UnaryUnaryMultiCallable[_presence_service_pb2.SetPresenceVisibilityRequest, _presence_service_pb2.SetPresenceVisibilityResponse]
+    """Sets who may see the user's presence."""
     GetPresence: _grpc.UnaryUnaryMultiCallable[_presence_service_pb2.GetPresenceRequest, _presence_service_pb2.GetPresenceResponse]
-    """Reads presence of the given users."""
+    """Reads the presence of up to 1000 users, for internal teams: what a user
+    who shares a conversation with each would see (hidden users appear
+    offline).
+    """
 
 @_typing.type_check_only
 class PresenceServiceAsyncStub(PresenceServiceStub):
-    """Online status and last seen. Online means a heartbeat arrived within the
-    presence TTL; last seen is the time of the latest heartbeat.
+    """Online status and last seen. A user is online while any of their devices
+    has a live connection; gateways report their users' comings and goings in
+    batches, and a gateway that stops reporting takes its users offline when
+    its lease runs out. Transitions are published to the gateways that watch
+    the user; a reconnect within a few seconds produces none.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ReportHeartbeats: _aio.UnaryUnaryMultiCallable[_presence_service_pb2.ReportHeartbeatsRequest, _presence_service_pb2.ReportHeartbeatsResponse]  # type: ignore[assignment]
-    """Records a heartbeat for each user (batched by the gateway)."""
+    """Deprecated: the per-user heartbeat of before ReportPresence. Marks the
+    users online for a minute.
+    """
+    ReportPresence: _aio.UnaryUnaryMultiCallable[_presence_service_pb2.ReportPresenceRequest, _presence_service_pb2.ReportPresenceResponse]  # type: ignore[assignment]
+    """A gateway's batch: users whose first connection on it opened or whose
+    last closed since its previous report, and the renewal of its lease.
+    One call per interval per gateway, whatever its number of connections.
+    """
+    WatchPresence: _aio.UnaryUnaryMultiCallable[_presence_service_pb2.WatchPresenceRequest, _presence_service_pb2.WatchPresenceResponse]  # type: ignore[assignment]
+    """Authorizes a watch and answers with a snapshot: only users who share a
+    conversation with the watcher may be watched; the others are refused,
+    unknown users alike. Presence the user hides appears offline.
+    """
+    SetPresenceVisibility: _aio.UnaryUnaryMultiCallable[_presence_service_pb2.SetPresenceVisibilityRequest, _presence_service_pb2.SetPresenceVisibilityResponse]  # type: ignore[assignment]
+    """Sets who may see the user's presence."""
     GetPresence: _aio.UnaryUnaryMultiCallable[_presence_service_pb2.GetPresenceRequest, _presence_service_pb2.GetPresenceResponse]  # type: ignore[assignment]
-    """Reads presence of the given users."""
+    """Reads the presence of up to 1000 users, for internal teams: what a user
+    who shares a conversation with each would see (hidden users appear
+    offline).
+    """
 
 class PresenceServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Online status and last seen. Online means a heartbeat arrived within the
-    presence TTL; last seen is the time of the latest heartbeat.
+    """Online status and last seen. A user is online while any of their devices
+    has a live connection; gateways report their users' comings and goings in
+    batches, and a gateway that stops reporting takes its users offline when
+    its lease runs out. Transitions are published to the gateways that watch
+    the user; a reconnect within a few seconds produces none.
     """
 
     @_abc_1.abstractmethod
@@ -63,7 +106,39 @@ class PresenceServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _presence_service_pb2.ReportHeartbeatsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_presence_service_pb2.ReportHeartbeatsResponse, _abc.Awaitable[_presence_service_pb2.ReportHeartbeatsResponse]]:
-        """Records a heartbeat for each user (batched by the gateway)."""
+        """Deprecated: the per-user heartbeat of before ReportPresence. Marks the
+        users online for a minute.
+        """
+
+    @_abc_1.abstractmethod
+    def ReportPresence(
+        self,
+        request: _presence_service_pb2.ReportPresenceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_presence_service_pb2.ReportPresenceResponse, _abc.Awaitable[_presence_service_pb2.ReportPresenceResponse]]:
+        """A gateway's batch: users whose first connection on it opened or whose
+        last closed since its previous report, and the renewal of its lease.
+        One call per interval per gateway, whatever its number of connections.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchPresence(
+        self,
+        request: _presence_service_pb2.WatchPresenceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_presence_service_pb2.WatchPresenceResponse, _abc.Awaitable[_presence_service_pb2.WatchPresenceResponse]]:
+        """Authorizes a watch and answers with a snapshot: only users who share a
+        conversation with the watcher may be watched; the others are refused,
+        unknown users alike. Presence the user hides appears offline.
+        """
+
+    @_abc_1.abstractmethod
+    def SetPresenceVisibility(
+        self,
+        request: _presence_service_pb2.SetPresenceVisibilityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_presence_service_pb2.SetPresenceVisibilityResponse, _abc.Awaitable[_presence_service_pb2.SetPresenceVisibilityResponse]]:
+        """Sets who may see the user's presence."""
 
     @_abc_1.abstractmethod
     def GetPresence(
@@ -71,6 +146,9 @@ class PresenceServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _presence_service_pb2.GetPresenceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_presence_service_pb2.GetPresenceResponse, _abc.Awaitable[_presence_service_pb2.GetPresenceResponse]]:
-        """Reads presence of the given users."""
+        """Reads the presence of up to 1000 users, for internal teams: what a user
+        who shares a conversation with each would see (hidden users appear
+        offline).
+        """
 
 def add_PresenceServiceServicer_to_server(servicer: PresenceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

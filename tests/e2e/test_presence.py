@@ -6,7 +6,7 @@ import asyncio
 
 from chatmesh.clock import SystemClock
 from chatmesh.devcluster import LocalCluster
-from chatmesh.v1 import presence_service_pb2, presence_service_pb2_grpc
+from chatmesh.v1 import common_pb2, presence_service_pb2, presence_service_pb2_grpc
 from tests.conftest import unique
 
 
@@ -23,14 +23,14 @@ async def test_a_connected_user_is_online_and_others_are_not(
             reply = await stub.GetPresence(
                 presence_service_pb2.GetPresenceRequest(user_ids=[online, never])
             )
-            if reply.presences[0].status == presence_service_pb2.PRESENCE_STATUS_ONLINE:
+            if reply.presences[0].status == common_pb2.PRESENCE_STATUS_ONLINE:
                 break
             await asyncio.sleep(0.1)
     seen, unseen = reply.presences
-    assert (seen.user_id, seen.status) == (online, presence_service_pb2.PRESENCE_STATUS_ONLINE)
+    assert (seen.user_id, seen.status) == (online, common_pb2.PRESENCE_STATUS_ONLINE)
     assert seen.last_seen_ms >= before_ms - 1000
     assert (unseen.user_id, unseen.status, unseen.last_seen_ms) == (
         never,
-        presence_service_pb2.PRESENCE_STATUS_OFFLINE,
+        common_pb2.PRESENCE_STATUS_OFFLINE,
         0,
     )

@@ -43,7 +43,15 @@ SERVICES: dict[str, dict[str, list[str]]] = {
             "GatewayHeartbeat",
         ],
     },
-    "presencesvc": {"chatmesh.v1.PresenceService": ["ReportHeartbeats", "GetPresence"]},
+    "presencesvc": {
+        "chatmesh.v1.PresenceService": [
+            "ReportHeartbeats",
+            "ReportPresence",
+            "WatchPresence",
+            "SetPresenceVisibility",
+            "GetPresence",
+        ]
+    },
 }
 # Processes with no API of their own, whose gRPC port serves health for probes.
 HEALTH_ONLY = ("notifysvc",)
