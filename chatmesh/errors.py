@@ -88,6 +88,37 @@ def reason_of(rpc_error: grpc.aio.AioRpcError | grpc.RpcError) -> str | None:
     return None
 
 
+_BY_GRPC_CODE: dict[grpc.StatusCode, type[ChatmeshError]] = {
+    cls.grpc_code: cls
+    for cls in (
+        InvalidArgument,
+        NotFound,
+        PermissionDenied,
+        ResourceExhausted,
+        Unavailable,
+        Unauthenticated,
+        FailedPrecondition,
+        AlreadyExists,
+    )
+}
+
+
+def from_rpc_error(rpc_error: grpc.aio.AioRpcError) -> ChatmeshError:
+    """The error a failed call to another service stands for, to pass on to
+    a client: its code and reason; a call that never reached the service
+    (or timed out) is UNAVAILABLE, safe to retry."""
+    code = rpc_error.code()
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return Unavailable("UPSTREAM_TIMEOUT", "a service did not answer in time; retry")
+    reason = reason_of(rpc_error)
+    cls = _BY_GRPC_CODE.get(code)
+    if cls is None or reason is None:
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return Unavailable("UPSTREAM_UNAVAILABLE", "a service is unavailable; retry")
+        return ChatmeshError("INTERNAL", "internal error")
+    return cls(reason, rpc_error.details() or reason)
+
+
 def error_frame(
     error: ChatmeshError, *, request_id: str = "", client_msg_id: str = ""
 ) -> client_pb2.ServerFrame:

@@ -48,6 +48,8 @@ _REPLY_KINDS = frozenset(
         "receipt_details",
         "push_registered",
         "conversation_muted",
+        "presence",
+        "presence_visibility",
     }
 )
 

@@ -20,12 +20,13 @@ def service_rules(prefix: str) -> dict[str, str]:
     """ACL rules (after ``resetkeys resetchannels``) of each service's user."""
     p = prefix
     return {
-        # Pub/sub, device removals and handshake budgets: its deliveries and
-        # the revocations channel, disconnects to other gateways, removal
+        # Pub/sub, device removals and handshake budgets: its deliveries, the
+        # presence of users its connections watch and the revocations channel,
+        # disconnects to other gateways, removal
         # records read at the handshake, the rate limiter's Lua (whose GET,
         # SET and TIME are checked against this user too).
-        "gateway": f"%R~{p}revoked:* ~{p}rl:* &{p}gw:* &{p}revocations -@all +ping +get +set"
-        f" +time {_LUA} +subscribe +unsubscribe +publish",
+        "gateway": f"%R~{p}revoked:* ~{p}rl:* &{p}gw:* &{p}revocations &{p}presence-events:*"
+        f" -@all +ping +get +set +time {_LUA} +subscribe +unsubscribe +publish",
         # Publishes deliveries to the gateways' channels; keeps no keys.
         "fanout": f"&{p}gw:* -@all +ping +publish",
         # Claims, the route journal, worker-id leases (hash-tagged with the
@@ -34,7 +35,10 @@ def service_rules(prefix: str) -> dict[str, str]:
         f" ~{p}rl:* &{p}gw:* &{p}revocations {_DATA} {_LUA} +time +publish +subscribe"
         " +unsubscribe +ping",
         "sessionsvc": f"~{p}sessions:* ~{p}gateway-alive:* {_DATA} {_LUA} +ping",
-        "presencesvc": f"~{p}presence:* ~{p}last-seen:* {_DATA} +ping",
+        # Per-user presence hashes, per-gateway populations, leases and due
+        # offlines (one hash tag); publishes each user's changes.
+        "presencesvc": f"~{p}presence:* ~{p}presence-gw:* ~{p}{{presence}}:*"
+        f" &{p}presence-events:* {_DATA} {_LUA} +publish +ping",
     }
 
 

@@ -36,9 +36,8 @@ from gateway.admission import Admission
 from gateway.connection import ConnectionRegistry
 from gateway.deliveries import DisconnectPublisher, parse_delivery
 from gateway.edge import HARD_MAX_FRAME_BYTES, Edge
+from gateway.presence import REPORT_INTERVAL_S, PresenceReporter, PresenceWatches
 from gateway.registrar import (
-    PRESENCE_FLUSH_S,
-    PRESENCE_HEARTBEAT_S,
     GatewayHeartbeats,
     Registrar,
 )
@@ -68,11 +67,13 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier, tracing: Traci
     registry = ConnectionRegistry()
     metrics.watch_connections(lambda: len(registry))
     registrar = Registrar(
-        settings.gateway_id,
-        session_service_pb2_grpc.SessionServiceStub(sessionsvc),
-        presence_service_pb2_grpc.PresenceServiceStub(presencesvc),
-        registry,
+        settings.gateway_id, session_service_pb2_grpc.SessionServiceStub(sessionsvc)
     )
+    presence_stub = presence_service_pb2_grpc.PresenceServiceStub(presencesvc)
+    reporter = PresenceReporter(
+        settings.gateway_id, presence_stub, registry, lease_s=settings.presence_lease_s
+    )
+    watches = PresenceWatches(redis_client, settings.common.key_prefix, presence_stub)
     heartbeats = GatewayHeartbeats(registrar)
     edge: Edge
     link = MsgsvcLink(
@@ -97,6 +98,7 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier, tracing: Traci
             lambda: len(registry),
         ),
         clock=SystemClock(),
+        presence=watches,
         nudge_window_s=settings.nudge_window_s,
     )
 
@@ -135,8 +137,8 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier, tracing: Traci
     tasks.forever("delivery-subscriber", subscriber.run())
     link.open()
     tasks.forever("gateway-heartbeat", heartbeats.run())
-    tasks.every("presence-flush", PRESENCE_FLUSH_S, registrar.flush_new_presence)
-    tasks.every("presence-heartbeat", PRESENCE_HEARTBEAT_S, registrar.report_all_presence)
+    tasks.every("presence-report", REPORT_INTERVAL_S, reporter.report_once)
+    tasks.forever("presence-subscription", watches.run())
     await shell.started()
 
     host, port = split_host_port(settings.ws_listen)
@@ -162,6 +164,10 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier, tracing: Traci
             await registrar.unregister(drained)
         except Exception:
             log.warning("session unregister at drain failed")
+        try:
+            await reporter.report_once()  # its users are gone: no need to wait for the lease
+        except Exception:
+            log.warning("presence report at drain failed")
     await tasks.join_then_close(timeout_s=1.0)
     await link.close()
     await shell.stop(1.0)

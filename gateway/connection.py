@@ -75,6 +75,7 @@ class ClientConnection:
         self.identity = identity
         self.encoding = encoding
         self.connection_id = secrets.token_hex(8)
+        self.closed = False  # stopped: nothing may be added to it any more
         self._queue: asyncio.Queue[tuple[client_pb2.ServerFrame, int]] = asyncio.Queue(queue_frames)
         self._queue_bytes_limit = queue_bytes
         self._queued_bytes = 0  # protobuf sizes: JSON is larger, by a bounded factor
@@ -167,6 +168,7 @@ class ClientConnection:
             pass
 
     async def stop(self) -> None:
+        self.closed = True
         if self._nudge_timer is not None:
             self._nudge_timer.cancel()
         if self._cutting is not None:

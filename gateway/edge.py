@@ -52,6 +52,7 @@ from gateway.connection import (
     TokenBucket,
 )
 from gateway.deliveries import DisconnectPublisher
+from gateway.presence import PresenceWatches
 from gateway.registrar import Registrar
 from gateway.upstream import MsgsvcLink
 
@@ -86,6 +87,8 @@ _UPSTREAM_KINDS = frozenset(
         "mute_conversation",
     }
 )
+# Answered here, with presencesvc: watches live on this gateway.
+_PRESENCE_KINDS = frozenset({"watch_presence", "unwatch_presence", "set_presence_visibility"})
 # Frames that write a message (a group change writes its system message):
 # limited like sends.
 _WRITE_KINDS = frozenset({"send", "create_group", "change_group"})
@@ -104,8 +107,12 @@ class Edge:
         revocations: Revocations,
         admission: Admission,
         clock: Clock,
+        presence: PresenceWatches,
         nudge_window_s: float = NUDGE_WINDOW_S,
     ) -> None:
+        self._presence = presence
+        # Presence requests in flight, held so they are not collected early.
+        self._requests: set[asyncio.Task[None]] = set()
         self._revocations = revocations
         self._admission = admission
         self._nudge_window_s = nudge_window_s
@@ -260,6 +267,10 @@ class Edge:
             expiry.cancel()
             self._registry.remove(conn)
             await conn.stop()
+            try:
+                await self._presence.forget(conn)
+            except Exception:
+                log.warning("presence unwatch failed", extra={"fields": fields})
             if not self.draining:
                 try:
                     await self._registrar.unregister([conn])
@@ -309,6 +320,15 @@ class Edge:
                     )
                 )
             )
+        elif kind in _PRESENCE_KINDS:
+            handler = {
+                "watch_presence": self._presence.watch,
+                "unwatch_presence": self._presence.unwatch,
+                "set_presence_visibility": self._presence.set_visibility,
+            }[kind]
+            task = asyncio.get_running_loop().create_task(handler(conn, frame))
+            self._requests.add(task)
+            task.add_done_callback(self._requests.discard)
         elif kind in _UPSTREAM_KINDS:
             self._link.submit(
                 conn.connection_id, conn.identity.user_id, conn.identity.device_id, frame

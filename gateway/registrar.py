@@ -1,9 +1,8 @@
-"""Telling sessionsvc and presencesvc about this gateway's connections.
+"""Telling sessionsvc about this gateway's connections.
 
 Session registration is awaited before a connection is greeted, so a message
-sent to a device that has seen its hello is routed to it. Presence heartbeats
-are batched: new users are reported within a second, and every connected user
-is re-reported every ``PRESENCE_HEARTBEAT_S``.
+sent to a device that has seen its hello is routed to it. (Presence is
+reported in batches by ``gateway.presence.PresenceReporter``.)
 """
 
 from __future__ import annotations
@@ -13,20 +12,13 @@ import logging
 import random
 import time
 
-from chatmesh.v1 import (
-    presence_service_pb2,
-    presence_service_pb2_grpc,
-    session_service_pb2,
-    session_service_pb2_grpc,
-)
-from gateway.connection import ClientConnection, ConnectionRegistry
+from chatmesh.v1 import session_service_pb2, session_service_pb2_grpc
+from gateway.connection import ClientConnection
 
 log = logging.getLogger(__name__)
 
 GATEWAY_HEARTBEAT_S = 10.0
 GATEWAY_TTL_S = 30  # three missed beats before this gateway's sessions stop counting
-PRESENCE_HEARTBEAT_S = 30.0
-PRESENCE_FLUSH_S = 1.0
 RPC_TIMEOUT_S = 2.0
 
 
@@ -35,14 +27,9 @@ class Registrar:
         self,
         gateway_id: str,
         sessions: session_service_pb2_grpc.SessionServiceStub,
-        presence: presence_service_pb2_grpc.PresenceServiceStub,
-        registry: ConnectionRegistry,
     ) -> None:
         self._gateway_id = gateway_id
         self._sessions = sessions
-        self._presence = presence
-        self._registry = registry
-        self._new_users: set[str] = set()
 
     def _session(self, conn: ClientConnection) -> session_service_pb2.Session:
         return session_service_pb2.Session(
@@ -62,7 +49,6 @@ class Registrar:
             # bouncing the client at the first failed connection attempt.
             wait_for_ready=True,
         )
-        self._new_users.add(conn.identity.user_id)
         return list(response.replaced)
 
     async def unregister(self, conns: list[ClientConnection]) -> None:
@@ -81,21 +67,6 @@ class Registrar:
             ),
             timeout=RPC_TIMEOUT_S,
         )
-
-    async def flush_new_presence(self) -> None:
-        users, self._new_users = self._new_users, set()
-        if users:
-            await self._report(users)
-
-    async def report_all_presence(self) -> None:
-        await self._report(self._registry.user_ids())
-
-    async def _report(self, users: set[str]) -> None:
-        if users:
-            await self._presence.ReportHeartbeats(
-                presence_service_pb2.ReportHeartbeatsRequest(user_ids=sorted(users)),
-                timeout=RPC_TIMEOUT_S,
-            )
 
 
 class GatewayHeartbeats:

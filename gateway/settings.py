@@ -19,6 +19,7 @@ from chatmesh.settings import (
     env_str,
 )
 from gateway.admission import AdmissionLimits, IpNetwork, parse_networks
+from gateway.presence import PRESENCE_LEASE_S
 
 DEFAULT_GRPC_PORT = 50060
 DEFAULT_WS_PORT = 8100
@@ -38,6 +39,9 @@ class GatewaySettings:
     msgsvc_streams: int
     drain_s: float
     nudge_window_s: float  # channel nudges per connection: at most one frame per window
+    # How long this gateway's users stay online if it stops reporting (it
+    # renews every third of it): a crashed gateway's users go offline then.
+    presence_lease_s: int
     admission: AdmissionLimits
     # Peers whose X-Forwarded-For names the client: the edge Envoy.
     trusted_proxies: list[IpNetwork]
@@ -58,6 +62,7 @@ class GatewaySettings:
             msgsvc_streams=env_int(env, "MSGSVC_STREAMS", 2),
             drain_s=env_int(env, "DRAIN_MS", 2000) / 1000,
             nudge_window_s=env_int(env, "NUDGE_WINDOW_MS", 2000) / 1000,
+            presence_lease_s=env_int(env, "PRESENCE_LEASE_S", PRESENCE_LEASE_S),
             admission=AdmissionLimits(
                 max_connections=env_int(env, "MAX_CONNECTIONS", defaults.max_connections),
                 per_address=_limit(env, "HANDSHAKES_PER_ADDRESS", defaults.per_address),

@@ -4,61 +4,70 @@ from __future__ import annotations
 
 import grpc
 
-from chatmesh.errors import InvalidArgument, grpc_status
-from chatmesh.v1 import common_pb2, presence_service_pb2_grpc
+from chatmesh.errors import InvalidArgument
+from chatmesh.failures import abort_with
 from chatmesh.v1 import presence_service_pb2 as pb
-from presencesvc.store import RedisPresenceStore
+from chatmesh.v1 import presence_service_pb2_grpc
+from presencesvc.presence import PresenceTracker
 
 MAX_USERS_PER_REQUEST = 1000
+MAX_USERS_PER_REPORT = 100_000  # a gateway's whole population, at most
 
 
 class PresenceServicer(presence_service_pb2_grpc.PresenceServiceServicer):
-    def __init__(self, store: RedisPresenceStore) -> None:
-        self._store = store
-
-    async def ReportHeartbeats(
-        self, request: pb.ReportHeartbeatsRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ReportHeartbeatsResponse:
-        await self._store.heartbeat(list(request.user_ids))
-        return pb.ReportHeartbeatsResponse()
+    def __init__(self, tracker: PresenceTracker) -> None:
+        self._tracker = tracker
 
     async def ReportPresence(
         self, request: pb.ReportPresenceRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReportPresenceResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not served yet")
-        raise AssertionError("abort returned")
+        try:
+            size = (
+                len(request.connected_user_ids)
+                + len(request.disconnected_user_ids)
+                + len(request.online_user_ids)
+            )
+            if size > MAX_USERS_PER_REPORT:
+                raise InvalidArgument("REPORT_TOO_LARGE", f"at most {MAX_USERS_PER_REPORT} users")
+            send_full = await self._tracker.report(
+                request.gateway_id,
+                connected=list(request.connected_user_ids),
+                disconnected=list(request.disconnected_user_ids),
+                online=list(request.online_user_ids),
+                full=request.full,
+                lease_s=request.lease_seconds,
+            )
+        except Exception as exc:
+            await abort_with(context, exc)
+        return pb.ReportPresenceResponse(send_full=send_full)
 
     async def WatchPresence(
         self, request: pb.WatchPresenceRequest, context: grpc.aio.ServicerContext
     ) -> pb.WatchPresenceResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not served yet")
-        raise AssertionError("abort returned")
+        try:
+            if not request.watcher_user_id:
+                raise InvalidArgument("INCOMPLETE_WATCH", "watcher_user_id is required")
+            watch = await self._tracker.watch(request.watcher_user_id, list(request.user_ids))
+        except Exception as exc:
+            await abort_with(context, exc)
+        return pb.WatchPresenceResponse(presences=watch.presences, refused_user_ids=watch.refused)
 
     async def SetPresenceVisibility(
         self, request: pb.SetPresenceVisibilityRequest, context: grpc.aio.ServicerContext
     ) -> pb.SetPresenceVisibilityResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not served yet")
-        raise AssertionError("abort returned")
+        try:
+            visibility = await self._tracker.set_visibility(request.user_id, request.visibility)
+        except Exception as exc:
+            await abort_with(context, exc)
+        return pb.SetPresenceVisibilityResponse(visibility=visibility)  # type: ignore[arg-type]
 
     async def GetPresence(
         self, request: pb.GetPresenceRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetPresenceResponse:
-        if len(request.user_ids) > MAX_USERS_PER_REQUEST:
-            await context.abort_with_status(
-                grpc_status(
-                    InvalidArgument("TOO_MANY_USERS", f"at most {MAX_USERS_PER_REQUEST} users")
-                )
-            )
-        states = await self._store.get(list(request.user_ids))
-        return pb.GetPresenceResponse(
-            presences=[
-                common_pb2.Presence(
-                    user_id=s.user_id,
-                    status=common_pb2.PRESENCE_STATUS_ONLINE
-                    if s.online
-                    else common_pb2.PRESENCE_STATUS_OFFLINE,
-                    last_seen_ms=s.last_seen_ms,
-                )
-                for s in states
-            ]
-        )
+        try:
+            if len(request.user_ids) > MAX_USERS_PER_REQUEST:
+                raise InvalidArgument("TOO_MANY_USERS", f"at most {MAX_USERS_PER_REQUEST} users")
+            presences = await self._tracker.get(list(request.user_ids))
+        except Exception as exc:
+            await abort_with(context, exc)
+        return pb.GetPresenceResponse(presences=presences)

@@ -1,9 +1,22 @@
-"""Presence in Redis: a TTL key per online user and a last-seen timestamp.
+"""Presence in Redis: who is online, since when, and when last seen.
 
-A user is online while ``{prefix}presence:{user}`` exists; each heartbeat
-renews it for ``PRESENCE_TTL_S`` and records the time in
-``{prefix}last-seen:{user}``, kept ``LAST_SEEN_TTL_S`` (a user away longer
-is shown as not seen recently, not with a date).
+A user is online while any gateway holding one of their connections keeps
+its lease. Per user, one hash (``{prefix}presence:{user}``, hash-tagged by
+user) holds a field per gateway with connections (``gw:<id>``), the state
+(``on``/``off``), when it began, when the user was last seen, and a pending
+offline (``due``). Per gateway, a set of its users
+(``{prefix}presence-gw:{gateway}``), a lease and its last report; pending
+offlines wait in ``{prefix}{presence}:due``.
+
+Transitions are atomic per user (Lua), so concurrent reports and sweeps of
+several presencesvc instances produce each event once:
+
+- a user's first connection anywhere turns them online;
+- their last connection closing schedules an offline ``grace_ms`` later; a
+  connection opening before then cancels it, and no event is produced at
+  all (a flapping device makes no noise);
+- a gateway whose lease runs out takes its users with it: those with no
+  connection elsewhere go offline at once, last seen when it last reported.
 """
 
 from __future__ import annotations
@@ -15,15 +28,77 @@ import redis.asyncio as redis
 
 from chatmesh.clock import Clock
 
-PRESENCE_TTL_S = 60  # two missed 30 s heartbeats
-LAST_SEEN_TTL_S = 90 * 24 * 3600
+ONLINE, OFFLINE = "on", "off"
+
+# KEYS[1] the user's hash. ARGV: gateway field, now.
+# Returns 1 when the user turned online.
+_CAME = """
+redis.call('HSET', KEYS[1], ARGV[1], '1')
+redis.call('HDEL', KEYS[1], 'due')
+if redis.call('HGET', KEYS[1], 'state') == 'on' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'on', 'since', ARGV[2])
+return 1
+"""
+
+# KEYS[1] the user's hash. ARGV: gateway field, seen (ms), due (ms), then the
+# fields of the gateways alive now. Returns 1 when an offline is now pending.
+_WENT = """
+redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('HGET', KEYS[1], 'state') ~= 'on' then return 0 end
+local alive = {}
+for i = 4, #ARGV do alive[ARGV[i]] = true end
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if alive[field] then return 0 end
+end
+redis.call('HSET', KEYS[1], 'seen', ARGV[2], 'due', ARGV[3])
+return 1
+"""
+
+# KEYS[1] the user's hash. ARGV: now, then the fields of the gateways alive
+# now. Returns the last seen time when the user turned offline, else 0.
+_SETTLE = """
+local due = tonumber(redis.call('HGET', KEYS[1], 'due'))
+if not due or due > tonumber(ARGV[1]) then return 0 end
+redis.call('HDEL', KEYS[1], 'due')
+local alive = {}
+for i = 2, #ARGV do alive[ARGV[i]] = true end
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if alive[field] then return 0 end
+end
+local seen = redis.call('HGET', KEYS[1], 'seen')
+redis.call('HSET', KEYS[1], 'state', 'off', 'since', seen)
+return tonumber(seen)
+"""
+
+
+# KEYS[1] the leases, KEYS[2] the last reports. ARGV: gateway, now.
+_FORGET_EXPIRED = """
+local lease = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]))
+if lease and lease < tonumber(ARGV[2]) then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+return 0
+"""
 
 
 @dataclass(frozen=True, slots=True)
 class PresenceState:
     user_id: str
     online: bool
-    last_seen_ms: int
+    since_ms: int  # when the state began; 0 if never seen
+    last_seen_ms: int  # 0 while online or never seen
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    user_id: str
+    online: bool
+    at_ms: int  # when it happened: the connection, or the last seen time
+
+
+def gateway_field(gateway_id: str) -> str:
+    return f"gw:{gateway_id}"
 
 
 class RedisPresenceStore:
@@ -31,22 +106,125 @@ class RedisPresenceStore:
         self._redis = client
         self._prefix = key_prefix
         self._clock = clock
+        self._came = client.register_script(_CAME)
+        self._went = client.register_script(_WENT)
+        self._settle = client.register_script(_SETTLE)
+        self._forget_expired = client.register_script(_FORGET_EXPIRED)
+        # One hash tag: scripts touch leases and reports together.
+        self.leases = f"{key_prefix}{{presence}}:leases"
+        self.reported = f"{key_prefix}{{presence}}:reported"  # gateway -> last report (ms)
+        self.due = f"{key_prefix}{{presence}}:due"
 
-    async def heartbeat(self, user_ids: Sequence[str]) -> None:
+    def user_key(self, user_id: str) -> str:
+        return f"{self._prefix}presence:{{{user_id}}}"
+
+    def gateway_key(self, gateway_id: str) -> str:
+        return f"{self._prefix}presence-gw:{{{gateway_id}}}"
+
+    async def alive_gateways(self, now_ms: int) -> list[str]:
+        members = await self._redis.zrangebyscore(self.leases, now_ms, "+inf")
+        return [gateway_field(_text(m)) for m in members]
+
+    async def renew(self, gateway_id: str, lease_ms: int) -> bool:
+        """Extends the gateway's lease; False if it had none (new, or run out
+        and swept): its population must then be reported whole."""
         now_ms = self._clock.now_ms()
+        previous = await self._redis.zscore(self.leases, gateway_id)
         async with self._redis.pipeline(transaction=False) as pipe:
-            for user_id in user_ids:
-                pipe.set(f"{self._prefix}presence:{{{user_id}}}", b"1", ex=PRESENCE_TTL_S)
-                pipe.set(f"{self._prefix}last-seen:{{{user_id}}}", now_ms, ex=LAST_SEEN_TTL_S)
+            pipe.zadd(self.leases, {gateway_id: now_ms + lease_ms})
+            pipe.hset(self.reported, gateway_id, now_ms)
             await pipe.execute()
+        return previous is not None and previous >= now_ms
+
+    async def population(self, gateway_id: str) -> set[str]:
+        return {_text(m) for m in await self._redis.smembers(self.gateway_key(gateway_id))}
+
+    async def connected(self, gateway_id: str, user_ids: Sequence[str]) -> list[Transition]:
+        if not user_ids:
+            return []
+        now_ms = self._clock.now_ms()
+        field = gateway_field(gateway_id)
+        await self._redis.sadd(self.gateway_key(gateway_id), *user_ids)
+        turned = []
+        for user_id in user_ids:
+            if await self._came(keys=[self.user_key(user_id)], args=[field, now_ms]):
+                turned.append(Transition(user_id, True, now_ms))
+        return turned
+
+    async def disconnected(
+        self, gateway_id: str, user_ids: Sequence[str], *, grace_ms: int, seen_ms: int | None = None
+    ) -> None:
+        """Schedules offlines ``grace_ms`` from now for users with no other
+        live gateway; ``settle`` carries them out."""
+        if not user_ids:
+            return
+        now_ms = self._clock.now_ms()
+        seen = now_ms if seen_ms is None else seen_ms
+        field = gateway_field(gateway_id)
+        alive = [f for f in await self.alive_gateways(now_ms) if f != field]
+        await self._redis.srem(self.gateway_key(gateway_id), *user_ids)
+        pending = {}
+        for user_id in user_ids:
+            if await self._went(
+                keys=[self.user_key(user_id)], args=[field, seen, now_ms + grace_ms, *alive]
+            ):
+                pending[user_id] = now_ms + grace_ms
+        if pending:
+            await self._redis.zadd(self.due, pending)
+
+    async def sweep_gateways(self) -> int:
+        """Takes the users of gateways whose lease ran out offline (at once,
+        last seen at the gateway's last report); returns how many gateways."""
+        expired = await self._redis.zrangebyscore(self.leases, "-inf", self._clock.now_ms() - 1)
+        for member in expired:
+            gateway_id = _text(member)
+            last_report = await self._redis.hget(self.reported, gateway_id)
+            users = sorted(await self.population(gateway_id))
+            await self.disconnected(
+                gateway_id, users, grace_ms=0, seen_ms=int(last_report or self._clock.now_ms())
+            )
+            await self._redis.delete(self.gateway_key(gateway_id))
+            # Only if it has not reported again meanwhile.
+            await self._forget_expired(
+                keys=[self.leases, self.reported], args=[gateway_id, self._clock.now_ms()]
+            )
+        return len(expired)
+
+    async def settle(self, limit: int = 1000) -> list[Transition]:
+        """Carries out the offlines due now; returns those that happened."""
+        now_ms = self._clock.now_ms()
+        due = [
+            _text(m) for m in await self._redis.zrangebyscore(self.due, "-inf", now_ms, 0, limit)
+        ]
+        if not due:
+            return []
+        alive = await self.alive_gateways(now_ms)
+        turned = []
+        for user_id in due:
+            seen = await self._settle(keys=[self.user_key(user_id)], args=[now_ms, *alive])
+            if seen:
+                turned.append(Transition(user_id, False, int(seen)))
+        await self._redis.zrem(self.due, *due)
+        return turned
 
     async def get(self, user_ids: Sequence[str]) -> list[PresenceState]:
         async with self._redis.pipeline(transaction=False) as pipe:
             for user_id in user_ids:
-                pipe.exists(f"{self._prefix}presence:{{{user_id}}}")
-                pipe.get(f"{self._prefix}last-seen:{{{user_id}}}")
+                pipe.hmget(self.user_key(user_id), "state", "since", "seen")
             replies = await pipe.execute()
-        return [
-            PresenceState(user_id, bool(replies[2 * i]), int(replies[2 * i + 1] or 0))
-            for i, user_id in enumerate(user_ids)
-        ]
+        states = []
+        for user_id, (state, since, seen) in zip(user_ids, replies, strict=True):
+            online = state == ONLINE.encode()
+            states.append(
+                PresenceState(
+                    user_id,
+                    online,
+                    int(since or 0),
+                    0 if online else int(seen or 0),
+                )
+            )
+        return states
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

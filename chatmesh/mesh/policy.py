@@ -70,7 +70,11 @@ def build_policy() -> Mapping[str, Rule]:
     )
     rules |= dict.fromkeys(_methods(groups), internal_api)
     rules |= dict.fromkeys(_methods(directory), internal_api)
-    rules |= dict.fromkeys(_methods(presence, ["GetPresence"]), Rule(any_client=True))
+    # Internal teams read presence in bulk; gateways refresh their watchers'.
+    rules |= dict.fromkeys(
+        _methods(presence, ["GetPresence"]),
+        Rule(services=frozenset({GATEWAY}), any_client=True),
+    )
     # The service graph.
     rules |= dict.fromkeys(
         _methods(sessions, ["RegisterSessions", "UnregisterSessions", "GatewayHeartbeat"]),
@@ -85,7 +89,7 @@ def build_policy() -> Mapping[str, Rule]:
     rules |= dict.fromkeys(
         _methods(
             presence,
-            ["ReportHeartbeats", "ReportPresence", "WatchPresence", "SetPresenceVisibility"],
+            ["ReportPresence", "WatchPresence", "SetPresenceVisibility"],
         ),
         Rule(services=frozenset({GATEWAY})),
     )

@@ -25,33 +25,29 @@ _sym_db = _symbol_database.Default()
 from chatmesh.v1 import common_pb2 as chatmesh_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"chatmesh/v1/presence_service.proto\x12\x0b\x63hatmesh.v1\x1a\x18\x63hatmesh/v1/common.proto\"+\n\x17ReportHeartbeatsRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\"\x1a\n\x18ReportHeartbeatsResponse\"\xa4\x01\n\x15ReportPresenceRequest\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12\x1a\n\x12\x63onnected_user_ids\x18\x02 \x03(\t\x12\x1d\n\x15\x64isconnected_user_ids\x18\x03 \x03(\t\x12\x17\n\x0fonline_user_ids\x18\x04 \x03(\t\x12\x0c\n\x04\x66ull\x18\x05 \x01(\x08\x12\x15\n\rlease_seconds\x18\x06 \x01(\r\"+\n\x16ReportPresenceResponse\x12\x11\n\tsend_full\x18\x01 \x01(\x08\"A\n\x14WatchPresenceRequest\x12\x17\n\x0fwatcher_user_id\x18\x01 \x01(\t\x12\x10\n\x08user_ids\x18\x02 \x03(\t\"[\n\x15WatchPresenceResponse\x12(\n\tpresences\x18\x01 \x03(\x0b\x32\x15.chatmesh.v1.Presence\x12\x18\n\x10refused_user_ids\x18\x02 \x03(\t\"d\n\x1cSetPresenceVisibilityRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x33\n\nvisibility\x18\x02 \x01(\x0e\x32\x1f.chatmesh.v1.PresenceVisibility\"T\n\x1dSetPresenceVisibilityResponse\x12\x33\n\nvisibility\x18\x01 \x01(\x0e\x32\x1f.chatmesh.v1.PresenceVisibility\"&\n\x12GetPresenceRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\"?\n\x13GetPresenceResponse\x12(\n\tpresences\x18\x01 \x03(\x0b\x32\x15.chatmesh.v1.Presence2\xe7\x03\n\x0fPresenceService\x12_\n\x10ReportHeartbeats\x12$.chatmesh.v1.ReportHeartbeatsRequest\x1a%.chatmesh.v1.ReportHeartbeatsResponse\x12Y\n\x0eReportPresence\x12\".chatmesh.v1.ReportPresenceRequest\x1a#.chatmesh.v1.ReportPresenceResponse\x12V\n\rWatchPresence\x12!.chatmesh.v1.WatchPresenceRequest\x1a\".chatmesh.v1.WatchPresenceResponse\x12n\n\x15SetPresenceVisibility\x12).chatmesh.v1.SetPresenceVisibilityRequest\x1a*.chatmesh.v1.SetPresenceVisibilityResponse\x12P\n\x0bGetPresence\x12\x1f.chatmesh.v1.GetPresenceRequest\x1a .chatmesh.v1.GetPresenceResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"chatmesh/v1/presence_service.proto\x12\x0b\x63hatmesh.v1\x1a\x18\x63hatmesh/v1/common.proto\"\xa4\x01\n\x15ReportPresenceRequest\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12\x1a\n\x12\x63onnected_user_ids\x18\x02 \x03(\t\x12\x1d\n\x15\x64isconnected_user_ids\x18\x03 \x03(\t\x12\x17\n\x0fonline_user_ids\x18\x04 \x03(\t\x12\x0c\n\x04\x66ull\x18\x05 \x01(\x08\x12\x15\n\rlease_seconds\x18\x06 \x01(\r\"+\n\x16ReportPresenceResponse\x12\x11\n\tsend_full\x18\x01 \x01(\x08\"A\n\x14WatchPresenceRequest\x12\x17\n\x0fwatcher_user_id\x18\x01 \x01(\t\x12\x10\n\x08user_ids\x18\x02 \x03(\t\"[\n\x15WatchPresenceResponse\x12(\n\tpresences\x18\x01 \x03(\x0b\x32\x15.chatmesh.v1.Presence\x12\x18\n\x10refused_user_ids\x18\x02 \x03(\t\"d\n\x1cSetPresenceVisibilityRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x33\n\nvisibility\x18\x02 \x01(\x0e\x32\x1f.chatmesh.v1.PresenceVisibility\"T\n\x1dSetPresenceVisibilityResponse\x12\x33\n\nvisibility\x18\x01 \x01(\x0e\x32\x1f.chatmesh.v1.PresenceVisibility\"&\n\x12GetPresenceRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\"?\n\x13GetPresenceResponse\x12(\n\tpresences\x18\x01 \x03(\x0b\x32\x15.chatmesh.v1.Presence2\x86\x03\n\x0fPresenceService\x12Y\n\x0eReportPresence\x12\".chatmesh.v1.ReportPresenceRequest\x1a#.chatmesh.v1.ReportPresenceResponse\x12V\n\rWatchPresence\x12!.chatmesh.v1.WatchPresenceRequest\x1a\".chatmesh.v1.WatchPresenceResponse\x12n\n\x15SetPresenceVisibility\x12).chatmesh.v1.SetPresenceVisibilityRequest\x1a*.chatmesh.v1.SetPresenceVisibilityResponse\x12P\n\x0bGetPresence\x12\x1f.chatmesh.v1.GetPresenceRequest\x1a .chatmesh.v1.GetPresenceResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chatmesh.v1.presence_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REPORTHEARTBEATSREQUEST']._serialized_start=77
-  _globals['_REPORTHEARTBEATSREQUEST']._serialized_end=120
-  _globals['_REPORTHEARTBEATSRESPONSE']._serialized_start=122
-  _globals['_REPORTHEARTBEATSRESPONSE']._serialized_end=148
-  _globals['_REPORTPRESENCEREQUEST']._serialized_start=151
-  _globals['_REPORTPRESENCEREQUEST']._serialized_end=315
-  _globals['_REPORTPRESENCERESPONSE']._serialized_start=317
-  _globals['_REPORTPRESENCERESPONSE']._serialized_end=360
-  _globals['_WATCHPRESENCEREQUEST']._serialized_start=362
-  _globals['_WATCHPRESENCEREQUEST']._serialized_end=427
-  _globals['_WATCHPRESENCERESPONSE']._serialized_start=429
-  _globals['_WATCHPRESENCERESPONSE']._serialized_end=520
-  _globals['_SETPRESENCEVISIBILITYREQUEST']._serialized_start=522
-  _globals['_SETPRESENCEVISIBILITYREQUEST']._serialized_end=622
-  _globals['_SETPRESENCEVISIBILITYRESPONSE']._serialized_start=624
-  _globals['_SETPRESENCEVISIBILITYRESPONSE']._serialized_end=708
-  _globals['_GETPRESENCEREQUEST']._serialized_start=710
-  _globals['_GETPRESENCEREQUEST']._serialized_end=748
-  _globals['_GETPRESENCERESPONSE']._serialized_start=750
-  _globals['_GETPRESENCERESPONSE']._serialized_end=813
-  _globals['_PRESENCESERVICE']._serialized_start=816
-  _globals['_PRESENCESERVICE']._serialized_end=1303
+  _globals['_REPORTPRESENCEREQUEST']._serialized_start=78
+  _globals['_REPORTPRESENCEREQUEST']._serialized_end=242
+  _globals['_REPORTPRESENCERESPONSE']._serialized_start=244
+  _globals['_REPORTPRESENCERESPONSE']._serialized_end=287
+  _globals['_WATCHPRESENCEREQUEST']._serialized_start=289
+  _globals['_WATCHPRESENCEREQUEST']._serialized_end=354
+  _globals['_WATCHPRESENCERESPONSE']._serialized_start=356
+  _globals['_WATCHPRESENCERESPONSE']._serialized_end=447
+  _globals['_SETPRESENCEVISIBILITYREQUEST']._serialized_start=449
+  _globals['_SETPRESENCEVISIBILITYREQUEST']._serialized_end=549
+  _globals['_SETPRESENCEVISIBILITYRESPONSE']._serialized_start=551
+  _globals['_SETPRESENCEVISIBILITYRESPONSE']._serialized_end=635
+  _globals['_GETPRESENCEREQUEST']._serialized_start=637
+  _globals['_GETPRESENCEREQUEST']._serialized_end=675
+  _globals['_GETPRESENCERESPONSE']._serialized_start=677
+  _globals['_GETPRESENCERESPONSE']._serialized_end=740
+  _globals['_PRESENCESERVICE']._serialized_start=743
+  _globals['_PRESENCESERVICE']._serialized_end=1133
 # @@protoc_insertion_point(module_scope)

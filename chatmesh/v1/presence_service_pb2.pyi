@@ -7,16 +7,6 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-class ReportHeartbeatsRequest(_message.Message):
-    __slots__ = ("user_ids",)
-    USER_IDS_FIELD_NUMBER: _ClassVar[int]
-    user_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, user_ids: _Optional[_Iterable[str]] = ...) -> None: ...
-
-class ReportHeartbeatsResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
-
 class ReportPresenceRequest(_message.Message):
     __slots__ = ("gateway_id", "connected_user_ids", "disconnected_user_ids", "online_user_ids", "full", "lease_seconds")
     GATEWAY_ID_FIELD_NUMBER: _ClassVar[int]

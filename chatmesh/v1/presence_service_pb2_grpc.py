@@ -39,11 +39,6 @@ class PresenceServiceStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.ReportHeartbeats = channel.unary_unary(
-                '/chatmesh.v1.PresenceService/ReportHeartbeats',
-                request_serializer=chatmesh_dot_v1_dot_presence__service__pb2.ReportHeartbeatsRequest.SerializeToString,
-                response_deserializer=chatmesh_dot_v1_dot_presence__service__pb2.ReportHeartbeatsResponse.FromString,
-                _registered_method=True)
         self.ReportPresence = channel.unary_unary(
                 '/chatmesh.v1.PresenceService/ReportPresence',
                 request_serializer=chatmesh_dot_v1_dot_presence__service__pb2.ReportPresenceRequest.SerializeToString,
@@ -73,14 +68,6 @@ class PresenceServiceServicer:
     its lease runs out. Transitions are published to the gateways that watch
     the user; a reconnect within a few seconds produces none.
     """
-
-    def ReportHeartbeats(self, request, context):
-        """Deprecated: the per-user heartbeat of before ReportPresence. Marks the
-        users online for a minute.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
 
     def ReportPresence(self, request, context):
         """A gateway's batch: users whose first connection on it opened or whose
@@ -119,11 +106,6 @@ class PresenceServiceServicer:
 
 def add_PresenceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'ReportHeartbeats': grpc.unary_unary_rpc_method_handler(
-                    servicer.ReportHeartbeats,
-                    request_deserializer=chatmesh_dot_v1_dot_presence__service__pb2.ReportHeartbeatsRequest.FromString,
-                    response_serializer=chatmesh_dot_v1_dot_presence__service__pb2.ReportHeartbeatsResponse.SerializeToString,
-            ),
             'ReportPresence': grpc.unary_unary_rpc_method_handler(
                     servicer.ReportPresence,
                     request_deserializer=chatmesh_dot_v1_dot_presence__service__pb2.ReportPresenceRequest.FromString,
@@ -159,33 +141,6 @@ class PresenceService:
     its lease runs out. Transitions are published to the gateways that watch
     the user; a reconnect within a few seconds produces none.
     """
-
-    @staticmethod
-    def ReportHeartbeats(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/chatmesh.v1.PresenceService/ReportHeartbeats',
-            chatmesh_dot_v1_dot_presence__service__pb2.ReportHeartbeatsRequest.SerializeToString,
-            chatmesh_dot_v1_dot_presence__service__pb2.ReportHeartbeatsResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
 
     @staticmethod
     def ReportPresence(request,

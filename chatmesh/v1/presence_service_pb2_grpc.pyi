@@ -38,10 +38,6 @@ class PresenceServiceStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> PresenceServiceAsyncStub: ...
-    ReportHeartbeats: _grpc.UnaryUnaryMultiCallable[_presence_service_pb2.ReportHeartbeatsRequest, _presence_service_pb2.ReportHeartbeatsResponse]
-    """Deprecated: the per-user heartbeat of before ReportPresence. Marks the
-    users online for a minute.
-    """
     ReportPresence: _grpc.UnaryUnaryMultiCallable[_presence_service_pb2.ReportPresenceRequest, _presence_service_pb2.ReportPresenceResponse]
     """A gateway's batch: users whose first connection on it opened or whose
     last closed since its previous report, and the renewal of its lease.
@@ -70,10 +66,6 @@ class PresenceServiceAsyncStub(PresenceServiceStub):
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
-    ReportHeartbeats: _aio.UnaryUnaryMultiCallable[_presence_service_pb2.ReportHeartbeatsRequest, _presence_service_pb2.ReportHeartbeatsResponse]  # type: ignore[assignment]
-    """Deprecated: the per-user heartbeat of before ReportPresence. Marks the
-    users online for a minute.
-    """
     ReportPresence: _aio.UnaryUnaryMultiCallable[_presence_service_pb2.ReportPresenceRequest, _presence_service_pb2.ReportPresenceResponse]  # type: ignore[assignment]
     """A gateway's batch: users whose first connection on it opened or whose
     last closed since its previous report, and the renewal of its lease.
@@ -99,16 +91,6 @@ class PresenceServiceServicer(metaclass=_abc_1.ABCMeta):
     its lease runs out. Transitions are published to the gateways that watch
     the user; a reconnect within a few seconds produces none.
     """
-
-    @_abc_1.abstractmethod
-    def ReportHeartbeats(
-        self,
-        request: _presence_service_pb2.ReportHeartbeatsRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_presence_service_pb2.ReportHeartbeatsResponse, _abc.Awaitable[_presence_service_pb2.ReportHeartbeatsResponse]]:
-        """Deprecated: the per-user heartbeat of before ReportPresence. Marks the
-        users online for a minute.
-        """
 
     @_abc_1.abstractmethod
     def ReportPresence(

@@ -24,7 +24,7 @@ import redis.asyncio as redis
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
 
 from chatmesh import redis_acl
-from chatmesh.channels import gateway_channel
+from chatmesh.channels import gateway_channel, presence_channel
 from chatmesh.clock import SystemClock
 from chatmesh.pubsub import ChannelSubscriber
 from chatmesh.ratelimit import Limit, RateLimiter
@@ -171,7 +171,13 @@ async def _subscribed(
 async def _as_gateway(client: redis.Redis, prefix: str) -> None:
     received: list[bytes] = []
     _, running = await _subscribed(
-        client, [gateway_channel(prefix, "gw-1"), revocations_channel(prefix)], received
+        client,
+        [
+            gateway_channel(prefix, "gw-1"),
+            revocations_channel(prefix),
+            presence_channel(prefix, "u1"),
+        ],
+        received,
     )
     try:
         assert await Revocations(client, prefix).revoked_at_ms("u1", "d1") is None
@@ -245,9 +251,17 @@ async def _as_sessionsvc(client: redis.Redis, prefix: str) -> None:
 
 async def _as_presencesvc(client: redis.Redis, prefix: str) -> None:
     store = RedisPresenceStore(client, prefix, SystemClock())
-    await store.heartbeat(["u1"])
-    (state,) = await store.get(["u1"])
-    assert state.online
+    await store.renew("gw-1", 30_000)
+    assert await store.connected("gw-1", ["u1", "u2"])
+    await store.disconnected("gw-1", ["u2"], grace_ms=0)
+    assert [t.user_id for t in await store.settle()] == ["u2"]
+    await store.renew("gw-0", -1)  # a lease run out: its users go
+    await store.connected("gw-0", ["u3"])
+    await store.sweep_gateways()
+    assert await store.population("gw-1") == {"u1"}
+    online, *_ = await store.get(["u1", "u2", "u3"])
+    assert online.online
+    await client.publish(presence_channel(prefix, "u1"), b"")
 
 
 WORKLOADS: dict[str, Callable[[redis.Redis, str], Awaitable[None]]] = {

@@ -23,8 +23,14 @@ RECV_TIMEOUT_S = 10.0
 def cluster(stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     config = dataclasses.replace(
         ClusterConfig.on_free_ports(stores, tmp_path_factory.mktemp("cluster"), "e2e"),
-        # A hung push provider is given up on (and retried) within a test's patience.
-        env={"CHATMESH_PUSH_PROVIDER_TIMEOUT_MS": "1000"},
+        env={
+            # A hung push provider is given up on (and retried) within a test's patience.
+            "CHATMESH_PUSH_PROVIDER_TIMEOUT_MS": "1000",
+            # Presence transitions within a test's patience: a short flapping
+            # grace, and gateway leases that run out soon after a crash.
+            "CHATMESH_PRESENCE_GRACE_MS": "1500",
+            "CHATMESH_PRESENCE_LEASE_S": "6",
+        },
     )
     with LocalCluster.running(config) as local:
         yield local

@@ -45,7 +45,6 @@ SERVICES: dict[str, dict[str, list[str]]] = {
     },
     "presencesvc": {
         "chatmesh.v1.PresenceService": [
-            "ReportHeartbeats",
             "ReportPresence",
             "WatchPresence",
             "SetPresenceVisibility",
