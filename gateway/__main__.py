@@ -74,6 +74,7 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier, tracing: Traci
         settings.gateway_id, presence_stub, registry, lease_s=settings.presence_lease_s
     )
     watches = PresenceWatches(redis_client, settings.common.key_prefix, presence_stub)
+    metrics.watch_presence_subscriptions(watches.subscriptions)
     heartbeats = GatewayHeartbeats(registrar)
     edge: Edge
     link = MsgsvcLink(

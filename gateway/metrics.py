@@ -70,6 +70,21 @@ def frame_sent(frame: client_pb2.ServerFrame) -> None:
         ERRORS_SENT.labels(frame.error.reason).inc()
 
 
+PRESENCE_SUBSCRIPTIONS = Gauge(
+    "chatmesh_gateway_presence_subscriptions",
+    "Users whose presence this gateway follows: one subscription each, however"
+    " many of its connections watch them.",
+)
+PRESENCE_CHANGES = Counter(
+    "chatmesh_gateway_presence_changes_total",
+    "Presence changes received from presencesvc (each handed to every connection watching).",
+)
+
+
+def watch_presence_subscriptions(count: Callable[[], int]) -> None:
+    PRESENCE_SUBSCRIPTIONS.set_function(count)
+
+
 def watch_connections(count: Callable[[], int]) -> None:
     """The open connections gauge reads ``count`` at each scrape: nothing on the hot path."""
     OPEN_CONNECTIONS.set_function(count)

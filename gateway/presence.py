@@ -26,6 +26,7 @@ from chatmesh.channels import presence_channel
 from chatmesh.errors import ChatmeshError, InvalidArgument, error_frame, from_rpc_error
 from chatmesh.failures import classify
 from chatmesh.v1 import client_pb2, common_pb2, presence_service_pb2, presence_service_pb2_grpc
+from gateway import metrics
 from gateway.connection import ClientConnection, ConnectionRegistry
 
 log = logging.getLogger(__name__)
@@ -270,6 +271,7 @@ class PresenceWatches:
         except Exception:
             log.warning("unreadable presence change dropped")
             return
+        metrics.PRESENCE_CHANGES.inc()
         watchers = self._watchers.get(presence.user_id)
         if not watchers:
             return

@@ -20,6 +20,7 @@ import redis.asyncio as redis
 from chatmesh.channels import presence_channel
 from chatmesh.errors import InvalidArgument, NotFound
 from chatmesh.v1 import common_pb2
+from presencesvc import metrics
 from presencesvc.directory import NOBODY
 from presencesvc.store import PresenceState, RedisPresenceStore, Transition
 
@@ -122,6 +123,7 @@ class PresenceTracker:
         if not gateway_id or lease_s <= 0:
             raise InvalidArgument("INCOMPLETE_REPORT", "gateway_id and lease_seconds are required")
         known = await self._store.renew(gateway_id, lease_s * 1000)
+        metrics.REPORTS.labels("full" if full else "delta").inc()
         came, went = list(connected), list(disconnected)
         if full:
             now_online = set(online)
@@ -134,8 +136,9 @@ class PresenceTracker:
 
     async def sweep(self) -> None:
         """Gateways whose lease ran out, then offlines that are due."""
-        await self._store.sweep_gateways()
-        await self._publish(await self._store.settle())
+        with metrics.SWEEP_SECONDS.time():
+            await self._store.sweep_gateways()
+            await self._publish(await self._store.settle())
 
     async def watch(self, watcher: str, user_ids: Sequence[str]) -> Watch:
         wanted = list(dict.fromkeys(user_ids))
@@ -175,6 +178,7 @@ class PresenceTracker:
             return
         visibility = await self._visibility.of({t.user_id for t in transitions})
         for t in transitions:
+            metrics.TRANSITIONS.labels("online" if t.online else "offline").inc()
             if visibility[t.user_id] == NOBODY:
                 continue
             await self._send(
@@ -189,6 +193,7 @@ class PresenceTracker:
             )
 
     async def _send(self, presence: common_pb2.Presence) -> None:
+        metrics.EVENTS_PUBLISHED.inc()
         await self._events.publish(
             presence_channel(self._prefix, presence.user_id), presence.SerializeToString()
         )

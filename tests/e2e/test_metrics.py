@@ -34,6 +34,8 @@ EXPECTED_FAMILIES = {
         "chatmesh_gateway_frames_received",
         "chatmesh_gateway_frames_sent",
         "chatmesh_gateway_deliveries_pushed",
+        "chatmesh_gateway_presence_subscriptions",
+        "chatmesh_gateway_presence_changes",
     },
     "msgsvc": {
         "chatmesh_msgsvc_frames",
@@ -43,6 +45,12 @@ EXPECTED_FAMILIES = {
         "chatmesh_store_operation_seconds",
         "chatmesh_route_journal_appends",
         "chatmesh_push_jobs_appended",
+    },
+    "presencesvc": {
+        "chatmesh_presence_reports",
+        "chatmesh_presence_transitions",
+        "chatmesh_presence_events_published",
+        "chatmesh_presence_sweep_seconds",
     },
     "notifysvc": {
         "chatmesh_push_jobs_read",
