@@ -768,7 +768,7 @@ STORES_USED = {
     "msgsvc": MESSAGE_STORES,
     "fanout": MESSAGE_STORES,
     "sessionsvc": {"redis"},
-    "presencesvc": {"redis"},
+    "presencesvc": {"redis", "postgres"},
     "notifysvc": {"cassandra", "postgres", "kafka"},
 }
 EDGE_METRICS_PORT = 8081
