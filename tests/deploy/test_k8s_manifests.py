@@ -361,6 +361,28 @@ def test_notifysvc(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_postgres_clients_share_msgsvc_settings(overlay: str) -> None:
+    # The DSN (with any sslrootcert) is in the ConfigMap and PGPASSWORD in the
+    # Secret: a client reading other envFrom sources, or overriding one of
+    # them in its env, would reach PostgreSQL differently from the rest.
+    deployments = of_kind(render(overlay), "Deployment")
+    msgsvc_env_from = one_container(deployments["msgsvc"])["envFrom"]
+    clients = [name for name, stores in STORES_USED.items() if "postgres" in stores]
+    assert {"msgsvc", "notifysvc", "presencesvc"} <= set(clients)
+    for name in clients:
+        container = one_container(deployments[name])
+        assert container["envFrom"] == msgsvc_env_from, name
+        overrides = {e for e in _env(container) if e == "CHATMESH_PG_DSN" or e.startswith("PG")}
+        assert not overrides, f"{name}: {overrides}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_presencesvc(overlay: str) -> None:
+    env = _env(one_container(of_kind(render(overlay), "Deployment")["presencesvc"]))
+    assert int(env["CHATMESH_PRESENCE_GRACE_MS"]["value"]) >= 0
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_gateway(overlay: str) -> None:
     docs = render(overlay)
     gateway = of_kind(docs, "Deployment")["gateway"]
@@ -768,7 +790,7 @@ STORES_USED = {
     "msgsvc": MESSAGE_STORES,
     "fanout": MESSAGE_STORES,
     "sessionsvc": {"redis"},
-    "presencesvc": {"redis"},
+    "presencesvc": {"redis", "postgres"},
     "notifysvc": {"cassandra", "postgres", "kafka"},
 }
 EDGE_METRICS_PORT = 8081
