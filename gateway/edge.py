@@ -84,6 +84,7 @@ _UPSTREAM_KINDS = frozenset(
         "get_receipts",
         "register_push",
         "mute_conversation",
+        "typing",
     }
 )
 # Frames that write a message (a group change writes its system message):
