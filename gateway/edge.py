@@ -85,6 +85,7 @@ _UPSTREAM_KINDS = frozenset(
         "get_receipts",
         "register_push",
         "mute_conversation",
+        "typing",
     }
 )
 # Answered here, with presencesvc: watches live on this gateway.

@@ -18,6 +18,7 @@ from msgsvc.messaging import Messaging
 from msgsvc.model import SendCommand
 from msgsvc.protos import conversation_summary, group_info, member_receipt, watermark
 from msgsvc.push_protos import credential_from_proto
+from msgsvc.typing_activity import TypingIndicators
 
 log = logging.getLogger(__name__)
 
@@ -27,18 +28,32 @@ _GROUP_WRITES = frozenset({"create_group", "change_group"})
 
 
 class ClientFrameHandler:
-    def __init__(self, messaging: Messaging, devices: DeviceCheck, budgets: UserBudgets) -> None:
+    def __init__(
+        self,
+        messaging: Messaging,
+        devices: DeviceCheck,
+        budgets: UserBudgets,
+        typing: TypingIndicators,
+    ) -> None:
         self._m = messaging
         self._devices = devices
         self._budgets = budgets
+        self._typing = typing
 
     async def handle(
         self, user_id: str, device_id: str, frame: client_pb2.ClientFrame
     ) -> client_pb2.ServerFrame:
+        """The answer to ``frame``; a frame that has none (typing) gets an
+        empty ServerFrame, which reaches no client."""
         kind = frame.WhichOneof("kind")
         try:
             if kind in _GROUP_WRITES:
                 await self._budgets.write(user_id)  # the device: in the group domain
+            elif kind == "typing":
+                # Not counted against the user's budget: that is a Redis
+                # write per frame, and typing writes nothing anywhere. It is
+                # bounded per device in process instead.
+                await self._devices.require(user_id, device_id)
             elif kind != "send":  # a send checks both once its id is taken
                 # Every request, not only writes: a removed device may no
                 # longer sync, read history or mark anything either.
@@ -46,6 +61,11 @@ class ClientFrameHandler:
                 await self._budgets.request(user_id)
             if kind == "send":
                 return await self._send(user_id, device_id, frame)
+            if kind == "typing":
+                await self._typing.typing(
+                    user_id, device_id, frame.typing.conversation_id, frame.typing.typing
+                )
+                return client_pb2.ServerFrame()
             if kind == "sync":
                 return await self._sync(user_id, frame)
             if kind == "sync_conversation":

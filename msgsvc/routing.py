@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -122,6 +122,27 @@ class Router:
         given users except the (user, device) ``skip``. Offline devices learn
         the state on their next sync or list."""
         await self._publish(frame, await self._sessions.lookup(list(user_ids)), skip=skip)
+
+    async def broadcast_each(
+        self,
+        user_ids: Sequence[str],
+        frame_for: Callable[[str], client_pb2.ServerFrame | None],
+    ) -> None:
+        """Like ``broadcast``, but each user's live devices get
+        ``frame_for(user)``, or nothing for None. One session lookup for all
+        of them; users given the same frame object share its publishes, so a
+        frame most users get costs one publish per gateway, as in
+        ``broadcast``, and each other frame one more per gateway it reaches."""
+        chosen: dict[str, client_pb2.ServerFrame | None] = {}
+        by_frame: dict[int, tuple[client_pb2.ServerFrame, list[DeviceSession]]] = {}
+        for session in await self._sessions.lookup(list(user_ids)):
+            if session.user_id not in chosen:
+                chosen[session.user_id] = frame_for(session.user_id)
+            frame = chosen[session.user_id]
+            if frame is not None:
+                by_frame.setdefault(id(frame), (frame, []))[1].append(session)
+        for frame, sessions in by_frame.values():
+            await self._publish(frame, sessions, skip=("", ""))
 
     async def _publish(
         self,

@@ -181,6 +181,12 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
                 slots.release()
                 raise
             # The slot is released once the reply is taken for writing.
+            if reply.WhichOneof("kind") is None:
+                # A frame without an answer (typing) is still acknowledged,
+                # so the gateway stops holding it as in flight; addressed to
+                # no connection, it reaches no client.
+                replies.put_nowait(message_service_pb2.OutboundFrame(in_reply_to=inbound.seq))
+                return
             replies.put_nowait(
                 message_service_pb2.OutboundFrame(
                     in_reply_to=inbound.seq, connection_id=inbound.connection_id, frame=reply

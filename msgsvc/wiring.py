@@ -46,6 +46,7 @@ from msgsvc.storage.mutes import PostgresMutes
 from msgsvc.storage.route_journal import RouteJournal
 from msgsvc.summaries import Summarizer
 from msgsvc.sync import MAX_SYNC_CONVERSATIONS, SyncReader
+from msgsvc.typing_activity import TypingIndicators
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +155,9 @@ def build(
     )
     return Msgsvc(
         messaging=messaging,
-        frames=ClientFrameHandler(messaging, devices, budgets),
+        frames=ClientFrameHandler(
+            messaging, devices, budgets, TypingIndicators(access=access, router=router, tasks=tasks)
+        ),
         accounts=accounts,
         journal=journal,
         recovery=RouteRecovery(journal, directory, messages, router, clock, group_store, log),
