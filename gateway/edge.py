@@ -375,6 +375,8 @@ class Edge:
     # -- from upstream -------------------------------------------------------
 
     def reply(self, connection_id: str, frame: client_pb2.ServerFrame) -> None:
+        if frame.WhichOneof("kind") is None:  # an acknowledgement only: nothing to write
+            return
         conn = self._registry.by_id(connection_id)
         if conn is not None:
             conn.send(frame)
