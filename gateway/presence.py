@@ -35,6 +35,9 @@ PRESENCE_LEASE_S = 30  # a gateway silent this long takes its users offline
 REPORT_INTERVAL_S = 1.0  # comings and goings are reported within this
 FULL_REPORT_S = 300.0  # the whole population, now and then, to repair any drift
 RPC_TIMEOUT_S = 2.0
+# A report may carry a gateway's whole population: presencesvc applies it in
+# batches, well within this even for tens of thousands of users.
+REPORT_TIMEOUT_S = 10.0
 MAX_WATCHED_PER_CONNECTION = 200
 RESUBSCRIBE_BACKOFF_S = 0.5
 
@@ -79,7 +82,7 @@ class PresenceReporter:
                 full=full,
                 lease_seconds=self._lease_s,
             ),
-            timeout=RPC_TIMEOUT_S,
+            timeout=REPORT_TIMEOUT_S,
         )
         self._last_sent = now
         if full:
@@ -102,6 +105,11 @@ class PresenceWatches:
         self._watchers: dict[str, set[ClientConnection]] = defaultdict(set)
         self._watching: dict[ClientConnection, set[str]] = defaultdict(set)
         self._pubsub: redis.client.PubSub | None = None
+        # Users whose channel is subscribed to now. Kept apart from the
+        # watchers: a watch waiting on presencesvc may find its user
+        # unsubscribed meanwhile (its last other watcher left) and must
+        # subscribe again.
+        self._subscribed: set[str] = set()
         self._commands = asyncio.Lock()  # one subscribe/unsubscribe at a time
         self.subscribed = asyncio.Event()
 
@@ -124,7 +132,7 @@ class PresenceWatches:
                     f"a connection watches at most {MAX_WATCHED_PER_CONNECTION} users",
                 )
             # Subscribed before the snapshot is read: no change falls between.
-            fresh = [u for u in new if u not in self._watchers]
+            fresh = [u for u in new if u not in self._subscribed]
             await self._subscribe(fresh)
             try:
                 answer = await self._presence.WatchPresence(
@@ -140,6 +148,7 @@ class PresenceWatches:
             finally:
                 # Refused users (or all, if the call failed) nobody else watches.
                 await self._unsubscribe([u for u in fresh if not self._watchers.get(u)])
+            await self._subscribe([u for u in self._watching[conn] if u not in self._subscribed])
             if conn.closed:
                 return
             # The users watched already are answered too, from the snapshot.
@@ -226,11 +235,16 @@ class PresenceWatches:
         if user_ids and self._pubsub is not None:
             async with self._commands:
                 await self._pubsub.subscribe(*(self.channel(u) for u in user_ids))
+                self._subscribed.update(user_ids)
 
     async def _unsubscribe(self, user_ids: list[str]) -> None:
         if user_ids and self._pubsub is not None:
             async with self._commands:
-                await self._pubsub.unsubscribe(*(self.channel(u) for u in user_ids))
+                # Checked again under the lock: a watch may have come meanwhile.
+                gone = [u for u in user_ids if not self._watchers.get(u)]
+                if gone:
+                    await self._pubsub.unsubscribe(*(self.channel(u) for u in gone))
+                    self._subscribed.difference_update(gone)
 
     async def run(self) -> None:
         """Holds the subscription: on a lost connection, subscribes again to
@@ -246,6 +260,7 @@ class PresenceWatches:
                     await pubsub.subscribe(
                         self.channel("-"), *(self.channel(u) for u in self._watchers)
                     )
+                    self._subscribed = set(self._watchers)
                     self._pubsub = pubsub
                 self.subscribed.set()
                 if interrupted:
@@ -262,6 +277,7 @@ class PresenceWatches:
                 await asyncio.sleep(RESUBSCRIBE_BACKOFF_S)
             finally:
                 self._pubsub = None
+                self._subscribed = set()
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     def _on_message(self, payload: bytes) -> None:

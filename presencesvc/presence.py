@@ -130,7 +130,7 @@ class PresenceTracker:
             before = await self._store.population(gateway_id)
             came = sorted(now_online - before)
             went = sorted(before - now_online)
-        await self._publish(await self._store.connected(gateway_id, came))
+        await self._announce(await self._store.connected(gateway_id, came))
         await self._store.disconnected(gateway_id, went, grace_ms=self._grace_ms)
         return not known and not full
 
@@ -138,7 +138,7 @@ class PresenceTracker:
         """Gateways whose lease ran out, then offlines that are due."""
         with metrics.SWEEP_SECONDS.time():
             await self._store.sweep_gateways()
-            await self._publish(await self._store.settle())
+            await self._announce(await self._store.settle())
 
     async def watch(self, watcher: str, user_ids: Sequence[str]) -> Watch:
         wanted = list(dict.fromkeys(user_ids))
@@ -173,9 +173,16 @@ class PresenceTracker:
         await self._send(visible(state, visibility))
         return visibility
 
-    async def _publish(self, transitions: list[Transition]) -> None:
+    async def _announce(self, transitions: list[Transition]) -> None:
+        """Publishes the transitions, then marks them announced: cut short
+        in between, they are announced again (a repeat is harmless: watchers
+        keep the later ``changed_at_ms``)."""
         if not transitions:
             return
+        await self._publish(transitions)
+        await self._store.announced(transitions)
+
+    async def _publish(self, transitions: list[Transition]) -> None:
         visibility = await self._visibility.of({t.user_id for t in transitions})
         for t in transitions:
             metrics.TRANSITIONS.labels("online" if t.online else "offline").inc()

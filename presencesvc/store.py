@@ -30,14 +30,23 @@ from chatmesh.clock import Clock
 
 ONLINE, OFFLINE = "on", "off"
 
-# KEYS[1] the user's hash. ARGV: gateway field, now.
-# Returns 1 when the user turned online.
+# A transition is marked unannounced (``ev``) until its event is published
+# (``announced``): a report or sweep cut short after the change but before
+# the publish announces it when it is made again, instead of never.
+
+# KEYS[1] the user's hash. ARGV: gateway field, now. Returns the time the
+# user turned online when that is to be announced, else 0.
 _CAME = """
 redis.call('HSET', KEYS[1], ARGV[1], '1')
 redis.call('HDEL', KEYS[1], 'due')
-if redis.call('HGET', KEYS[1], 'state') == 'on' then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'on', 'since', ARGV[2])
-return 1
+if redis.call('HGET', KEYS[1], 'state') == 'on' then
+  if redis.call('HEXISTS', KEYS[1], 'ev') == 1 then
+    return tonumber(redis.call('HGET', KEYS[1], 'since'))
+  end
+  return 0
+end
+redis.call('HSET', KEYS[1], 'state', 'on', 'since', ARGV[2], 'ev', '1')
+return tonumber(ARGV[2])
 """
 
 # KEYS[1] the user's hash. ARGV: gateway field, seen (ms), due (ms), then the
@@ -55,8 +64,12 @@ return 1
 """
 
 # KEYS[1] the user's hash. ARGV: now, then the fields of the gateways alive
-# now. Returns the last seen time when the user turned offline, else 0.
+# now. Returns the last seen time when the user turned offline (and that is
+# to be announced), else 0.
 _SETTLE = """
+if redis.call('HGET', KEYS[1], 'state') == 'off' and redis.call('HEXISTS', KEYS[1], 'ev') == 1 then
+  return tonumber(redis.call('HGET', KEYS[1], 'seen'))
+end
 local due = tonumber(redis.call('HGET', KEYS[1], 'due'))
 if not due or due > tonumber(ARGV[1]) then return 0 end
 redis.call('HDEL', KEYS[1], 'due')
@@ -66,7 +79,7 @@ for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
   if alive[field] then return 0 end
 end
 local seen = redis.call('HGET', KEYS[1], 'seen')
-redis.call('HSET', KEYS[1], 'state', 'off', 'since', seen)
+redis.call('HSET', KEYS[1], 'state', 'off', 'since', seen, 'ev', '1')
 return tonumber(seen)
 """
 
@@ -144,11 +157,22 @@ class RedisPresenceStore:
             return []
         now_ms = self._clock.now_ms()
         field = gateway_field(gateway_id)
-        await self._redis.sadd(self.gateway_key(gateway_id), *user_ids)
         turned = []
-        for user_id in user_ids:
-            if await self._came(keys=[self.user_key(user_id)], args=[field, now_ms]):
-                turned.append(Transition(user_id, True, now_ms))
+        for chunk in _chunks(user_ids):
+            # One round trip per chunk: a gateway's whole population at once
+            # must be applied well inside its report's deadline.
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.sadd(self.gateway_key(gateway_id), *chunk)
+                for user_id in chunk:
+                    await self._came(
+                        keys=[self.user_key(user_id)], args=[field, now_ms], client=pipe
+                    )
+                replies = await pipe.execute()
+            turned += [
+                Transition(user_id, True, int(at))
+                for user_id, at in zip(chunk, replies[1:], strict=True)
+                if at
+            ]
         return turned
 
     async def disconnected(
@@ -162,15 +186,20 @@ class RedisPresenceStore:
         seen = now_ms if seen_ms is None else seen_ms
         field = gateway_field(gateway_id)
         alive = [f for f in await self.alive_gateways(now_ms) if f != field]
-        await self._redis.srem(self.gateway_key(gateway_id), *user_ids)
-        pending = {}
-        for user_id in user_ids:
-            if await self._went(
-                keys=[self.user_key(user_id)], args=[field, seen, now_ms + grace_ms, *alive]
-            ):
-                pending[user_id] = now_ms + grace_ms
-        if pending:
-            await self._redis.zadd(self.due, pending)
+        due = now_ms + grace_ms
+        for chunk in _chunks(user_ids):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.srem(self.gateway_key(gateway_id), *chunk)
+                for user_id in chunk:
+                    await self._went(
+                        keys=[self.user_key(user_id)],
+                        args=[field, seen, due, *alive],
+                        client=pipe,
+                    )
+                replies = await pipe.execute()
+            pending = {u: due for u, went in zip(chunk, replies[1:], strict=True) if went}
+            if pending:
+                await self._redis.zadd(self.due, pending)
 
     async def sweep_gateways(self) -> int:
         """Takes the users of gateways whose lease ran out offline (at once,
@@ -199,13 +228,35 @@ class RedisPresenceStore:
         if not due:
             return []
         alive = await self.alive_gateways(now_ms)
-        turned = []
-        for user_id in due:
-            seen = await self._settle(keys=[self.user_key(user_id)], args=[now_ms, *alive])
-            if seen:
-                turned.append(Transition(user_id, False, int(seen)))
-        await self._redis.zrem(self.due, *due)
-        return turned
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user_id in due:
+                await self._settle(
+                    keys=[self.user_key(user_id)], args=[now_ms, *alive], client=pipe
+                )
+            replies = await pipe.execute()
+        # Offlines a reconnect cancelled are done with; the others stay in
+        # the due set until announced, so a sweep cut short is made again.
+        cancelled = [u for u, seen in zip(due, replies, strict=True) if not seen]
+        if cancelled:
+            await self._redis.zrem(self.due, *cancelled)
+        return [
+            Transition(user_id, False, int(seen))
+            for user_id, seen in zip(due, replies, strict=True)
+            if seen
+        ]
+
+    async def announced(self, transitions: Sequence[Transition]) -> None:
+        """The transitions' events are out (or withheld for good): they are
+        not to be announced again."""
+        if not transitions:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for t in transitions:
+                pipe.hdel(self.user_key(t.user_id), "ev")
+            offline = [t.user_id for t in transitions if not t.online]
+            if offline:
+                pipe.zrem(self.due, *offline)
+            await pipe.execute()
 
     async def get(self, user_ids: Sequence[str]) -> list[PresenceState]:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -228,3 +279,10 @@ class RedisPresenceStore:
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+CHUNK = 500
+
+
+def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
+    return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
