@@ -89,7 +89,10 @@ CLOSE_TIMEOUT_S = 5.0
 WATCH_CONCURRENCY = 16  # per worker process
 WATCH_TIMEOUT_S = 30.0
 SETTLE_S = 5.0  # after the watches: the last reports and online events go by
-EVENT_PATIENCE_S = 15.0  # beyond the grace, how long an offline event may take
+EVENT_PATIENCE_S = 15.0  # beyond the grace, how long offline events are waited for
+# A watcher is expected to get a user's offline event if it stays connected
+# this long beyond the grace after the user's close.
+EXPECTED_BEYOND_GRACE_S = 5.0
 CALL_MARGIN_S = 60.0  # a worker's answer may take this beyond its own timeouts
 
 
@@ -202,7 +205,7 @@ async def _worker(pipe: Pipe, spec: WorkerSpec) -> None:
             elif command == "watch":
                 reply = await _watch_all(spec, state)
             elif command == "counters":
-                reply = dict(state.counters)
+                reply = {**state.counters, "pong_samples": len(state.pong_rtt_ms)}
             elif command == "disconnect":
                 state.closing = [
                     asyncio.get_running_loop().create_task(_close_at(state, user, at))
@@ -530,7 +533,7 @@ def _offline_latencies(
     failed: set[str],
 ) -> dict[str, Any]:
     watchers = people.watchers()
-    horizon = grace_s + EVENT_PATIENCE_S
+    horizon = grace_s + EXPECTED_BEYOND_GRACE_S
     arrivals: dict[tuple[str, str], tuple[float, int]] = {}
     duplicates = 0
     for watcher, user, arrived, last_seen_ms in offline:
@@ -672,7 +675,7 @@ async def _run(cluster: LocalCluster, args: argparse.Namespace) -> dict[str, Any
                 a.get(name, 0) - b.get(name, 0)
                 for a, b in zip(counters_after, counters_before, strict=True)
             )
-            for name in sorted({n for c in counters_after for n in c})
+            for name in sorted({n for c in counters_after for n in c} - {"pong_samples"})
         }
 
         grace_s = args.grace_ms / 1000
@@ -705,12 +708,18 @@ async def _run(cluster: LocalCluster, args: argparse.Namespace) -> dict[str, Any
             "phase": disconnect_phase,
         }
         rtts = [ms / 1000 for r in collected for ms in r["pong_rtt_ms"]]
+        steady_rtts = [
+            ms / 1000
+            for r, b, a in zip(collected, counters_before, counters_after, strict=True)
+            for ms in r["pong_rtt_ms"][b["pong_samples"] : a["pong_samples"]]
+        ]
         results["heartbeats"] = {
             "interval_s": args.heartbeat_s,
             "pings": sum(r["counters"].get("pings", 0) for r in collected),
             "pongs": sum(r["counters"].get("pongs", 0) for r in collected),
             "ping_failed": sum(r["counters"].get("ping_failed", 0) for r in collected),
-            "pong_rtt": latency_summary(rtts),
+            "pong_rtt_whole_run": latency_summary(rtts),
+            "pong_rtt_steady": {"samples": len(steady_rtts), **latency_summary(steady_rtts)},
         }
         results["client_counters"] = dict(
             sum((Counter(r["counters"]) for r in collected), Counter())
