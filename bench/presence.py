@@ -65,6 +65,7 @@ from typing import Any
 
 import asyncpg
 import redis
+import redis.asyncio as redis_async
 import uvloop
 from websockets.asyncio.client import connect
 
@@ -511,6 +512,63 @@ async def measured(client: redis.Redis, pids: dict[str, int], seconds: float) ->
     return between(before, snapshot(client, pids))
 
 
+def _log_problems(cluster: LocalCluster) -> dict[str, dict[str, int]]:
+    """Warnings and errors each service logged so far, by message (and task)."""
+    found: dict[str, dict[str, int]] = {}
+    for name, process in cluster.processes.items():
+        counts: Counter[str] = Counter()
+        try:
+            lines = process.log_path.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and entry.get("level") in ("warning", "error"):
+                task = f" ({entry['task']})" if "task" in entry else ""
+                counts[f"{entry['level']}: {entry.get('msg')}{task}"] += 1
+        if counts:
+            found[name] = dict(counts)
+    return found
+
+
+class Published:
+    """Every presence event the cluster publishes, heard on one pattern
+    subscription: whether each transition was published exactly once."""
+
+    def __init__(self, url: str, key_prefix: str) -> None:
+        self._client = redis_async.Redis.from_url(url)
+        self._pattern = f"{key_prefix}presence-events:*"
+        self.online: Counter[str] = Counter()
+        self.offline: Counter[str] = Counter()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        pubsub = self._client.pubsub()
+        await pubsub.psubscribe(self._pattern)
+        self._task = asyncio.get_running_loop().create_task(self._listen(pubsub))
+
+    async def _listen(self, pubsub: Any) -> None:
+        try:
+            while True:
+                message = await pubsub.get_message(timeout=1.0)
+                if message is None or message["type"] != "pmessage":
+                    continue
+                presence = common_pb2.Presence.FromString(message["data"])
+                counter = self.offline if presence.status == OFFLINE else self.online
+                counter[presence.user_id] += 1
+        finally:
+            await pubsub.aclose()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._client.aclose()
+
+
 # -- the run -------------------------------------------------------------------
 
 
@@ -599,6 +657,8 @@ async def _run(cluster: LocalCluster, args: argparse.Namespace) -> dict[str, Any
     await insert(cluster.config.pg_dsn, tag, people)
     inserted_s = time.perf_counter() - started
     client = redis.Redis.from_url(cluster.redis_url, socket_timeout=10)
+    published = Published(cluster.redis_url, cluster.config.key_prefix)
+    await published.start()
     context = multiprocessing.get_context("spawn")
     key = (cluster.keys_dir / "jwt-private.pem").read_bytes()
     shares: list[list[tuple[str, str]]] = [[] for _ in range(args.workers)]
@@ -724,11 +784,24 @@ async def _run(cluster: LocalCluster, args: argparse.Namespace) -> dict[str, Any
         results["client_counters"] = dict(
             sum((Counter(r["counters"]) for r in collected), Counter())
         )
+        sampled = set(closed_at)
+        results["published"] = {
+            "online_events": sum(published.online.values()),
+            "users_online_published": len(published.online),
+            "users_online_published_twice_or_more": sum(
+                1 for n in published.online.values() if n > 1
+            ),
+            "offline_events": sum(published.offline.values()),
+            "disconnected_users_offline_published": len(sampled & set(published.offline)),
+            "offline_events_for_users_still_connected": len(set(published.offline) - sampled),
+        }
         await _all(workers, "stop", CALL_MARGIN_S)
+        results["service_log_problems"] = _log_problems(cluster)
     finally:
         for w in workers:
             w.end()
         client.close()
+        await published.stop()
     return results
 
 
