@@ -38,7 +38,10 @@ Redis is the shared local one unless ``--own-redis``: its counters then
 include whatever else uses it (other tests), which ``idle`` helps to judge;
 with ``--own-redis`` the cluster runs a private redis-server (AOF, fsync
 always, as in the crash tests) and the counts are the cluster's alone, with
-the server's CPU. Bounded; prints one JSON object.
+the server's CPU. Every presence event the cluster publishes is also heard
+on one pattern subscription (``published``: each transition exactly once?),
+and the services' logged warnings and errors are counted
+(``service_log_problems``). Bounded; prints one JSON object.
 """
 
 from __future__ import annotations
@@ -658,7 +661,6 @@ async def _run(cluster: LocalCluster, args: argparse.Namespace) -> dict[str, Any
     inserted_s = time.perf_counter() - started
     client = redis.Redis.from_url(cluster.redis_url, socket_timeout=10)
     published = Published(cluster.redis_url, cluster.config.key_prefix)
-    await published.start()
     context = multiprocessing.get_context("spawn")
     key = (cluster.keys_dir / "jwt-private.pem").read_bytes()
     shares: list[list[tuple[str, str]]] = [[] for _ in range(args.workers)]
@@ -666,6 +668,7 @@ async def _run(cluster: LocalCluster, args: argparse.Namespace) -> dict[str, Any
         shares[i % args.workers].append((user, cluster.gateway_url(i % 2)))
     workers: list[Worker] = []
     try:
+        await published.start()
         for index, share in enumerate(shares):
             workers.append(
                 Worker(
