@@ -29,6 +29,9 @@ import redis.asyncio as redis
 from chatmesh.clock import Clock
 
 ONLINE, OFFLINE = "on", "off"
+# An offline user's state (last seen) is kept this long; a user away longer
+# is shown as never seen.
+LAST_SEEN_TTL_MS = 90 * 24 * 3600 * 1000
 
 # A transition is marked unannounced (``ev``) until its event is published
 # (``announced``): a report or sweep cut short after the change but before
@@ -46,6 +49,7 @@ if redis.call('HGET', KEYS[1], 'state') == 'on' then
   return 0
 end
 redis.call('HSET', KEYS[1], 'state', 'on', 'since', ARGV[2], 'ev', '1')
+redis.call('PERSIST', KEYS[1])
 return tonumber(ARGV[2])
 """
 
@@ -63,9 +67,9 @@ redis.call('HSET', KEYS[1], 'seen', ARGV[2], 'due', ARGV[3])
 return 1
 """
 
-# KEYS[1] the user's hash. ARGV: now, then the fields of the gateways alive
-# now. Returns the last seen time when the user turned offline (and that is
-# to be announced), else 0.
+# KEYS[1] the user's hash. ARGV: now, the fields of the gateways alive now,
+# and last the ms an offline user's state is kept. Returns the last seen time
+# when the user turned offline (and that is to be announced), else 0.
 _SETTLE = """
 if redis.call('HGET', KEYS[1], 'state') == 'off' and redis.call('HEXISTS', KEYS[1], 'ev') == 1 then
   return tonumber(redis.call('HGET', KEYS[1], 'seen'))
@@ -74,12 +78,13 @@ local due = tonumber(redis.call('HGET', KEYS[1], 'due'))
 if not due or due > tonumber(ARGV[1]) then return 0 end
 redis.call('HDEL', KEYS[1], 'due')
 local alive = {}
-for i = 2, #ARGV do alive[ARGV[i]] = true end
+for i = 2, #ARGV - 1 do alive[ARGV[i]] = true end
 for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
   if alive[field] then return 0 end
 end
 local seen = redis.call('HGET', KEYS[1], 'seen')
 redis.call('HSET', KEYS[1], 'state', 'off', 'since', seen, 'ev', '1')
+redis.call('PEXPIRE', KEYS[1], ARGV[#ARGV])
 return tonumber(seen)
 """
 
@@ -231,7 +236,9 @@ class RedisPresenceStore:
         async with self._redis.pipeline(transaction=False) as pipe:
             for user_id in due:
                 await self._settle(
-                    keys=[self.user_key(user_id)], args=[now_ms, *alive], client=pipe
+                    keys=[self.user_key(user_id)],
+                    args=[now_ms, *alive, LAST_SEEN_TTL_MS],
+                    client=pipe,
                 )
             replies = await pipe.execute()
         # Offlines a reconnect cancelled are done with; the others stay in

@@ -16,7 +16,7 @@ from msgsvc.send_identity import SendKey
 from msgsvc.storage.claims import LegacyClaims, RedisClaimStore
 from msgsvc.storage.directory import PostgresDirectory
 from msgsvc.storage.messages import BUCKET_SPAN_MS, CassandraMessageStore, bucket_of
-from presencesvc.store import LAST_SEEN_TTL_S, PRESENCE_TTL_S, RedisPresenceStore
+from presencesvc.store import LAST_SEEN_TTL_MS, RedisPresenceStore
 from sessionsvc.store import SESSION_TTL_S, DeviceSession, RedisSessionStore
 from tests.conftest import add_users, unique
 
@@ -205,7 +205,11 @@ async def test_session_and_presence_keys_expire(redis_client: redis.Redis, key_p
     await sessions.register([DeviceSession("ann", "phone", "gw1", "c1")])
     session_ttl = await redis_client.ttl(f"{key_prefix}sessions:{{ann}}")
     assert 0 < session_ttl <= SESSION_TTL_S
+    # Presence is kept while online, and for LAST_SEEN_TTL_MS once offline.
     presence = RedisPresenceStore(redis_client, key_prefix, SystemClock())
-    await presence.heartbeat(["ann"])
-    assert 0 < await redis_client.ttl(f"{key_prefix}presence:{{ann}}") <= PRESENCE_TTL_S
-    assert 0 < await redis_client.ttl(f"{key_prefix}last-seen:{{ann}}") <= LAST_SEEN_TTL_S
+    await presence.renew("gw1", 30_000)
+    await presence.connected("gw1", ["ann"])
+    assert await redis_client.pttl(presence.user_key("ann")) == -1
+    await presence.disconnected("gw1", ["ann"], grace_ms=0)
+    assert [t.online for t in await presence.settle()] == [False]
+    assert 0 < await redis_client.pttl(presence.user_key("ann")) <= LAST_SEEN_TTL_MS
