@@ -30,6 +30,7 @@ from tests.support.tcp_proxy import TcpProxy
 
 SETTLE_S = 4.0  # long enough for a process that would crash or claim readiness to do so
 READY_TIMEOUT_S = 90.0
+UNREADY_TIMEOUT_S = 10.0
 
 
 @dataclasses.dataclass
@@ -164,9 +165,13 @@ def test_stores_failing_later_make_services_unready_until_they_return(
     _wait_ready(rig, rig.services)
     rig.postgres.stop()
     cluster.processes["redis"].kill()
-    time.sleep(SETTLE_S)
-    for name in ("msgsvc", "fanout-1", "sessionsvc", "presencesvc", "notifysvc"):
-        assert _status(cluster, name, "/readyz") == 503, name
+    # Each notices at its next readiness check (every 2 s, 2 s to answer).
+    deadline = time.monotonic() + UNREADY_TIMEOUT_S
+    waiting = ["msgsvc", "fanout-1", "sessionsvc", "presencesvc", "notifysvc"]
+    while waiting:
+        waiting = [n for n in waiting if _status(cluster, n, "/readyz") != 503]
+        assert time.monotonic() < deadline or not waiting, f"still ready: {waiting}"
+        time.sleep(0.2)
     # Gateways ride a store outage out themselves and keep accepting.
     assert _status(cluster, "gateway-1", "/readyz") == 200
     # Back in the other order.
