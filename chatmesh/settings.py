@@ -165,7 +165,7 @@ DEFAULT_PRESENCESVC_ADDR = "127.0.0.1:50053"
 
 @dataclass(frozen=True, slots=True)
 class RedisServiceSettings:
-    """Settings of a service whose only store is Redis (sessions, presence, push queue)."""
+    """Settings of a service whose only store is Redis (sessions)."""
 
     common: CommonSettings
     redis_url: str

@@ -70,7 +70,7 @@ class Router:
     async def route(self, outcome: SendOutcome) -> None:
         """Delivers a stored message to every live device of its members
         except the sending device (it has the ack), and hands every other
-        member to the push queue with the devices that were live. The
+        member to the push job topic with the devices that were live. The
         sender's own other devices sync; they are not pushed. System
         messages (group changes) are delivered, not pushed."""
         message = outcome.message
