@@ -6,6 +6,11 @@ dependency is down, and becomes ready again by itself when it returns. The
 gRPC health status and the ops endpoint's ``/readyz`` follow ``ready``, so
 load balancers and Kubernetes stop sending work to an instance that cannot
 do it, and nobody restarts it for waiting.
+
+A ready process turns unready only when a check fails twice in a row, the
+second try soon after the first: one slow answer from a busy store is not an
+outage, and an instance that flaps its health on it gets traffic pulled from
+it for nothing.
 """
 
 from __future__ import annotations
@@ -21,14 +26,23 @@ Listener = Callable[[bool], Awaitable[None]]
 
 CHECK_INTERVAL_S = 2.0
 CHECK_TIMEOUT_S = 2.0
+RECHECK_INTERVAL_S = 0.5
+FAILURES_TO_UNREADY = 2
 
 
 class Readiness:
-    def __init__(self, *, interval_s: float = CHECK_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        *,
+        interval_s: float = CHECK_INTERVAL_S,
+        recheck_interval_s: float = RECHECK_INTERVAL_S,
+    ) -> None:
         self._checks: dict[str, Check] = {}
+        self._consecutive_failures: dict[str, int] = {}
         self._gates: dict[str, Check] = {}
         self._listeners: list[Listener] = []
         self._interval_s = interval_s
+        self._recheck_interval_s = recheck_interval_s
         self._started = False
         self.ready = False
         self.failing: list[str] = ["starting"]
@@ -58,9 +72,16 @@ class Readiness:
             *(asyncio.wait_for(checks[n](), CHECK_TIMEOUT_S) for n in names),
             return_exceptions=True,
         )
-        failing += [n for n, r in zip(names, results, strict=True) if isinstance(r, BaseException)]
-        for name in [n for n in self._gates if n not in failing]:
+        failed = [n for n, r in zip(names, results, strict=True) if isinstance(r, BaseException)]
+        for name in names:
+            self._consecutive_failures[name] = (
+                self._consecutive_failures.get(name, 0) + 1 if name in failed else 0
+            )
+        for name in [n for n in self._gates if n not in failed]:
             del self._gates[name]
+        if self.ready:
+            failed = [n for n in failed if self._consecutive_failures[n] >= FAILURES_TO_UNREADY]
+        failing += failed
         self.failing = failing
         ready = not failing
         if ready != self.ready:
@@ -74,7 +95,12 @@ class Readiness:
                 await listener(ready)
         return ready
 
+    @property
+    def suspect(self) -> bool:
+        """A check has just failed without making the process unready yet."""
+        return self.ready and any(self._consecutive_failures.values())
+
     async def run(self) -> None:
         while True:
             await self.check_now()
-            await asyncio.sleep(self._interval_s)
+            await asyncio.sleep(self._recheck_interval_s if self.suspect else self._interval_s)

@@ -106,7 +106,7 @@ def test_gateways_and_workers_serve_health_and_reflection(cluster: LocalCluster)
         if name in HEALTH_ONLY:
             assert not [n for n in listed if n.startswith("chatmesh.")], listed
         checked = _grpcurl(cluster, name, addr, "grpc.health.v1.Health/Check")
-        assert '"status": "SERVING"' in checked
+        assert '"status": "SERVING"' in checked, (name, checked)
 
 
 @pytest.mark.parametrize("process", sorted([*SERVICES, *HEALTH_ONLY]))

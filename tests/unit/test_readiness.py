@@ -32,6 +32,7 @@ async def test_not_ready_until_started_and_every_check_passes() -> None:
     await readiness.started()
     assert readiness.ready
     store.up = False
+    await readiness.check_now()
     assert not await readiness.check_now()
     assert readiness.failing == ["store"]
     store.up = True
@@ -51,3 +52,24 @@ async def test_a_gate_is_checked_until_it_first_passes() -> None:
     calls = upstream.calls
     assert await readiness.check_now()  # later outages are the process's own business
     assert upstream.calls == calls
+
+
+async def test_a_ready_process_turns_unready_only_on_a_second_failure_in_a_row() -> None:
+    store = Switch()
+    store.up = True
+    readiness = Readiness()
+    readiness.add_check("store", store.check)
+    await readiness.started()
+    store.up = False
+    assert await readiness.check_now()  # one slow or failed answer is not an outage
+    assert readiness.suspect and readiness.failing == []
+    store.up = True
+    assert await readiness.check_now()
+    assert not readiness.suspect
+    store.up = False
+    assert await readiness.check_now()
+    assert not await readiness.check_now()
+    assert readiness.failing == ["store"]
+    # An unready process turns ready on the first check that passes.
+    store.up = True
+    assert await readiness.check_now()
