@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Installs the command-line tools the deploy tests and local scripts use into
 # <repo>/.local/bin. Idempotent: a tool already present at the pinned version
-# is left alone. Both tools are built from source through the Go module proxy,
+# is left alone. Every tool is built from source through the Go module proxy,
 # so nothing but a Go toolchain (>= 1.26) is needed.
 #
 #   bash deploy/local/tools.sh            # install whatever is missing
 #   bash deploy/local/tools.sh kustomize  # only one tool
+#
+# `weed` (SeaweedFS, the local S3-compatible object store) takes about five
+# minutes to build on two cores the first time; it is cached like the rest.
 set -euo pipefail
 
 # kustomize v5.8.3 requires Go >= 1.27; v5.8.2 is the newest that builds on 1.26.
 KUSTOMIZE_VERSION="v5.8.2"
 GRPCURL_VERSION="v1.9.4"
+# SeaweedFS publishes no tagged Go module versions; this is the pseudo-version
+# the module proxy serves.
+SEAWEEDFS_VERSION="v0.0.0-20261109003541-7506e5f91cd6"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN_DIR="${REPO_ROOT}/.local/bin"
@@ -59,15 +65,40 @@ install_grpcurl() {
     install_tool grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "${GRPCURL_VERSION}"
 }
 
+# `go install` refuses the weed command (its go.mod has replace directives),
+# so it is built as the main module from the downloaded source.
+install_seaweedfs() {
+    local version="${SEAWEEDFS_VERSION}"
+    if [ "$(installed_version weed)" = "${version}" ]; then
+        echo "weed ${version} already installed at ${BIN_DIR}/weed"
+        return 0
+    fi
+    local go source work
+    go="$(find_go)"
+    mkdir -p "${BIN_DIR}"
+    echo "building weed (SeaweedFS) ${version} into ${BIN_DIR}; about five minutes"
+    source="$(GOTOOLCHAIN=local GOFLAGS=-mod=mod "${go}" mod download -json \
+        "github.com/seaweedfs/seaweedfs@${version}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+    work="$(mktemp -d)"
+    trap 'rm -rf "${work}"' RETURN
+    cp -r "${source}/." "${work}/"
+    chmod -R u+w "${work}"
+    (cd "${work}" && GOTOOLCHAIN=local GOFLAGS="-buildvcs=false" CGO_ENABLED=0 \
+        "${go}" build -o "${BIN_DIR}/weed.partial" ./weed)
+    mv "${BIN_DIR}/weed.partial" "${BIN_DIR}/weed"
+    echo "${version}" > "${BIN_DIR}/.weed.version"
+}
+
 main() {
     if [ "$#" -eq 0 ]; then
-        set -- kustomize grpcurl
+        set -- kustomize grpcurl seaweedfs
     fi
     for tool in "$@"; do
         case "${tool}" in
             kustomize) install_kustomize ;;
             grpcurl) install_grpcurl ;;
-            *) echo "tools.sh: unknown tool '${tool}' (known: kustomize grpcurl)" >&2; exit 2 ;;
+            seaweedfs) install_seaweedfs ;;
+            *) echo "tools.sh: unknown tool '${tool}' (known: kustomize grpcurl seaweedfs)" >&2; exit 2 ;;
         esac
     done
 }
