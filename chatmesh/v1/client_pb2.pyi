@@ -1,6 +1,7 @@
 from chatmesh.v1 import common_pb2 as _common_pb2
 from chatmesh.v1 import push_pb2 as _push_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -8,8 +9,17 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class UploadState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    UPLOAD_STATE_UNSPECIFIED: _ClassVar[UploadState]
+    UPLOAD_STATE_PENDING: _ClassVar[UploadState]
+    UPLOAD_STATE_COMPLETE: _ClassVar[UploadState]
+UPLOAD_STATE_UNSPECIFIED: UploadState
+UPLOAD_STATE_PENDING: UploadState
+UPLOAD_STATE_COMPLETE: UploadState
+
 class ClientFrame(_message.Message):
-    __slots__ = ("request_id", "send", "ping", "sync", "sync_conversation", "mark", "history", "list_conversations", "create_group", "change_group", "get_group", "get_receipts", "register_push", "mute_conversation", "watch_presence", "unwatch_presence", "typing", "set_presence_visibility")
+    __slots__ = ("request_id", "send", "ping", "sync", "sync_conversation", "mark", "history", "list_conversations", "create_group", "change_group", "get_group", "get_receipts", "register_push", "mute_conversation", "watch_presence", "unwatch_presence", "typing", "set_presence_visibility", "create_upload", "complete_upload", "get_download_url")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     SEND_FIELD_NUMBER: _ClassVar[int]
     PING_FIELD_NUMBER: _ClassVar[int]
@@ -28,6 +38,9 @@ class ClientFrame(_message.Message):
     UNWATCH_PRESENCE_FIELD_NUMBER: _ClassVar[int]
     TYPING_FIELD_NUMBER: _ClassVar[int]
     SET_PRESENCE_VISIBILITY_FIELD_NUMBER: _ClassVar[int]
+    CREATE_UPLOAD_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_UPLOAD_FIELD_NUMBER: _ClassVar[int]
+    GET_DOWNLOAD_URL_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     send: SendFrame
     ping: PingFrame
@@ -46,7 +59,10 @@ class ClientFrame(_message.Message):
     unwatch_presence: UnwatchPresenceFrame
     typing: TypingFrame
     set_presence_visibility: SetPresenceVisibilityFrame
-    def __init__(self, request_id: _Optional[str] = ..., send: _Optional[_Union[SendFrame, _Mapping]] = ..., ping: _Optional[_Union[PingFrame, _Mapping]] = ..., sync: _Optional[_Union[SyncFrame, _Mapping]] = ..., sync_conversation: _Optional[_Union[SyncConversationFrame, _Mapping]] = ..., mark: _Optional[_Union[MarkFrame, _Mapping]] = ..., history: _Optional[_Union[HistoryFrame, _Mapping]] = ..., list_conversations: _Optional[_Union[ListConversationsFrame, _Mapping]] = ..., create_group: _Optional[_Union[CreateGroupFrame, _Mapping]] = ..., change_group: _Optional[_Union[ChangeGroupFrame, _Mapping]] = ..., get_group: _Optional[_Union[GetGroupFrame, _Mapping]] = ..., get_receipts: _Optional[_Union[GetReceiptsFrame, _Mapping]] = ..., register_push: _Optional[_Union[RegisterPushFrame, _Mapping]] = ..., mute_conversation: _Optional[_Union[MuteConversationFrame, _Mapping]] = ..., watch_presence: _Optional[_Union[WatchPresenceFrame, _Mapping]] = ..., unwatch_presence: _Optional[_Union[UnwatchPresenceFrame, _Mapping]] = ..., typing: _Optional[_Union[TypingFrame, _Mapping]] = ..., set_presence_visibility: _Optional[_Union[SetPresenceVisibilityFrame, _Mapping]] = ...) -> None: ...
+    create_upload: CreateUploadFrame
+    complete_upload: CompleteUploadFrame
+    get_download_url: GetDownloadUrlFrame
+    def __init__(self, request_id: _Optional[str] = ..., send: _Optional[_Union[SendFrame, _Mapping]] = ..., ping: _Optional[_Union[PingFrame, _Mapping]] = ..., sync: _Optional[_Union[SyncFrame, _Mapping]] = ..., sync_conversation: _Optional[_Union[SyncConversationFrame, _Mapping]] = ..., mark: _Optional[_Union[MarkFrame, _Mapping]] = ..., history: _Optional[_Union[HistoryFrame, _Mapping]] = ..., list_conversations: _Optional[_Union[ListConversationsFrame, _Mapping]] = ..., create_group: _Optional[_Union[CreateGroupFrame, _Mapping]] = ..., change_group: _Optional[_Union[ChangeGroupFrame, _Mapping]] = ..., get_group: _Optional[_Union[GetGroupFrame, _Mapping]] = ..., get_receipts: _Optional[_Union[GetReceiptsFrame, _Mapping]] = ..., register_push: _Optional[_Union[RegisterPushFrame, _Mapping]] = ..., mute_conversation: _Optional[_Union[MuteConversationFrame, _Mapping]] = ..., watch_presence: _Optional[_Union[WatchPresenceFrame, _Mapping]] = ..., unwatch_presence: _Optional[_Union[UnwatchPresenceFrame, _Mapping]] = ..., typing: _Optional[_Union[TypingFrame, _Mapping]] = ..., set_presence_visibility: _Optional[_Union[SetPresenceVisibilityFrame, _Mapping]] = ..., create_upload: _Optional[_Union[CreateUploadFrame, _Mapping]] = ..., complete_upload: _Optional[_Union[CompleteUploadFrame, _Mapping]] = ..., get_download_url: _Optional[_Union[GetDownloadUrlFrame, _Mapping]] = ...) -> None: ...
 
 class WatchPresenceFrame(_message.Message):
     __slots__ = ("user_ids",)
@@ -211,18 +227,20 @@ class ListConversationsFrame(_message.Message):
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class SendFrame(_message.Message):
-    __slots__ = ("client_msg_id", "conversation_id", "to_user_id", "kind", "body")
+    __slots__ = ("client_msg_id", "conversation_id", "to_user_id", "kind", "body", "media")
     CLIENT_MSG_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     TO_USER_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     BODY_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_FIELD_NUMBER: _ClassVar[int]
     client_msg_id: str
     conversation_id: str
     to_user_id: str
     kind: _common_pb2.MessageKind
     body: bytes
-    def __init__(self, client_msg_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., to_user_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.MessageKind, str]] = ..., body: _Optional[bytes] = ...) -> None: ...
+    media: _common_pb2.MediaAttachment
+    def __init__(self, client_msg_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., to_user_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.MessageKind, str]] = ..., body: _Optional[bytes] = ..., media: _Optional[_Union[_common_pb2.MediaAttachment, _Mapping]] = ...) -> None: ...
 
 class PingFrame(_message.Message):
     __slots__ = ("client_time_ms",)
@@ -231,7 +249,7 @@ class PingFrame(_message.Message):
     def __init__(self, client_time_ms: _Optional[int] = ...) -> None: ...
 
 class ServerFrame(_message.Message):
-    __slots__ = ("hello", "ack", "deliver", "error", "pong", "sync_summary", "sync_page", "watermark", "history_page", "conversation_list", "sync_required", "group", "receipt_counts", "receipt_details", "channel_activity", "push_registered", "conversation_muted", "presence", "presence_visibility", "typing_activity")
+    __slots__ = ("hello", "ack", "deliver", "error", "pong", "sync_summary", "sync_page", "watermark", "history_page", "conversation_list", "sync_required", "group", "receipt_counts", "receipt_details", "channel_activity", "push_registered", "conversation_muted", "presence", "presence_visibility", "typing_activity", "upload", "download_url")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     DELIVER_FIELD_NUMBER: _ClassVar[int]
@@ -252,6 +270,8 @@ class ServerFrame(_message.Message):
     PRESENCE_FIELD_NUMBER: _ClassVar[int]
     PRESENCE_VISIBILITY_FIELD_NUMBER: _ClassVar[int]
     TYPING_ACTIVITY_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_FIELD_NUMBER: _ClassVar[int]
+    DOWNLOAD_URL_FIELD_NUMBER: _ClassVar[int]
     hello: HelloFrame
     ack: AckFrame
     deliver: DeliverFrame
@@ -272,7 +292,74 @@ class ServerFrame(_message.Message):
     presence: PresenceFrame
     presence_visibility: PresenceVisibilityFrame
     typing_activity: TypingActivityFrame
-    def __init__(self, hello: _Optional[_Union[HelloFrame, _Mapping]] = ..., ack: _Optional[_Union[AckFrame, _Mapping]] = ..., deliver: _Optional[_Union[DeliverFrame, _Mapping]] = ..., error: _Optional[_Union[ErrorFrame, _Mapping]] = ..., pong: _Optional[_Union[PongFrame, _Mapping]] = ..., sync_summary: _Optional[_Union[SyncSummaryFrame, _Mapping]] = ..., sync_page: _Optional[_Union[SyncPageFrame, _Mapping]] = ..., watermark: _Optional[_Union[WatermarkFrame, _Mapping]] = ..., history_page: _Optional[_Union[HistoryPageFrame, _Mapping]] = ..., conversation_list: _Optional[_Union[ConversationListFrame, _Mapping]] = ..., sync_required: _Optional[_Union[SyncRequiredFrame, _Mapping]] = ..., group: _Optional[_Union[GroupFrame, _Mapping]] = ..., receipt_counts: _Optional[_Union[ReceiptCountsFrame, _Mapping]] = ..., receipt_details: _Optional[_Union[ReceiptDetailsFrame, _Mapping]] = ..., channel_activity: _Optional[_Union[ChannelActivityFrame, _Mapping]] = ..., push_registered: _Optional[_Union[PushRegisteredFrame, _Mapping]] = ..., conversation_muted: _Optional[_Union[ConversationMutedFrame, _Mapping]] = ..., presence: _Optional[_Union[PresenceFrame, _Mapping]] = ..., presence_visibility: _Optional[_Union[PresenceVisibilityFrame, _Mapping]] = ..., typing_activity: _Optional[_Union[TypingActivityFrame, _Mapping]] = ...) -> None: ...
+    upload: UploadFrame
+    download_url: DownloadUrlFrame
+    def __init__(self, hello: _Optional[_Union[HelloFrame, _Mapping]] = ..., ack: _Optional[_Union[AckFrame, _Mapping]] = ..., deliver: _Optional[_Union[DeliverFrame, _Mapping]] = ..., error: _Optional[_Union[ErrorFrame, _Mapping]] = ..., pong: _Optional[_Union[PongFrame, _Mapping]] = ..., sync_summary: _Optional[_Union[SyncSummaryFrame, _Mapping]] = ..., sync_page: _Optional[_Union[SyncPageFrame, _Mapping]] = ..., watermark: _Optional[_Union[WatermarkFrame, _Mapping]] = ..., history_page: _Optional[_Union[HistoryPageFrame, _Mapping]] = ..., conversation_list: _Optional[_Union[ConversationListFrame, _Mapping]] = ..., sync_required: _Optional[_Union[SyncRequiredFrame, _Mapping]] = ..., group: _Optional[_Union[GroupFrame, _Mapping]] = ..., receipt_counts: _Optional[_Union[ReceiptCountsFrame, _Mapping]] = ..., receipt_details: _Optional[_Union[ReceiptDetailsFrame, _Mapping]] = ..., channel_activity: _Optional[_Union[ChannelActivityFrame, _Mapping]] = ..., push_registered: _Optional[_Union[PushRegisteredFrame, _Mapping]] = ..., conversation_muted: _Optional[_Union[ConversationMutedFrame, _Mapping]] = ..., presence: _Optional[_Union[PresenceFrame, _Mapping]] = ..., presence_visibility: _Optional[_Union[PresenceVisibilityFrame, _Mapping]] = ..., typing_activity: _Optional[_Union[TypingActivityFrame, _Mapping]] = ..., upload: _Optional[_Union[UploadFrame, _Mapping]] = ..., download_url: _Optional[_Union[DownloadUrlFrame, _Mapping]] = ...) -> None: ...
+
+class CreateUploadFrame(_message.Message):
+    __slots__ = ("kind", "content_type", "size_bytes", "sha256")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    kind: _common_pb2.MessageKind
+    content_type: str
+    size_bytes: int
+    sha256: bytes
+    def __init__(self, kind: _Optional[_Union[_common_pb2.MessageKind, str]] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[bytes] = ...) -> None: ...
+
+class CompleteUploadFrame(_message.Message):
+    __slots__ = ("media_id",)
+    MEDIA_ID_FIELD_NUMBER: _ClassVar[int]
+    media_id: str
+    def __init__(self, media_id: _Optional[str] = ...) -> None: ...
+
+class UploadFrame(_message.Message):
+    __slots__ = ("request_id", "media_id", "state", "upload_url", "upload_headers", "expires_at_ms", "media")
+    class UploadHeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_URL_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_HEADERS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    media_id: str
+    state: UploadState
+    upload_url: str
+    upload_headers: _containers.ScalarMap[str, str]
+    expires_at_ms: int
+    media: _common_pb2.MediaAttachment
+    def __init__(self, request_id: _Optional[str] = ..., media_id: _Optional[str] = ..., state: _Optional[_Union[UploadState, str]] = ..., upload_url: _Optional[str] = ..., upload_headers: _Optional[_Mapping[str, str]] = ..., expires_at_ms: _Optional[int] = ..., media: _Optional[_Union[_common_pb2.MediaAttachment, _Mapping]] = ...) -> None: ...
+
+class GetDownloadUrlFrame(_message.Message):
+    __slots__ = ("media_id", "conversation_id")
+    MEDIA_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    media_id: str
+    conversation_id: str
+    def __init__(self, media_id: _Optional[str] = ..., conversation_id: _Optional[str] = ...) -> None: ...
+
+class DownloadUrlFrame(_message.Message):
+    __slots__ = ("request_id", "media_id", "url", "expires_at_ms", "media")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    media_id: str
+    url: str
+    expires_at_ms: int
+    media: _common_pb2.MediaAttachment
+    def __init__(self, request_id: _Optional[str] = ..., media_id: _Optional[str] = ..., url: _Optional[str] = ..., expires_at_ms: _Optional[int] = ..., media: _Optional[_Union[_common_pb2.MediaAttachment, _Mapping]] = ...) -> None: ...
 
 class PresenceFrame(_message.Message):
     __slots__ = ("request_id", "presences", "refused_user_ids", "watching")

@@ -12,6 +12,10 @@ class MessageKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MESSAGE_KIND_UNSPECIFIED: _ClassVar[MessageKind]
     MESSAGE_KIND_TEXT: _ClassVar[MessageKind]
     MESSAGE_KIND_SYSTEM: _ClassVar[MessageKind]
+    MESSAGE_KIND_IMAGE: _ClassVar[MessageKind]
+    MESSAGE_KIND_VIDEO: _ClassVar[MessageKind]
+    MESSAGE_KIND_VOICE: _ClassVar[MessageKind]
+    MESSAGE_KIND_DOCUMENT: _ClassVar[MessageKind]
 
 class MemberRole(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -59,6 +63,10 @@ class PresenceVisibility(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 MESSAGE_KIND_UNSPECIFIED: MessageKind
 MESSAGE_KIND_TEXT: MessageKind
 MESSAGE_KIND_SYSTEM: MessageKind
+MESSAGE_KIND_IMAGE: MessageKind
+MESSAGE_KIND_VIDEO: MessageKind
+MESSAGE_KIND_VOICE: MessageKind
+MESSAGE_KIND_DOCUMENT: MessageKind
 MEMBER_ROLE_UNSPECIFIED: MemberRole
 MEMBER_ROLE_MEMBER: MemberRole
 MEMBER_ROLE_ADMIN: MemberRole
@@ -86,8 +94,32 @@ PRESENCE_VISIBILITY_UNSPECIFIED: PresenceVisibility
 PRESENCE_VISIBILITY_CONVERSATIONS: PresenceVisibility
 PRESENCE_VISIBILITY_NOBODY: PresenceVisibility
 
+class MediaAttachment(_message.Message):
+    __slots__ = ("media_id", "content_type", "size_bytes", "sha256", "width", "height", "duration_ms", "thumbnail", "blurhash", "file_name")
+    MEDIA_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAIL_FIELD_NUMBER: _ClassVar[int]
+    BLURHASH_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    media_id: str
+    content_type: str
+    size_bytes: int
+    sha256: bytes
+    width: int
+    height: int
+    duration_ms: int
+    thumbnail: bytes
+    blurhash: str
+    file_name: str
+    def __init__(self, media_id: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., duration_ms: _Optional[int] = ..., thumbnail: _Optional[bytes] = ..., blurhash: _Optional[str] = ..., file_name: _Optional[str] = ...) -> None: ...
+
 class Message(_message.Message):
-    __slots__ = ("message_id", "conversation_id", "sender_user_id", "sender_device_id", "client_msg_id", "kind", "body", "created_at_ms", "system")
+    __slots__ = ("message_id", "conversation_id", "sender_user_id", "sender_device_id", "client_msg_id", "kind", "body", "created_at_ms", "system", "media")
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     SENDER_USER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +129,7 @@ class Message(_message.Message):
     BODY_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_FIELD_NUMBER: _ClassVar[int]
     message_id: int
     conversation_id: str
     sender_user_id: str
@@ -106,7 +139,8 @@ class Message(_message.Message):
     body: bytes
     created_at_ms: int
     system: SystemEvent
-    def __init__(self, message_id: _Optional[int] = ..., conversation_id: _Optional[str] = ..., sender_user_id: _Optional[str] = ..., sender_device_id: _Optional[str] = ..., client_msg_id: _Optional[str] = ..., kind: _Optional[_Union[MessageKind, str]] = ..., body: _Optional[bytes] = ..., created_at_ms: _Optional[int] = ..., system: _Optional[_Union[SystemEvent, _Mapping]] = ...) -> None: ...
+    media: MediaAttachment
+    def __init__(self, message_id: _Optional[int] = ..., conversation_id: _Optional[str] = ..., sender_user_id: _Optional[str] = ..., sender_device_id: _Optional[str] = ..., client_msg_id: _Optional[str] = ..., kind: _Optional[_Union[MessageKind, str]] = ..., body: _Optional[bytes] = ..., created_at_ms: _Optional[int] = ..., system: _Optional[_Union[SystemEvent, _Mapping]] = ..., media: _Optional[_Union[MediaAttachment, _Mapping]] = ...) -> None: ...
 
 class GroupMember(_message.Message):
     __slots__ = ("user_id", "role", "joined_message_id")

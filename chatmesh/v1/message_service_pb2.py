@@ -26,7 +26,7 @@ from chatmesh.v1 import client_pb2 as chatmesh_dot_v1_dot_client__pb2
 from chatmesh.v1 import common_pb2 as chatmesh_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!chatmesh/v1/message_service.proto\x12\x0b\x63hatmesh.v1\x1a\x18\x63hatmesh/v1/client.proto\x1a\x18\x63hatmesh/v1/common.proto\"R\n\x12GetReceiptsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\x04\"n\n\x13GetReceiptsResponse\x12*\n\x06\x63ounts\x18\x01 \x01(\x0b\x32\x1a.chatmesh.v1.ReceiptCounts\x12+\n\x07members\x18\x02 \x03(\x0b\x32\x1a.chatmesh.v1.MemberReceipt\"O\n\x0e\x43onnectRequest\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12)\n\x06\x66rames\x18\x02 \x03(\x0b\x32\x19.chatmesh.v1.InboundFrame\"\xa8\x01\n\x0cInboundFrame\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x15\n\rconnection_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x11\n\tdevice_id\x18\x04 \x01(\t\x12\'\n\x05\x66rame\x18\x05 \x01(\x0b\x32\x18.chatmesh.v1.ClientFrame\x12\x13\n\x0btraceparent\x18\x06 \x01(\t\x12\x12\n\ntracestate\x18\x07 \x01(\t\"=\n\x0f\x43onnectResponse\x12*\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x1a.chatmesh.v1.OutboundFrame\"d\n\rOutboundFrame\x12\x13\n\x0bin_reply_to\x18\x01 \x01(\x04\x12\x15\n\rconnection_id\x18\x02 \x01(\t\x12\'\n\x05\x66rame\x18\x03 \x01(\x0b\x32\x18.chatmesh.v1.ServerFrame\"\xce\x01\n\x12SendMessageRequest\x12\x16\n\x0esender_user_id\x18\x01 \x01(\t\x12\x18\n\x10sender_device_id\x18\x02 \x01(\t\x12\x15\n\rclient_msg_id\x18\x03 \x01(\t\x12\x19\n\x0f\x63onversation_id\x18\x04 \x01(\tH\x00\x12\x14\n\nto_user_id\x18\x05 \x01(\tH\x00\x12&\n\x04kind\x18\x06 \x01(\x0e\x32\x18.chatmesh.v1.MessageKind\x12\x0c\n\x04\x62ody\x18\x07 \x01(\x0c\x42\x08\n\x06target\"O\n\x13SendMessageResponse\x12%\n\x07message\x18\x01 \x01(\x0b\x32\x14.chatmesh.v1.Message\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"p\n\x13ListMessagesRequest\x12\x19\n\x11requester_user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\r\x12\x12\n\npage_token\x18\x04 \x01(\t\"W\n\x14ListMessagesResponse\x12&\n\x08messages\x18\x01 \x03(\x0b\x32\x14.chatmesh.v1.Message\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\".\n\x0bSyncRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\"i\n\x0cSyncResponse\x12\x37\n\rconversations\x18\x01 \x03(\x0b\x32 .chatmesh.v1.ConversationSummary\x12\x13\n\x0bnext_cursor\x18\x02 \x01(\t\x12\x0b\n\x03gap\x18\x03 \x01(\x08\"z\n\x17SyncConversationRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\t\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\x11\n\tpage_size\x18\x05 \x01(\r\"[\n\x18SyncConversationResponse\x12&\n\x08messages\x18\x01 \x03(\x0b\x32\x14.chatmesh.v1.Message\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8d\x01\n\x12MarkReceiptRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x03 \x01(\t\x12&\n\x04kind\x18\x04 \x01(\x0e\x32\x18.chatmesh.v1.ReceiptKind\x12\x12\n\nmessage_id\x18\x05 \x01(\x04\"R\n\x13MarkReceiptResponse\x12)\n\twatermark\x18\x01 \x01(\x0b\x32\x16.chatmesh.v1.Watermark\x12\x10\n\x08\x61\x64vanced\x18\x02 \x01(\x08\"R\n\x18ListConversationsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"m\n\x19ListConversationsResponse\x12\x37\n\rconversations\x18\x01 \x03(\x0b\x32 .chatmesh.v1.ConversationSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xa7\x05\n\x0eMessageService\x12H\n\x07\x43onnect\x12\x1b.chatmesh.v1.ConnectRequest\x1a\x1c.chatmesh.v1.ConnectResponse(\x01\x30\x01\x12P\n\x0bSendMessage\x12\x1f.chatmesh.v1.SendMessageRequest\x1a .chatmesh.v1.SendMessageResponse\x12S\n\x0cListMessages\x12 .chatmesh.v1.ListMessagesRequest\x1a!.chatmesh.v1.ListMessagesResponse\x12;\n\x04Sync\x12\x18.chatmesh.v1.SyncRequest\x1a\x19.chatmesh.v1.SyncResponse\x12_\n\x10SyncConversation\x12$.chatmesh.v1.SyncConversationRequest\x1a%.chatmesh.v1.SyncConversationResponse\x12P\n\x0bMarkReceipt\x12\x1f.chatmesh.v1.MarkReceiptRequest\x1a .chatmesh.v1.MarkReceiptResponse\x12\x62\n\x11ListConversations\x12%.chatmesh.v1.ListConversationsRequest\x1a&.chatmesh.v1.ListConversationsResponse\x12P\n\x0bGetReceipts\x12\x1f.chatmesh.v1.GetReceiptsRequest\x1a .chatmesh.v1.GetReceiptsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!chatmesh/v1/message_service.proto\x12\x0b\x63hatmesh.v1\x1a\x18\x63hatmesh/v1/client.proto\x1a\x18\x63hatmesh/v1/common.proto\"R\n\x12GetReceiptsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\x04\"n\n\x13GetReceiptsResponse\x12*\n\x06\x63ounts\x18\x01 \x01(\x0b\x32\x1a.chatmesh.v1.ReceiptCounts\x12+\n\x07members\x18\x02 \x03(\x0b\x32\x1a.chatmesh.v1.MemberReceipt\"O\n\x0e\x43onnectRequest\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12)\n\x06\x66rames\x18\x02 \x03(\x0b\x32\x19.chatmesh.v1.InboundFrame\"\xa8\x01\n\x0cInboundFrame\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x15\n\rconnection_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x11\n\tdevice_id\x18\x04 \x01(\t\x12\'\n\x05\x66rame\x18\x05 \x01(\x0b\x32\x18.chatmesh.v1.ClientFrame\x12\x13\n\x0btraceparent\x18\x06 \x01(\t\x12\x12\n\ntracestate\x18\x07 \x01(\t\"=\n\x0f\x43onnectResponse\x12*\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x1a.chatmesh.v1.OutboundFrame\"d\n\rOutboundFrame\x12\x13\n\x0bin_reply_to\x18\x01 \x01(\x04\x12\x15\n\rconnection_id\x18\x02 \x01(\t\x12\'\n\x05\x66rame\x18\x03 \x01(\x0b\x32\x18.chatmesh.v1.ServerFrame\"\xfb\x01\n\x12SendMessageRequest\x12\x16\n\x0esender_user_id\x18\x01 \x01(\t\x12\x18\n\x10sender_device_id\x18\x02 \x01(\t\x12\x15\n\rclient_msg_id\x18\x03 \x01(\t\x12\x19\n\x0f\x63onversation_id\x18\x04 \x01(\tH\x00\x12\x14\n\nto_user_id\x18\x05 \x01(\tH\x00\x12&\n\x04kind\x18\x06 \x01(\x0e\x32\x18.chatmesh.v1.MessageKind\x12\x0c\n\x04\x62ody\x18\x07 \x01(\x0c\x12+\n\x05media\x18\x08 \x01(\x0b\x32\x1c.chatmesh.v1.MediaAttachmentB\x08\n\x06target\"O\n\x13SendMessageResponse\x12%\n\x07message\x18\x01 \x01(\x0b\x32\x14.chatmesh.v1.Message\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"p\n\x13ListMessagesRequest\x12\x19\n\x11requester_user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\r\x12\x12\n\npage_token\x18\x04 \x01(\t\"W\n\x14ListMessagesResponse\x12&\n\x08messages\x18\x01 \x03(\x0b\x32\x14.chatmesh.v1.Message\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\".\n\x0bSyncRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\"i\n\x0cSyncResponse\x12\x37\n\rconversations\x18\x01 \x03(\x0b\x32 .chatmesh.v1.ConversationSummary\x12\x13\n\x0bnext_cursor\x18\x02 \x01(\t\x12\x0b\n\x03gap\x18\x03 \x01(\x08\"z\n\x17SyncConversationRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\t\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\x11\n\tpage_size\x18\x05 \x01(\r\"[\n\x18SyncConversationResponse\x12&\n\x08messages\x18\x01 \x03(\x0b\x32\x14.chatmesh.v1.Message\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8d\x01\n\x12MarkReceiptRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x03 \x01(\t\x12&\n\x04kind\x18\x04 \x01(\x0e\x32\x18.chatmesh.v1.ReceiptKind\x12\x12\n\nmessage_id\x18\x05 \x01(\x04\"R\n\x13MarkReceiptResponse\x12)\n\twatermark\x18\x01 \x01(\x0b\x32\x16.chatmesh.v1.Watermark\x12\x10\n\x08\x61\x64vanced\x18\x02 \x01(\x08\"R\n\x18ListConversationsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"m\n\x19ListConversationsResponse\x12\x37\n\rconversations\x18\x01 \x03(\x0b\x32 .chatmesh.v1.ConversationSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xa7\x05\n\x0eMessageService\x12H\n\x07\x43onnect\x12\x1b.chatmesh.v1.ConnectRequest\x1a\x1c.chatmesh.v1.ConnectResponse(\x01\x30\x01\x12P\n\x0bSendMessage\x12\x1f.chatmesh.v1.SendMessageRequest\x1a .chatmesh.v1.SendMessageResponse\x12S\n\x0cListMessages\x12 .chatmesh.v1.ListMessagesRequest\x1a!.chatmesh.v1.ListMessagesResponse\x12;\n\x04Sync\x12\x18.chatmesh.v1.SyncRequest\x1a\x19.chatmesh.v1.SyncResponse\x12_\n\x10SyncConversation\x12$.chatmesh.v1.SyncConversationRequest\x1a%.chatmesh.v1.SyncConversationResponse\x12P\n\x0bMarkReceipt\x12\x1f.chatmesh.v1.MarkReceiptRequest\x1a .chatmesh.v1.MarkReceiptResponse\x12\x62\n\x11ListConversations\x12%.chatmesh.v1.ListConversationsRequest\x1a&.chatmesh.v1.ListConversationsResponse\x12P\n\x0bGetReceipts\x12\x1f.chatmesh.v1.GetReceiptsRequest\x1a .chatmesh.v1.GetReceiptsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,29 +46,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_OUTBOUNDFRAME']._serialized_start=613
   _globals['_OUTBOUNDFRAME']._serialized_end=713
   _globals['_SENDMESSAGEREQUEST']._serialized_start=716
-  _globals['_SENDMESSAGEREQUEST']._serialized_end=922
-  _globals['_SENDMESSAGERESPONSE']._serialized_start=924
-  _globals['_SENDMESSAGERESPONSE']._serialized_end=1003
-  _globals['_LISTMESSAGESREQUEST']._serialized_start=1005
-  _globals['_LISTMESSAGESREQUEST']._serialized_end=1117
-  _globals['_LISTMESSAGESRESPONSE']._serialized_start=1119
-  _globals['_LISTMESSAGESRESPONSE']._serialized_end=1206
-  _globals['_SYNCREQUEST']._serialized_start=1208
-  _globals['_SYNCREQUEST']._serialized_end=1254
-  _globals['_SYNCRESPONSE']._serialized_start=1256
-  _globals['_SYNCRESPONSE']._serialized_end=1361
-  _globals['_SYNCCONVERSATIONREQUEST']._serialized_start=1363
-  _globals['_SYNCCONVERSATIONREQUEST']._serialized_end=1485
-  _globals['_SYNCCONVERSATIONRESPONSE']._serialized_start=1487
-  _globals['_SYNCCONVERSATIONRESPONSE']._serialized_end=1578
-  _globals['_MARKRECEIPTREQUEST']._serialized_start=1581
-  _globals['_MARKRECEIPTREQUEST']._serialized_end=1722
-  _globals['_MARKRECEIPTRESPONSE']._serialized_start=1724
-  _globals['_MARKRECEIPTRESPONSE']._serialized_end=1806
-  _globals['_LISTCONVERSATIONSREQUEST']._serialized_start=1808
-  _globals['_LISTCONVERSATIONSREQUEST']._serialized_end=1890
-  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_start=1892
-  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_end=2001
-  _globals['_MESSAGESERVICE']._serialized_start=2004
-  _globals['_MESSAGESERVICE']._serialized_end=2683
+  _globals['_SENDMESSAGEREQUEST']._serialized_end=967
+  _globals['_SENDMESSAGERESPONSE']._serialized_start=969
+  _globals['_SENDMESSAGERESPONSE']._serialized_end=1048
+  _globals['_LISTMESSAGESREQUEST']._serialized_start=1050
+  _globals['_LISTMESSAGESREQUEST']._serialized_end=1162
+  _globals['_LISTMESSAGESRESPONSE']._serialized_start=1164
+  _globals['_LISTMESSAGESRESPONSE']._serialized_end=1251
+  _globals['_SYNCREQUEST']._serialized_start=1253
+  _globals['_SYNCREQUEST']._serialized_end=1299
+  _globals['_SYNCRESPONSE']._serialized_start=1301
+  _globals['_SYNCRESPONSE']._serialized_end=1406
+  _globals['_SYNCCONVERSATIONREQUEST']._serialized_start=1408
+  _globals['_SYNCCONVERSATIONREQUEST']._serialized_end=1530
+  _globals['_SYNCCONVERSATIONRESPONSE']._serialized_start=1532
+  _globals['_SYNCCONVERSATIONRESPONSE']._serialized_end=1623
+  _globals['_MARKRECEIPTREQUEST']._serialized_start=1626
+  _globals['_MARKRECEIPTREQUEST']._serialized_end=1767
+  _globals['_MARKRECEIPTRESPONSE']._serialized_start=1769
+  _globals['_MARKRECEIPTRESPONSE']._serialized_end=1851
+  _globals['_LISTCONVERSATIONSREQUEST']._serialized_start=1853
+  _globals['_LISTCONVERSATIONSREQUEST']._serialized_end=1935
+  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_start=1937
+  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_end=2046
+  _globals['_MESSAGESERVICE']._serialized_start=2049
+  _globals['_MESSAGESERVICE']._serialized_end=2728
 # @@protoc_insertion_point(module_scope)

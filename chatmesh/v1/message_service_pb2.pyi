@@ -69,7 +69,7 @@ class OutboundFrame(_message.Message):
     def __init__(self, in_reply_to: _Optional[int] = ..., connection_id: _Optional[str] = ..., frame: _Optional[_Union[_client_pb2.ServerFrame, _Mapping]] = ...) -> None: ...
 
 class SendMessageRequest(_message.Message):
-    __slots__ = ("sender_user_id", "sender_device_id", "client_msg_id", "conversation_id", "to_user_id", "kind", "body")
+    __slots__ = ("sender_user_id", "sender_device_id", "client_msg_id", "conversation_id", "to_user_id", "kind", "body", "media")
     SENDER_USER_ID_FIELD_NUMBER: _ClassVar[int]
     SENDER_DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_MSG_ID_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +77,7 @@ class SendMessageRequest(_message.Message):
     TO_USER_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     BODY_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_FIELD_NUMBER: _ClassVar[int]
     sender_user_id: str
     sender_device_id: str
     client_msg_id: str
@@ -84,7 +85,8 @@ class SendMessageRequest(_message.Message):
     to_user_id: str
     kind: _common_pb2.MessageKind
     body: bytes
-    def __init__(self, sender_user_id: _Optional[str] = ..., sender_device_id: _Optional[str] = ..., client_msg_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., to_user_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.MessageKind, str]] = ..., body: _Optional[bytes] = ...) -> None: ...
+    media: _common_pb2.MediaAttachment
+    def __init__(self, sender_user_id: _Optional[str] = ..., sender_device_id: _Optional[str] = ..., client_msg_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., to_user_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.MessageKind, str]] = ..., body: _Optional[bytes] = ..., media: _Optional[_Union[_common_pb2.MediaAttachment, _Mapping]] = ...) -> None: ...
 
 class SendMessageResponse(_message.Message):
     __slots__ = ("message", "duplicate")
