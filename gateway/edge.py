@@ -86,6 +86,9 @@ _UPSTREAM_KINDS = frozenset(
         "register_push",
         "mute_conversation",
         "typing",
+        "create_upload",
+        "complete_upload",
+        "get_download_url",
     }
 )
 # Answered here, with presencesvc: watches live on this gateway.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from contextlib import AsyncExitStack
 from typing import Any
 
 import asyncpg
@@ -36,6 +37,8 @@ from chatmesh.v1 import (
     directory_service_pb2_grpc,
     group_service_pb2,
     group_service_pb2_grpc,
+    media_service_pb2,
+    media_service_pb2_grpc,
     message_service_pb2,
     message_service_pb2_grpc,
 )
@@ -45,6 +48,8 @@ from msgsvc.frame_observer import FrameObserver
 from msgsvc.group_receipts import FLUSH_INTERVAL_S
 from msgsvc.group_servicer import GroupServicer
 from msgsvc.ids import RENEW_INTERVAL_S, LeasedIdSource, WorkerLease
+from msgsvc.media.objects import s3_object_store
+from msgsvc.media_servicer import MediaServicer
 from msgsvc.message_log import KafkaMessageLog
 from msgsvc.recovery import RECOVERY_INTERVAL_S
 from msgsvc.routes import mesh_router
@@ -59,6 +64,7 @@ TOPIC_RETRY_S = 2.0
 _MESSAGE = message_service_pb2.DESCRIPTOR.services_by_name["MessageService"]
 _DIRECTORY = directory_service_pb2.DESCRIPTOR.services_by_name["DirectoryService"]
 _GROUPS = group_service_pb2.DESCRIPTOR.services_by_name["GroupService"]
+_MEDIA = media_service_pb2.DESCRIPTOR.services_by_name["MediaService"]
 
 
 async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
@@ -71,8 +77,14 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
     )
     cassandra = cassandra_io.LateSession(settings.cassandra)
     sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc", tracing=tracing)
+    resources = AsyncExitStack()
+    # Media only: while the object store is down, media requests fail as
+    # retryable and everything else is served.
+    objects = await resources.enter_async_context(s3_object_store(settings.object_store))
     # Any: each stands in, duck-typed, for its generated servicer class.
-    late: dict[str, Any] = {d.full_name: LateServicer(d) for d in (_MESSAGE, _DIRECTORY, _GROUPS)}
+    late: dict[str, Any] = {
+        d.full_name: LateServicer(d) for d in (_MESSAGE, _DIRECTORY, _GROUPS, _MEDIA)
+    }
 
     def add_servicers(grpc_server: grpc.aio.Server) -> None:
         message_service_pb2_grpc.add_MessageServiceServicer_to_server(
@@ -83,6 +95,9 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
         )
         group_service_pb2_grpc.add_GroupServiceServicer_to_server(
             late[_GROUPS.full_name], grpc_server
+        )
+        media_service_pb2_grpc.add_MediaServiceServicer_to_server(
+            late[_MEDIA.full_name], grpc_server
         )
 
     server = GrpcServer(
@@ -136,6 +151,8 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
                 component="log",
                 tracing=tracing,
             ),
+            objects=objects,
+            media_settings=settings.media,
             legacy_claims=settings.legacy_claims,
             max_group_members=settings.max_group_members,
             max_channel_members=settings.max_channel_members,
@@ -152,6 +169,7 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
         late[_GROUPS.full_name].bind(
             GroupServicer(service.messaging.groups, service.messaging.effects)
         )
+        late[_MEDIA.full_name].bind(MediaServicer(service.messaging.media))
         devices = service.devices
 
         def on_revocation(payload: bytes) -> None:
@@ -168,6 +186,9 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
         tasks.every("worker-lease-renewal", RENEW_INTERVAL_S, ids.renew)
         tasks.every("route-recovery", RECOVERY_INTERVAL_S, service.recovery.run_once)
         tasks.every("group-receipts", FLUSH_INTERVAL_S, service.messaging.group_receipts.flush)
+        tasks.every(
+            "media-sweep", settings.media.sweep_interval_s, service.media_sweeper.sweep_once
+        )
         return ids
 
     starting = asyncio.ensure_future(bring_up())
@@ -188,6 +209,7 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
         await pg_pool.close()
         await redis_client.aclose()
         await cassandra.close()
+        await resources.aclose()
         await asyncio.to_thread(tracing.shutdown)
         log.info("stopped")
 

@@ -123,6 +123,20 @@ class ClientFrameHandler:
                         until_ms=mute.until_ms,
                     )
                 )
+            if kind == "create_upload":
+                upload = await self._m.media.create_upload(user_id, frame.create_upload)
+                upload.request_id = frame.request_id
+                return client_pb2.ServerFrame(upload=upload)
+            if kind == "complete_upload":
+                upload = await self._m.media.complete_upload(
+                    user_id, frame.complete_upload.media_id
+                )
+                upload.request_id = frame.request_id
+                return client_pb2.ServerFrame(upload=upload)
+            if kind == "get_download_url":
+                download = await self._m.media.download_url(user_id, frame.get_download_url)
+                download.request_id = frame.request_id
+                return client_pb2.ServerFrame(download_url=download)
             raise InvalidArgument("UNSUPPORTED_FRAME", f"frame kind {kind!r} is not handled here")
         except Exception as exc:
             error = classify(exc)
@@ -146,6 +160,7 @@ class ClientFrameHandler:
                 to_user_id=send.to_user_id if target == "to_user_id" else None,
                 kind=send.kind,
                 body=send.body,
+                media=send.media.SerializeToString() if send.HasField("media") else b"",
             )
         )
         self._m.effects.message_stored(outcome)

@@ -9,6 +9,7 @@ from msgsvc.effects import Effects
 from msgsvc.group_receipts import GroupReceipts
 from msgsvc.groups import Groups
 from msgsvc.history import HistoryReader
+from msgsvc.media.service import MediaService
 from msgsvc.push_settings import PushSettings
 from msgsvc.receipts import ReceiptTracker
 from msgsvc.sending import MessageSender
@@ -26,3 +27,4 @@ class Messaging:
     group_receipts: GroupReceipts
     effects: Effects
     push_settings: PushSettings
+    media: MediaService

@@ -20,6 +20,8 @@ class SendCommand:
     to_user_id: str | None
     kind: int
     body: bytes
+    # Media kinds: the encoded MediaAttachment as the sender gave it.
+    media: bytes = b""
     # The internal client (mesh identity, e.g. "client/support") sending on
     # the user's behalf through the gRPC API; "" for a device's own send.
     # Only such a send may name no device: it gets the user's service scope.
@@ -36,6 +38,8 @@ class StoredMessage:
     kind: int
     body: bytes
     created_at_ms: int
+    # Media kinds: the encoded MediaAttachment as stored (server-checked).
+    media: bytes = b""
 
     def to_proto(self) -> common_pb2.Message:
         message = common_pb2.Message(
@@ -52,6 +56,8 @@ class StoredMessage:
             message.system.ParseFromString(self.body)
         else:
             message.body = self.body
+        if self.media:
+            message.media.ParseFromString(self.media)
         return message
 
 

@@ -35,12 +35,19 @@ class SendKey:
         return not self.device_id
 
 
-def send_digest(device_id: str, conversation_id: str, kind: int, body: bytes) -> str:
+def send_digest(
+    device_id: str, conversation_id: str, kind: int, body: bytes, media: bytes = b""
+) -> str:
     """A digest of everything that must match for an attempt to be a retry:
     the device, the resolved conversation (so ``to_user_id`` and the same
-    conversation's id are one target), the kind and the body."""
+    conversation's id are one target), the kind, the body and the media.
+    A message without media digests as it did before media existed, so
+    claims taken then still match their retries."""
     h = hashlib.blake2b(digest_size=DIGEST_BYTES, person=_PERSON)
-    for part in (device_id.encode(), conversation_id.encode(), str(kind).encode(), body):
+    parts = [device_id.encode(), conversation_id.encode(), str(kind).encode(), body]
+    if media:
+        parts.append(media)
+    for part in parts:
         # Length-prefixed, so no two different field tuples hash the same input.
         h.update(len(part).to_bytes(8, "big"))
         h.update(part)

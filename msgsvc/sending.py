@@ -34,6 +34,7 @@ from chatmesh.errors import (
 from chatmesh.v1 import common_pb2
 from msgsvc.budgets import UserBudgets
 from msgsvc.devices import DeviceCheck
+from msgsvc.media.limits import KINDS as MEDIA_KINDS
 from msgsvc.message_log import LogEntry, MessageLog
 from msgsvc.model import (
     MAX_BODY_BYTES,
@@ -51,11 +52,22 @@ from msgsvc.visibility import COMMIT_BOUND_MS, may_start_write, reclaimable
 
 log = logging.getLogger(__name__)
 
-_KNOWN_KINDS = frozenset({common_pb2.MESSAGE_KIND_TEXT})
+_KNOWN_KINDS = frozenset({common_pb2.MESSAGE_KIND_TEXT, *MEDIA_KINDS})
 
 
 class IdSource(Protocol):
     def next_id(self) -> int: ...
+
+
+class MediaAttacher(Protocol):
+    async def attach(self, sender_user_id: str, kind: int, given: bytes) -> bytes:
+        """The checked attachment to store, encoded; raises if the sender may
+        not send this media."""
+        ...
+
+    async def reference(self, attachment: bytes, conversation_id: str, message_id: int) -> None:
+        """Lets the conversation's members fetch the media; before the write."""
+        ...
 
 
 class MessageSender:
@@ -71,7 +83,9 @@ class MessageSender:
         journal: RouteJournal,
         log: MessageLog,
         budgets: UserBudgets,
+        media: MediaAttacher,
     ) -> None:
+        self._media = media
         self._budgets = budgets
         self._log = log
         self._journal = journal
@@ -95,9 +109,14 @@ class MessageSender:
         if not command.on_behalf_of:
             await self._budgets.write(command.sender_user_id)
         target = await self._resolve_target(command)
+        attachment = (
+            await self._media.attach(command.sender_user_id, command.kind, command.media)
+            if command.kind in MEDIA_KINDS
+            else b""
+        )
         key = SendKey(command.sender_user_id, command.sender_device_id, command.client_msg_id)
         digest = send_digest(
-            command.sender_device_id, target.conversation_id, command.kind, command.body
+            command.sender_device_id, target.conversation_id, command.kind, command.body, attachment
         )
         claim = await self._claims.claim(key, candidate_id, target.conversation_id, digest)
         if claim.legacy:
@@ -118,7 +137,7 @@ class MessageSender:
         if not claim.won:
             stored = await self._messages.get(claim.conversation_id, claim.message_id)
             if stored is not None:
-                _require_row_of(stored, command)
+                _require_row_of(stored, command, attachment)
                 return await self._hand_over(conversation, stored, duplicate=True)
             claim = await self._settle_unwritten(key, claim, candidate_id)
             _require_same_send(claim, digest)
@@ -131,7 +150,10 @@ class MessageSender:
             kind=command.kind,
             body=command.body,
             created_at_ms=snowflake.timestamp_ms(claim.message_id),
+            media=attachment,
         )
+        if attachment:
+            await self._media.reference(attachment, message.conversation_id, message.message_id)
         # The conversation's activity mark moves first, so that a sync which
         # can read the row also finds the conversation changed.
         await self._directory.touch(
@@ -191,7 +213,9 @@ class MessageSender:
                 key,
                 row.message_id,
                 row.conversation_id,
-                send_digest(row.sender_device_id, row.conversation_id, row.kind, row.body),
+                send_digest(
+                    row.sender_device_id, row.conversation_id, row.kind, row.body, row.media
+                ),
                 consult_legacy=False,
             )
             return dataclasses.replace(adopted, won=False)  # its row exists
@@ -277,7 +301,7 @@ def _require_same_send(claim: Claim, digest: str) -> None:
         )
 
 
-def _require_row_of(stored: StoredMessage, command: SendCommand) -> None:
+def _require_row_of(stored: StoredMessage, command: SendCommand, attachment: bytes) -> None:
     """The row an ack would name holds this very send. The claim's digest
     already says so; a row that disagrees means something wrote over it, and
     acknowledging it would tell the client a message is stored that is not."""
@@ -287,6 +311,7 @@ def _require_row_of(stored: StoredMessage, command: SendCommand) -> None:
         and stored.client_msg_id == command.client_msg_id
         and stored.kind == command.kind
         and stored.body == command.body
+        and stored.media == attachment
     )
     if not same:
         log.error(
@@ -313,8 +338,13 @@ def _validate(command: SendCommand) -> None:
         raise InvalidArgument("UNKNOWN_KIND", "kind must be a known MessageKind")
     if len(command.body) > MAX_BODY_BYTES:
         raise InvalidArgument("BODY_TOO_LARGE", f"body exceeds {MAX_BODY_BYTES} bytes")
-    if command.kind == common_pb2.MESSAGE_KIND_TEXT:
-        try:
-            command.body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidArgument("BODY_NOT_UTF8", "text body must be UTF-8") from exc
+    if command.kind in MEDIA_KINDS:
+        if not command.media:
+            raise InvalidArgument("MISSING_MEDIA", "a media message needs media")
+    elif command.media:
+        raise InvalidArgument("MEDIA_NOT_ALLOWED", "only media kinds carry media")
+    # A text body and a media caption alike.
+    try:
+        command.body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument("BODY_NOT_UTF8", "text body must be UTF-8") from exc

@@ -49,6 +49,7 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
             to_user_id=request.to_user_id if request.HasField("to_user_id") else None,
             kind=request.kind,
             body=request.body,
+            media=request.media.SerializeToString() if request.HasField("media") else b"",
             on_behalf_of=acting_client(context),
         )
         try:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chatmesh.kafka_io import KafkaSettings
+from chatmesh.object_store import ObjectStoreSettings
 from chatmesh.push_jobs import push_topic
 from chatmesh.settings import (
     DEFAULT_PG_DSN,
@@ -20,6 +21,7 @@ from chatmesh.settings import (
     env_str,
 )
 from msgsvc.groups import MAX_CHANNEL_MEMBERS, MAX_GROUP_MEMBERS
+from msgsvc.media.settings import MediaSettings
 from msgsvc.storage.claims import LegacyClaims
 
 DEFAULT_GRPC_PORT = 50051
@@ -44,6 +46,8 @@ class MsgsvcSettings:
     channel_nudge_window_s: float  # fan-out: at most one nudge per channel per window
     kafka: KafkaSettings
     push_kafka: KafkaSettings  # the push job topic: the routers append to it
+    object_store: ObjectStoreSettings  # media bytes
+    media: MediaSettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> MsgsvcSettings:
@@ -64,6 +68,8 @@ class MsgsvcSettings:
             push_kafka=push_topic(
                 env, common.key_prefix, KafkaSettings.from_env(env, common.key_prefix)
             ),
+            object_store=ObjectStoreSettings.from_env(env),
+            media=MediaSettings.from_env(env),
         )
 
 

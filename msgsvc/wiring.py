@@ -29,6 +29,11 @@ from msgsvc.effects import Effects
 from msgsvc.group_receipts import GroupReceipts
 from msgsvc.groups import MAX_CHANNEL_MEMBERS, MAX_GROUP_MEMBERS, Groups
 from msgsvc.history import HistoryReader
+from msgsvc.media.objects import ObjectStore
+from msgsvc.media.service import MediaService
+from msgsvc.media.settings import MediaSettings
+from msgsvc.media.store import PostgresMediaStore
+from msgsvc.media.sweeper import MediaSweeper
 from msgsvc.message_log import MessageLog
 from msgsvc.messaging import Messaging
 from msgsvc.push_settings import PushSettings
@@ -59,6 +64,7 @@ class Msgsvc:
     journal: RouteJournal
     recovery: RouteRecovery
     devices: DeviceCheck  # told of removals, so it forgets them at once
+    media_sweeper: MediaSweeper
 
 
 def build(
@@ -73,6 +79,8 @@ def build(
     router: Router,
     tasks: TaskGroup,
     log: MessageLog,
+    objects: ObjectStore,
+    media_settings: MediaSettings | None = None,
     legacy_claims: LegacyClaims = LegacyClaims.READ,
     max_sync_conversations: int = MAX_SYNC_CONVERSATIONS,
     max_group_members: int = MAX_GROUP_MEMBERS,
@@ -111,6 +119,12 @@ def build(
     access = Access(directory)
     accounts = Accounts(account_store, Revocations(redis_client, key_prefix), clock)
     summarizer = Summarizer(directory, messages)
+    media_settings = media_settings or MediaSettings()
+    media_store = observed(
+        PostgresMediaStore(pg_pool), store="postgresql", component="media", tracing=tracing
+    )
+    objects = observed(objects, store="s3", component="media", tracing=tracing)
+    media = MediaService(store=media_store, objects=objects, settings=media_settings, clock=clock)
     group_receipts = GroupReceipts(
         access=access, directory=directory, messages=messages, router=router
     )
@@ -125,6 +139,7 @@ def build(
             journal=journal,
             log=log,
             budgets=budgets,
+            media=media,
         ),
         history=HistoryReader(access, messages, clock),
         sync=SyncReader(
@@ -152,6 +167,7 @@ def build(
         group_receipts=group_receipts,
         effects=Effects(router, journal, tasks, group_receipts),
         push_settings=PushSettings(accounts, access, PostgresMutes(pg_pool), clock),
+        media=media,
     )
     return Msgsvc(
         messaging=messaging,
@@ -162,4 +178,5 @@ def build(
         journal=journal,
         recovery=RouteRecovery(journal, directory, messages, router, clock, group_store, log),
         devices=devices,
+        media_sweeper=MediaSweeper(media_store, objects, media_settings, clock),
     )

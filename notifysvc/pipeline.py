@@ -76,6 +76,24 @@ CHECK_RETRY_S = 2.0
 MAX_PUSH_AGE_S = DEFAULT_TTL_S
 
 
+_MEDIA_LABELS: dict[int, str] = {
+    common_pb2.MESSAGE_KIND_IMAGE: "📷 Photo",
+    common_pb2.MESSAGE_KIND_VIDEO: "🎥 Video",
+    common_pb2.MESSAGE_KIND_VOICE: "🎤 Voice message",
+    common_pb2.MESSAGE_KIND_DOCUMENT: "📄 Document",
+}
+_PREVIEWED = frozenset({common_pb2.MESSAGE_KIND_TEXT, *_MEDIA_LABELS})
+
+
+def media_preview(row: StoredMessage) -> str:
+    """A text's words; for media, what it is and its caption, never the media."""
+    caption = row.body.decode("utf-8", errors="replace")
+    label = _MEDIA_LABELS.get(row.kind)
+    if label is None:
+        return caption
+    return f"{label}: {caption}" if caption.strip() else label
+
+
 class JobSource(Protocol):
     async def batch(self, max_records: int, timeout_s: float) -> list[LogRecord]: ...
 
@@ -425,9 +443,9 @@ class PushPipeline:
             log.warning("previews unavailable", extra={"fields": {"error": repr(exc)}})
             return {}
         return {
-            (row.conversation_id, row.message_id): row.body.decode("utf-8", errors="replace")
+            (row.conversation_id, row.message_id): media_preview(row)
             for row in rows
-            if row is not None and row.kind == common_pb2.MESSAGE_KIND_TEXT
+            if row is not None and row.kind in _PREVIEWED
         }
 
     async def _send(self, plan: _Plan) -> None:

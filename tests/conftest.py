@@ -24,6 +24,7 @@ from chatmesh.isolation import IsolatedStores, isolated_stores
 from chatmesh.kafka_io import KafkaSettings, LogProducer, ensure_topic, topic_name
 from chatmesh.mesh.credentials import MeshTls
 from chatmesh.mesh.pki import issue_local_mesh
+from msgsvc.media.objects import S3ObjectStore, s3_object_store
 from msgsvc.message_log import KafkaMessageLog
 from msgsvc.storage.messages import CassandraMessageStore
 
@@ -128,3 +129,10 @@ async def add_users(
         "INSERT INTO devices (user_id, device_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         [(u, d) for u in user_ids for d in devices],
     )
+
+
+@pytest.fixture
+async def media_objects(stores: Stores) -> AsyncIterator[S3ObjectStore]:
+    """The run's bucket in the local object store, as msgsvc reaches it."""
+    async with s3_object_store(stores.object_store) as objects:
+        yield objects

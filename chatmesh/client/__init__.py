@@ -7,12 +7,15 @@
 - ``Connection`` (``connection``): one WebSocket with replies matched to
   requests; ``tls_context`` trusts a CA file for ``wss://`` edges.
 - ``Device`` (``device``): ``ClientProtocol`` over reconnecting WebSockets.
+- ``upload_media`` / ``download_media`` (``media``): media bytes to and from
+  the object store through the URLs the server signs.
 
 ``python -m chatmesh.client USER DEVICE`` chats by hand through it.
 """
 
 from chatmesh.client.connection import Connection, NoHello, text_send, tls_context
 from chatmesh.client.device import Device
+from chatmesh.client.media import MediaError, download_media, download_url, upload_media
 from chatmesh.client.protocol import (
     ChannelActivity,
     ClientOptions,
@@ -38,6 +41,7 @@ __all__ = [
     "Device",
     "Event",
     "FrameReceived",
+    "MediaError",
     "MessageAdded",
     "MessageStore",
     "NoHello",
@@ -50,8 +54,11 @@ __all__ = [
     "SyncResult",
     "SyncRun",
     "WatermarkChanged",
+    "download_media",
+    "download_url",
     "run_sync",
     "send_key",
     "text_send",
     "tls_context",
+    "upload_media",
 ]

@@ -124,6 +124,27 @@ class Device:
         self._wake.set()
         return client_msg_id
 
+    def send_media(
+        self,
+        media: common_pb2.MediaAttachment,
+        *,
+        kind: int,
+        to_user: str | None = None,
+        conversation: str | None = None,
+        caption: str = "",
+    ) -> str:
+        """Queues a media message for a completed upload (``upload_media``);
+        returns its client_msg_id. Resent like any message until acked."""
+        client_msg_id = self.protocol.send(
+            to_user=to_user,
+            conversation=conversation,
+            body=caption.encode(),
+            kind=kind,
+            media=media,
+        )
+        self._wake.set()
+        return client_msg_id
+
     async def resync(self) -> bool:
         """Runs a full sync (begun after this call) and returns True once it
         completed; False if sync is off, was refused, or the device stopped."""

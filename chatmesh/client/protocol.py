@@ -65,6 +65,7 @@ class PendingSend:
     kind: int
     body: bytes
     due_at: float = 0.0  # time of the next (re)transmission
+    media: common_pb2.MediaAttachment | None = None
 
 
 # -- events --------------------------------------------------------------------
@@ -199,15 +200,19 @@ class ClientProtocol:
         conversation: str | None = None,
         body: bytes,
         kind: int = common_pb2.MESSAGE_KIND_TEXT,
+        media: common_pb2.MediaAttachment | None = None,
     ) -> str:
         """Puts a message in the outbox and returns its client_msg_id. It is
-        transmitted once connected and caught up."""
+        transmitted once connected and caught up. A media message names a
+        completed upload in ``media`` (``body`` is then its caption)."""
         if (to_user is None) == (conversation is None):
             raise ValueError("name exactly one of to_user, conversation")
         client_msg_id = self._new_client_msg_id()
         if client_msg_id in self.outbox or client_msg_id in self.acked:
             raise ValueError(f"client_msg_id {client_msg_id!r} already used by this device")
-        self.outbox[client_msg_id] = PendingSend(client_msg_id, to_user, conversation, kind, body)
+        self.outbox[client_msg_id] = PendingSend(
+            client_msg_id, to_user, conversation, kind, body, media=media
+        )
         self.stats.sends += 1
         return client_msg_id
 
@@ -384,6 +389,7 @@ class ClientProtocol:
                 client_msg_id=entry.client_msg_id,
                 kind=entry.kind,  # type: ignore[arg-type]
                 body=entry.body,
+                media=entry.media,
             )
             if entry.to_user_id is not None:
                 send.to_user_id = entry.to_user_id

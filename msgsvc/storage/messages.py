@@ -58,7 +58,7 @@ class MessageStore(Protocol):
         ...
 
 
-_COLUMNS = "message_id, sender_user_id, sender_device_id, client_msg_id, kind, body"
+_COLUMNS = "message_id, sender_user_id, sender_device_id, client_msg_id, kind, body, media"
 
 
 class CassandraMessageStore:
@@ -67,7 +67,8 @@ class CassandraMessageStore:
         table = f"{keyspace}.messages"  # qualified: prepared statements must not rely on USE
         self._insert = session.prepare(
             f"INSERT INTO {table} (conversation_id, bucket, message_id, sender_user_id,"
-            " sender_device_id, client_msg_id, kind, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " sender_device_id, client_msg_id, kind, body, media)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
         self._get = session.prepare(
             f"SELECT {_COLUMNS} FROM {table}"
@@ -100,6 +101,7 @@ class CassandraMessageStore:
                 message.client_msg_id,
                 message.kind,
                 message.body,
+                message.media or None,  # no cell at all for a message without media
             ),
             timeout_s=STORE_WRITE_TIMEOUT_S,
         )
@@ -164,5 +166,6 @@ def _message(conversation_id: str, row: object) -> StoredMessage:
         client_msg_id=row.client_msg_id,  # type: ignore[attr-defined]
         kind=row.kind,  # type: ignore[attr-defined]
         body=bytes(row.body or b""),  # type: ignore[attr-defined]
+        media=bytes(row.media or b""),  # type: ignore[attr-defined]
         created_at_ms=snowflake.timestamp_ms(message_id),
     )

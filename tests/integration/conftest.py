@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio as redis
 
 from chatmesh.tasks import TaskGroup
+from msgsvc.media.objects import S3ObjectStore
 from msgsvc.message_log import KafkaMessageLog
 from msgsvc.storage.messages import CassandraMessageStore
 from tests.support.msgsvc_domain import Instance, ManualClock, instance
@@ -26,6 +27,7 @@ async def make_instance(
     key_prefix: str,
     message_store: CassandraMessageStore,
     message_log: KafkaMessageLog,
+    media_objects: S3ObjectStore,
 ) -> AsyncIterator[MakeInstance]:
     """Builds msgsvc instances over this test's stores: same stores, own worker id.
     Routing they started in the background is finished at teardown."""
@@ -40,7 +42,7 @@ async def make_instance(
             key_prefix=key_prefix,
             messages=message_store,
             tasks=tasks,
-            **{"log": message_log, **options},
+            **{"log": message_log, "objects": media_objects, **options},
         )
 
     yield make

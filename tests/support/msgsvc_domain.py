@@ -26,6 +26,9 @@ from msgsvc.budgets import RedisUserBudgets, UserBudgets
 from msgsvc.conversation_list import ConversationLister
 from msgsvc.groups import MAX_GROUP_MEMBERS, Groups
 from msgsvc.history import HistoryReader
+from msgsvc.media.objects import ObjectStore
+from msgsvc.media.service import MediaService
+from msgsvc.media.settings import MediaSettings
 from msgsvc.message_log import MessageLog
 from msgsvc.model import SendCommand, SendOutcome
 from msgsvc.receipts import ReceiptTracker
@@ -147,6 +150,10 @@ class Instance:
     def groups(self) -> Groups:
         return self.service.messaging.groups
 
+    @property
+    def media(self) -> MediaService:
+        return self.service.messaging.media
+
     async def send(
         self,
         sender: str,
@@ -192,8 +199,10 @@ def instance(
     log: MessageLog,
     max_sync_conversations: int = MAX_SYNC_CONVERSATIONS,
     legacy_claims: LegacyClaims = LegacyClaims.READ,
+    objects: ObjectStore,
     max_group_members: int = MAX_GROUP_MEMBERS,
     budgets: UserBudgets | None = None,
+    media_settings: MediaSettings | None = None,
 ) -> Instance:
     """A msgsvc domain over the real stores. Its per-user budgets are the
     real Redis ones, only generous enough for tests that write in bulk,
@@ -214,6 +223,8 @@ def instance(
         max_sync_conversations=max_sync_conversations,
         max_group_members=max_group_members,
         budgets=budgets or bulk_budgets(redis_client, key_prefix),
+        objects=objects,
+        media_settings=media_settings,
     )
     return Instance(ids, service)
 

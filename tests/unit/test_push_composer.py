@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from chatmesh.v1 import common_pb2
+from msgsvc.model import StoredMessage
 from notifysvc.composer import MAX_PREVIEW_CHARS, Missed, compose
+from notifysvc.pipeline import media_preview
 from notifysvc.windows import DeviceWindows
 
 
@@ -55,3 +58,14 @@ def test_a_window_closes_a_fixed_time_after_it_opens() -> None:
     assert windows.cancel("tablet") == [2]
     assert windows.due(20.0) == [("phone", [4])]
     assert len(windows) == 0 and windows.next_close() is None
+
+
+def test_media_is_previewed_by_what_it_is_and_its_caption_never_its_bytes() -> None:
+    def row(kind: int, caption: bytes) -> StoredMessage:
+        return StoredMessage(1, "c", "u", "d", "m", kind, caption, 0, media=b"\x0a\x02id")
+
+    assert media_preview(row(common_pb2.MESSAGE_KIND_IMAGE, b"")) == "📷 Photo"
+    assert media_preview(row(common_pb2.MESSAGE_KIND_VOICE, b"  ")) == "🎤 Voice message"
+    document = row(common_pb2.MESSAGE_KIND_DOCUMENT, b"Q3 plan")
+    assert media_preview(document) == "📄 Document: Q3 plan"
+    assert media_preview(row(common_pb2.MESSAGE_KIND_TEXT, b"hi")) == "hi"
