@@ -18,6 +18,7 @@ from chatmesh.mesh.pki import Principal
 from chatmesh.v1 import (
     directory_service_pb2,
     group_service_pb2,
+    media_service_pb2,
     message_service_pb2,
     presence_service_pb2,
     session_service_pb2,
@@ -56,6 +57,7 @@ def build_policy() -> Mapping[str, Rule]:
     message = _service(message_service_pb2, "MessageService")
     directory = _service(directory_service_pb2, "DirectoryService")
     groups = _service(group_service_pb2, "GroupService")
+    media = _service(media_service_pb2, "MediaService")
     sessions = _service(session_service_pb2, "SessionService")
     presence = _service(presence_service_pb2, "PresenceService")
     health = health_pb2.DESCRIPTOR.services_by_name["Health"]
@@ -69,6 +71,7 @@ def build_policy() -> Mapping[str, Rule]:
         [m for m in _methods(message) if not m.endswith("/Connect")], internal_api
     )
     rules |= dict.fromkeys(_methods(groups), internal_api)
+    rules |= dict.fromkeys(_methods(media), internal_api)
     rules |= dict.fromkeys(_methods(directory), internal_api)
     # Internal teams read presence in bulk; gateways refresh their watchers'.
     rules |= dict.fromkeys(

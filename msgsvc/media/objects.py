@@ -14,15 +14,17 @@ import base64
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
-from types_aiobotocore_s3 import S3Client
 
 from chatmesh.errors import Unavailable
 from chatmesh.object_store import ObjectStoreSettings
+
+if TYPE_CHECKING:  # the stubs are a development dependency, absent from the image
+    from types_aiobotocore_s3 import S3Client
 
 # A store that does not answer fails the one request fast; the caller (a
 # client, the sweeper) retries, rather than botocore holding a frame.

@@ -34,6 +34,7 @@ SERVICES: dict[str, dict[str, list[str]]] = {
             "SetConversationMute",
         ],
         "chatmesh.v1.GroupService": ["CreateGroup", "ChangeGroup", "GetGroup"],
+        "chatmesh.v1.MediaService": ["CreateUpload", "CompleteUpload", "GetDownloadUrl"],
     },
     "sessionsvc": {
         "chatmesh.v1.SessionService": [
