@@ -416,7 +416,8 @@ async def test_bad_media_in_a_send_is_refused_and_nothing_is_stored(
         ),
         (IMAGE, common_pb2.MediaAttachment(media_id="no such id"), "MEDIA_NOT_FOUND"),
         (IMAGE, common_pb2.MediaAttachment(media_id="x" * 500), "MEDIA_NOT_FOUND"),
-        (IMAGE, common_pb2.MediaAttachment(), "MISSING_MEDIA_ID"),
+        (IMAGE, common_pb2.MediaAttachment(), "MISSING_MEDIA"),
+        (IMAGE, common_pb2.MediaAttachment(width=3), "MISSING_MEDIA_ID"),
     ]
     for kind, media, reason in cases:
         with pytest.raises(ChatmeshError) as refused:
