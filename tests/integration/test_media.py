@@ -5,6 +5,7 @@ and down with plain HTTP, the way a client sends them, never with the SDK."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import time
 
@@ -18,14 +19,15 @@ from chatmesh.errors import (
     InvalidArgument,
     NotFound,
     ResourceExhausted,
+    Unavailable,
 )
 from chatmesh.v1 import client_pb2, common_pb2
 from msgsvc.media.limits import MiB
-from msgsvc.media.objects import S3ObjectStore
+from msgsvc.media.objects import S3ObjectStore, s3_object_store
 from msgsvc.media.service import object_key
 from msgsvc.media.settings import MediaSettings
 from msgsvc.model import SendCommand, SendOutcome
-from tests.conftest import add_users, unique
+from tests.conftest import Stores, add_users, unique
 from tests.integration.conftest import MakeInstance
 from tests.support.msgsvc_domain import Instance, ManualClock
 
@@ -539,3 +541,23 @@ async def test_the_sweep_deletes_abandoned_uploads_and_spares_sent_ones(
     assert await media_objects.head(object_key(unsent)) is None
     assert await media_objects.head(object_key(sent_id)) is not None
     assert await download(node, http, ben, sent_id, sent.message.conversation_id) == PNG + b"d"
+
+
+async def test_an_unreachable_object_store_fails_media_as_retryable_and_nothing_else(
+    make_instance: MakeInstance, clock: ManualClock, people: list[str], stores: Stores
+) -> None:
+    ann, ben, *_ = people
+    nowhere = dataclasses.replace(
+        stores.object_store, endpoint="http://127.0.0.1:9", public_endpoint="http://127.0.0.1:9"
+    )
+    async with s3_object_store(nowhere) as objects:
+        cut_off = make_instance(64, clock, objects=objects)
+        # Signing needs no store: the URL is handed out, and fails only when used.
+        upload = await cut_off.media.create_upload(ann, declare(PNG))
+        assert upload.upload_url.startswith("http://127.0.0.1:9/")
+        with pytest.raises(Unavailable) as refused:
+            await cut_off.media.complete_upload(ann, upload.media_id)
+        assert refused.value.reason == "OBJECT_STORE_UNAVAILABLE"
+        # Text messages do not depend on it.
+        sent = await cut_off.send(ann, to_user=ben, client_msg_id=unique("m"))
+        assert sent.message.message_id
