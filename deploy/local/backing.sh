@@ -801,6 +801,13 @@ $(tail -n 40 "$SEAWEED_LOG" 2>/dev/null)"
 
 s3_start() {
     mkdir -p "$SEAWEED_DIR/data" "$SEAWEED_DIR/logs"
+    # The master keeps its state per port (data/m<port>) and the volumes
+    # belong to the cluster it made first: under another master port, weed
+    # would make a new cluster that grows no volumes, and every write hangs.
+    local other
+    other=$(find "$SEAWEED_DIR/data" -mindepth 1 -maxdepth 1 -type d -name 'm[0-9]*' \
+        ! -name "m$S3_MASTER_PORT" -printf '%f\n' | head -n 1)
+    [[ -z "$other" ]] || die "the data in ${SEAWEED_DIR#"$ROOT/"}/data is a SeaweedFS cluster whose master used port ${other#m}; run with CHATMESH_S3_MASTER_PORT=${other#m}, or remove ${SEAWEED_DIR#"$ROOT/"} to start empty"
     # Written at every start, so the identity is always the one above.
     printf '{"identities":[{"name":"local","credentials":[{"accessKey":"%s","secretKey":"%s"}],"actions":["Admin","Read","Write","List","Tagging"]}]}\n' \
         "$S3_ACCESS_KEY" "$S3_SECRET_KEY" >"$SEAWEED_DIR/s3.json"
