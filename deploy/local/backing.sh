@@ -799,6 +799,11 @@ $(tail -n 40 "$SEAWEED_LOG" 2>/dev/null)"
     return 1
 }
 
+s3_port_free() {  # PORT WHAT: dies if something listens on PORT
+    port_open "$1" || return 0
+    die "port $1 ($2) is taken by another process $(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'users:.*' || true)"
+}
+
 s3_start() {
     mkdir -p "$SEAWEED_DIR/data" "$SEAWEED_DIR/logs"
     # The master keeps its state per port (data/m<port>) and the volumes
@@ -808,6 +813,14 @@ s3_start() {
     other=$(find "$SEAWEED_DIR/data" -mindepth 1 -maxdepth 1 -type d -name 'm[0-9]*' \
         ! -name "m$S3_MASTER_PORT" -printf '%f\n' | head -n 1)
     [[ -z "$other" ]] || die "the data in ${SEAWEED_DIR#"$ROOT/"}/data is a SeaweedFS cluster whose master used port ${other#m}; run with CHATMESH_S3_MASTER_PORT=${other#m}, or remove ${SEAWEED_DIR#"$ROOT/"} to start empty"
+    # Eight ports, four of them named nowhere (the gRPC ones): say which is
+    # taken rather than leave it to weed's log.
+    local part name port
+    for part in "master:$S3_MASTER_PORT" "volume:$S3_VOLUME_PORT" "filer:$S3_FILER_PORT" "S3:$S3_PORT"; do
+        name=${part%:*} port=${part#*:}
+        s3_port_free "$port" "SeaweedFS $name"
+        s3_port_free "$((port + 10000))" "SeaweedFS $name gRPC"
+    done
     # Written at every start, so the identity is always the one above.
     printf '{"identities":[{"name":"local","credentials":[{"accessKey":"%s","secretKey":"%s"}],"actions":["Admin","Read","Write","List","Tagging"]}]}\n' \
         "$S3_ACCESS_KEY" "$S3_SECRET_KEY" >"$SEAWEED_DIR/s3.json"
