@@ -68,6 +68,8 @@ from chatmesh.mesh.pki import (
     issue_local_edge,
     issue_local_mesh,
 )
+from chatmesh.object_store import ObjectStoreSettings
+from chatmesh.s3_client import ensure_bucket, object_store_client
 from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
 from chatmesh.settings import DEFAULT_PG_DSN, DEFAULT_REDIS_URL, CassandraSettings
 from notifysvc.providers.local.keys import (
@@ -168,6 +170,10 @@ class ClusterConfig:
     pg_dsn: str = DEFAULT_PG_DSN
     redis_url: str = DEFAULT_REDIS_URL
     kafka_bootstrap: str = DEFAULT_BOOTSTRAP
+    # msgsvc's media; its bucket is created if missing.
+    object_store: ObjectStoreSettings = field(
+        default_factory=lambda: ObjectStoreSettings.from_env(os.environ)
+    )
     ports: Ports = Ports()
     python: str = sys.executable
     # A private redis-server on ``ports.redis`` (data under ``workdir/redis``)
@@ -206,6 +212,7 @@ class ClusterConfig:
             pg_dsn=stores.pg_dsn,
             redis_url=stores.redis_url,
             kafka_bootstrap=stores.kafka_bootstrap,
+            object_store=stores.object_store,
             ports=Ports.free(msgsvc_instances=msgsvc_instances, fanout_workers=fanout_workers),
             own_redis=own_redis,
             own_kafka=own_kafka,
@@ -362,6 +369,7 @@ class LocalCluster:
             self._create_redis_users()
         asyncio.run(migrate_postgres(self.config.pg_dsn))
         migrate_cassandra(self.config.cassandra)
+        asyncio.run(_ensure_bucket(self.config.object_store))
 
     def _redis_user_specs(self) -> list[list[str]]:
         prefix = self.config.key_prefix
@@ -585,6 +593,12 @@ class LocalCluster:
             # Nor one inherited from this shell: a service without a Redis
             # user must not come to depend on Redis unnoticed.
             del env["CHATMESH_REDIS_URL"]
+        # Only msgsvc keeps media, so only it gets the store and its keys.
+        for key, value in c.object_store.to_env().items():
+            if _mesh_identity(name) == "msgsvc":
+                env[key] = value
+            else:
+                env.pop(key, None)
         env.update(LOCAL_ADDRESS_HANDSHAKES)
         env.update(c.env)
         self.ops_ports[name] = free_port()
@@ -688,6 +702,11 @@ class LocalCluster:
                 self.client_tls("ops"), f"127.0.0.1:{p.gateway_grpc[index]}", "gateway"
             )
         return _grpc_serving(self.client_tls("ops"), self.grpc_addr(name), _mesh_identity(name))
+
+
+async def _ensure_bucket(settings: ObjectStoreSettings) -> None:
+    async with object_store_client(settings) as client:
+        await ensure_bucket(client, settings.bucket)
 
 
 def _http_ok(url: str) -> bool:
@@ -875,6 +894,8 @@ def _up(args: argparse.Namespace) -> None:
             + f"  sessionsvc gRPC:  127.0.0.1:{p.sessionsvc}\n"
             f"  presencesvc gRPC: 127.0.0.1:{p.presencesvc}\n"
             f"  notifysvc gRPC:   127.0.0.1:{p.notifysvc}\n"
+            f"  object store:     {cluster.config.object_store.endpoint}"
+            f" (S3, bucket {cluster.config.object_store.bucket})\n"
             f"  Envoy admin:      http://127.0.0.1:{p.edge_admin}/\n"
             f"  push providers:   http://127.0.0.1:{p.push.control}/pushes"
             " (what reached the local FCM, APNs and Web Push)\n"

@@ -1,8 +1,9 @@
 """Throwaway stores for one run of the tests or a benchmark.
 
 Each run gets its own PostgreSQL database, Cassandra keyspace, Redis key
-prefix and Kafka topics (named under that prefix), migrated to the current
-schema and dropped afterwards, so runs never see each other's data.
+prefix, Kafka topics (named under that prefix) and object store bucket,
+migrated to the current schema and dropped afterwards, so runs never see each
+other's data.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import asyncpg
 from chatmesh import cassandra_io
 from chatmesh.kafka_io import DEFAULT_BOOTSTRAP, delete_topics_with_prefix, topic_name
 from chatmesh.kafka_security import KafkaSecurity
+from chatmesh.object_store import ObjectStoreSettings
+from chatmesh.s3_client import delete_bucket, ensure_bucket, object_store_client
 from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
 from chatmesh.settings import DEFAULT_PG_DSN, DEFAULT_REDIS_URL, CassandraSettings
 
@@ -33,6 +36,7 @@ class IsolatedStores:
     cassandra: CassandraSettings
     kafka_bootstrap: str
     kafka_security: KafkaSecurity
+    object_store: ObjectStoreSettings  # the run's own bucket
 
 
 async def _admin(dsn: str, statement: str) -> None:
@@ -41,6 +45,21 @@ async def _admin(dsn: str, statement: str) -> None:
         await conn.execute(statement)
     finally:
         await conn.close()
+
+
+def bucket_name(run_id: str) -> str:
+    """A valid S3 bucket name: 3 to 63 lower-case letters, digits and hyphens."""
+    return f"chatmesh-{run_id}".lower()
+
+
+async def _create_bucket(settings: ObjectStoreSettings) -> None:
+    async with object_store_client(settings) as client:
+        await ensure_bucket(client, settings.bucket)
+
+
+async def _drop_bucket(settings: ObjectStoreSettings) -> None:
+    async with object_store_client(settings) as client:
+        await delete_bucket(client, settings.bucket)
 
 
 def with_database(dsn: str, database: str) -> str:
@@ -60,9 +79,11 @@ def isolated_stores(kind: str = "t") -> Iterator[IsolatedStores]:
     cassandra = replace(CassandraSettings.from_env(os.environ), keyspace=f"chatmesh_{run_id}")
     kafka_bootstrap = os.environ.get("CHATMESH_KAFKA_BOOTSTRAP", DEFAULT_BOOTSTRAP)
     kafka_security = KafkaSecurity.from_env(os.environ)
+    object_store = replace(ObjectStoreSettings.from_env(os.environ), bucket=bucket_name(run_id))
     try:
         asyncio.run(migrate_postgres(pg_dsn))
         migrate_cassandra(cassandra)
+        asyncio.run(_create_bucket(object_store))
         yield IsolatedStores(
             run_id=run_id,
             pg_dsn=pg_dsn,
@@ -71,6 +92,7 @@ def isolated_stores(kind: str = "t") -> Iterator[IsolatedStores]:
             cassandra=cassandra,
             kafka_bootstrap=kafka_bootstrap,
             kafka_security=kafka_security,
+            object_store=object_store,
         )
     finally:
         # The run's topics (named under its key prefix) go too.
@@ -85,3 +107,4 @@ def isolated_stores(kind: str = "t") -> Iterator[IsolatedStores]:
             session.execute(f"DROP KEYSPACE IF EXISTS {cassandra.keyspace}", timeout=60)
         finally:
             cluster.shutdown()
+        asyncio.run(_drop_bucket(object_store))

@@ -45,6 +45,17 @@ class ObjectStoreSettings:
             secret_access_key=env_str(env, "S3_SECRET_ACCESS_KEY", LOCAL_SECRET_ACCESS_KEY),
         )
 
+    def to_env(self) -> dict[str, str]:
+        """The variables ``from_env`` reads, for a child process."""
+        return {
+            "CHATMESH_S3_ENDPOINT": self.endpoint,
+            "CHATMESH_S3_PUBLIC_ENDPOINT": self.public_endpoint,
+            "CHATMESH_S3_REGION": self.region,
+            "CHATMESH_S3_BUCKET": self.bucket,
+            "CHATMESH_S3_ACCESS_KEY_ID": self.access_key_id,
+            "CHATMESH_S3_SECRET_ACCESS_KEY": self.secret_access_key,
+        }
+
     def redacted(self) -> dict[str, str]:
         """For logs: everything but the secret."""
         return {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Local backing stores for chatmesh: Redis, PostgreSQL, Cassandra and Kafka,
-# each a private instance on 127.0.0.1 with all of its data under the repo's
-# git-ignored .local/ folder.
+# Local backing stores for chatmesh: Redis, PostgreSQL, Cassandra, Kafka and
+# an S3-compatible object store (SeaweedFS), each a private instance on
+# 127.0.0.1 with all of its data under the repo's git-ignored .local/ folder.
 #
 #   deploy/local/backing.sh up      install what is missing, start what is not
 #                                   running, wait until each really answers,
@@ -11,7 +11,7 @@
 #
 # Ports (other code depends on these defaults; override with the same names):
 #   CHATMESH_REDIS_PORT=16379  CHATMESH_PG_PORT=15432  CHATMESH_CASSANDRA_PORT=19042
-#   CHATMESH_KAFKA_PORT=19092
+#   CHATMESH_KAFKA_PORT=19092  CHATMESH_S3_PORT=18333
 # Less important knobs:
 #   CHATMESH_CASSANDRA_STORAGE_PORT=17000  inter-node port (nothing else uses it)
 #   CHATMESH_CASSANDRA_JMX_PORT=17199      JMX on 127.0.0.1; set to "" to turn JMX off
@@ -20,9 +20,13 @@
 #   CHATMESH_CASSANDRA_JAVA=/path/to/java  JDK 17 (or 11) used for Cassandra 5.0 and Kafka
 #   CHATMESH_KAFKA_CONTROLLER_PORT=19093   KRaft controller listener
 #   CHATMESH_KAFKA_HEAP=512m               -Xms/-Xmx of the Kafka JVM
+#   CHATMESH_S3_MASTER_PORT=19333          SeaweedFS's own parts behind its S3
+#   CHATMESH_S3_VOLUME_PORT=18080          gateway; each also takes its port
+#   CHATMESH_S3_FILER_PORT=18888           + 10000 for gRPC
 #
 # Meant to be run as root (CI and the dev machines are root): it apt-get
-# installs redis-server / postgresql / a JDK / maven when missing, and runs
+# installs redis-server / postgresql / a JDK / maven when missing, builds
+# SeaweedFS's `weed` with deploy/local/tools.sh (Go) when missing, and runs
 # PostgreSQL as the `postgres` OS user because postgres refuses to run as root.
 # It is idempotent: a second `up` with everything running takes a few seconds.
 set -euo pipefail
@@ -48,6 +52,14 @@ KAFKA_PORT="${CHATMESH_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${CHATMESH_KAFKA_CONTROLLER_PORT:-19093}"
 KAFKA_HEAP="${CHATMESH_KAFKA_HEAP:-512m}"
 KAFKA_TIMEOUT=120
+S3_PORT="${CHATMESH_S3_PORT:-18333}"
+S3_MASTER_PORT="${CHATMESH_S3_MASTER_PORT:-19333}"
+S3_VOLUME_PORT="${CHATMESH_S3_VOLUME_PORT:-18080}"
+S3_FILER_PORT="${CHATMESH_S3_FILER_PORT:-18888}"
+S3_TIMEOUT=60
+# The store's only identity; chatmesh/object_store.py has the same defaults.
+S3_ACCESS_KEY=chatmesh-local
+S3_SECRET_KEY=chatmesh-local-secret
 
 REDIS_DIR="$LOCAL/redis"
 PG_DIR="$LOCAL/postgres"            # owned by the postgres OS user
@@ -67,6 +79,12 @@ KAFKA_LOG="$KAFKA_DIR/logs/server.log"
 KAFKA_CLASSPATH="$KAFKA_DIR/classpath.txt"
 KAFKA_CLASSPATH_STAMP="$KAFKA_DIR/classpath.pom.sha256"
 KAFKA_START_NOTE=""
+
+WEED="$LOCAL/bin/weed"                  # built by deploy/local/tools.sh seaweedfs
+SEAWEED_DIR="$LOCAL/seaweedfs"
+SEAWEED_PIDFILE="$SEAWEED_DIR/weed.pid"
+SEAWEED_LOG="$SEAWEED_DIR/logs/weed.log"
+S3_START_NOTE=""
 
 # Set by cassandra_up / cassandra_resolve for the summary line.
 CASSANDRA_START_NOTE=""
@@ -718,6 +736,171 @@ kafka_down() {
 }
 
 # ---------------------------------------------------------------------------
+# SeaweedFS (the S3-compatible object store)
+# ---------------------------------------------------------------------------
+# One `weed server` process runs SeaweedFS's master, volume server, filer and
+# S3 gateway. No Debian package and no release download here: the binary is
+# built from source through the Go module proxy by deploy/local/tools.sh
+# (about five minutes the first time) and cached in .local/bin.
+
+s3_pid() {  # pid of our weed server if it is alive, else fails
+    local pid
+    pid=$(cat "$SEAWEED_PIDFILE" 2>/dev/null) || return 1
+    [[ -n "$pid" ]] && grep -qa -- '-s3.config=' "/proc/$pid/cmdline" 2>/dev/null || return 1
+    printf '%s' "$pid"
+}
+
+# The S3 gateway's own health check, over bash /dev/tcp like port_open.
+s3_healthz() {
+    timeout 3 bash -c '
+        exec 3<>/dev/tcp/127.0.0.1/'"$S3_PORT"' || exit 1
+        printf "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" >&3
+        IFS= read -r status <&3
+        [[ $status == "HTTP/1."?" 200 "* ]]' 2>/dev/null
+}
+
+S3_PYTHON=""
+s3_find_python() {
+    local p
+    for p in "$ROOT/.venv/bin/python" python3; do
+        if "$p" -c 'import botocore' >/dev/null 2>&1; then S3_PYTHON="$p"; return; fi
+    done
+    S3_PYTHON=""
+}
+
+# A signed request (ListBuckets) as the local identity: proves the gateway
+# has loaded s3.json, not only that it listens.
+s3_signed_request() {
+    "$S3_PYTHON" - "http://127.0.0.1:$S3_PORT" "$S3_ACCESS_KEY" "$S3_SECRET_KEY" 2>/dev/null <<'PY'
+import sys
+import botocore.session
+from botocore.config import Config
+endpoint, key, secret = sys.argv[1:4]
+config = Config(signature_version="s3v4", s3={"addressing_style": "path"},
+                connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 1})
+client = botocore.session.get_session().create_client(
+    "s3", endpoint_url=endpoint, region_name="us-east-1",
+    aws_access_key_id=key, aws_secret_access_key=secret, config=config)
+client.list_buckets()
+PY
+}
+
+s3_ready() {
+    s3_healthz || return 1
+    [[ -n "$S3_PYTHON" ]] || s3_find_python
+    # No botocore yet (the venv may still be being installed): health only.
+    [[ -z "$S3_PYTHON" ]] || s3_signed_request
+}
+
+s3_ready_or_dead() {
+    s3_ready && return 0
+    s3_pid >/dev/null || die "weed exited during startup; tail of $SEAWEED_LOG:
+$(tail -n 40 "$SEAWEED_LOG" 2>/dev/null)"
+    return 1
+}
+
+s3_port_free() {  # PORT WHAT: dies if something listens on PORT
+    port_open "$1" || return 0
+    die "port $1 ($2) is taken by another process $(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'users:.*' || true)"
+}
+
+s3_start() {
+    mkdir -p "$SEAWEED_DIR/data" "$SEAWEED_DIR/logs"
+    # The master keeps its state per port (data/m<port>) and the volumes
+    # belong to the cluster it made first: under another master port, weed
+    # would make a new cluster that grows no volumes, and every write hangs.
+    local other
+    other=$(find "$SEAWEED_DIR/data" -mindepth 1 -maxdepth 1 -type d -name 'm[0-9]*' \
+        ! -name "m$S3_MASTER_PORT" -printf '%f\n' | head -n 1)
+    [[ -z "$other" ]] || die "the data in ${SEAWEED_DIR#"$ROOT/"}/data is a SeaweedFS cluster whose master used port ${other#m}; run with CHATMESH_S3_MASTER_PORT=${other#m}, or remove ${SEAWEED_DIR#"$ROOT/"} to start empty"
+    # Eight ports, four of them named nowhere (the gRPC ones): say which is
+    # taken rather than leave it to weed's log.
+    local part name port
+    for part in "master:$S3_MASTER_PORT" "volume:$S3_VOLUME_PORT" "filer:$S3_FILER_PORT" "S3:$S3_PORT"; do
+        name=${part%:*} port=${part#*:}
+        s3_port_free "$port" "SeaweedFS $name"
+        s3_port_free "$((port + 10000))" "SeaweedFS $name gRPC"
+    done
+    # Written at every start, so the identity is always the one above.
+    printf '{"identities":[{"name":"local","credentials":[{"accessKey":"%s","secretKey":"%s"}],"actions":["Admin","Read","Write","List","Tagging"]}]}\n' \
+        "$S3_ACCESS_KEY" "$S3_SECRET_KEY" >"$SEAWEED_DIR/s3.json"
+    log "s3: starting SeaweedFS on $S3_PORT (log: ${SEAWEED_LOG#"$ROOT/"})"
+    : >"$SEAWEED_LOG"
+    # Each bucket is a SeaweedFS collection with volumes of its own, and the
+    # master grows 7 volumes at a time for a new one: growing one at a time
+    # and allowing 100 lets the tests' per-run buckets coexist. Also: no
+    # pre-stop pause (no load balancer to drain), no usage reports to
+    # SeaweedFS's telemetry server, no Iceberg or Lance listeners (two fewer
+    # ports to collide), and a write to a missing bucket fails as on S3.
+    # Run from its folder: weed reads master.toml / filer.toml from ".".
+    (cd "$SEAWEED_DIR" && export WEED_MASTER_VOLUME_GROWTH_COPY_1=1 &&
+        exec setsid nohup "$WEED" -logtostderr=true server -dir="$SEAWEED_DIR/data" \
+        -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+        -master.port="$S3_MASTER_PORT" -master.telemetry=false \
+        -volume.port="$S3_VOLUME_PORT" -volume.max=100 -volume.preStopSeconds=0 \
+        -filer -filer.port="$S3_FILER_PORT" \
+        -s3 -s3.port="$S3_PORT" -s3.config="$SEAWEED_DIR/s3.json" \
+        -s3.port.iceberg=0 -s3.port.lance=0 -s3.autoCreateBucket=false \
+        >"$SEAWEED_LOG" 2>&1 </dev/null) 9>&- &
+    local pid=$!
+    echo "$pid" >"$SEAWEED_PIDFILE"
+    wait_until 10 "weed to launch" eval \
+        'grep -qa -- -s3.config= /proc/'"$pid"'/cmdline 2>/dev/null || [[ ! -s /proc/'"$pid"'/cmdline ]]' || true
+}
+
+s3_up() {
+    if [[ ! -x "$WEED" ]]; then
+        log "s3: building weed (SeaweedFS) with deploy/local/tools.sh, about five minutes"
+        bash "$SCRIPT_DIR/tools.sh" seaweedfs >&2 || die "could not build weed (needs Go >= 1.26)"
+    fi
+    s3_find_python
+    if s3_pid >/dev/null || port_open "$S3_PORT"; then
+        if s3_ready; then
+            log "s3: already answering on $S3_PORT, reusing it"
+            S3_START_NOTE="reused (already running)"
+            return
+        fi
+        s3_pid >/dev/null ||
+            die "something listens on $S3_PORT but is not a working S3 gateway, and not ours"
+        log "s3: our weed (pid $(s3_pid)) is still starting, waiting for it"
+        wait_until "$S3_TIMEOUT" "the S3 gateway on $S3_PORT" s3_ready_or_dead ||
+            die "the S3 gateway is not ready after ${S3_TIMEOUT}s"
+        S3_START_NOTE="was already starting"
+        return
+    fi
+    local t0; t0=$(now_ms)
+    s3_start
+    wait_until "$S3_TIMEOUT" "the S3 gateway on $S3_PORT" s3_ready_or_dead ||
+        die "the S3 gateway is not ready after ${S3_TIMEOUT}s; tail of $SEAWEED_LOG:
+$(tail -n 40 "$SEAWEED_LOG" 2>/dev/null)"
+    S3_START_NOTE="started in $(since "$t0") s"
+    log "s3: $S3_START_NOTE"
+}
+
+s3_down() {
+    local pid
+    if pid=$(s3_pid); then
+        # TERM stops the parts in turn. It takes ~17 s: the filer waits out a
+        # last flush of its metadata change log to the volume server, which
+        # has stopped already (the objects and the filer's store are closed
+        # cleanly before).
+        log "s3: stopping pid $pid"
+        kill -TERM "$pid"
+        if ! wait_until 60 "weed to exit" eval '! kill -0 '"$pid"' 2>/dev/null'; then
+            log "s3: still alive after 60 s, sending KILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        rm -f "$SEAWEED_PIDFILE"
+        log "s3: stopped"
+    elif port_open "$S3_PORT"; then
+        log "s3: something listens on $S3_PORT but it is not our weed; left alone"
+    else
+        rm -f "$SEAWEED_PIDFILE"
+        log "s3: not running"
+    fi
+}
+
+# ---------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------
 
@@ -728,6 +911,8 @@ print_addresses() {
     printf 'cassandra  %s, version %s\n' "$CASSANDRA_START_NOTE" "$CASSANDRA_VERSION"
     printf 'kafka      127.0.0.1:%s\n' "$KAFKA_PORT"
     printf 'kafka      %s\n' "$KAFKA_START_NOTE"
+    printf 's3         http://127.0.0.1:%s (access key %s)\n' "$S3_PORT" "$S3_ACCESS_KEY"
+    printf 's3         %s\n' "$S3_START_NOTE"
 }
 
 # up/down take a lock so two concurrent calls (say, two CI steps) do not both
@@ -746,11 +931,13 @@ cmd_up() {
     pg_up
     cassandra_up
     kafka_up
+    s3_up
     print_addresses
 }
 
 cmd_down() {
     take_lock
+    s3_down
     kafka_down
     cassandra_down
     pg_down
@@ -778,6 +965,12 @@ cmd_status() {
     elif kafka_pid >/dev/null; then state=starting; all=1
     else state=down; all=1; fi
     printf 'kafka      %-5s 127.0.0.1:%s\n' "$state" "$KAFKA_PORT"
+
+    s3_find_python
+    if s3_ready; then state=up
+    elif s3_pid >/dev/null; then state=starting; all=1
+    else state=down; all=1; fi
+    printf 's3         %-5s http://127.0.0.1:%s\n' "$state" "$S3_PORT"
     return "$all"
 }
 

@@ -10,7 +10,9 @@ from `bash deploy/local/tools.sh`.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import json
 import re
 from urllib.parse import urlsplit
 
@@ -137,7 +139,14 @@ CONFIG_KEYS = {
     "CHATMESH_MESSAGE_TOPIC_REPLICATION",
     "CHATMESH_PUSH_TOPIC",
     "CHATMESH_PUSH_TOPIC_PARTITIONS",
+    "CHATMESH_S3_ENDPOINT",
+    "CHATMESH_S3_PUBLIC_ENDPOINT",
+    "CHATMESH_S3_REGION",
+    "CHATMESH_S3_BUCKET",
 }
+# The object store's keys: msgsvc's own Secret, nobody else's.
+S3_SECRET = "s3-msgsvc"
+S3_KEYS = ("CHATMESH_S3_ACCESS_KEY_ID", "CHATMESH_S3_SECRET_ACCESS_KEY")
 PUSH_SECRET = "push-providers"
 PUSH_DIR = "/var/run/chatmesh/push"
 # Each provider's settings: the files notifysvc reads at start, then the rest.
@@ -785,9 +794,11 @@ EXTERNAL_CALLS = {("notifysvc", INTERNET, HTTPS_PORT)}
 # Internal teams' tools call the public internal API (chatmesh/mesh/policy.py).
 INTERNAL_API = {("msgsvc", GRPC_SERVICES["msgsvc"]), ("presencesvc", GRPC_SERVICES["presencesvc"])}
 MESSAGE_STORES = {"redis", "cassandra", "postgres", "kafka"}
+# The object store, by the name of its dev workload (any S3 in prod).
+OBJECT_STORE = "seaweedfs"
 STORES_USED = {
     "gateway": {"redis"},
-    "msgsvc": MESSAGE_STORES,
+    "msgsvc": MESSAGE_STORES | {OBJECT_STORE},
     "fanout": MESSAGE_STORES,
     "sessionsvc": {"redis"},
     "presencesvc": {"redis", "postgres"},
@@ -885,11 +896,13 @@ def _store_ports(config: dict[str, str]) -> dict[str, int]:
     redis_port = urlsplit(config["CHATMESH_REDIS_URL"]).port
     postgres_port = urlsplit(config["CHATMESH_PG_DSN"]).port
     assert redis_port and postgres_port
+    s3 = urlsplit(config["CHATMESH_S3_ENDPOINT"])
     return {
         "redis": redis_port,
         "postgres": postgres_port,
         "cassandra": int(config["CHATMESH_CASSANDRA_PORT"]),
         "kafka": kafka_port,
+        OBJECT_STORE: s3.port or {"http": 80, "https": 443}[s3.scheme],
     }
 
 
@@ -970,13 +983,14 @@ def test_external_stores_are_reached_by_address_in_prod_only(overlay: str) -> No
 def test_dev_runs_single_node_datastores() -> None:
     docs = render("dev")
     statefulsets = of_kind(docs, "StatefulSet")
-    assert set(statefulsets) == {"cassandra", "redis", "postgres", "kafka"}
+    assert set(statefulsets) == {"cassandra", "redis", "postgres", "kafka", "seaweedfs"}
     images = {name: one_container(s)["image"] for name, s in statefulsets.items()}
     assert images == {
         "cassandra": "cassandra:5.0",
         "redis": "redis:7",
         "postgres": "postgres:15",
         "kafka": "apache/kafka:4.1.1",
+        "seaweedfs": "chrislusf/seaweedfs:4.53",
     }
     for name, statefulset in statefulsets.items():
         assert statefulset["spec"]["replicas"] == 1, name
@@ -1034,8 +1048,13 @@ def test_prod_uses_external_clusters_at_quorum() -> None:
         "CHATMESH_PG_DSN",
         "CHATMESH_CASSANDRA_HOSTS",
         "CHATMESH_KAFKA_BOOTSTRAP",
+        "CHATMESH_S3_ENDPOINT",
+        "CHATMESH_S3_PUBLIC_ENDPOINT",
     ):
         assert ".svc.cluster.local" not in config[key], key
+    # Media travels to and from the store encrypted.
+    for key in ("CHATMESH_S3_ENDPOINT", "CHATMESH_S3_PUBLIC_ENDPOINT"):
+        assert urlsplit(config[key]).scheme == "https", key
 
     for name, deployment in of_kind(docs, "Deployment").items():
         if "replicas" in deployment["spec"]:
@@ -1057,3 +1076,74 @@ def test_msgsvc_applies_schemas_before_it_starts(overlay: str) -> None:
     assert init["envFrom"] == one_container(msgsvc)["envFrom"]
     assert init["securityContext"]["readOnlyRootFilesystem"] is True
     assert {"cpu", "memory"} <= set(init["resources"]["limits"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_msgsvc_holds_the_object_store_keys(overlay: str) -> None:
+    docs = render(overlay)
+    deployments = of_kind(docs, "Deployment")
+    config = config_map(docs, "chatmesh-config")["data"]
+    assert re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", config["CHATMESH_S3_BUCKET"])
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        for container in [*pod["containers"], *pod.get("initContainers", [])]:
+            env = _env(container)
+            if name == "msgsvc" and container["name"] == "msgsvc":
+                for key in S3_KEYS:
+                    secret = env[key]["valueFrom"]["secretKeyRef"]
+                    assert secret["key"] == key
+                    assert not secret.get("optional")
+                    if overlay == "dev":
+                        assert secret["name"].startswith(f"{S3_SECRET}-")
+                        assert secret["name"] in of_kind(docs, "Secret")
+                    else:
+                        assert secret["name"] == S3_SECRET
+            else:
+                assert not set(S3_KEYS) & set(env), f"{name}/{container['name']}"
+
+
+def test_dev_object_store_serves_msgsvc_its_bucket_only() -> None:
+    docs = render("dev")
+    secrets = {name.rsplit("-", 1)[0]: s for name, s in of_kind(docs, "Secret").items()}
+    config = config_map(docs, "chatmesh-config")["data"]
+    bucket = config["CHATMESH_S3_BUCKET"]
+    store = of_kind(docs, "StatefulSet")[OBJECT_STORE]
+    container = one_container(store)
+
+    # The Service msgsvc is pointed at, on the port it names.
+    endpoint = urlsplit(config["CHATMESH_S3_ENDPOINT"])
+    assert endpoint.hostname == f"{OBJECT_STORE}.chatmesh.svc.cluster.local"
+    service = of_kind(docs, "Service")[OBJECT_STORE]
+    assert [(p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
+        (endpoint.port, "s3")
+    ]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert f"-s3.port={ports['s3']}" in container["args"]
+    assert "-s3.autoCreateBucket=false" in container["args"]
+
+    # msgsvc's keys are an identity of the store's, limited to the bucket.
+    def decoded(secret: Resource) -> dict[str, str]:
+        return {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+
+    store_secret = decoded(secrets["seaweedfs-s3"])
+    identities = {i["name"]: i for i in json.loads(store_secret["s3.json"])["identities"]}
+    msgsvc_keys = decoded(secrets[S3_SECRET])
+    (credentials,) = identities["msgsvc"]["credentials"]
+    assert credentials == {
+        "accessKey": msgsvc_keys["CHATMESH_S3_ACCESS_KEY_ID"],
+        "secretKey": msgsvc_keys["CHATMESH_S3_SECRET_ACCESS_KEY"],
+    }
+    assert {action.split(":", 1)[1] for action in identities["msgsvc"]["actions"]} == {bucket}
+    # The admin identity creates the bucket when the store starts.
+    (admin,) = identities["admin"]["credentials"]
+    assert admin == {
+        "accessKey": store_secret["admin-access-key-id"],
+        "secretKey": store_secret["admin-secret-access-key"],
+    }
+    env = _env(container)
+    assert env["CHATMESH_S3_BUCKET"]["valueFrom"]["configMapKeyRef"] == {
+        "name": config_map(docs, "chatmesh-config")["metadata"]["name"],
+        "key": "CHATMESH_S3_BUCKET",
+    }
+    (script,) = container["lifecycle"]["postStart"]["exec"]["command"][2:]
+    assert f"http://127.0.0.1:{ports['s3']}/$CHATMESH_S3_BUCKET" in script
