@@ -34,6 +34,10 @@ _CONFIG = AioConfig(
     connect_timeout=CONNECT_TIMEOUT_S,
     read_timeout=READ_TIMEOUT_S,
     retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+    # Checksums only where S3 requires them: an upload's checksum is the
+    # client's, bound into its pre-signed URL, never one computed here.
+    request_checksum_calculation="when_required",
+    response_checksum_validation="when_required",
 )
 
 

@@ -12,33 +12,18 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chatmesh.errors import Unavailable
 from chatmesh.object_store import ObjectStoreSettings
+from chatmesh.s3_client import DELETE_BATCH, object_store_client, public_object_store_client
 
 if TYPE_CHECKING:  # the stubs are a development dependency, absent from the image
     from types_aiobotocore_s3 import S3Client
-
-# A store that does not answer fails the one request fast; the caller (a
-# client, the sweeper) retries, rather than botocore holding a frame.
-_CONFIG = AioConfig(
-    signature_version="s3v4",
-    s3={"addressing_style": "path"},
-    connect_timeout=2,
-    read_timeout=5,
-    retries={"max_attempts": 2, "mode": "standard"},
-    # Checksums only where S3 requires them: an upload's checksum is the
-    # client's, bound into the URL, never computed here.
-    request_checksum_calculation="when_required",
-    response_checksum_validation="when_required",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,22 +60,11 @@ def _unavailable(exc: Exception) -> Unavailable:
 @asynccontextmanager
 async def s3_object_store(settings: ObjectStoreSettings) -> AsyncIterator[S3ObjectStore]:
     """Opens no connection: a store that is down costs nothing until used."""
-    session = get_session()
-    async with AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(
-                session.create_client(
-                    "s3",
-                    endpoint_url=endpoint,
-                    region_name=settings.region,
-                    aws_access_key_id=settings.access_key_id,
-                    aws_secret_access_key=settings.secret_access_key,
-                    config=_CONFIG,
-                )
-            )
-            for endpoint in (settings.endpoint, settings.public_endpoint)
-        ]
-        yield S3ObjectStore(clients[0], clients[1], settings.bucket)
+    async with (
+        object_store_client(settings) as client,
+        public_object_store_client(settings) as signer,
+    ):
+        yield S3ObjectStore(client, signer, settings.bucket)
 
 
 class S3ObjectStore:
@@ -155,10 +129,10 @@ class S3ObjectStore:
         if not keys:
             return
         try:
-            for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000
+            for start in range(0, len(keys), DELETE_BATCH):
                 answer = await self._client.delete_objects(
                     Bucket=self._bucket,
-                    Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]]},
+                    Delete={"Objects": [{"Key": k} for k in keys[start : start + DELETE_BATCH]]},
                 )
                 if answer.get("Errors"):
                     raise Unavailable(
