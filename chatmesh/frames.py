@@ -34,23 +34,12 @@ CLOSE_TOKEN_EXPIRED = 4002
 # this device's tokens: every one issued before the removal is refused.
 CLOSE_DEVICE_REVOKED = 4003
 
-# Server frames that answer a request and carry its request_id.
+# Every answer frame carries the request_id it answers: the contract says
+# which kinds are answers, so a new one is matched without being listed here.
 _REPLY_KINDS = frozenset(
-    {
-        "ack",
-        "error",
-        "sync_summary",
-        "sync_page",
-        "watermark",
-        "history_page",
-        "conversation_list",
-        "group",
-        "receipt_details",
-        "push_registered",
-        "conversation_muted",
-        "presence",
-        "presence_visibility",
-    }
+    field.name
+    for field in client_pb2.ServerFrame.DESCRIPTOR.oneofs_by_name["kind"].fields
+    if field.message_type is not None and "request_id" in field.message_type.fields_by_name
 )
 
 

@@ -15,6 +15,7 @@ from chatmesh.frames import (
     decode_server_frame,
     encode_client_frame,
     encode_server_frame,
+    request_id_of,
 )
 from chatmesh.v1 import client_pb2, common_pb2
 
@@ -138,3 +139,17 @@ def test_malformed_frames_raise_a_typed_error(data: str | bytes) -> None:
     with pytest.raises(InvalidArgument) as caught:
         decode_client_frame(data)
     assert caught.value.reason == "MALFORMED_FRAME"
+
+
+def test_every_answer_frame_is_matched_to_its_request_and_events_are_not() -> None:
+    answers = {
+        "upload": client_pb2.ServerFrame(upload=client_pb2.UploadFrame(request_id="r1")),
+        "download_url": client_pb2.ServerFrame(
+            download_url=client_pb2.DownloadUrlFrame(request_id="r1")
+        ),
+        "ack": client_pb2.ServerFrame(ack=client_pb2.AckFrame(request_id="r1")),
+    }
+    for kind, frame in answers.items():
+        assert request_id_of(frame) == "r1", kind
+    assert request_id_of(client_pb2.ServerFrame(pong=client_pb2.PongFrame())) == ""
+    assert request_id_of(client_pb2.ServerFrame(deliver=client_pb2.DeliverFrame())) == ""
