@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the stubs are a development dependency, absent from the ima
     from types_aiobotocore_s3.type_defs import ObjectIdentifierTypeDef
 
 CONNECT_TIMEOUT_S = 3.0
-READ_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 5.0
 # Including the first attempt.
 MAX_ATTEMPTS = 2
 # DeleteObjects takes at most this many keys per request.
