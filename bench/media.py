@@ -21,6 +21,10 @@ the local SeaweedFS of ``deploy/local/backing.sh``).
    Envoy, and of the object store. If bytes passed through a chat server,
    its CPU per message would grow with the size; it must not.
 
+Each process's idle CPU (timers, heartbeats, pollers) is measured for 10 s
+first; CPU figures are given in all and above idle, so a phase that takes
+longer (bigger media) is not charged for the time it took.
+
 The backing stores are shared; only the object store's CPU is reported.
 Bounded; prints one JSON object.
 """
@@ -33,10 +37,10 @@ import hashlib
 import json
 import os
 import platform
-import subprocess
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -48,35 +52,53 @@ from bench.group_send import _cpu_seconds
 from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.client import Connection, download_media, upload_media
 from chatmesh.clock import SystemClock
-from chatmesh.devcluster import ClusterConfig, LocalCluster
+from chatmesh.devcluster import REPO_ROOT, ClusterConfig, LocalCluster
 from chatmesh.frames import Encoding
 from chatmesh.isolation import isolated_stores
 from chatmesh.v1 import client_pb2, common_pb2
 
 IN_FLIGHT_PER_USER = 4
 CHAT_SERVERS = ("gateway-1", "gateway-2", "msgsvc", "envoy")
+IDLE_S = 10.0
 
 
 def _store_cpu_seconds() -> float:
-    """CPU so far of the local SeaweedFS (``weed server``), from /proc."""
-    found = subprocess.run(["pgrep", "-f", "weed server"], capture_output=True, text=True)
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in found.stdout.split():
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
+    """CPU so far of the local SeaweedFS (its pid file is backing.sh's), from /proc."""
+    pid = (REPO_ROOT / ".local" / "seaweedfs" / "weed.pid").read_text().strip()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class Idle:
+    """What each process spends per second doing nothing for anyone (timers,
+    heartbeats, pollers): subtracted, so slow phases are not charged for it."""
+
+    cpu_s_per_s: dict[str, float]
+
+    @classmethod
+    async def measure(cls, cluster: LocalCluster, seconds: float = IDLE_S) -> Idle:
+        before, started = _cpu_seconds(cluster), time.perf_counter()
+        await asyncio.sleep(seconds)
+        after, elapsed = _cpu_seconds(cluster), time.perf_counter() - started
+        return cls({n: (after[n] - before.get(n, 0.0)) / elapsed for n in after})
+
+
+def _spent(
+    before: dict[str, float], after: dict[str, float], per: int, idle: Idle, elapsed_s: float
+) -> dict[str, dict[str, float]]:
+    """CPU milliseconds per operation: all of it, and above idle."""
+    spent: dict[str, dict[str, float]] = {}
+    for name in sorted(after):
+        if name not in CHAT_SERVERS:
             continue
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
-
-
-def _spent(before: dict[str, float], after: dict[str, float], per: int) -> dict[str, float]:
-    return {
-        name: round((after[name] - before.get(name, 0.0)) / per * 1000, 3)
-        for name in sorted(after)
-        if name in CHAT_SERVERS or name == "load-generator"
-    }
+        total = after[name] - before.get(name, 0.0)
+        above = total - idle.cpu_s_per_s.get(name, 0.0) * elapsed_s
+        spent[name] = {
+            "total": round(total / per * 1000, 3),
+            "above_idle": round(max(above, 0.0) / per * 1000, 3),
+        }
+    return spent
 
 
 async def _users(conn: asyncpg.Connection, tag: str, count: int) -> list[str]:
@@ -101,7 +123,12 @@ async def _open(cluster: LocalCluster, users: list[str]) -> list[Connection]:
 
 
 async def _issuance(
-    cluster: LocalCluster, conn: asyncpg.Connection, tag: str, issuances: int, users: int
+    cluster: LocalCluster,
+    conn: asyncpg.Connection,
+    tag: str,
+    issuances: int,
+    users: int,
+    idle: Idle,
 ) -> dict[str, object]:
     connections = await _open(cluster, await _users(conn, tag + "i", users))
     latencies: list[float] = []
@@ -141,18 +168,24 @@ async def _issuance(
         "seconds": round(elapsed, 2),
         "urls_per_s": round(len(latencies) / elapsed, 1),
         "latency": latency_summary(latencies),
-        "cpu_ms_per_url": _spent(before, after, max(len(latencies), 1)),
+        "cpu_ms_per_url": _spent(before, after, max(len(latencies), 1), idle, elapsed),
     }
 
 
 async def _per_message(
-    cluster: LocalCluster, conn: asyncpg.Connection, tag: str, size: int, messages: int
+    cluster: LocalCluster,
+    conn: asyncpg.Connection,
+    tag: str,
+    size: int,
+    messages: int,
+    idle: Idle,
 ) -> dict[str, object]:
     sender, recipient = await _open(cluster, await _users(conn, f"{tag}s{size}", 2))
     data = os.urandom(size)
     latencies: list[float] = []
     async with httpx.AsyncClient(timeout=60) as http:
         before, store_before = _cpu_seconds(cluster), _store_cpu_seconds()
+        phase_started = time.perf_counter()
         for _ in range(messages):
             started = time.perf_counter()
             media = await upload_media(
@@ -176,12 +209,14 @@ async def _per_message(
             assert got == data
             latencies.append(time.perf_counter() - started)
         after, store_after = _cpu_seconds(cluster), _store_cpu_seconds()
+        elapsed = time.perf_counter() - phase_started
     await asyncio.gather(sender.close(), recipient.close())
     return {
         "size_bytes": size,
         "messages": messages,
         "round_trip": latency_summary(latencies),
-        "cpu_ms_per_message": _spent(before, after, messages),
+        "seconds": round(elapsed, 2),
+        "cpu_ms_per_message": _spent(before, after, messages, idle, elapsed),
         "object_store_cpu_ms_per_message": round((store_after - store_before) / messages * 1000, 3),
     }
 
@@ -192,11 +227,16 @@ async def _run(
     tag = uuid.uuid4().hex[:6]
     conn = await asyncpg.connect(cluster.config.pg_dsn)
     try:
-        issuance = await _issuance(cluster, conn, tag, issuances, users)
-        per_message = [await _per_message(cluster, conn, tag, s, messages) for s in sizes]
+        idle = await Idle.measure(cluster)
+        issuance = await _issuance(cluster, conn, tag, issuances, users, idle)
+        per_message = [await _per_message(cluster, conn, tag, s, messages, idle) for s in sizes]
     finally:
         await conn.close()
-    return {"issuance": issuance, "per_message": per_message}
+    return {
+        "idle_cpu_ms_per_s": {n: round(v * 1000, 2) for n, v in sorted(idle.cpu_s_per_s.items())},
+        "issuance": issuance,
+        "per_message": per_message,
+    }
 
 
 def main() -> None:
