@@ -21,6 +21,10 @@ the local SeaweedFS of ``deploy/local/backing.sh``).
    Envoy, and of the object store. If bytes passed through a chat server,
    its CPU per message would grow with the size; it must not.
 
+3. **Object store calls.** The CPU msgsvc's S3 client spends per HEAD (at
+   completion) and per URL signed, measured in this process over 200 calls
+   each with msgsvc's own client code.
+
 Each process's idle CPU (timers, heartbeats, pollers) is measured for 10 s
 first; CPU figures are given in all and above idle, so a phase that takes
 longer (bigger media) is not charged for the time it took.
@@ -56,6 +60,7 @@ from chatmesh.devcluster import REPO_ROOT, ClusterConfig, LocalCluster
 from chatmesh.frames import Encoding
 from chatmesh.isolation import isolated_stores
 from chatmesh.v1 import client_pb2, common_pb2
+from msgsvc.media.objects import s3_object_store
 
 IN_FLIGHT_PER_USER = 4
 CHAT_SERVERS = ("gateway-1", "gateway-2", "msgsvc", "envoy")
@@ -221,6 +226,40 @@ async def _per_message(
     }
 
 
+async def _call_costs(cluster: LocalCluster, calls: int = 200) -> dict[str, float]:
+    """CPU milliseconds per call of msgsvc's object store client, in this process."""
+    async with s3_object_store(cluster.config.object_store) as objects:
+        key = "bench/" + uuid.uuid4().hex
+        upload = await objects.sign_upload(
+            key,
+            content_type="image/png",
+            size_bytes=3,
+            sha256=hashlib.sha256(b"abc").digest(),
+            ttl_s=60,
+        )
+        async with httpx.AsyncClient() as http:
+            put = await http.put(upload.url, content=b"abc", headers=upload.headers)
+            assert put.status_code == 200, put.text
+        costs = {}
+        for name, call in (
+            ("head", lambda: objects.head(key)),
+            ("sign_download", lambda: objects.sign_download(key, ttl_s=60)),
+            (
+                "sign_upload",
+                lambda: objects.sign_upload(
+                    key, content_type="image/png", size_bytes=3, sha256=b"s" * 32, ttl_s=60
+                ),
+            ),
+        ):
+            await call()  # warm
+            started = time.process_time()
+            for _ in range(calls):
+                await call()
+            costs[name] = round((time.process_time() - started) / calls * 1000, 3)
+        await objects.delete([key])
+    return costs
+
+
 async def _run(
     cluster: LocalCluster, issuances: int, users: int, messages: int, sizes: list[int]
 ) -> dict[str, object]:
@@ -230,12 +269,14 @@ async def _run(
         idle = await Idle.measure(cluster)
         issuance = await _issuance(cluster, conn, tag, issuances, users, idle)
         per_message = [await _per_message(cluster, conn, tag, s, messages, idle) for s in sizes]
+        calls = await _call_costs(cluster)
     finally:
         await conn.close()
     return {
         "idle_cpu_ms_per_s": {n: round(v * 1000, 2) for n, v in sorted(idle.cpu_s_per_s.items())},
         "issuance": issuance,
         "per_message": per_message,
+        "object_store_client_cpu_ms_per_call": calls,
     }
 
 
