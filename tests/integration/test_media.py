@@ -561,3 +561,34 @@ async def test_an_unreachable_object_store_fails_media_as_retryable_and_nothing_
         # Text messages do not depend on it.
         sent = await cut_off.send(ann, to_user=ben, client_msg_id=unique("m"))
         assert sent.message.message_id
+
+
+async def test_group_members_fetch_what_their_window_holds(
+    node: Instance, people: list[str], http: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    ann, ben, cat, dan = people
+    created = await node.groups.create(
+        ann, "phone", client_group_id=unique("g"), title="Trip", member_ids=[ben, cat]
+    )
+    group = created.group.conversation_id
+    media_id = await uploaded(node, http, ann)
+    await send_media(
+        node, ann, conversation=group, media=common_pb2.MediaAttachment(media_id=media_id)
+    )
+    assert await download(node, http, cat, media_id, group) == PNG
+    # Dan joins later: the photo was sent before his window opened.
+    clock.advance(10)
+    await node.groups.add(ann, "phone", group, [dan])
+    with pytest.raises(NotFound):
+        await download(node, http, dan, media_id, group)
+    # Sent again (a forward into the same group), it is his to see.
+    clock.advance(10)
+    await send_media(
+        node, ben, conversation=group, media=common_pb2.MediaAttachment(media_id=media_id)
+    )
+    assert await download(node, http, dan, media_id, group) == PNG
+    # A removed member may no longer fetch it.
+    clock.advance(10)
+    await node.groups.remove(ann, "phone", group, cat)
+    with pytest.raises(NotFound):
+        await download(node, http, cat, media_id, group)
