@@ -80,11 +80,15 @@ install_seaweedfs() {
     source="$(GOTOOLCHAIN=local GOFLAGS=-mod=mod "${go}" mod download -json \
         "github.com/seaweedfs/seaweedfs@${version}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
     work="$(mktemp -d)"
-    trap 'rm -rf "${work}"' RETURN
-    cp -r "${source}/." "${work}/"
-    chmod -R u+w "${work}"
-    (cd "${work}" && GOTOOLCHAIN=local GOFLAGS="-buildvcs=false" CGO_ENABLED=0 \
-        "${go}" build -o "${BIN_DIR}/weed.partial" ./weed)
+    # A subshell, so the copy of the source is removed however the build ends.
+    (
+        trap 'rm -rf "${work}"' EXIT
+        cp -r "${source}/." "${work}/"
+        chmod -R u+w "${work}"
+        cd "${work}"
+        GOTOOLCHAIN=local GOFLAGS="-buildvcs=false" CGO_ENABLED=0 \
+            "${go}" build -o "${BIN_DIR}/weed.partial" ./weed
+    )
     mv "${BIN_DIR}/weed.partial" "${BIN_DIR}/weed"
     echo "${version}" > "${BIN_DIR}/.weed.version"
 }
