@@ -80,6 +80,7 @@ from notifysvc.providers.local.keys import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+WEB_ROOT = REPO_ROOT / "web" / "dist"  # the built web client (web/build)
 MAKE_UP_PUSH_PORTS = LocalProviderPorts(fcm=9451, apns=9452, webpush=9453, control=9454)
 STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
@@ -130,6 +131,7 @@ class Ports:
     kafka_controller: int = 19193
     # The local push providers (FCM, APNs, Web Push) and their control endpoint.
     push: LocalProviderPorts = MAKE_UP_PUSH_PORTS
+    devtools: int = 8090  # the web client's files and dev tokens, behind the edge
 
     @property
     def msgsvc_all(self) -> tuple[int, ...]:
@@ -157,6 +159,7 @@ class Ports:
             push=LocalProviderPorts(
                 fcm=free_port(), apns=free_port(), webpush=free_port(), control=free_port()
             ),
+            devtools=free_port(),
         )
 
 
@@ -477,6 +480,20 @@ class LocalCluster:
                     "MSGSVC_ADDR": self.grpc_addr(self.msgsvc_names[(i - 1) % c.msgsvc_instances]),
                 },
             )
+        self.processes["devtools"] = ServiceProcess(
+            "devtools",
+            [c.python, "-m", "chatmesh.devtools"],
+            {
+                **os.environ,
+                "PYTHONUNBUFFERED": "1",
+                "CHATMESH_LOG_LEVEL": c.log_level or os.environ.get("CHATMESH_LOG_LEVEL", "INFO"),
+                "CHATMESH_PG_DSN": c.pg_dsn,
+                "CHATMESH_JWT_PRIVATE_KEY_FILE": str(self.keys_dir / "jwt-private.pem"),
+                "CHATMESH_WEB_ROOT": str(WEB_ROOT),
+                "CHATMESH_DEVTOOLS_PORT": str(p.devtools),
+            },
+            c.workdir / "logs" / "devtools.log",
+        )
         envoy_config = c.workdir / "envoy.yaml"
         envoy_config.write_text(
             render_local(
@@ -484,6 +501,7 @@ class LocalCluster:
                 p.edge_admin,
                 list(p.gateway_ws),
                 tls=EdgeTls.from_dir(p.edge_tls, self.tls_dir / EDGE_DIR),
+                web_port=p.devtools,
             )
         )
         self.processes["envoy"] = ServiceProcess(
@@ -536,6 +554,8 @@ class LocalCluster:
         for name in self.processes:
             if name.startswith("gateway-"):
                 self.wait_healthy(name)
+        self.processes["devtools"].start()
+        self.wait_healthy("devtools")
         self.processes["envoy"].start()
         self.wait_healthy("envoy")
 
@@ -694,6 +714,8 @@ class LocalCluster:
             return _kafka_answers(self.kafka_bootstrap)
         if name == "envoy":
             return _http_ok(f"http://127.0.0.1:{p.edge_admin}/ready")
+        if name == "devtools":
+            return _http_ok(f"http://127.0.0.1:{p.devtools}/dev/healthz")
         if name == "push-providers":
             return _http_ok(f"http://127.0.0.1:{p.push.control}/pushes")
         if name.startswith("gateway-"):
@@ -880,6 +902,7 @@ def _up(args: argparse.Namespace) -> None:
         p = cluster.config.ports
         print(
             "\nchatmesh is up.\n"
+            f"  web chat (pick any user name):   http://127.0.0.1:{p.edge}/app/\n"
             f"  clients (WebSocket, via Envoy):  {cluster.edge_url}\n"
             f"  clients (TLS, via Envoy):        {cluster.edge_tls_url}\n"
             f"    trusting the edge CA:          {cluster.edge_ca_file}\n"
@@ -896,6 +919,8 @@ def _up(args: argparse.Namespace) -> None:
             f"  notifysvc gRPC:   127.0.0.1:{p.notifysvc}\n"
             f"  object store:     {cluster.config.object_store.endpoint}"
             f" (S3, bucket {cluster.config.object_store.bucket})\n"
+            f"  dev tokens:       POST http://127.0.0.1:{p.edge}/dev/token"
+            ' {"user_id": "alice", "device_id": "web"}\n'
             f"  Envoy admin:      http://127.0.0.1:{p.edge_admin}/\n"
             f"  push providers:   http://127.0.0.1:{p.push.control}/pushes"
             " (what reached the local FCM, APNs and Web Push)\n"

@@ -47,6 +47,10 @@ from chatmesh.mesh.pki import CERT_FILE, KEY_FILE
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 GATEWAY_CLUSTER = "gateways"
+# A local cluster's developer endpoints (chatmesh.devtools): the web client's
+# files and dev tokens, on the edge's origin. Never in a Kubernetes variant.
+WEB_CLUSTER = "devtools"
+WEB_PREFIXES = ("/app", "/dev/")
 # Failures that happen before a gateway accepted the upgrade: safe to retry.
 # A 503 is a gateway declining the upgrade (full, draining, not ready yet).
 RETRY_ON = "connect-failure,refused-stream,reset-before-request,retriable-status-codes"
@@ -297,7 +301,14 @@ def _gateway_route() -> dict[str, Any]:
     }
 
 
-def _edge_hcm(stat_prefix: str) -> dict[str, Any]:
+def _web_routes() -> list[dict[str, Any]]:
+    return [
+        {"match": {"prefix": prefix}, "route": {"cluster": WEB_CLUSTER, "timeout": "30s"}}
+        for prefix in WEB_PREFIXES
+    ]
+
+
+def _edge_hcm(stat_prefix: str, *, web: bool = False) -> dict[str, Any]:
     """How every client listener handles HTTP and WebSockets."""
     return _typed(
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
@@ -334,14 +345,26 @@ def _edge_hcm(stat_prefix: str) -> dict[str, Any]:
         access_log=_json_access_log(),
         route_config={
             "name": "edge",
-            "virtual_hosts": [{"name": "gateways", "domains": ["*"], "routes": [_gateway_route()]}],
+            "virtual_hosts": [
+                {
+                    "name": "gateways",
+                    "domains": ["*"],
+                    "routes": [*(_web_routes() if web else []), _gateway_route()],
+                }
+            ],
         },
         http_filters=[_router_filter()],
     )
 
 
 def _client_listener(
-    name: str, address: str, port: int, *, stat_prefix: str, tls: ClientTls | None = None
+    name: str,
+    address: str,
+    port: int,
+    *,
+    stat_prefix: str,
+    tls: ClientTls | None = None,
+    web: bool = False,
 ) -> dict[str, Any]:
     """A client listener; the plaintext and the TLS ones differ only in their
     transport socket and stats prefix, so all route and time out WebSockets
@@ -350,7 +373,7 @@ def _client_listener(
         "filters": [
             {
                 "name": "envoy.filters.network.http_connection_manager",
-                "typed_config": _edge_hcm(stat_prefix),
+                "typed_config": _edge_hcm(stat_prefix, web=web),
             }
         ]
     }
@@ -365,14 +388,18 @@ def _client_listener(
 
 
 def _client_listeners(
-    address: str, plaintext_port: int | None, tls: ClientTls | None
+    address: str, plaintext_port: int | None, tls: ClientTls | None, *, web: bool = False
 ) -> list[dict[str, Any]]:
     listeners = []
     if plaintext_port is not None:
-        listeners.append(_client_listener("edge", address, plaintext_port, stat_prefix="edge"))
+        listeners.append(
+            _client_listener("edge", address, plaintext_port, stat_prefix="edge", web=web)
+        )
     if tls is not None:
         listeners.append(
-            _client_listener("edge_tls", address, tls.port, stat_prefix=tls.stat_prefix, tls=tls)
+            _client_listener(
+                "edge_tls", address, tls.port, stat_prefix=tls.stat_prefix, tls=tls, web=web
+            )
         )
     if not listeners:
         raise ValueError("the edge needs a plaintext or a TLS client listener")
@@ -535,6 +562,20 @@ def _gateway_cluster(endpoints: list[tuple[str, int]], discovery: str) -> dict[s
     return cluster
 
 
+def _web_cluster(host: str, port: int) -> dict[str, Any]:
+    return {
+        "name": WEB_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": WEB_CLUSTER,
+            "endpoints": [
+                {"lb_endpoints": [{"endpoint": {"address": _socket_address(host, port)}}]}
+            ],
+        },
+    }
+
+
 def _admin_cluster(admin_port: int) -> dict[str, Any]:
     return {
         "name": ADMIN_CLUSTER,
@@ -562,6 +603,7 @@ def build_config(
     discovery: str,
     probe_port: int | None = None,
     tls: ClientTls | None = None,
+    web_endpoint: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
     """Return the Envoy bootstrap as a dict.
 
@@ -569,15 +611,18 @@ def build_config(
     (hostnames, every resolved address becomes an endpoint). ``listen_port``
     is the plaintext listener ``edge``'s, or ``None`` for none; ``tls`` adds
     the listener ``edge_tls`` on ``listen_address:tls.port``. At least one of
-    the two is required.
+    the two is required. ``web_endpoint`` routes ``/app`` and ``/dev/`` to a
+    local cluster's developer endpoints.
     """
     if discovery not in ("STATIC", "STRICT_DNS"):
         raise ValueError(f"unsupported discovery type {discovery!r}")
     if not gateway_endpoints:
         raise ValueError("at least one gateway endpoint is required")
 
-    listeners = _client_listeners(listen_address, listen_port, tls)
+    listeners = _client_listeners(listen_address, listen_port, tls, web=web_endpoint is not None)
     clusters = [_gateway_cluster(gateway_endpoints, discovery)]
+    if web_endpoint is not None:
+        clusters.append(_web_cluster(*web_endpoint))
     if probe_port is not None:
         listeners.append(_probe_listener(listen_address, probe_port))
         clusters.append(_admin_cluster(admin_port))
@@ -622,10 +667,12 @@ def render_local(
     gateway_ports: list[int],
     host: str = "127.0.0.1",
     tls: EdgeTls | None = None,
+    web_port: int | None = None,
 ) -> str:
     """Config for a single machine: edge on ``host:listen_port`` (and, with
     ``tls``, on ``host:tls.port`` over TLS) in front of gateways at
-    ``host:<each gateway port>``; admin on loopback."""
+    ``host:<each gateway port>``; admin on loopback; with ``web_port``,
+    ``/app`` and ``/dev/`` go to the developer endpoints there."""
     return dump(
         build_config(
             listen_address=host,
@@ -634,6 +681,7 @@ def render_local(
             gateway_endpoints=[(host, port) for port in gateway_ports],
             discovery="STATIC",
             tls=tls,
+            web_endpoint=(host, web_port) if web_port is not None else None,
         )
     )
 
