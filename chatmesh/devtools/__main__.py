@@ -41,17 +41,27 @@ class DevTools:
         app.router.add_get("/dev/healthz", self.healthz)
         app.router.add_get("/app", self.index)
         app.router.add_get("/app/", self.index)
-        app.router.add_static("/app/", self._web_root, show_index=False)
+        app.router.add_get("/app/{name:.+}", self.file)
         return app
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
     async def index(self, request: web.Request) -> web.StreamResponse:
-        index = self._web_root / "index.html"
-        if not index.exists():
+        return self._serve("index.html")
+
+    async def file(self, request: web.Request) -> web.StreamResponse:
+        return self._serve(request.match_info["name"])
+
+    def _serve(self, name: str) -> web.StreamResponse:
+        root = self._web_root.resolve()
+        if not root.is_dir():
             raise web.HTTPServiceUnavailable(text="the web client is not built: run web/build")
-        return web.FileResponse(index, headers={"Cache-Control": "no-cache"})
+        path = (root / name).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            raise web.HTTPNotFound()
+        # Rebuilt in place while developing: always revalidated.
+        return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
 
     async def token(self, request: web.Request) -> web.Response:
         try:

@@ -27,3 +27,6 @@ async def test_a_dev_token_registers_the_user_and_connects(cluster: LocalCluster
             refused = await http.post("/dev/token", json=bad)
             assert refused.status_code == 400, bad
         assert (await http.post("/dev/token", content=b"not json")).status_code == 400
+        # Only the web client's files are served, nothing beside them.
+        for outside in ("/app/..%2f..%2fpyproject.toml", "/app/%2e%2e/%2e%2e/pyproject.toml"):
+            assert (await http.get(outside)).status_code != 200, outside
