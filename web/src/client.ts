@@ -19,6 +19,7 @@ import { requestId, type ClientKind } from "./wire";
 const ACK_TIMEOUT_MS = 5000;
 const UNAVAILABLE_RETRY_MS = 500;
 const SYNC_RETRY_MS = 1000;
+const SYNC_TIMEOUT_MS = 8000;
 // Typing states last 6 s on the server unless renewed.
 const TYPING_RENEW_MS = 3000;
 const TYPING_IDLE_MS = 4000;
@@ -73,6 +74,7 @@ export class ChatClient {
         const entry = this.outbox.remove(k.value.clientMsgId);
         if (entry === undefined) return; // a second ack of a resend
         const known = this.store.conversations.has(k.value.conversationId);
+        if ("toUserId" in entry.target) this.store.directWith.set(entry.target.toUserId, k.value.conversationId);
         this.store.addMessage({
           messageId: k.value.messageId,
           conversationId: k.value.conversationId,
@@ -104,8 +106,8 @@ export class ChatClient {
         if (k.value.code === ErrorCode.UNAVAILABLE) {
           this.outbox.markSent(id, Date.now() - ACK_TIMEOUT_MS + UNAVAILABLE_RETRY_MS);
         } else {
-          this.outbox.remove(id);
-          this.store.failed.set(id, k.value.reason || k.value.message);
+          const entry = this.outbox.remove(id);
+          if (entry !== undefined) this.store.failed.push({ entry, reason: k.value.reason || k.value.message });
           this.store.touch();
         }
         return;
@@ -140,6 +142,10 @@ export class ChatClient {
   /** One run at a time: a newer run (or connection) makes older answers moot. */
   private sync(): void {
     const run = ++this.syncRun;
+    // An answer lost with a gateway leaves the run waiting: start it over.
+    window.setTimeout(() => {
+      if (run === this.syncRun && !this.caughtUp) this.sync();
+    }, SYNC_TIMEOUT_MS);
     const cursor = localStorage.getItem(this.cursorKey) ?? "";
     this.request({ case: "sync", value: { $typeName: "chatmesh.v1.SyncFrame", cursor } }, (f) => {
       if (run !== this.syncRun) return;

@@ -34,8 +34,11 @@ function start(userId: string): void {
   const render = (): void => {
     if (queued) return;
     queued = true;
-    requestAnimationFrame(() => {
+    // A microtask, not an animation frame: background tabs get no frames,
+    // and their titles, unread counts and receipts must still be current.
+    queueMicrotask(() => {
       queued = false;
+      adopt();
       renderList(store, open);
       renderChat(store, view, outbox.all(), media);
     });
@@ -62,17 +65,12 @@ function start(userId: string): void {
   const target = (): Target | undefined =>
     view === undefined ? undefined : "conversationId" in view ? { conversationId: view.conversationId } : { toUserId: view.toUserId };
 
-  // A 1:1 chat opened by user name becomes its conversation once the first send is acked.
+  // A 1:1 chat opened by user name becomes its conversation once known
+  // (the first send's ack, or the list).
   const adopt = (): void => {
     if (view === undefined || !("toUserId" in view)) return;
-    const peer = view.toUserId;
-    const c = store.sorted().find((x) => x.members.length === 2 && x.members.includes(peer) && x.title === "");
-    if (c !== undefined) open(c.id);
-  };
-  const rerender = render;
-  store.touch = () => {
-    adopt();
-    rerender();
+    const id = store.directWith.get(view.toUserId);
+    if (id !== undefined) open(id);
   };
 
   byTestId("new-chat").onsubmit = (event) => {

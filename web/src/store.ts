@@ -13,6 +13,7 @@ import {
   type ReceiptCounts,
   type Watermark,
 } from "./gen/chatmesh/v1/common_pb";
+import type { OutboxEntry } from "./outbox";
 
 export interface ChatMessage {
   readonly messageId: bigint;
@@ -88,8 +89,10 @@ function describeSystem(m: Message): string {
 export class Store {
   readonly conversations = new Map<string, Conversation>();
   readonly presence = new Map<string, Presence>();
-  /** Sends refused for good, by client_msg_id: shown, never resent. */
-  readonly failed = new Map<string, string>();
+  /** Sends refused for good, with why: shown, never resent. */
+  readonly failed: { readonly entry: OutboxEntry; readonly reason: string }[] = [];
+  /** The 1:1 conversation with each user, once known. */
+  readonly directWith = new Map<string, string>();
   openId: string | undefined;
 
   constructor(
@@ -136,6 +139,10 @@ export class Store {
     if (s.members.length > 0) this.setMembers(c, s.members);
     else if (s.memberUserIds.length > 0) c.members = [...s.memberUserIds];
     c.unread = s.unreadCount;
+    if (s.kind === ConversationKind.DIRECT) {
+      const peer = c.members.find((m) => m !== this.me);
+      if (peer !== undefined) this.directWith.set(peer, c.id);
+    }
     for (const w of s.memberWatermarks) this.applyWatermark(w);
     if (s.lastMessageReceipts) c.receipts.set(String(s.lastMessageReceipts.messageId), s.lastMessageReceipts);
     if (s.lastMessage) this.noteLast(c, toChatMessage(s.lastMessage));

@@ -1,5 +1,5 @@
-// Plain-DOM rendering of the store. Everything re-renders on a change (one
-// animation frame at most); the composer is static so typing is never lost.
+// Plain-DOM rendering of the store. Everything re-renders on a change (once
+// per task at most); the composer is static so typing is never lost.
 import { ConversationKind, MessageKind, PresenceStatus } from "./gen/chatmesh/v1/common_pb";
 import type { ConnState } from "./connection";
 import type { MediaCache } from "./media";
@@ -80,16 +80,15 @@ export function renderChat(store: Store, view: View, outbox: readonly OutboxEntr
   renderMembers(store, c);
 
   const held = c ? store.messages(c).map((m) => messageItem(store, c, m, media)) : [];
-  const mine = outbox
-    .filter((e) =>
-      "conversationId" in view
-        ? "conversationId" in e.target && e.target.conversationId === view.conversationId
-        : "toUserId" in e.target && e.target.toUserId === view.toUserId,
-    )
-    .map((e) => pendingItem(e));
+  const here = (e: OutboxEntry): boolean =>
+    "conversationId" in view
+      ? "conversationId" in e.target && e.target.conversationId === view.conversationId
+      : "toUserId" in e.target && e.target.toUserId === view.toUserId;
+  const failed = store.failed.filter((f) => here(f.entry)).map((f) => pendingItem(f.entry, f.reason));
+  const mine = outbox.filter(here).map((e) => pendingItem(e));
   const list = byTestId("messages");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-  list.replaceChildren(...held, ...mine);
+  list.replaceChildren(...held, ...failed, ...mine);
   if (atBottom) list.scrollTop = list.scrollHeight;
 }
 
@@ -174,12 +173,15 @@ function receipt(store: Store, c: Conversation, m: ChatMessage): HTMLElement {
   return meta;
 }
 
-function pendingItem(e: OutboxEntry): HTMLElement {
+/** A send not acknowledged yet, or refused for good when `failure` says why. */
+function pendingItem(e: OutboxEntry, failure?: string): HTMLElement {
+  const state = failure === undefined ? "pending" : "failed";
+  const mark = failure === undefined ? "🕓" : `not sent: ${failure}`;
   return el(
     "li",
-    { testid: "message", class: "own pending", "data-client-msg-id": e.clientMsgId, "data-sender": "me" },
+    { testid: "message", class: `own ${state}`, "data-client-msg-id": e.clientMsgId, "data-sender": "me" },
     el("div", { class: "text", testid: "message-text" }, e.media ? `📷 ${e.body}`.trim() : e.body),
-    el("div", { class: "meta" }, time(e.createdAtMs), " ", el("span", { class: "tick pending", testid: "tick", "data-state": "pending" }, "🕓")),
+    el("div", { class: "meta" }, time(e.createdAtMs), " ", el("span", { class: `tick ${state}`, testid: "tick", "data-state": state }, mark)),
   );
 }
 
