@@ -5,15 +5,15 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: up test install backing tools down check lint proto
+.PHONY: up test install backing tools down check lint proto web
 
 ## Install dependencies, start the backing stores, then every service, two
 ## gateways and Envoy; prints where to connect. Ctrl-C stops the services.
-up: backing
+up: backing web
 	$(PY) -m chatmesh.devcluster up
 
 ## Everything CI checks: contracts, generated code, lint, types, the test suite.
-test: backing tools check
+test: backing tools check web
 	$(PY) -m pytest
 
 $(VENV)/.installed: pyproject.toml
@@ -41,3 +41,7 @@ check: install
 
 proto: install
 	scripts/gen-proto
+
+## The web chat page (web/dist), served by `make up` at /app/ on the edge.
+web:
+	web/build

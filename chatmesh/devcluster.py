@@ -69,7 +69,7 @@ from chatmesh.mesh.pki import (
     issue_local_mesh,
 )
 from chatmesh.object_store import ObjectStoreSettings
-from chatmesh.s3_client import ensure_bucket, object_store_client
+from chatmesh.s3_client import allow_browser_origins, ensure_bucket, object_store_client
 from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
 from chatmesh.settings import DEFAULT_PG_DSN, DEFAULT_REDIS_URL, CassandraSettings
 from notifysvc.providers.local.keys import (
@@ -348,6 +348,16 @@ class LocalCluster:
         return f"wss://127.0.0.1:{self.config.ports.edge_tls}/"
 
     @property
+    def edge_origins(self) -> list[str]:
+        """Origins of pages the edge serves (``/app/``), by either host name."""
+        p = self.config.ports
+        return [
+            f"{scheme}://{host}:{port}"
+            for host in ("127.0.0.1", "localhost")
+            for scheme, port in (("http", p.edge), ("https", p.edge_tls))
+        ]
+
+    @property
     def push_control_url(self) -> str:
         """The local push providers' control endpoint (``notifysvc.providers.local.control``)."""
         return f"http://127.0.0.1:{self.config.ports.push.control}"
@@ -372,7 +382,7 @@ class LocalCluster:
             self._create_redis_users()
         asyncio.run(migrate_postgres(self.config.pg_dsn))
         migrate_cassandra(self.config.cassandra)
-        asyncio.run(_ensure_bucket(self.config.object_store))
+        asyncio.run(_ensure_bucket(self.config.object_store, self.edge_origins))
 
     def _redis_user_specs(self) -> list[list[str]]:
         prefix = self.config.key_prefix
@@ -726,9 +736,12 @@ class LocalCluster:
         return _grpc_serving(self.client_tls("ops"), self.grpc_addr(name), _mesh_identity(name))
 
 
-async def _ensure_bucket(settings: ObjectStoreSettings) -> None:
+async def _ensure_bucket(settings: ObjectStoreSettings, origins: list[str]) -> None:
     async with object_store_client(settings) as client:
         await ensure_bucket(client, settings.bucket)
+        # The web client PUTs and GETs media with pre-signed URLs, straight
+        # from its page on the edge's origin to the store's.
+        await allow_browser_origins(client, settings.bucket, origins)
 
 
 def _http_ok(url: str) -> bool:

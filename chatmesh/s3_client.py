@@ -27,6 +27,11 @@ READ_TIMEOUT_S = 5.0
 MAX_ATTEMPTS = 2
 # DeleteObjects takes at most this many keys per request.
 DELETE_BATCH = 1000
+# Browsers cache a preflight's answer this long: pages PUT once per upload.
+CORS_MAX_AGE_S = 600
+# A bound on the origins a shared development bucket accumulates (each local
+# cluster adds four); S3 allows 100 rules of any size, this keeps it readable.
+MAX_CORS_ORIGINS = 400
 
 _CONFIG = AioConfig(
     signature_version="s3v4",
@@ -77,6 +82,38 @@ async def ensure_bucket(client: S3Client, bucket: str) -> None:
         await client.create_bucket(Bucket=bucket)
     except client.exceptions.BucketAlreadyOwnedByYou:
         pass  # created meanwhile by another process with the same credentials
+
+
+async def allow_browser_origins(client: S3Client, bucket: str, origins: list[str]) -> None:
+    """Lets pages served from ``origins`` GET, PUT and HEAD ``bucket``'s
+    objects with pre-signed URLs (CORS), keeping origins allowed already.
+
+    Several local clusters share one bucket, each on its own edge ports: a
+    configuration holding only the newest cluster's origins would break the
+    pages of the others.
+    """
+    allowed = set(origins)
+    try:
+        current = await client.get_bucket_cors(Bucket=bucket)
+        for rule in current.get("CORSRules", []):
+            allowed.update(rule.get("AllowedOrigins", []))
+    except ClientError as exc:
+        if _status(exc) != 404:  # NoSuchCORSConfiguration: none yet
+            raise
+    await client.put_bucket_cors(
+        Bucket=bucket,
+        CORSConfiguration={
+            "CORSRules": [
+                {
+                    "AllowedOrigins": sorted(allowed)[-MAX_CORS_ORIGINS:],
+                    "AllowedMethods": ["GET", "PUT", "HEAD"],
+                    "AllowedHeaders": ["*"],
+                    "ExposeHeaders": ["ETag"],
+                    "MaxAgeSeconds": CORS_MAX_AGE_S,
+                }
+            ]
+        },
+    )
 
 
 async def delete_bucket(client: S3Client, bucket: str) -> None:

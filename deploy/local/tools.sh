@@ -93,16 +93,33 @@ install_seaweedfs() {
     echo "${version}" > "${BIN_DIR}/.weed.version"
 }
 
+# The web client's browser tests drive Debian's Chromium (Playwright's own
+# browser download is not reachable from CI). A system package: root only.
+install_chromium() {
+    if [ -x /usr/bin/chromium ]; then
+        echo "chromium already installed at /usr/bin/chromium"
+        return 0
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "tools.sh: chromium is missing; as root: apt-get install -y chromium" >&2
+        exit 1
+    fi
+    echo "installing chromium with apt-get"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+}
+
 main() {
     if [ "$#" -eq 0 ]; then
-        set -- kustomize grpcurl seaweedfs
+        set -- kustomize grpcurl seaweedfs chromium
     fi
     for tool in "$@"; do
         case "${tool}" in
             kustomize) install_kustomize ;;
             grpcurl) install_grpcurl ;;
             seaweedfs) install_seaweedfs ;;
-            *) echo "tools.sh: unknown tool '${tool}' (known: kustomize grpcurl seaweedfs)" >&2; exit 2 ;;
+            chromium) install_chromium ;;
+            *) echo "tools.sh: unknown tool '${tool}' (known: kustomize grpcurl seaweedfs chromium)" >&2; exit 2 ;;
         esac
     done
 }
