@@ -41,7 +41,10 @@ class DevTools:
         app.router.add_get("/dev/healthz", self.healthz)
         app.router.add_get("/app", self.index)
         app.router.add_get("/app/", self.index)
-        app.router.add_static("/app/", self._web_root, show_index=False)
+        # Tokens are useful without the web client (the terminal client asks
+        # for them): until web/build ran, /app/ answers 503 instead.
+        if self._web_root.is_dir():
+            app.router.add_static("/app/", self._web_root, show_index=False)
         return app
 
     async def healthz(self, request: web.Request) -> web.Response:
