@@ -465,9 +465,23 @@ class ChatApp:
         elif mine:
             said = render.body_text(message, self.me)
             self._echo(f"✓ sent to {conversation.name(self.me)}: {said}")
+        elif conversation.peer(self.me) is None and not conversation.title:
+            # A group this device has not heard of (joined while away): name it first.
+            self._spawn(self._notice_after_lookup(conversation, message), "group-lookup")
         else:
-            name = conversation.name(self.me)
-            self._echo(render.notice_line(name, message, conversation.unread, self.me))
+            self._notice(conversation, message)
+
+    def _notice(self, conversation: Conversation, message: common_pb2.Message) -> None:
+        name = conversation.name(self.me)
+        self._echo(render.notice_line(name, message, conversation.unread, self.me))
+
+    async def _notice_after_lookup(
+        self, conversation: Conversation, message: common_pb2.Message
+    ) -> None:
+        try:
+            await self._refresh_group(conversation)
+        finally:
+            self._notice(conversation, message)
 
     def _on_sync(self, event: SyncFinished) -> None:
         if not event.outcome.completed:

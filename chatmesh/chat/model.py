@@ -119,6 +119,8 @@ class Conversations:
             self._by_id[message.conversation_id] = conversation
         if message.message_id > conversation.newest_id:
             conversation.last_message = message
+            if message.kind == common_pb2.MESSAGE_KIND_SYSTEM:
+                _apply_change(conversation, message.system)
         if message.sender_user_id != self.me and message.conversation_id != open_id:
             conversation.unread += 1
         return conversation
@@ -139,6 +141,24 @@ class Conversations:
             if conversation.title and conversation.title.lower() == target.lower():
                 return conversation
         return None
+
+
+def _apply_change(conversation: Conversation, event: common_pb2.SystemEvent) -> None:
+    """A group's title and members as its newest change left them."""
+    which = event.WhichOneof("event")
+    members = list(conversation.member_user_ids)
+    if which == "group_created":
+        conversation.title = event.group_created.title
+        members = [event.actor_user_id, *event.group_created.member_user_ids]
+    elif which == "title_changed":
+        conversation.title = event.title_changed.title
+    elif which == "members_added":
+        members.extend(event.members_added.user_ids)
+    elif which == "member_removed":
+        members = [u for u in members if u != event.member_removed.user_id]
+    elif which == "member_left":
+        members = [u for u in members if u != event.actor_user_id]
+    conversation.member_user_ids = tuple(dict.fromkeys(members))
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,7 +86,8 @@ def system_text(event: common_pb2.SystemEvent, me: str) -> str:
     which = event.WhichOneof("event")
     if which == "group_created":
         created = event.group_created
-        return f'{actor} created "{created.title}" with {_names(created.member_user_ids, me)}'
+        members = [u for u in created.member_user_ids if u != event.actor_user_id]
+        return f'{actor} created "{created.title}" with {_names(members, me)}'
     if which == "members_added":
         return f"{actor} added {_names(event.members_added.user_ids, me)}"
     if which == "member_removed":
@@ -186,14 +187,10 @@ def tick_line(tick: Tick, by: str, message: common_pb2.Message, me: str) -> str:
 
 
 def counts_tick(counts: common_pb2.ReceiptCounts) -> tuple[Tick, str]:
-    """A group message's tick from its receipt counts, and who it names: all
-    (``3 of 3``) or how many so far."""
-    if counts.recipients and counts.read >= counts.recipients:
-        return Tick.READ, f"all {counts.recipients}"
+    """A group message's tick from its receipt counts, and how many of its
+    recipients it names (``2 of 3``)."""
     if counts.read:
         return Tick.READ, f"{counts.read} of {counts.recipients}"
-    if counts.recipients and counts.delivered >= counts.recipients:
-        return Tick.DELIVERED, f"all {counts.recipients}"
     if counts.delivered:
         return Tick.DELIVERED, f"{counts.delivered} of {counts.recipients}"
     return Tick.SENT, ""

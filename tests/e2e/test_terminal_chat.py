@@ -41,6 +41,7 @@ class Terminal:
             encoding="utf-8",
             codec_errors="replace",
         )
+        self.child.delaybeforesend = None  # keys are paced by type() alone
         self.text = ""
         self._seen = 0  # where the next expectation starts looking
 
@@ -136,6 +137,44 @@ def test_two_people_chat_in_terminals(cluster: LocalCluster) -> None:
         bob.expect(r"\d\d:\d\d you: sure, see you there  ✓")
         alice.expect(rf"\d\d:\d\d {bob_id}: sure, see you there")
         assert "{" not in alice.text and "{" not in bob.text, "JSON on screen"
+        alice.quit()
+        bob.quit()
+    finally:
+        alice.kill()
+        bob.kill()
+
+
+@pytest.mark.e2e
+def test_a_group_in_terminals(cluster: LocalCluster, tmp_path: Path) -> None:
+    alice_id, bob_id = unique("alice"), unique("bob")
+    alice = Terminal(cluster, alice_id)
+    bob = Terminal(cluster, bob_id)
+    try:
+        alice.expect(rf"Connected as {alice_id}")
+        bob.expect(rf"Connected as {bob_id}")
+
+        alice.type(f'/group "Trip plan" {bob_id}')
+        alice.expect(r"── Trip plan ──")
+        alice.expect(rf'· you created "Trip plan" with {bob_id}')
+        bob.expect(rf'\[Trip plan\] {alice_id} created "Trip plan" with you \(1 unread\)')
+
+        alice.type("/who")
+        alice.expect(rf"{bob_id}: online")
+
+        alice.type("who brings the map?")
+        alice.expect(r"you: who brings the map\?  ✓")
+        bob.expect(rf"\[Trip plan\] {alice_id}: who brings the map\? \(2 unread\)")
+        bob.type("/open Trip plan")
+        bob.expect(rf"\d\d:\d\d {alice_id}: who brings the map\?")
+        alice.expect(r'✓✓ read by 1 of 1: "who brings the map\?"')
+
+        notes = tmp_path / "route.txt"
+        notes.write_text("north, then east\n")
+        alice.type(f"/send-file {notes}")
+        bob.expect(rf"{alice_id}: \[document route\.txt, 17 B\]")
+
+        bob.type("/more")
+        bob.expect(r"no older messages")
         alice.quit()
         bob.quit()
     finally:

@@ -88,3 +88,29 @@ def test_login_derives_the_token_url_from_the_edge() -> None:
 
     assert token_url("ws://127.0.0.1:8080/") == "http://127.0.0.1:8080/dev/token"
     assert token_url("wss://chat.example:8443/ws?x=1") == "https://chat.example:8443/dev/token"
+
+
+def test_a_group_is_named_by_its_changes() -> None:
+    conversations = Conversations("bob")
+    created = common_pb2.Message(
+        message_id=1,
+        conversation_id="g9",
+        kind=common_pb2.MESSAGE_KIND_SYSTEM,
+        system=common_pb2.SystemEvent(
+            actor_user_id="alice",
+            group_created=common_pb2.GroupCreated(title="Trip", member_user_ids=["bob"]),
+        ),
+    )
+    group = conversations.on_message(created, open_id=None)
+    assert (group.name("bob"), group.member_user_ids) == ("Trip", ("alice", "bob"))
+    added = common_pb2.Message(
+        message_id=2,
+        conversation_id="g9",
+        kind=common_pb2.MESSAGE_KIND_SYSTEM,
+        system=common_pb2.SystemEvent(
+            actor_user_id="alice",
+            members_added=common_pb2.MembersAdded(user_ids=["carol"]),
+        ),
+    )
+    conversations.on_message(added, open_id=None)
+    assert group.member_user_ids == ("alice", "bob", "carol")

@@ -124,9 +124,9 @@ def test_notices_and_tick_lines() -> None:
     [
         (0, 0, Tick.SENT, ""),
         (1, 0, Tick.DELIVERED, "1 of 3"),
-        (3, 0, Tick.DELIVERED, "all 3"),
+        (3, 0, Tick.DELIVERED, "3 of 3"),
         (3, 2, Tick.READ, "2 of 3"),
-        (3, 3, Tick.READ, "all 3"),
+        (3, 3, Tick.READ, "3 of 3"),
     ],
 )
 def test_group_ticks_come_from_receipt_counts(
