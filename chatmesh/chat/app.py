@@ -33,6 +33,7 @@ from chatmesh.client.protocol import (
     SyncFinished,
     WatermarkChanged,
 )
+from chatmesh.conversation import is_valid_user_id
 from chatmesh.v1 import client_pb2, common_pb2
 
 HISTORY_PAGE = 20  # a screenful
@@ -147,7 +148,10 @@ class ChatApp:
             case commands.More():
                 await self._more()
             case commands.To(user_id):
-                await self._show(self.conversations.direct(user_id))
+                if is_valid_user_id(user_id):
+                    await self._show(self.conversations.direct(user_id))
+                else:
+                    self._echo(f"! {user_id} is not a user name")
             case commands.CreateGroup(title, members):
                 await self._create_group(title, members)
             case commands.AddMembers(user_ids):
@@ -223,7 +227,7 @@ class ChatApp:
 
     async def _open_target(self, target: str) -> None:
         conversation = self.conversations.find(target, self._listed)
-        if conversation is None and not target.isdigit() and target[:1] not in ("d", "g"):
+        if conversation is None and not target.isdigit() and is_valid_user_id(target):
             conversation = self.conversations.direct(target)
         if conversation is None:
             self._echo(f"! no conversation {target}: /list shows them")
