@@ -166,6 +166,16 @@ class Device:
             raise ConnectionError(f"{self.name} is not connected")
         return await conn.request(frame, timeout_s)
 
+    async def post(self, frame: client_pb2.ClientFrame) -> bool:
+        """Writes a frame nothing answers (typing) on the current connection;
+        False, and nothing written, when not connected: such frames are not
+        worth keeping for the next connection."""
+        conn = self._conn
+        if conn is None or conn.closed:
+            return False
+        await conn.send(frame)
+        return True
+
     # -- the supervised run loop -------------------------------------------------
 
     async def _run(self) -> None:
