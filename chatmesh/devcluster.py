@@ -80,6 +80,9 @@ from notifysvc.providers.local.keys import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Processes of a cluster that are not chatmesh services (no ops endpoint, no
+# metrics): stores it runs itself, the edge proxy and local stand-ins.
+NOT_SERVICES = frozenset({"redis", "kafka", "envoy", "push-providers", "devtools"})
 WEB_ROOT = REPO_ROOT / "web" / "dist"  # the built web client (web/build)
 MAKE_UP_PUSH_PORTS = LocalProviderPorts(fcm=9451, apns=9452, webpush=9453, control=9454)
 STARTUP_TIMEOUT_S = 60.0
@@ -346,6 +349,11 @@ class LocalCluster:
     @property
     def edge_tls_url(self) -> str:
         return f"wss://127.0.0.1:{self.config.ports.edge_tls}/"
+
+    @property
+    def services(self) -> list[str]:
+        """The chatmesh services among its processes, in start order."""
+        return [n for n in self.processes if n not in NOT_SERVICES]
 
     @property
     def edge_origins(self) -> list[str]:

@@ -23,6 +23,7 @@ from chatmesh import logs
 from chatmesh.auth import MAX_TOKEN_LIFETIME_S, Identity, TokenIssuer
 from chatmesh.clock import SystemClock
 from chatmesh.conversation import is_valid_user_id
+from chatmesh.grpc_server import wait_for_termination_signal
 from chatmesh.settings import DEFAULT_PG_DSN, env_int, env_str
 
 log = logging.getLogger("devtools")
@@ -105,10 +106,11 @@ async def run(private_key: bytes, web_root: Path, port: int, pg_dsn: str) -> Non
     await web.TCPSite(runner, "127.0.0.1", port).start()
     log.info("devtools serving", extra={"fields": {"port": port, "web_root": str(web_root)}})
     try:
-        await asyncio.Event().wait()
+        await wait_for_termination_signal()
     finally:
         await runner.cleanup()
         await pool.close()
+        log.info("stopped")
 
 
 def main() -> None:

@@ -71,7 +71,7 @@ EVERY_PROCESS_FAMILIES = {"chatmesh_grpc_server_handled", "chatmesh_grpc_server_
 
 
 def _services(cluster: LocalCluster) -> list[str]:
-    return [n for n in cluster.processes if n not in ("envoy", "redis", "kafka", "push-providers")]
+    return cluster.services
 
 
 def _scrape_text(cluster: LocalCluster, name: str) -> tuple[str, str]:

@@ -41,8 +41,7 @@ class Rig:
 
     @property
     def services(self) -> list[str]:
-        not_ours = ("redis", "kafka", "envoy", "push-providers")
-        return [n for n in self.cluster.processes if n not in not_ours]
+        return self.cluster.services
 
 
 @pytest.fixture(scope="module")
