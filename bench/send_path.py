@@ -28,6 +28,7 @@ from pathlib import Path
 import asyncpg
 import uvloop
 
+from bench.accounting import Accounting, per_unit
 from bench.common import latency_summary
 from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.client import Connection
@@ -148,6 +149,8 @@ async def _run(cluster: LocalCluster, pairs: int, messages: int, rate: float) ->
         )
         for u, r in zip(senders, sender_replies, strict=True)
     ]
+    accounting = Accounting.of(cluster)
+    before = accounting.sample()
     started = time.perf_counter()
     await asyncio.wait_for(
         asyncio.gather(
@@ -167,6 +170,7 @@ async def _run(cluster: LocalCluster, pairs: int, messages: int, rate: float) ->
             await asyncio.wait_for(t.progress.wait(), left)
         except TimeoutError:
             break
+    after = accounting.sample()
     for conn in receiver_conns + sender_conns:
         await conn.close()
     total = pairs * messages
@@ -186,6 +190,8 @@ async def _run(cluster: LocalCluster, pairs: int, messages: int, rate: float) ->
         "acked_per_s": round(len(t.ack_s) / elapsed, 1),
         "ack_latency": latency_summary(t.ack_s),
         "delivery_latency": latency_summary(t.deliver_s),
+        # Over the load window and the deliveries' settling, per delivered message.
+        "cost_per_delivered_message": per_unit(before, after, max(len(t.deliver_s), 1)),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
 

@@ -1,0 +1,118 @@
+"""Where the CPU goes: every process on a message's path, from /proc.
+
+``Accounting.of(cluster)`` finds the cluster's own processes, the backing
+stores (by the pid files ``deploy/local/backing.sh`` keeps, and Redis by
+asking it) and this process, the load generator. ``sample()`` reads each
+one's CPU time and resident memory; ``per_unit(before, after, n)`` says what
+each spent per unit of work (a delivered message, an upload) over the load
+window between the two samples, and its memory at the end.
+
+PostgreSQL runs a process per connection: its CPU is the postmaster's own,
+what its exited children left in its ``cutime``/``cstime``, and what its live
+children have used; its memory sums theirs, so shared buffers count once
+per process. Processes that are not running are left out.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from chatmesh.devcluster import REPO_ROOT, LocalCluster
+
+LOCAL = REPO_ROOT / ".local"
+_STORE_PID_FILES = {
+    "cassandra": LOCAL / "cassandra" / "cassandra.pid",
+    "kafka": LOCAL / "kafka" / "kafka.pid",
+    "object-store": LOCAL / "seaweedfs" / "weed.pid",
+}
+_POSTMASTER_PID = LOCAL / "postgres" / "data" / "postmaster.pid"
+_TICKS = os.sysconf("SC_CLK_TCK")
+_PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    cpu_s: dict[str, float]
+    rss_kib: dict[str, int]
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        # The command name may hold spaces and parentheses: split after the last ")".
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) and int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Accounting:
+    pids: dict[str, int]
+    postmaster: int | None  # PostgreSQL: counted with its children
+
+    @classmethod
+    def of(cls, cluster: LocalCluster) -> Accounting:
+        pids = {name: p.pid for name, p in cluster.processes.items() if p.running()}
+        pids["load-generator"] = os.getpid()
+        for name, path in _STORE_PID_FILES.items():
+            if (pid := _read_pid(path)) is not None:
+                pids[name] = pid
+        try:
+            info = redis.Redis.from_url(cluster.redis_url).info("server")
+            pids.setdefault("redis", int(info["process_id"]))
+        except redis.RedisError:
+            pass
+        return cls(pids, _read_pid(_POSTMASTER_PID))
+
+    def sample(self) -> Sample:
+        cpu: dict[str, float] = {}
+        rss: dict[str, int] = {}
+        for name, pid in self.pids.items():
+            if (fields := _stat(pid)) is not None:
+                cpu[name] = (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
+                rss[name] = int(fields[21]) * _PAGE_KIB
+        if self.postmaster is not None and (fields := _stat(self.postmaster)) is not None:
+            total = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+            memory = int(fields[21])
+            for child in _children(self.postmaster):
+                if (child_fields := _stat(child)) is not None:
+                    total += int(child_fields[11]) + int(child_fields[12])
+                    memory += int(child_fields[21])
+            cpu["postgres"] = total / _TICKS
+            rss["postgres"] = memory * _PAGE_KIB
+        return Sample(cpu, rss)
+
+
+def per_unit(before: Sample, after: Sample, units: int) -> dict[str, dict[str, float]]:
+    """CPU milliseconds per unit and resident MiB at the end, per process,
+    with a ``total`` of the server side (everything but the load generator)."""
+    spent = {
+        name: {
+            "cpu_ms": round((after.cpu_s[name] - before.cpu_s.get(name, 0.0)) / units * 1000, 3),
+            "rss_mib": round(after.rss_kib.get(name, 0) / 1024, 1),
+        }
+        for name in sorted(after.cpu_s)
+    }
+    spent["total"] = {
+        "cpu_ms": round(sum(v["cpu_ms"] for k, v in spent.items() if k != "load-generator"), 3),
+        "rss_mib": round(sum(v["rss_mib"] for k, v in spent.items() if k != "load-generator"), 1),
+    }
+    return spent
