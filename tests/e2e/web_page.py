@@ -20,6 +20,11 @@ ARTIFACTS = REPO_ROOT / "test-artifacts" / "web"
 # Long enough for a gateway restart and a reconnect backoff; short enough
 # that a page that never recovers fails the test quickly.
 RECOVER_MS = 20_000
+# What one page sees of another's action crosses the whole stack; on a
+# machine busy with the rest of the suite that takes more than playwright's
+# default 5 s now and then. Only a failing expectation waits this long.
+CROSS_PAGE_MS = 15_000
+expect.set_options(timeout=CROSS_PAGE_MS)
 
 
 def build_web() -> None:
