@@ -8,16 +8,23 @@ The algorithm is GCRA (the one behind redis-cell): one key per limited
 subject holding the theoretical arrival time of the next request, updated
 atomically by a Lua script with Redis's own clock, so gateways and msgsvc
 instances on hosts with skewed clocks share one budget. ``rate_per_s``
-requests per second are allowed on average, ``burst`` at once.
+requests per second are allowed on average, ``burst`` at once. Every
+message a user sends passes a limit, so checks that arrive while others are
+in flight share one pipeline (one round trip); each script in it is still
+atomic on its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as redis
 
+from chatmesh.coalescer import Coalescer
 from chatmesh.errors import ResourceExhausted
+
+MAX_CHECKS_PER_BATCH = 256
 
 # KEYS[1]: the subject's key. ARGV: emission interval (µs), burst tolerance (µs).
 # Returns {allowed (0/1), retry after (µs)}.
@@ -50,16 +57,26 @@ class RateLimiter:
         self._redis = client
         self._prefix = key_prefix
         self._script = client.register_script(_GCRA)
+        self._checks: Coalescer[tuple[Limit, str], float] = Coalescer(
+            self._allow_many, max_batch=MAX_CHECKS_PER_BATCH, name="rate-limit-checks"
+        )
 
     async def allow(self, limit: Limit, subject: str) -> float:
         """0 if allowed (and counted), else the seconds until it would be."""
-        interval_us = int(1_000_000 / limit.rate_per_s)
-        tolerance_us = interval_us * max(limit.burst - 1, 0)
-        allowed, retry_us = await self._script(
-            keys=[f"{self._prefix}rl:{limit.name}:{{{subject}}}"],
-            args=[interval_us, tolerance_us],
-        )
-        return 0.0 if allowed else int(retry_us) / 1_000_000
+        return await self._checks.submit((limit, subject))
+
+    async def _allow_many(self, checks: Sequence[tuple[Limit, str]]) -> list[float]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for limit, subject in checks:
+                interval_us = int(1_000_000 / limit.rate_per_s)
+                tolerance_us = interval_us * max(limit.burst - 1, 0)
+                await self._script(
+                    keys=[f"{self._prefix}rl:{limit.name}:{{{subject}}}"],
+                    args=[interval_us, tolerance_us],
+                    client=pipe,
+                )
+            replies = await pipe.execute()
+        return [0.0 if allowed else int(retry_us) / 1_000_000 for allowed, retry_us in replies]
 
     async def require(self, limit: Limit, subject: str) -> None:
         """Raises ResourceExhausted(RATE_LIMITED) when over the limit."""

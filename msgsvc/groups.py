@@ -326,7 +326,9 @@ class Groups:
         # on, route recovery applies the change from the message and appends
         # it to the log.
         _, entry = await asyncio.gather(
-            self._messages.write(message),
+            self._messages.write(
+                message, may_start=lambda: may_start_write(message_id, self._clock.now_ms())
+            ),
             self._journal.record(RouteRef(conversation_id, message_id)),
         )
         # Appended while the lock is held: every message that is marked after

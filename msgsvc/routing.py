@@ -12,6 +12,7 @@ holds deliveries up.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -21,6 +22,7 @@ from typing import Protocol
 import redis.asyncio as redis
 
 from chatmesh.channels import gateway_channel
+from chatmesh.coalescer import Coalescer
 from chatmesh.push_jobs import PushJob, PushRecipient
 from chatmesh.v1 import (
     client_pb2,
@@ -155,20 +157,27 @@ class Router:
         for session in sessions:
             if (session.user_id, session.device_id) != skip:
                 by_gateway[session.gateway_id].append(session)
-        for gateway_id, targets in by_gateway.items():
-            await self._publisher.publish(
-                gateway_id,
-                delivery_pb2.GatewayDelivery(
-                    targets=[
-                        delivery_pb2.DeliveryTarget(
-                            user_id=s.user_id, device_id=s.device_id, connection_id=s.connection_id
-                        )
-                        for s in targets
-                    ],
-                    frame=frame,
-                ),
+        # Concurrent, so that they share a pipeline.
+        await asyncio.gather(
+            *(
+                self._publisher.publish(
+                    gateway_id,
+                    delivery_pb2.GatewayDelivery(
+                        targets=[
+                            delivery_pb2.DeliveryTarget(
+                                user_id=s.user_id,
+                                device_id=s.device_id,
+                                connection_id=s.connection_id,
+                            )
+                            for s in targets
+                        ],
+                        frame=frame,
+                    ),
+                )
+                for gateway_id, targets in by_gateway.items()
             )
-            metrics.DELIVERIES_PUBLISHED.inc()
+        )
+        metrics.DELIVERIES_PUBLISHED.inc(len(by_gateway))
 
 
 class GrpcSessionLookup:
@@ -185,14 +194,29 @@ class GrpcSessionLookup:
         ]
 
 
+MAX_PUBLISHES_PER_BATCH = 256
+
+
 class RedisDeliveryPublisher:
+    """Every routed message publishes at least once: publishes issued while
+    others are in flight share one pipeline (one round trip)."""
+
     def __init__(self, client: redis.Redis, key_prefix: str) -> None:
         self._redis = client
         self._prefix = key_prefix
+        self._publishes: Coalescer[tuple[str, bytes], int] = Coalescer(
+            self._publish_many, max_batch=MAX_PUBLISHES_PER_BATCH, name="delivery-publishes"
+        )
 
     async def publish(self, gateway_id: str, delivery: delivery_pb2.GatewayDelivery) -> None:
-        receivers = await self._redis.publish(
-            gateway_channel(self._prefix, gateway_id), delivery.SerializeToString()
+        receivers = await self._publishes.submit(
+            (gateway_channel(self._prefix, gateway_id), delivery.SerializeToString())
         )
         if receivers == 0:
             log.warning("no subscriber for gateway", extra={"fields": {"gateway_id": gateway_id}})
+
+    async def _publish_many(self, publishes: Sequence[tuple[str, bytes]]) -> list[int]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel, payload in publishes:
+                pipe.publish(channel, payload)
+            return [int(receivers) for receivers in await pipe.execute()]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,7 +30,6 @@ from chatmesh.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
-    Unavailable,
 )
 from chatmesh.v1 import common_pb2
 from msgsvc.budgets import UserBudgets
@@ -48,7 +48,7 @@ from msgsvc.storage.claims import Claim, ClaimStore
 from msgsvc.storage.directory import ADMIN, CHANNEL, DIRECT, Conversation, Directory
 from msgsvc.storage.messages import MessageStore
 from msgsvc.storage.route_journal import RouteJournal, RouteRef
-from msgsvc.visibility import COMMIT_BOUND_MS, may_start_write, reclaimable
+from msgsvc.visibility import COMMIT_BOUND_MS, may_start_write, reclaimable, send_in_doubt
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class MessageSender:
             message.conversation_id, message.message_id, message.sender_user_id
         )
         if not may_start_write(message.message_id, self._clock.now_ms()):
-            raise _in_doubt()
+            raise send_in_doubt()
         return await self._hand_over(conversation, message, duplicate=not claim.won, write=True)
 
     async def _hand_over(
@@ -177,7 +177,11 @@ class MessageSender:
         group message, routed by the fan-out workers. A hand-over whose
         write fails names a row that never appears, which both drop after
         the commit bound. A retry hands over again: routing is at least once."""
-        writing = self._messages.write(message) if write else _nothing()
+        writing = (
+            self._messages.write(message, may_start=self._may_start(message.message_id))
+            if write
+            else _nothing()
+        )
         if conversation.kind == DIRECT:
             _, entry = await asyncio.gather(writing, self._journal.record(_ref(message)))
             return SendOutcome(message, conversation.member_ids, duplicate, entry)
@@ -186,6 +190,9 @@ class MessageSender:
             self._log.append(LogEntry(message.conversation_id, message.message_id, message.kind)),
         )
         return SendOutcome(message, (), duplicate, via_log=True)
+
+    def _may_start(self, message_id: int) -> Callable[[], bool]:
+        return lambda: may_start_write(message_id, self._clock.now_ms())
 
     async def _adopt_legacy(
         self,
@@ -203,7 +210,7 @@ class MessageSender:
             if not reclaimable(legacy.message_id, self._clock.now_ms()):
                 # It may still land and be this device's: storing this one
                 # now could store one send twice. The client retries shortly.
-                raise _in_doubt()
+                raise send_in_doubt()
             # Never stored, and now never will be: that attempt was not acked.
         elif row.sender_device_id == key.device_id:
             # This device's earlier send (or an earlier one of the service
@@ -233,10 +240,10 @@ class MessageSender:
         if not reclaimable(claim.message_id, now):
             # The first attempt may still land; writing now could store the
             # message twice. The client retries shortly.
-            raise _in_doubt()
+            raise send_in_doubt()
         settled = await self._claims.reclaim(key, claim, fresh_id)
         if not settled.won and not may_start_write(settled.message_id, now):
-            raise _in_doubt()
+            raise send_in_doubt()
         # Won, or a concurrent retry re-claimed first with a fresh id: writing
         # that same row again is harmless.
         return settled
@@ -319,10 +326,6 @@ def _require_row_of(stored: StoredMessage, command: SendCommand, attachment: byt
             extra={"fields": {"message_id": stored.message_id}},
         )
         raise ChatmeshError("CLAIMED_ROW_MISMATCH", "the stored message does not match this send")
-
-
-def _in_doubt() -> Unavailable:
-    return Unavailable("SEND_IN_DOUBT", "an earlier attempt of this send is unsettled; resend")
 
 
 def _validate(command: SendCommand) -> None:

@@ -29,6 +29,7 @@ what it already has by message id. Nothing committed is ever skipped.
 from __future__ import annotations
 
 from chatmesh import snowflake
+from chatmesh.errors import Unavailable
 
 WRITE_START_DEADLINE_MS = 5_000
 STORE_WRITE_TIMEOUT_S = 5.0
@@ -60,3 +61,9 @@ def sync_floor(now_ms: int) -> int:
 def newest_possible_id(now_ms: int) -> int:
     """An upper bound on any id issued so far (ids may lead the clock)."""
     return snowflake.lowest_id_at(now_ms + snowflake.DEFAULT_MAX_LAG_MS + 1)
+
+
+def send_in_doubt() -> Unavailable:
+    """The answer to a send whose id may no longer start its write, or whose
+    earlier attempt is unsettled: retryable, and the retry is safe."""
+    return Unavailable("SEND_IN_DOUBT", "an earlier attempt of this send is unsettled; resend")

@@ -1,20 +1,38 @@
-"""Messages in Cassandra, partitioned by (conversation, time bucket)."""
+"""Messages in Cassandra, partitioned by (conversation, time bucket).
+
+Every send writes one row. Written one request each, Cassandra spends most
+of its CPU on per-request work (about 0.75 ms a write when requests come one
+at a time, against 0.16 ms when 50 are in flight) and the driver's per
+request bookkeeping is most of msgsvc's share. Writes that arrive while a
+batch is in flight therefore go out together as the next one, an UNLOGGED
+batch: no batch log, each row applied on its own exactly as a lone insert
+would be, and under load the batch grows with the load.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from cassandra.cluster import Session
+from cassandra.query import BatchStatement, BatchType
 
 from chatmesh import snowflake
 from chatmesh.cassandra_io import execute
+from chatmesh.coalescer import Coalescer
 from msgsvc.model import StoredMessage
-from msgsvc.visibility import STORE_WRITE_TIMEOUT_S
+from msgsvc.visibility import STORE_WRITE_TIMEOUT_S, send_in_doubt
 
 # Ten days of messages per partition (Discord's choice): even a busy
 # conversation's partition stays far below the sizes where Cassandra suffers,
 # and a page of recent history touches one or two partitions.
 BUCKET_SPAN_MS = 10 * 24 * 3600 * 1000
+
+MAX_WRITES_PER_BATCH = 64
+# Cassandra refuses a batch above batch_size_fail_threshold (50 KiB by
+# default); the rows' payload stays well below it, whatever the bodies.
+MAX_BATCH_PAYLOAD_BYTES = 24 * 1024
 
 
 def bucket_of(message_id: int) -> int:
@@ -30,9 +48,14 @@ class MessageStore(Protocol):
 
     ``write`` is idempotent: writing the same message twice leaves one row.
     When it returns the row is durable at the configured consistency.
+    Writes of the send path pass ``may_start``, asked right before the row
+    is sent to the store: if it says no (``msgsvc.visibility``: the id may
+    no longer start a write), the write raises SEND_IN_DOUBT, retryable.
     """
 
-    async def write(self, message: StoredMessage) -> None: ...
+    async def write(
+        self, message: StoredMessage, *, may_start: Callable[[], bool] | None = None
+    ) -> None: ...
 
     async def get(self, conversation_id: str, message_id: int) -> StoredMessage | None: ...
 
@@ -64,6 +87,9 @@ _COLUMNS = "message_id, sender_user_id, sender_device_id, client_msg_id, kind, b
 class CassandraMessageStore:
     def __init__(self, session: Session, keyspace: str) -> None:
         self._session = session
+        self._writes: Coalescer[_Write, BaseException | None] = Coalescer(
+            self._write_many, max_batch=4 * MAX_WRITES_PER_BATCH, name="message-writes"
+        )
         table = f"{keyspace}.messages"  # qualified: prepared statements must not rely on USE
         self._insert = session.prepare(
             f"INSERT INTO {table} (conversation_id, bucket, message_id, sender_user_id,"
@@ -88,23 +114,47 @@ class CassandraMessageStore:
             " WHERE conversation_id = ? AND bucket = ? AND message_id > ? LIMIT ?"
         )
 
-    async def write(self, message: StoredMessage) -> None:
-        await execute(
-            self._session,
-            self._insert,
-            (
-                message.conversation_id,
-                bucket_of(message.message_id),
-                message.message_id,
-                message.sender_user_id,
-                message.sender_device_id,
-                message.client_msg_id,
-                message.kind,
-                message.body,
-                message.media or None,  # no cell at all for a message without media
-            ),
-            timeout_s=STORE_WRITE_TIMEOUT_S,
+    async def write(
+        self, message: StoredMessage, *, may_start: Callable[[], bool] | None = None
+    ) -> None:
+        failure = await self._writes.submit((message, may_start))
+        if failure is not None:
+            raise failure
+
+    async def _write_many(self, writes: Sequence[_Write]) -> list[BaseException | None]:
+        """One outcome per write: None once its row is durable."""
+        messages = [message for message, _ in writes]
+        outcomes: list[BaseException | None] = [None] * len(writes)
+        # The sender checked its deadline, but a write may have waited here
+        # behind a batch since: asked again now, the late ones fail as
+        # retryable instead of starting after it.
+        startable = []
+        for index, (_, may_start) in enumerate(writes):
+            if may_start is None or may_start():
+                startable.append(index)
+            else:
+                outcomes[index] = send_in_doubt()
+        groups = _groups([messages[i] for i in startable], startable)
+        results = await asyncio.gather(
+            *(self._write_group([messages[i] for i in group]) for group in groups),
+            return_exceptions=True,
         )
+        for group, result in zip(groups, results, strict=True):
+            if isinstance(result, BaseException):
+                for index in group:
+                    outcomes[index] = result
+        return outcomes
+
+    async def _write_group(self, messages: Sequence[StoredMessage]) -> None:
+        if len(messages) == 1:
+            statement: object = self._insert
+            params: object = _row(messages[0])
+        else:
+            batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+            for message in messages:
+                batch.add(self._insert, _row(message))
+            statement, params = batch, None
+        await execute(self._session, statement, params, timeout_s=STORE_WRITE_TIMEOUT_S)
 
     async def get(self, conversation_id: str, message_id: int) -> StoredMessage | None:
         rows = await execute(
@@ -154,6 +204,45 @@ class CassandraMessageStore:
             )
             found.extend(row.sender_user_id for row in rows)
         return found
+
+
+_Write = tuple[StoredMessage, Callable[[], bool] | None]
+
+
+def _row(message: StoredMessage) -> tuple[object, ...]:
+    return (
+        message.conversation_id,
+        bucket_of(message.message_id),
+        message.message_id,
+        message.sender_user_id,
+        message.sender_device_id,
+        message.client_msg_id,
+        message.kind,
+        message.body,
+        message.media or None,  # no cell at all for a message without media
+    )
+
+
+def _payload_bytes(message: StoredMessage) -> int:
+    return len(message.body) + len(message.media) + 256  # ids, names, overhead
+
+
+def _groups(messages: Sequence[StoredMessage], indexes: Sequence[int]) -> list[list[int]]:
+    """Splits the writes into batches within the row and payload bounds."""
+    groups: list[list[int]] = []
+    size = 0
+    for message, index in zip(messages, indexes, strict=True):
+        payload = _payload_bytes(message)
+        if (
+            not groups
+            or len(groups[-1]) >= MAX_WRITES_PER_BATCH
+            or size + payload > MAX_BATCH_PAYLOAD_BYTES
+        ):
+            groups.append([])
+            size = 0
+        groups[-1].append(index)
+        size += payload
+    return groups
 
 
 def _message(conversation_id: str, row: object) -> StoredMessage:
