@@ -182,6 +182,9 @@ PING_TIMEOUT_S = 1.5
 LAG_TIMEOUT_S = 5.0  # each broker query of a lag report
 
 
+GATHER_BYTES = 64 * 1024
+
+
 class LogConsumer:
     """Reads ``settings.topic``, the message log."""
 
@@ -192,12 +195,18 @@ class LogConsumer:
         *,
         client_id: str,
         static_member: bool = False,
+        gather_ms: int = 0,
     ) -> None:
         """With ``static_member`` the consumer joins as ``client_id`` for
         good (KIP-345): restarted under the same id, it takes its partitions
         back at once instead of after the session timeout of its previous
         life. ``client_id`` must then be unique in the group and stable
-        across restarts (a pod name)."""
+        across restarts (a pod name).
+
+        With ``gather_ms`` the broker holds a fetch until it has
+        ``GATHER_BYTES`` or that long has passed: a reader for which that
+        much delay does not matter then costs the broker a few fetches a
+        second under load instead of one per record appended."""
         self._topic = settings.topic
         # Served by ``batch``: it names the cause of failed pings once the
         # consumer has been reading.
@@ -217,6 +226,11 @@ class LogConsumer:
                 "session.timeout.ms": SESSION_TIMEOUT_MS,
                 "heartbeat.interval.ms": SESSION_TIMEOUT_MS // 4,
                 "partition.assignment.strategy": "cooperative-sticky",
+                **(
+                    {"fetch.wait.max.ms": gather_ms, "fetch.min.bytes": GATHER_BYTES}
+                    if gather_ms
+                    else {}
+                ),
             }
         )
 

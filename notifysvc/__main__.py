@@ -52,6 +52,9 @@ class LatePreviews:
         return await self.store.get(conversation_id, message_id)
 
 
+MAX_PUSH_JOB_GATHER_MS = 400
+
+
 async def run(settings: NotifySettings, tracing: Tracing) -> None:
     tls = MeshTls(settings.common.mesh_tls_dir)
     # min_size 0: creating the pool connects to nothing, so PostgreSQL may be down.
@@ -62,11 +65,14 @@ async def run(settings: NotifySettings, tracing: Tracing) -> None:
     # Its own group, named under the deployment's prefix like the topic. A
     # static member: a crashed instance restarted under its name resumes its
     # partitions at once, its pushes late by a restart, not a session timeout.
+    # A push waits in its device's window anyway (2 s by default): jobs are
+    # fetched in bunches, at most a fifth of the window late.
     consumer = LogConsumer(
         kafka,
         topic_name(settings.common.key_prefix, "notifysvc"),
         client_id=settings.instance_id,
         static_member=True,
+        gather_ms=min(MAX_PUSH_JOB_GATHER_MS, int(settings.window_s * 1000) // 5),
     )
     providers = providers_from(settings.providers)
     directory = observed(
