@@ -34,7 +34,6 @@ from chatmesh.errors import (
 from chatmesh.v1 import common_pb2
 from msgsvc.budgets import UserBudgets
 from msgsvc.devices import DeviceCheck
-from msgsvc.direct_conversations import DirectConversations
 from msgsvc.media.limits import KINDS as MEDIA_KINDS
 from msgsvc.message_log import LogEntry, MessageLog
 from msgsvc.model import (
@@ -85,9 +84,7 @@ class MessageSender:
         log: MessageLog,
         budgets: UserBudgets,
         media: MediaAttacher,
-        direct: DirectConversations,
     ) -> None:
-        self._direct = direct
         self._media = media
         self._budgets = budgets
         self._log = log
@@ -258,7 +255,7 @@ class MessageSender:
             if not is_valid_user_id(recipient):
                 raise InvalidArgument("INVALID_USER_ID", f"{recipient!r} is not a valid user id")
             conversation_id = direct_conversation_id(sender, recipient)
-            existing = await self._direct_conversation(conversation_id)
+            existing = await self._directory.conversation(conversation_id)
             if existing is not None:
                 return _Target(conversation_id, existing, recipient)
             known = await self._directory.existing_users({sender, recipient})
@@ -269,7 +266,7 @@ class MessageSender:
             return _Target(conversation_id, None, recipient)
         assert command.conversation_id is not None
         if is_direct(command.conversation_id):
-            conversation = await self._direct_conversation(command.conversation_id)
+            conversation = await self._directory.conversation(command.conversation_id)
         else:
             # Only the sender's standing is read: a send into a 500-member
             # group costs what a 1:1 send does (members are the fan-out's).
@@ -283,14 +280,6 @@ class MessageSender:
             if member is None or member.role != ADMIN:
                 raise PermissionDenied("NOT_CHANNEL_ADMIN", "only the channel's admins post")
         return _Target(conversation.conversation_id, conversation, "")
-
-    async def _direct_conversation(self, conversation_id: str) -> Conversation | None:
-        conversation = self._direct.get(conversation_id)
-        if conversation is None:
-            conversation = await self._directory.conversation(conversation_id)
-            if conversation is not None:
-                self._direct.remember(conversation)
-        return conversation
 
 
 @dataclass(frozen=True, slots=True)

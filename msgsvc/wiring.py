@@ -25,7 +25,6 @@ from msgsvc.budgets import RedisUserBudgets, UserBudgets
 from msgsvc.client_frames import ClientFrameHandler
 from msgsvc.conversation_list import ConversationLister
 from msgsvc.devices import DeviceCheck
-from msgsvc.direct_conversations import DirectConversations
 from msgsvc.effects import Effects
 from msgsvc.group_receipts import GroupReceipts
 from msgsvc.groups import MAX_CHANNEL_MEMBERS, MAX_GROUP_MEMBERS, Groups
@@ -141,7 +140,6 @@ def build(
             log=log,
             budgets=budgets,
             media=media,
-            direct=DirectConversations(),
         ),
         history=HistoryReader(access, messages, clock),
         sync=SyncReader(
