@@ -8,6 +8,9 @@ from sessionsvc.servicer import SessionServicer
 from sessionsvc.store import RedisSessionStore
 
 DEFAULT_GRPC_PORT = 50052
+# A gateway heartbeats every few seconds with a TTL longer than that; one
+# more second before its sessions stop counting after it dies.
+GATEWAY_ALIVE_FOR_S = 1.0
 
 
 def main() -> None:
@@ -19,7 +22,12 @@ def main() -> None:
         default_grpc_port=DEFAULT_GRPC_PORT,
         wire=lambda client, settings: (
             lambda server: session_service_pb2_grpc.add_SessionServiceServicer_to_server(
-                SessionServicer(RedisSessionStore(client, settings.common.key_prefix)), server
+                SessionServicer(
+                    RedisSessionStore(
+                        client, settings.common.key_prefix, alive_for_s=GATEWAY_ALIVE_FOR_S
+                    )
+                ),
+                server,
             )
         ),
     )

@@ -7,11 +7,20 @@ sessions vanish from lookups at once and are deleted lazily when seen.
 A user's hash expires ``SESSION_TTL_S`` after their last registration: no
 connection outlives its token, so nothing is lost, and the hashes of users
 nobody looks up after a crash do not stay forever.
+
+Every routed message looks sessions up. With ``alive_for_s`` a gateway
+found alive is taken as alive for that long without asking Redis again,
+which saves a round trip per lookup: a crashed gateway's sessions then
+vanish up to that much later than its heartbeat key does (its deliveries
+meanwhile reach no one, as they would during its heartbeat TTL, and its
+devices sync when they reconnect). A gateway found dead is asked about
+again every time, so a gateway that has just started is seen at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as redis
@@ -37,9 +46,19 @@ class DeviceSession:
 
 
 class RedisSessionStore:
-    def __init__(self, client: redis.Redis, key_prefix: str) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        key_prefix: str,
+        *,
+        alive_for_s: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._redis = client
         self._prefix = key_prefix
+        self._alive_for_s = alive_for_s
+        self._monotonic = monotonic
+        self._seen_alive: dict[str, float] = {}  # gateway -> when it was last found alive
         self._delete_if_matches = client.register_script(_DELETE_IF_MATCHES)
 
     def _user_key(self, user_id: str) -> str:
@@ -80,6 +99,24 @@ class RedisSessionStore:
             )
         return removed
 
+    async def _alive(self, gateways: set[str]) -> set[str]:
+        now = self._monotonic()
+        alive = {g for g in gateways if now - self._seen_alive.get(g, -1e18) < self._alive_for_s}
+        unsure = sorted(gateways - alive)
+        if not unsure:
+            return alive
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for gateway_id in unsure:
+                pipe.exists(self._alive_key(gateway_id))
+            answers = await pipe.execute()
+        for gateway_id, up in zip(unsure, answers, strict=True):
+            if up:
+                alive.add(gateway_id)
+                self._seen_alive[gateway_id] = now
+            else:
+                self._seen_alive.pop(gateway_id, None)
+        return alive
+
     async def heartbeat(self, gateway_id: str, ttl_s: int) -> None:
         await self._redis.set(self._alive_key(gateway_id), b"1", ex=ttl_s)
 
@@ -93,13 +130,7 @@ class RedisSessionStore:
             for device, value in entries.items():
                 gateway_id, connection_id = value.decode().split(_SEP, 1)
                 found.append(DeviceSession(user_id, device.decode(), gateway_id, connection_id))
-        gateways = sorted({s.gateway_id for s in found})
-        if not gateways:
-            return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for gateway_id in gateways:
-                pipe.exists(self._alive_key(gateway_id))
-            alive = {g for g, up in zip(gateways, await pipe.execute(), strict=True) if up}
+        alive = await self._alive({s.gateway_id for s in found})
         stale = [s for s in found if s.gateway_id not in alive]
         if stale:
             await self.unregister(stale)

@@ -223,6 +223,29 @@ async def test_sessions_of_dead_gateways_do_not_count(
     assert await store.lookup(["alice"]) == [phone]
 
 
+async def test_a_gateway_found_alive_counts_for_a_moment_and_a_new_one_at_once(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    now = [100.0]
+    store = RedisSessionStore(redis_client, key_prefix, alive_for_s=1.0, monotonic=lambda: now[0])
+    phone = DeviceSession("carol", "phone", "gw-a", "c1")
+    tablet = DeviceSession("carol", "tablet", "gw-b", "c2")
+    await store.heartbeat("gw-a", ttl_s=30)
+    await store.register([phone])
+    assert await store.lookup(["carol"]) == [phone]
+    # gw-a dies; for the remembered second its sessions still count...
+    await redis_client.delete(f"{key_prefix}gateway-alive:gw-a")
+    now[0] += 0.5
+    assert await store.lookup(["carol"]) == [phone]
+    # ...and a gateway that has just started is seen at once, though it was
+    # not alive a moment ago (dead ones are never remembered).
+    await store.register([tablet])
+    await store.heartbeat("gw-b", ttl_s=30)
+    assert sorted(await store.lookup(["carol"]), key=lambda s: s.device_id) == [phone, tablet]
+    now[0] += 1.0
+    assert await store.lookup(["carol"]) == [tablet]
+
+
 async def test_unregister_never_removes_a_newer_connection(
     redis_client: redis.Redis, key_prefix: str
 ) -> None:
