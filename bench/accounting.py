@@ -2,7 +2,10 @@
 
 ``Accounting.of(cluster)`` finds the cluster's own processes, the backing
 stores (by the pid files ``deploy/local/backing.sh`` keeps, and Redis by
-asking it) and this process, the load generator. ``sample()`` reads each
+asking it) and this process, the load generator. ``with_group`` adds
+processes counted under one name (a load generator's worker processes,
+``loadgen``); ``Accounting(pids, None)`` accounts any processes at all (a
+peer system's server). ``sample()`` reads each
 one's CPU time and resident memory; ``per_unit(before, after, n)`` says what
 each spent per unit of work (a delivered message, an upload) over the load
 window between the two samples, and its memory at the end.
@@ -16,7 +19,8 @@ per process. Processes that are not running are left out.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import redis
@@ -30,6 +34,8 @@ _STORE_PID_FILES = {
     "object-store": LOCAL / "seaweedfs" / "weed.pid",
 }
 _POSTMASTER_PID = LOCAL / "postgres" / "data" / "postmaster.pid"
+# The client side: left out of the server's ``total``.
+CLIENT_PROCESSES = frozenset({"load-generator", "loadgen"})
 _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -63,10 +69,20 @@ def _read_pid(path: Path) -> int | None:
         return None
 
 
+def redis_pid(url: str) -> int | None:
+    """The Redis server's pid, as it reports it (it runs outside our pid files)."""
+    try:
+        return int(redis.Redis.from_url(url).info("server")["process_id"])
+    except redis.RedisError:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class Accounting:
     pids: dict[str, int]
     postmaster: int | None  # PostgreSQL: counted with its children
+    # Several processes counted as one name; each is read while it lives.
+    groups: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, cluster: LocalCluster) -> Accounting:
@@ -75,12 +91,12 @@ class Accounting:
         for name, path in _STORE_PID_FILES.items():
             if (pid := _read_pid(path)) is not None:
                 pids[name] = pid
-        try:
-            info = redis.Redis.from_url(cluster.redis_url).info("server")
-            pids.setdefault("redis", int(info["process_id"]))
-        except redis.RedisError:
-            pass
+        if (pid := redis_pid(cluster.redis_url)) is not None:
+            pids.setdefault("redis", pid)
         return cls(pids, _read_pid(_POSTMASTER_PID))
+
+    def with_group(self, name: str, pids: Iterable[int]) -> Accounting:
+        return replace(self, groups={**self.groups, name: tuple(pids)})
 
     def sample(self) -> Sample:
         cpu: dict[str, float] = {}
@@ -89,6 +105,11 @@ class Accounting:
             if (fields := _stat(pid)) is not None:
                 cpu[name] = (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
                 rss[name] = int(fields[21]) * _PAGE_KIB
+        for name, pids in self.groups.items():
+            for pid in pids:
+                if (fields := _stat(pid)) is not None:
+                    cpu[name] = cpu.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / _TICKS
+                    rss[name] = rss.get(name, 0) + int(fields[21]) * _PAGE_KIB
         if self.postmaster is not None and (fields := _stat(self.postmaster)) is not None:
             total = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
             memory = int(fields[21])
@@ -103,7 +124,8 @@ class Accounting:
 
 def per_unit(before: Sample, after: Sample, units: int) -> dict[str, dict[str, float]]:
     """CPU milliseconds per unit and resident MiB at the end, per process,
-    with a ``total`` of the server side (everything but the load generator)."""
+    with a ``total`` of the server side (everything but the load generator
+    and its workers)."""
     spent = {
         name: {
             "cpu_ms": round((after.cpu_s[name] - before.cpu_s.get(name, 0.0)) / units * 1000, 3),
@@ -112,7 +134,9 @@ def per_unit(before: Sample, after: Sample, units: int) -> dict[str, dict[str, f
         for name in sorted(after.cpu_s)
     }
     spent["total"] = {
-        "cpu_ms": round(sum(v["cpu_ms"] for k, v in spent.items() if k != "load-generator"), 3),
-        "rss_mib": round(sum(v["rss_mib"] for k, v in spent.items() if k != "load-generator"), 1),
+        "cpu_ms": round(sum(v["cpu_ms"] for k, v in spent.items() if k not in CLIENT_PROCESSES), 3),
+        "rss_mib": round(
+            sum(v["rss_mib"] for k, v in spent.items() if k not in CLIENT_PROCESSES), 1
+        ),
     }
     return spent

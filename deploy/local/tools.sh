@@ -6,6 +6,7 @@
 #
 #   bash deploy/local/tools.sh            # install whatever is missing
 #   bash deploy/local/tools.sh kustomize  # only one tool
+#   bash deploy/local/tools.sh centrifugo # the peer bench/peers.py runs (not by default)
 #
 # `weed` (SeaweedFS, the local S3-compatible object store) takes about five
 # minutes to build on two cores the first time; it is cached like the rest.
@@ -17,6 +18,9 @@ GRPCURL_VERSION="v1.9.4"
 # SeaweedFS publishes no tagged Go module versions; this is the pseudo-version
 # the module proxy serves.
 SEAWEEDFS_VERSION="v0.0.0-20261109003541-7506e5f91cd6"
+# The peer bench/peers.py compares against (issue 14); the version the
+# reference figures in ../shared/reference/peers.md were measured with.
+CENTRIFUGO_VERSION="v6.9.1"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN_DIR="${REPO_ROOT}/.local/bin"
@@ -93,6 +97,12 @@ install_seaweedfs() {
     echo "${version}" > "${BIN_DIR}/.weed.version"
 }
 
+# Not in the default set: only bench/peers.py uses it, and it takes about two
+# minutes to build cold.
+install_centrifugo() {
+    install_tool centrifugo github.com/centrifugal/centrifugo/v6 "${CENTRIFUGO_VERSION}"
+}
+
 # The web client's browser tests drive Debian's Chromium (Playwright's own
 # browser download is not reachable from CI). A system package: root only.
 install_chromium() {
@@ -119,7 +129,8 @@ main() {
             grpcurl) install_grpcurl ;;
             seaweedfs) install_seaweedfs ;;
             chromium) install_chromium ;;
-            *) echo "tools.sh: unknown tool '${tool}' (known: kustomize grpcurl seaweedfs chromium)" >&2; exit 2 ;;
+            centrifugo) install_centrifugo ;;
+            *) echo "tools.sh: unknown tool '${tool}' (known: kustomize grpcurl seaweedfs chromium centrifugo)" >&2; exit 2 ;;
         esac
     done
 }
