@@ -49,6 +49,7 @@ from chatmesh.isolation import isolated_stores
 
 CONNECT_TIMEOUT_S = 30.0
 SETTLE_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 20.0  # a close handshake gives up after 10 s
 
 
 async def _until(condition: Callable[[], bool], timeout_s: float) -> bool:
@@ -62,12 +63,17 @@ async def _until(condition: Callable[[], bool], timeout_s: float) -> bool:
 
 async def _churn(device: Device, every_s: float, offset_s: float, stop_at: float) -> int:
     """Drops the device's connection every ``every_s`` until ``stop_at``;
-    ``Device.start`` reconnects and catches up from the cursor at once."""
+    ``Device.start`` reconnects and catches up from the cursor at once. A
+    stop that does not finish in time ends this device's churn (returns -1)
+    rather than the whole run: a measured run once hung in one."""
     cuts = 0
     await asyncio.sleep(offset_s)
     while time.monotonic() + every_s < stop_at:
         await asyncio.sleep(every_s)
-        await device.stop()
+        stopping = asyncio.ensure_future(device.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=STOP_TIMEOUT_S)
+        if not done:
+            return -1
         device.start()
         cuts += 1
     return cuts
@@ -160,17 +166,22 @@ async def _phase(
             for i, d in enumerate(devices)
         ]
         acked = await _send_all(sending, receivers, args.rate, args.duration)
-        cuts = sum(await asyncio.gather(*churns))
+        churned = await asyncio.gather(*churns)
+        stuck = [d.user_id for d, n in zip(devices, churned, strict=True) if n < 0]
+        devices = [d for d, n in zip(devices, churned, strict=True) if n >= 0]
+        cuts = sum(n for n in churned if n >= 0)
         if not await _until(lambda: all(d.connected for d in devices), SETTLE_TIMEOUT_S):
             raise RuntimeError("receivers did not all reconnect")
-        finished = await asyncio.gather(*(d.resync() for d in devices))
+        finished = await asyncio.wait_for(
+            asyncio.gather(*(d.resync() for d in devices)), SETTLE_TIMEOUT_S
+        )
         load_s = time.monotonic() - started
         after = accounting.sample()
     finally:
         await sending.close()
         for device in devices:
             await device.stop()
-    messages = sum(len(ids) for ids in acked.values())
+    messages = sum(len(acked[d.user_id]) for d in devices)
     lost = sum(
         1
         for device in devices
@@ -187,6 +198,7 @@ async def _phase(
         "lost": lost,
         "final_syncs_completed": all(finished),
         "reconnects": cuts,
+        "receivers_left_out_stuck_in_stop": stuck,
         "syncs": sum(s.syncs for s in stats),
         "sync_retries": sum(s.sync_retries for s in stats),
         "copies_per_message": {
