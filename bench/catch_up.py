@@ -10,9 +10,13 @@ conversation page by page (up to ``--in-flight`` page requests at once, as an
 eager client would), ``--wait`` seconds after the backlog arrived (by default
 just past the re-read window). Then a few more messages arrive, and it syncs
 again from the cursor it was given: the steady cost of an incremental sync.
-With ``--wait 0`` the second sync also re-reads the whole fresh backlog. Finally it
-marks each conversation read, one receipt at a time. Bounded by the sizes
-given; prints one JSON object.
+With ``--wait 0`` the second sync also re-reads the whole fresh backlog. That
+incremental sync runs twice from the same cursor: naming nothing
+(``incremental_sync``, every message of the re-read window is sent again),
+then naming the ids the device holds from the full sync
+(``incremental_sync_named``, only what it lacks is sent). Finally it marks
+each conversation read, one receipt at a time. Bounded by the sizes given;
+prints one JSON object. Repeats under reconnect churn: ``bench.catch_up_churn``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import uvloop
 from bench.common import latency_summary
 from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.client import Connection, run_sync
+from chatmesh.client.store import MessageStore
 from chatmesh.clock import SystemClock
 from chatmesh.devcluster import ClusterConfig, LocalCluster
 from chatmesh.frames import Encoding
@@ -44,7 +49,9 @@ SEED_CONCURRENCY = 32
 LATE_MESSAGES_PER_CONVERSATION = 2
 
 
-async def _sync(device: Connection, cursor: str, in_flight: int) -> dict[str, object]:
+async def _sync(
+    device: Connection, cursor: str, in_flight: int, held: MessageStore | None = None
+) -> dict[str, object]:
     """One sync by the client library, timed: the summary, and every page."""
     started = time.perf_counter()
     summary_s = 0.0
@@ -56,7 +63,12 @@ async def _sync(device: Connection, cursor: str, in_flight: int) -> dict[str, ob
             summary_s = time.perf_counter() - started
         return reply
 
-    result = await run_sync(request, cursor, pages_in_flight=in_flight)
+    result = await run_sync(
+        request,
+        cursor,
+        pages_in_flight=in_flight,
+        held=held.held_ids if held is not None else None,
+    )
     total_s = time.perf_counter() - started
     return {
         "conversations": result.outcome.conversations,
@@ -67,6 +79,7 @@ async def _sync(device: Connection, cursor: str, in_flight: int) -> dict[str, ob
         "messages_per_s": round(result.outcome.messages / total_s),
         "next_cursor": result.next_cursor,
         "views": list(result.summary.conversations),
+        "received": result.messages,
     }
 
 
@@ -123,6 +136,10 @@ async def _run(
             full = await _sync(device, "", in_flight)
             await _seed(stub, senders, receiver, LATE_MESSAGES_PER_CONVERSATION)
             incremental = await _sync(device, str(full["next_cursor"]), in_flight)
+            held = MessageStore()
+            for message in full["received"]:  # type: ignore[attr-defined]
+                held.add(message)
+            named = await _sync(device, str(full["next_cursor"]), in_flight, held)
             marks: list[float] = []
             for view in full["views"]:  # type: ignore[attr-defined]
                 started = time.perf_counter()
@@ -140,9 +157,10 @@ async def _run(
         finally:
             await device.close()
     seeded = conversations * per_conversation
-    for result in (full, incremental):
+    for result in (full, incremental, named):
         result.pop("views")
         result.pop("next_cursor")
+        result.pop("received")
     return {
         "benchmark": "catch_up",
         "backlog": {"conversations": conversations, "messages": seeded},
@@ -152,6 +170,7 @@ async def _run(
             **incremental,
             "new_messages": conversations * LATE_MESSAGES_PER_CONVERSATION,
         },
+        "incremental_sync_named": named,
         "backlog_age_at_full_sync_s": wait_s,
         "mark_read": latency_summary(marks),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},

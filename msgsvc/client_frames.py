@@ -11,7 +11,7 @@ import logging
 from chatmesh.errors import ChatmeshError, InvalidArgument, error_frame
 from chatmesh.failures import classify
 from chatmesh.v1 import client_pb2
-from msgsvc import group_requests
+from msgsvc import group_requests, metrics
 from msgsvc.budgets import UserBudgets
 from msgsvc.devices import DeviceCheck
 from msgsvc.messaging import Messaging
@@ -183,6 +183,7 @@ class ClientFrameHandler:
                 conversations=[conversation_summary(v) for v in summary.conversations],
                 next_cursor=summary.next_cursor,
                 gap=summary.gap,
+                window_floor_id=summary.floor_id,
             )
         )
 
@@ -196,7 +197,10 @@ class ClientFrameHandler:
             cursor=request.cursor,
             page_token=request.page_token,
             page_size=request.page_size,
+            held_ids=request.held_message_ids,
         )
+        metrics.SYNC_PAGE_SENT.inc(len(page.messages))
+        metrics.SYNC_PAGE_HELD.inc(page.held_left_out)
         return client_pb2.ServerFrame(
             sync_page=client_pb2.SyncPageFrame(
                 request_id=frame.request_id,

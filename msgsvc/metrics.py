@@ -39,6 +39,12 @@ PUSH_JOBS_APPENDED = Counter(
     "chatmesh_push_jobs_appended_total",
     "Push jobs appended: one per routed message, naming its recipients' live devices.",
 )
+SYNC_PAGE_MESSAGES = Counter(
+    "chatmesh_sync_page_messages_total",
+    "Messages a sync page read, by outcome: sent, or held (left out because the"
+    " device named it as held).",
+    ["outcome"],
+)
 JOURNAL_APPENDS = Counter(
     "chatmesh_route_journal_appends_total",
     "Messages entered in this instance's route journal before their ack.",
@@ -60,5 +66,7 @@ FRAMES_BY_OUTCOME = {
     for kind in [*FRAME_KINDS, "none"]
     for error in (False, True)
 }
+SYNC_PAGE_SENT = SYNC_PAGE_MESSAGES.labels("sent")
+SYNC_PAGE_HELD = SYNC_PAGE_MESSAGES.labels("held")
 REPLAYS_ROUTED = JOURNAL_REPLAYS.labels("routed")
 REPLAYS_DROPPED = JOURNAL_REPLAYS.labels("dropped")

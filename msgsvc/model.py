@@ -98,12 +98,14 @@ class SyncSummary:
     conversations: tuple[ConversationView, ...]  # newest activity first
     next_cursor: str
     gap: bool  # not every changed conversation is listed
+    floor_id: int = 0  # the lowest id this sync's pages can return
 
 
 @dataclass(frozen=True, slots=True)
 class SyncPage:
     messages: tuple[StoredMessage, ...]  # oldest first
     next_page_token: str
+    held_left_out: int = 0  # rows read but not sent: the device named them as held
 
 
 @dataclass(frozen=True, slots=True)

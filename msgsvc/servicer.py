@@ -91,6 +91,7 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
             conversations=[conversation_summary(v) for v in summary.conversations],
             next_cursor=summary.next_cursor,
             gap=summary.gap,
+            window_floor_id=summary.floor_id,
         )
 
     async def SyncConversation(
@@ -105,6 +106,7 @@ class MessageServicer(message_service_pb2_grpc.MessageServiceServicer):
                 cursor=request.cursor,
                 page_token=request.page_token,
                 page_size=request.page_size,
+                held_ids=request.held_message_ids,
             )
         except Exception as exc:
             await abort_with(context, exc)

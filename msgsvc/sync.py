@@ -13,9 +13,17 @@ be committed then (see ``msgsvc.visibility``). Messages between that floor and
 the newest are read again by the next sync; the device drops those it has by
 message id. A conversation is found by its activity mark, which every send
 raises before writing its row.
+
+Held ids: a page request may name messages the device already holds, and the
+page leaves out exactly those ids. Nothing else is inferred from them (not
+"everything below the highest held id": a smaller id can commit later, and
+live delivery may have dropped it), so the guarantee above is unchanged; a
+named id that is not in the conversation simply matches nothing.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from chatmesh.clock import Clock
 from chatmesh.errors import InvalidArgument
@@ -30,6 +38,12 @@ from msgsvc.visibility import newest_possible_id, sync_floor
 
 MAX_SYNC_CONVERSATIONS = 1000
 SYNC_PAGE_SIZE = 50
+# Held ids one page request may name. A device reconnecting every few seconds
+# holds what arrived in the re-read window (30 s plus the time since its last
+# sync): a few hundred covers a busy conversation, and a page then reads at
+# most 50 + 256 + 1 rows. 256 packed ids are 2.3 KB binary, ~7 KB in JSON,
+# well inside the 64 KiB frame limit.
+MAX_HELD_IDS = 256
 
 
 class SyncReader:
@@ -60,12 +74,28 @@ class SyncReader:
         changed = await self._directory.memberships_since(user_id, floor, limit + 1)
         gap = len(changed) > limit
         views = await self._summarizer.views(changed[:limit])
-        return SyncSummary(tuple(views), next_cursor=sync_cursor(next_floor), gap=gap)
+        return SyncSummary(
+            tuple(views), next_cursor=sync_cursor(next_floor), gap=gap, floor_id=floor
+        )
 
     async def page(
-        self, user_id: str, conversation_id: str, *, cursor: str, page_token: str, page_size: int
+        self,
+        user_id: str,
+        conversation_id: str,
+        *,
+        cursor: str,
+        page_token: str,
+        page_size: int,
+        held_ids: Iterable[int] = (),
     ) -> SyncPage:
+        """The next page of messages at or above the cursor's floor, in id
+        order, leaving out ``held_ids`` (at most ``MAX_HELD_IDS``)."""
         limit = page_size_within(page_size, SYNC_PAGE_SIZE, SYNC_PAGE_SIZE)
+        held_named = frozenset(held_ids)
+        if len(held_named) > MAX_HELD_IDS:
+            raise InvalidArgument(
+                "TOO_MANY_HELD_IDS", f"name at most {MAX_HELD_IDS} held message ids"
+            )
         now = self._clock.now_ms()
         floor = self._floor(cursor, now)
         resume_after = parse_sync_page_token(page_token)
@@ -79,15 +109,24 @@ class SyncReader:
             after_id = max(after_id, member.joined_id - 1)
         first_bucket = max(bucket_at(conversation.created_at_ms), bucket_of(after_id))
         last_bucket = bucket_of(newest_possible_id(now))
+        held = {i for i in held_named if i > after_id}
+        # At most len(held) of the rows read are left out, so reading that many
+        # more than a page plus one still tells whether a row is left after the
+        # page: the page is full whenever rows remain, never empty with a token.
         found = await self._messages.after(
             conversation_id,
             after_id=after_id,
-            limit=limit + 1,
+            limit=limit + len(held) + 1,
             buckets=range(first_bucket, last_bucket + 1),
         )
-        page = tuple(found[:limit])
-        more = len(found) > limit
-        return SyncPage(page, next_page_token=sync_page_token(page[-1].message_id) if more else "")
+        missing = [m for m in found if m.message_id not in held]
+        page = tuple(missing[:limit])
+        more = len(missing) > limit
+        return SyncPage(
+            page,
+            next_page_token=sync_page_token(page[-1].message_id) if more else "",
+            held_left_out=len(found) - len(missing),
+        )
 
     def _floor(self, cursor: str, now_ms: int) -> int:
         floor = parse_sync_cursor(cursor)

@@ -9,6 +9,7 @@ that contradict what it holds, which a correct server never produces.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 from chatmesh.v1 import common_pb2
@@ -62,3 +63,9 @@ class MessageStore:
 
     def has(self, conversation_id: str, message_id: int) -> bool:
         return message_id in self._by_conversation.get(conversation_id, {})
+
+    def held_ids(self, conversation_id: str, lowest: int, at_most: int) -> list[int]:
+        """The ``at_most`` smallest ids held in the conversation that are at
+        least ``lowest``, ascending: what a sync page request names as held."""
+        held = self._by_conversation.get(conversation_id, {})
+        return heapq.nsmallest(at_most, (i for i in held if i >= lowest))

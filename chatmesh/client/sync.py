@@ -8,6 +8,13 @@ empty. Only once every page is in may the client adopt ``next_cursor``: a
 sync cut short is run again from the old cursor, and the repeats it reads are
 dropped by message id.
 
+To spare most of those repeats, a run given ``held`` names, in each page
+request, the ids the device already holds in that conversation from the
+window's floor (the summary's ``window_floor_id``) up, above the last message
+of the previous page, lowest first and at most ``MAX_HELD_IDS``; the server
+leaves exactly those out. ``held`` must name only messages really held: a
+named message is not sent again.
+
 ``SyncRun`` is fed the replies and says what to send next, so the same logic
 serves a reconnecting device, a test that calls msgsvc's frame handler in
 process, and a benchmark with several pages in flight.
@@ -18,13 +25,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from chatmesh.frames import request_id_of
 from chatmesh.v1 import client_pb2, common_pb2
 
 MAX_PAGE_SIZE = 50  # the protocol's limit on sync pages
+MAX_HELD_IDS = 256  # the protocol's limit on held_message_ids per page request
+
+# (conversation_id, lowest id, at most how many) -> ids held, ascending
+HeldIds = Callable[[str, int, int], Sequence[int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +75,12 @@ class SyncRun:
         request_ids: Callable[[], str],
         page_size: int = MAX_PAGE_SIZE,
         pages_in_flight: int = 1,
+        held: HeldIds | None = None,
     ) -> None:
         self.cursor = cursor
+        self._held = held
+        # Per conversation, the lowest id its next page can return.
+        self._positions: dict[str, int] = {}
         self._request_ids = request_ids
         self._page_size = page_size
         self._pages_in_flight = pages_in_flight
@@ -123,6 +138,10 @@ class SyncRun:
             return failed
         page = frame.sync_page
         ids = [m.message_id for m in page.messages]
+        if ids:
+            self._positions[conversation_id] = max(
+                self._positions.get(conversation_id, 0), ids[-1] + 1
+            )
         anomalies: tuple[str, ...] = ()
         if ids != sorted(ids):
             anomalies = (f"sync page of {conversation_id} not in id order: {ids}",)
@@ -157,6 +176,11 @@ class SyncRun:
     def _page_request(self, conversation_id: str, page_token: str) -> client_pb2.ClientFrame:
         request_id = self._request_ids()
         self._pages[request_id] = conversation_id
+        held: Sequence[int] = ()
+        if self._held is not None:
+            assert self.summary is not None
+            lowest = max(self.summary.window_floor_id, self._positions.get(conversation_id, 0))
+            held = self._held(conversation_id, lowest, MAX_HELD_IDS)
         return client_pb2.ClientFrame(
             request_id=request_id,
             sync_conversation=client_pb2.SyncConversationFrame(
@@ -164,6 +188,7 @@ class SyncRun:
                 cursor=self.cursor,
                 page_token=page_token,
                 page_size=self._page_size,
+                held_message_ids=held,
             ),
         )
 
@@ -217,16 +242,19 @@ async def run_sync(
     *,
     page_size: int = MAX_PAGE_SIZE,
     pages_in_flight: int = 1,
+    held: HeldIds | None = None,
 ) -> SyncResult:
     """Runs one sync to its end over ``request`` (a frame in, its reply out:
-    a ``Connection``, or msgsvc's frame handler in process). Raises
-    ``SyncFailed`` if the server refuses it or is unavailable."""
+    a ``Connection``, or msgsvc's frame handler in process), naming the ids
+    ``held`` gives in its page requests. Raises ``SyncFailed`` if the server
+    refuses it or is unavailable."""
     counter = itertools.count(1)
     run = SyncRun(
         cursor,
         request_ids=lambda: f"sync-{next(counter)}",
         page_size=page_size,
         pages_in_flight=pages_in_flight,
+        held=held,
     )
     received: list[common_pb2.Message] = []
     in_flight: set[asyncio.Task[client_pb2.ServerFrame]] = set()

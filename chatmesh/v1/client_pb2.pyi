@@ -187,16 +187,18 @@ class SyncFrame(_message.Message):
     def __init__(self, cursor: _Optional[str] = ...) -> None: ...
 
 class SyncConversationFrame(_message.Message):
-    __slots__ = ("conversation_id", "cursor", "page_token", "page_size")
+    __slots__ = ("conversation_id", "cursor", "page_token", "page_size", "held_message_ids")
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    HELD_MESSAGE_IDS_FIELD_NUMBER: _ClassVar[int]
     conversation_id: str
     cursor: str
     page_token: str
     page_size: int
-    def __init__(self, conversation_id: _Optional[str] = ..., cursor: _Optional[str] = ..., page_token: _Optional[str] = ..., page_size: _Optional[int] = ...) -> None: ...
+    held_message_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, conversation_id: _Optional[str] = ..., cursor: _Optional[str] = ..., page_token: _Optional[str] = ..., page_size: _Optional[int] = ..., held_message_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class MarkFrame(_message.Message):
     __slots__ = ("conversation_id", "kind", "message_id")
@@ -416,16 +418,18 @@ class ConversationMutedFrame(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., muted: _Optional[bool] = ..., until_ms: _Optional[int] = ...) -> None: ...
 
 class SyncSummaryFrame(_message.Message):
-    __slots__ = ("request_id", "conversations", "next_cursor", "gap")
+    __slots__ = ("request_id", "conversations", "next_cursor", "gap", "window_floor_id")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSATIONS_FIELD_NUMBER: _ClassVar[int]
     NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
     GAP_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FLOOR_ID_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     conversations: _containers.RepeatedCompositeFieldContainer[_common_pb2.ConversationSummary]
     next_cursor: str
     gap: bool
-    def __init__(self, request_id: _Optional[str] = ..., conversations: _Optional[_Iterable[_Union[_common_pb2.ConversationSummary, _Mapping]]] = ..., next_cursor: _Optional[str] = ..., gap: _Optional[bool] = ...) -> None: ...
+    window_floor_id: int
+    def __init__(self, request_id: _Optional[str] = ..., conversations: _Optional[_Iterable[_Union[_common_pb2.ConversationSummary, _Mapping]]] = ..., next_cursor: _Optional[str] = ..., gap: _Optional[bool] = ..., window_floor_id: _Optional[int] = ...) -> None: ...
 
 class SyncPageFrame(_message.Message):
     __slots__ = ("request_id", "conversation_id", "messages", "next_page_token")

@@ -125,28 +125,32 @@ class SyncRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., cursor: _Optional[str] = ...) -> None: ...
 
 class SyncResponse(_message.Message):
-    __slots__ = ("conversations", "next_cursor", "gap")
+    __slots__ = ("conversations", "next_cursor", "gap", "window_floor_id")
     CONVERSATIONS_FIELD_NUMBER: _ClassVar[int]
     NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
     GAP_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FLOOR_ID_FIELD_NUMBER: _ClassVar[int]
     conversations: _containers.RepeatedCompositeFieldContainer[_common_pb2.ConversationSummary]
     next_cursor: str
     gap: bool
-    def __init__(self, conversations: _Optional[_Iterable[_Union[_common_pb2.ConversationSummary, _Mapping]]] = ..., next_cursor: _Optional[str] = ..., gap: _Optional[bool] = ...) -> None: ...
+    window_floor_id: int
+    def __init__(self, conversations: _Optional[_Iterable[_Union[_common_pb2.ConversationSummary, _Mapping]]] = ..., next_cursor: _Optional[str] = ..., gap: _Optional[bool] = ..., window_floor_id: _Optional[int] = ...) -> None: ...
 
 class SyncConversationRequest(_message.Message):
-    __slots__ = ("user_id", "conversation_id", "cursor", "page_token", "page_size")
+    __slots__ = ("user_id", "conversation_id", "cursor", "page_token", "page_size", "held_message_ids")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    HELD_MESSAGE_IDS_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     conversation_id: str
     cursor: str
     page_token: str
     page_size: int
-    def __init__(self, user_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., cursor: _Optional[str] = ..., page_token: _Optional[str] = ..., page_size: _Optional[int] = ...) -> None: ...
+    held_message_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, user_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., cursor: _Optional[str] = ..., page_token: _Optional[str] = ..., page_size: _Optional[int] = ..., held_message_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SyncConversationResponse(_message.Message):
     __slots__ = ("messages", "next_page_token")

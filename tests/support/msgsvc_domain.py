@@ -9,7 +9,7 @@ stores sessionsvc and notifysvc keep.
 from __future__ import annotations
 
 import collections
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -237,14 +237,23 @@ def bulk_budgets(redis_client: redis.Redis, key_prefix: str) -> UserBudgets:
     )
 
 
-async def full_sync(node: Instance, user_id: str, cursor: str) -> tuple[list[int], str]:
+async def full_sync(
+    node: Instance, user_id: str, cursor: str, *, held: Collection[int] | None = None
+) -> tuple[list[int], str]:
     """What a device does, through the client library's sync and msgsvc's
-    frame handler: the summary, then every listed conversation page by page.
+    frame handler: the summary, then every listed conversation page by page,
+    naming the ids in ``held`` (of any conversation) as held if given.
     Returns the message ids received (in arrival order) and the next cursor."""
 
     async def request(frame: client_pb2.ClientFrame) -> client_pb2.ServerFrame:
         return await node.request(user_id, "sync-device", frame)
 
-    result = await run_sync(request, cursor, page_size=0)
+    def held_ids(_conversation_id: str, lowest: int, at_most: int) -> list[int]:
+        assert held is not None
+        return sorted(i for i in held if i >= lowest)[:at_most]
+
+    result = await run_sync(
+        request, cursor, page_size=0, held=held_ids if held is not None else None
+    )
     assert not result.outcome.gap
     return [m.message_id for m in result.messages], result.next_cursor

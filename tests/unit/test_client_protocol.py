@@ -123,6 +123,40 @@ def test_sends_wait_for_the_catch_up_and_the_cursor_moves_only_once_every_page_i
     assert [e.outcome.pages for e in events if isinstance(e, SyncFinished)] == [3]
 
 
+def test_page_requests_name_the_held_ids_from_the_window_floor_up_lowest_first() -> None:
+    protocol = ClientProtocol("alice", "phone")
+    _caught_up(protocol)
+    for i in (5, 10, 11, 12, 20, *range(100, 400)):
+        protocol.receive(
+            client_pb2.ServerFrame(deliver=client_pb2.DeliverFrame(message=_message(i))), 0.0
+        )
+    protocol.request_sync()
+    (sync,) = protocol.frames_to_send(1.0)
+    summary = _summary(sync.request_id, "c1", "c2")
+    summary.sync_summary.window_floor_id = 10
+    protocol.receive(summary, 1.0)
+    (first,) = protocol.frames_to_send(1.0)
+    held = list(first.sync_conversation.held_message_ids)
+    assert held[:4] == [10, 11, 12, 20]  # 5 is below the floor: never re-read
+    assert len(held) == 256 and held[-1] == 351  # the lowest 256: the page starts there
+    protocol.receive(_page(first.request_id, "c1", [13, 14], token="t"), 1.0)
+    (second,) = protocol.frames_to_send(1.0)
+    # Only ids above the previous page's last message can still come.
+    assert list(second.sync_conversation.held_message_ids)[:2] == [20, 100]
+    protocol.receive(_page(second.request_id, "c1", []), 1.0)
+    (other,) = protocol.frames_to_send(1.0)
+    assert list(other.sync_conversation.held_message_ids) == []  # nothing held in c2
+
+    off = ClientProtocol("alice", "phone", options=ClientOptions(sync_names_held=False))
+    _caught_up(off)
+    off.receive(client_pb2.ServerFrame(deliver=client_pb2.DeliverFrame(message=_message(10))), 0.0)
+    off.request_sync()
+    (sync,) = off.frames_to_send(1.0)
+    off.receive(_summary(sync.request_id, "c1"), 1.0)
+    (page,) = off.frames_to_send(1.0)
+    assert list(page.sync_conversation.held_message_ids) == []
+
+
 def test_an_unacknowledged_send_is_resent_with_the_same_id_until_acked_once() -> None:
     options = ClientOptions(ack_timeout_s=3.0, unavailable_retry_s=(0.2, 0.2))
     protocol = ClientProtocol("alice", "phone", options=options)

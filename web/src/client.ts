@@ -20,6 +20,8 @@ const ACK_TIMEOUT_MS = 5000;
 const UNAVAILABLE_RETRY_MS = 500;
 const SYNC_RETRY_MS = 1000;
 const SYNC_TIMEOUT_MS = 8000;
+// The protocol's limit on held_message_ids per sync page request.
+const MAX_HELD_IDS = 256;
 // Typing states last 6 s on the server unless renewed.
 const TYPING_RENEW_MS = 3000;
 const TYPING_IDLE_MS = 4000;
@@ -154,6 +156,9 @@ export class ChatClient {
       for (const s of summary.conversations) this.store.applySummary(s);
       if (summary.gap) this.refreshList();
       const pending = summary.conversations.map((s) => s.conversationId);
+      // Name what is held from the window's floor up (above the previous
+      // page's last message) so the server does not send it again.
+      let lowest = summary.windowFloorId;
       const next = (pageToken: string): void => {
         const conversationId = pending[0];
         if (conversationId === undefined) {
@@ -164,13 +169,20 @@ export class ChatClient {
           for (const id of summary.conversations.map((s) => s.conversationId)) this.markSeen(id);
           return;
         }
+        const heldMessageIds = this.store.heldIds(conversationId, lowest, MAX_HELD_IDS);
         this.request(
-          { case: "syncConversation", value: { $typeName: "chatmesh.v1.SyncConversationFrame", conversationId, cursor, pageToken, pageSize: 50 } },
+          { case: "syncConversation", value: { $typeName: "chatmesh.v1.SyncConversationFrame", conversationId, cursor, pageToken, pageSize: 50, heldMessageIds } },
           (page) => {
             if (run !== this.syncRun) return;
             if (page.kind.case !== "syncPage") return this.retrySync(run);
-            for (const m of page.kind.value.messages) this.store.addMessage(toChatMessage(m));
-            if (page.kind.value.nextPageToken === "") pending.shift();
+            const messages = page.kind.value.messages;
+            for (const m of messages) this.store.addMessage(toChatMessage(m));
+            const last = messages[messages.length - 1];
+            if (last !== undefined && last.messageId >= lowest) lowest = last.messageId + 1n;
+            if (page.kind.value.nextPageToken === "") {
+              pending.shift();
+              lowest = summary.windowFloorId;
+            }
             next(page.kind.value.nextPageToken);
           },
         );

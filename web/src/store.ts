@@ -165,6 +165,17 @@ export class Store {
   }
 
   /** Adds a message unless held already; true when it is new. */
+  /** The `atMost` smallest message ids held in a conversation that are at
+   * least `lowest`, ascending: what a sync page request names as held. */
+  heldIds(conversationId: string, lowest: bigint, atMost: number): bigint[] {
+    const c = this.conversations.get(conversationId);
+    if (c === undefined) return [];
+    const ids: bigint[] = [];
+    for (const m of c.messages.values()) if (m.messageId >= lowest) ids.push(m.messageId);
+    ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return ids.slice(0, atMost);
+  }
+
   addMessage(m: ChatMessage): boolean {
     const c = this.conversation(m.conversationId);
     const key = String(m.messageId);
