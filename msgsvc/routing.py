@@ -157,26 +157,25 @@ class Router:
         for session in sessions:
             if (session.user_id, session.device_id) != skip:
                 by_gateway[session.gateway_id].append(session)
-        # Concurrent, so that they share a pipeline.
-        await asyncio.gather(
-            *(
-                self._publisher.publish(
-                    gateway_id,
-                    delivery_pb2.GatewayDelivery(
-                        targets=[
-                            delivery_pb2.DeliveryTarget(
-                                user_id=s.user_id,
-                                device_id=s.device_id,
-                                connection_id=s.connection_id,
-                            )
-                            for s in targets
-                        ],
-                        frame=frame,
-                    ),
-                )
-                for gateway_id, targets in by_gateway.items()
+        publishes = [
+            self._publisher.publish(
+                gateway_id,
+                delivery_pb2.GatewayDelivery(
+                    targets=[
+                        delivery_pb2.DeliveryTarget(
+                            user_id=s.user_id, device_id=s.device_id, connection_id=s.connection_id
+                        )
+                        for s in targets
+                    ],
+                    frame=frame,
+                ),
             )
-        )
+            for gateway_id, targets in by_gateway.items()
+        ]
+        if len(publishes) == 1:
+            await publishes[0]  # most messages: no task needed
+        elif publishes:
+            await asyncio.gather(*publishes)  # concurrent, so they share a pipeline
         metrics.DELIVERIES_PUBLISHED.inc(len(by_gateway))
 
 
