@@ -33,7 +33,8 @@ from pathlib import Path
 import asyncpg
 import uvloop
 
-from bench.common import latency_summary
+from bench.accounting import Accounting, per_unit
+from bench.common import latency_percentiles
 from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.client import Connection, text_send
 from chatmesh.clock import SystemClock
@@ -108,6 +109,7 @@ async def _run(
     sender = await connect(users[0], "bench", None)
     side_sender = await connect(users[1], "bench", None)
     results: dict[str, object] = {}
+    accounting = Accounting.of(cluster)
     try:
         async with cluster.channel("msgsvc") as channel:
             groups = group_service_pb2_grpc.GroupServiceStub(channel)
@@ -127,12 +129,12 @@ async def _run(
                         )
                     )
                     target = {"conversation": created.group.conversation_id}
-                before = _cpu_seconds(cluster)
+                before = accounting.sample()
                 outcome = await _scenario(sender, tracking, size - 1, target, messages, rate)
-                after = _cpu_seconds(cluster)
-                outcome["cpu_s_by_process"] = {
-                    name: round(after[name] - before.get(name, 0.0), 2) for name in after
-                }
+                after = accounting.sample()
+                # Per message sent, whatever the group's size: what one more
+                # message into a group of this size costs the machine.
+                outcome["cost_per_message"] = per_unit(before, after, max(messages, 1))
                 results[f"members_{size}"] = outcome
                 if size == max(sizes) and size > 2:
                     # The same group again, with a 1:1 conversation sending
@@ -202,25 +204,9 @@ async def _scenario(
         "acked": len(tracking.ack_s),
         "reached_every_member": len(tracking.last_s),
         "errors": dict(tracking.errors),
-        "ack_latency": latency_summary(tracking.ack_s),
-        "last_member_latency": latency_summary(list(tracking.last_s.values())),
+        "ack_latency": latency_percentiles(tracking.ack_s),
+        "last_member_latency": latency_percentiles(list(tracking.last_s.values())),
     }
-
-
-def _cpu_seconds(cluster: LocalCluster) -> dict[str, float]:
-    """User and system CPU time so far of every process of the cluster (and of
-    this one, the load generator), from /proc."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    pids = {name: p.pid for name, p in cluster.processes.items() if p.running()}
-    pids["load-generator"] = os.getpid()
-    found = {}
-    for name, pid in pids.items():
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        found[name] = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-    return found
 
 
 def main() -> None:
