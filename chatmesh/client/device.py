@@ -27,7 +27,11 @@ from chatmesh.v1 import client_pb2, common_pb2
 log = logging.getLogger(__name__)
 
 RECONNECT_BACKOFF_S = (0.1, 0.5)  # jittered, so devices cut at once do not return at once
-IDLE_TICK_S = 0.1  # the longest the driver sleeps without looking at its timers
+# The longest the driver sleeps without looking at its timers. Frames, sends
+# and the connection's close wake it at once, and the protocol names its own
+# timers (``next_wakeup``): this is only a safety net, long enough that ten
+# thousand idle devices in one process do not each wake ten times a second.
+IDLE_TICK_S = 5.0
 
 
 class Device:
@@ -214,6 +218,7 @@ class Device:
             tls=self._tls,
         )
         self._conn = conn
+        conn.when_closed(self._wake.set)
         try:
             self.protocol.connected(conn.hello)
             while not conn.closed:
