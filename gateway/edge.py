@@ -52,6 +52,7 @@ from gateway.connection import (
     TokenBucket,
 )
 from gateway.deliveries import DisconnectPublisher
+from gateway.heartbeat import Heartbeats
 from gateway.presence import PresenceWatches
 from gateway.registrar import Registrar
 from gateway.upstream import MsgsvcLink
@@ -112,9 +113,11 @@ class Edge:
         admission: Admission,
         clock: Clock,
         presence: PresenceWatches,
+        heartbeats: Heartbeats,
         nudge_window_s: float = NUDGE_WINDOW_S,
     ) -> None:
         self._presence = presence
+        self._heartbeats = heartbeats
         # Presence requests in flight, held so they are not collected early.
         self._requests: set[asyncio.Task[None]] = set()
         self._revocations = revocations
@@ -214,6 +217,9 @@ class Edge:
 
     async def handle(self, websocket: ServerConnection) -> None:
         verified, encoding = self._identities.pop(websocket)
+        # The handshake is judged: its headers (the token among them) would
+        # only hold a few KiB per connection for as long as it lives.
+        websocket.request = websocket.response = None
         identity = verified.identity
         conn = ClientConnection(
             websocket,
@@ -222,7 +228,6 @@ class Edge:
             nudge_window_s=self._nudge_window_s,
             token_issued_at_s=verified.issued_at_s,
         )
-        conn.start()
         self._registry.add(conn)
         # The token is checked at the handshake only; the connection must not
         # outlive it.
@@ -261,6 +266,7 @@ class Edge:
                 )
             )
             log.info("connected", extra={"fields": fields})
+            self._heartbeats.add(conn)
             await self._supersede(replaced)
             limits = _Limits()
             async for data in websocket:
@@ -269,6 +275,7 @@ class Edge:
             pass
         finally:
             expiry.cancel()
+            self._heartbeats.discard(conn)
             self._registry.remove(conn)
             await conn.stop()
             try:
@@ -440,6 +447,8 @@ class Edge:
 
 
 class _Limits:
+    __slots__ = ("requests", "sends")
+
     def __init__(self) -> None:
         self.sends = TokenBucket(SEND_RATE_PER_S, SEND_BURST)
         self.requests = TokenBucket(REQUEST_RATE_PER_S, REQUEST_BURST)
