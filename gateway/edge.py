@@ -97,6 +97,8 @@ _PRESENCE_KINDS = frozenset({"watch_presence", "unwatch_presence", "set_presence
 # Frames that write a message (a group change writes its system message):
 # limited like sends.
 _WRITE_KINDS = frozenset({"send", "create_group", "change_group"})
+# What every connection keeps of its handshake once it is judged.
+_JUDGED_REQUEST = Request("/", Headers())
 
 
 class Edge:
@@ -218,8 +220,11 @@ class Edge:
     async def handle(self, websocket: ServerConnection) -> None:
         verified, encoding = self._identities.pop(websocket)
         # The handshake is judged: its headers (the token among them) would
-        # only hold a few KiB per connection for as long as it lives.
-        websocket.request = websocket.response = None
+        # only hold a few KiB per connection for as long as it lives. The
+        # request is replaced, not cleared: websockets reads a missing one as
+        # a handshake still to come, and would refuse the next frame.
+        websocket.request = _JUDGED_REQUEST
+        websocket.response = None
         identity = verified.identity
         conn = ClientConnection(
             websocket,
