@@ -57,6 +57,8 @@ from chatmesh.isolation import isolated_stores
 CALL_MARGIN_S = 120.0
 CONNECT_TIMEOUT_S = 600.0
 POLL_S = 0.5
+START_BATCH = 25  # devices started at once per worker, then a pause:
+START_PAUSE_S = 0.25  # 100 a second per worker
 TOKEN_TTL_S = 3600
 
 
@@ -127,8 +129,11 @@ class StormAgent:
         devices = [r.device for r in self._receivers.values()]
         devices += [d for d, _ in self._senders.values()]
         started = time.perf_counter()
-        for device in devices:
+        # Connected at a steady pace, so that the setup is not a storm of its own.
+        for i, device in enumerate(devices):
             device.start()
+            if i % START_BATCH == START_BATCH - 1:
+                await asyncio.sleep(START_PAUSE_S)
         for _ in range(int(CONNECT_TIMEOUT_S / POLL_S)):  # polled: devices have no event
             if all(d.connected for d in devices):
                 break

@@ -46,6 +46,11 @@ from gateway.settings import GatewaySettings, split_host_port
 from gateway.upstream import MsgsvcLink
 
 log = logging.getLogger("gateway")
+# Connections not yet accepted that the kernel queues. asyncio's default of
+# 100 drops the SYNs of a reconnect storm (thousands of clients whose
+# gateway died, arriving within a second), and each dropped one costs its
+# client a connect timeout and a retry; the kernel caps it at somaxconn.
+LISTEN_BACKLOG = 4096
 
 
 def _holds(condition: Callable[[], bool], what: str) -> Check:
@@ -154,6 +159,7 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier, tracing: Traci
         # not websockets' keepalive task per connection.
         ping_interval=None,
         compression=None,
+        backlog=LISTEN_BACKLOG,
     ) as server:
         log.info(
             "websocket serving",
