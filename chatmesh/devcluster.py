@@ -22,6 +22,12 @@ processes to prove what survives. Two options exist for them:
   the jars ``deploy/local/backing.sh`` resolved, data under the workdir), so
   a test can kill the broker; ``fanout_workers`` sets how many fan-out
   workers run (``"fanout-1"``, ...).
+- ``gateways`` and ``edges``: how many gateway processes (``"gateway-1"``,
+  ...) and Envoy processes (``"envoy"``, ``"envoy-2"``, ...) run; every Envoy
+  fronts every gateway. A process holds at most 20,000 files here, and a
+  proxied WebSocket costs Envoy two, so tens of thousands of connections need
+  several of each. The Envoys after the first listen in plaintext only
+  (``edge_urls``).
 - ``msgsvc_instances``: more than one msgsvc (``"msgsvc"``, ``"msgsvc2"``, ...),
   each its own process and port over the same stores; gateway *i* uses
   instance *i* mod *n*.
@@ -83,6 +89,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Processes of a cluster that are not chatmesh services (no ops endpoint, no
 # metrics): stores it runs itself, the edge proxy and local stand-ins.
 NOT_SERVICES = frozenset({"redis", "kafka", "envoy", "push-providers", "devtools"})
+NOT_SERVICE_PREFIXES = ("envoy-",)  # the edges after the first
 WEB_ROOT = REPO_ROOT / "web" / "dist"  # the built web client (web/build)
 MAKE_UP_PUSH_PORTS = LocalProviderPorts(fcm=9451, apns=9452, webpush=9453, control=9454)
 STARTUP_TIMEOUT_S = 60.0
@@ -127,6 +134,8 @@ class Ports:
     edge: int = 8080
     edge_tls: int = 8443
     edge_admin: int = 9901
+    # Envoys 2..n (plaintext listener, admin), beside the first one above.
+    edge_more: tuple[tuple[int, int], ...] = ()
     msgsvc_more: tuple[int, ...] = ()  # instances 2..n of msgsvc; ``msgsvc`` is the first
     fanout: tuple[int, ...] = (50055,)  # health ports of the fan-out workers
     redis: int = 16380  # only used with ``ClusterConfig.own_redis``
@@ -141,9 +150,17 @@ class Ports:
         return (self.msgsvc, *self.msgsvc_more)
 
     @classmethod
-    def free(cls, gateways: int = 2, msgsvc_instances: int = 1, fanout_workers: int = 1) -> Ports:
+    def free(
+        cls,
+        gateways: int = 2,
+        msgsvc_instances: int = 1,
+        fanout_workers: int = 1,
+        edges: int = 1,
+    ) -> Ports:
         if msgsvc_instances < 1:
             raise ValueError(f"msgsvc_instances must be at least 1, got {msgsvc_instances}")
+        if gateways < 1 or edges < 1:
+            raise ValueError(f"need a gateway and an edge, got {gateways} and {edges}")
         return cls(
             msgsvc=free_port(),
             msgsvc_more=tuple(free_port() for _ in range(msgsvc_instances - 1)),
@@ -159,6 +176,7 @@ class Ports:
             edge=free_port(),
             edge_tls=free_port(),
             edge_admin=free_port(),
+            edge_more=tuple((free_port(), free_port()) for _ in range(edges - 1)),
             push=LocalProviderPorts(
                 fcm=free_port(), apns=free_port(), webpush=free_port(), control=free_port()
             ),
@@ -209,6 +227,8 @@ class ClusterConfig:
         own_kafka: bool = False,
         msgsvc_instances: int = 1,
         fanout_workers: int = 1,
+        gateways: int = 2,
+        edges: int = 1,
     ) -> ClusterConfig:
         """A cluster over throwaway stores, its Redis keys under its own prefix."""
         return cls(
@@ -219,7 +239,12 @@ class ClusterConfig:
             redis_url=stores.redis_url,
             kafka_bootstrap=stores.kafka_bootstrap,
             object_store=stores.object_store,
-            ports=Ports.free(msgsvc_instances=msgsvc_instances, fanout_workers=fanout_workers),
+            ports=Ports.free(
+                gateways=gateways,
+                msgsvc_instances=msgsvc_instances,
+                fanout_workers=fanout_workers,
+                edges=edges,
+            ),
             own_redis=own_redis,
             own_kafka=own_kafka,
         )
@@ -347,13 +372,28 @@ class LocalCluster:
         return f"ws://127.0.0.1:{self.config.ports.edge}/"
 
     @property
+    def edge_urls(self) -> list[str]:
+        """Every Envoy's plaintext client listener, the first one's first."""
+        more = [f"ws://127.0.0.1:{port}/" for port, _ in self.config.ports.edge_more]
+        return [self.edge_url, *more]
+
+    @property
+    def edge_names(self) -> list[str]:
+        """Process names of the Envoys: ``envoy``, ``envoy-2``, ..."""
+        return ["envoy", *(f"envoy-{i}" for i in range(2, len(self.config.ports.edge_more) + 2))]
+
+    @property
     def edge_tls_url(self) -> str:
         return f"wss://127.0.0.1:{self.config.ports.edge_tls}/"
 
     @property
     def services(self) -> list[str]:
         """The chatmesh services among its processes, in start order."""
-        return [n for n in self.processes if n not in NOT_SERVICES]
+        return [
+            n
+            for n in self.processes
+            if n not in NOT_SERVICES and not n.startswith(NOT_SERVICE_PREFIXES)
+        ]
 
     @property
     def edge_origins(self) -> list[str]:
@@ -522,12 +562,26 @@ class LocalCluster:
                 web_port=p.devtools,
             )
         )
-        self.processes["envoy"] = ServiceProcess(
-            "envoy",
+        self._add_envoy("envoy", envoy_config)
+        for number, (port, admin) in enumerate(p.edge_more, 2):
+            config_path = c.workdir / f"envoy-{number}.yaml"
+            config_path.write_text(render_local(port, admin, list(p.gateway_ws)))
+            self._add_envoy(f"envoy-{number}", config_path)
+        for name in self.fanout_names:
+            self._add(
+                name,
+                ["-m", "msgsvc.fanout"],
+                {"GRPC_LISTEN": self.grpc_addr(name), "INSTANCE_ID": self.msgsvc_instance_id(name)},
+            )
+
+    def _add_envoy(self, name: str, config_path: Path) -> None:
+        c = self.config
+        self.processes[name] = ServiceProcess(
+            name,
             [
                 str(Path(c.python).parent / "envoy"),
                 "-c",
-                str(envoy_config),
+                str(config_path),
                 "--concurrency",
                 "1",  # one worker: strict round robin across gateways
                 "--disable-hot-restart",  # never share memory with another Envoy on the host
@@ -535,14 +589,8 @@ class LocalCluster:
                 "warning",
             ],
             dict(os.environ),
-            c.workdir / "logs" / "envoy.log",
+            c.workdir / "logs" / f"{name}.log",
         )
-        for name in self.fanout_names:
-            self._add(
-                name,
-                ["-m", "msgsvc.fanout"],
-                {"GRPC_LISTEN": self.grpc_addr(name), "INSTANCE_ID": self.msgsvc_instance_id(name)},
-            )
 
     def start(self) -> None:
         self.define()
@@ -574,8 +622,10 @@ class LocalCluster:
                 self.wait_healthy(name)
         self.processes["devtools"].start()
         self.wait_healthy("devtools")
-        self.processes["envoy"].start()
-        self.wait_healthy("envoy")
+        for name in self.edge_names:
+            self.processes[name].start()
+        for name in self.edge_names:
+            self.wait_healthy(name)
 
     def launch(self, names: list[str]) -> None:
         """Starts processes without waiting for them: every service must come
@@ -732,6 +782,9 @@ class LocalCluster:
             return _kafka_answers(self.kafka_bootstrap)
         if name == "envoy":
             return _http_ok(f"http://127.0.0.1:{p.edge_admin}/ready")
+        if name.startswith("envoy-"):
+            admin = p.edge_more[int(name.split("-")[1]) - 2][1]
+            return _http_ok(f"http://127.0.0.1:{admin}/ready")
         if name == "devtools":
             return _http_ok(f"http://127.0.0.1:{p.devtools}/dev/healthz")
         if name == "push-providers":

@@ -69,9 +69,15 @@ K8S_TLS_PORT = 8443
 K8S_SDS_PATH = "/etc/envoy/edge-tls-sds.yaml"
 K8S_SDS_SECRET = "edge_tls"
 
-# Generous per-connection buffers: a single chat frame (attachments metadata,
-# history pages) can be a few hundred KiB and must not stall a WebSocket.
-CONNECTION_BUFFER_BYTES = 1024 * 1024
+# Per-connection buffer watermark, on both sides of every WebSocket. It is
+# flow control, not a frame limit: past it Envoy stops reading from the other
+# side until this one drains, so a larger frame (a history page) still passes,
+# in pieces. It is also how much Envoy reads from a socket at once, and what
+# it may hold for a client that stops reading: at 1 MiB a stalled client
+# could pin a megabyte on each side. 64 KiB is the client frame limit
+# (gateway.edge.MAX_FRAME_BYTES); bench/README.md (connections) has the
+# idle cost measured both ways.
+CONNECTION_BUFFER_BYTES = 64 * 1024
 
 # Gateways ping every 30 s, so a WebSocket is never idle for longer than that
 # while both ends are alive. An hour of connection idleness only reaps keep-

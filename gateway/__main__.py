@@ -36,6 +36,7 @@ from gateway.admission import Admission
 from gateway.connection import ConnectionRegistry
 from gateway.deliveries import DisconnectPublisher, parse_delivery
 from gateway.edge import HARD_MAX_FRAME_BYTES, Edge
+from gateway.heartbeat import Heartbeats
 from gateway.presence import REPORT_INTERVAL_S, PresenceReporter, PresenceWatches
 from gateway.registrar import (
     GatewayHeartbeats,
@@ -45,9 +46,11 @@ from gateway.settings import GatewaySettings, split_host_port
 from gateway.upstream import MsgsvcLink
 
 log = logging.getLogger("gateway")
-# websockets' own ping: a dead peer is noticed within a minute.
-PING_INTERVAL_S = 30.0
-PING_TIMEOUT_S = 30.0
+# Connections not yet accepted that the kernel queues. asyncio's default of
+# 100 drops the SYNs of a reconnect storm (thousands of clients whose
+# gateway died, arriving within a second), and each dropped one costs its
+# client a connect timeout and a retry; the kernel caps it at somaxconn.
+LISTEN_BACKLOG = 4096
 
 
 def _holds(condition: Callable[[], bool], what: str) -> Check:
@@ -76,6 +79,7 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier, tracing: Traci
     watches = PresenceWatches(redis_client, settings.common.key_prefix, presence_stub)
     metrics.watch_presence_subscriptions(watches.subscriptions)
     heartbeats = GatewayHeartbeats(registrar)
+    keepalive = Heartbeats()
     edge: Edge
     link = MsgsvcLink(
         msgsvc,
@@ -100,6 +104,7 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier, tracing: Traci
         ),
         clock=SystemClock(),
         presence=watches,
+        heartbeats=keepalive,
         nudge_window_s=settings.nudge_window_s,
     )
 
@@ -140,6 +145,7 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier, tracing: Traci
     tasks.forever("gateway-heartbeat", heartbeats.run())
     tasks.every("presence-report", REPORT_INTERVAL_S, reporter.report_once)
     tasks.forever("presence-subscription", watches.run())
+    tasks.forever("keepalive", keepalive.run())
     await shell.started()
 
     host, port = split_host_port(settings.ws_listen)
@@ -149,9 +155,11 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier, tracing: Traci
         port,
         process_request=metrics.counting_handshakes(edge.process_request),
         max_size=HARD_MAX_FRAME_BYTES,
-        ping_interval=PING_INTERVAL_S,
-        ping_timeout=PING_TIMEOUT_S,
+        # Liveness is one sweep over every connection (gateway.heartbeat),
+        # not websockets' keepalive task per connection.
+        ping_interval=None,
         compression=None,
+        backlog=LISTEN_BACKLOG,
     ) as server:
         log.info(
             "websocket serving",

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable
 
 from websockets.asyncio.server import ServerConnection
@@ -32,6 +33,8 @@ NUDGE_WINDOW_S = 2.0
 class TokenBucket:
     """Per-connection rate limit on client frames."""
 
+    __slots__ = ("_at", "_burst", "_now", "_rate", "_tokens")
+
     def __init__(
         self, rate_per_s: float, burst: int, now: Callable[[], float] = time.monotonic
     ) -> None:
@@ -52,6 +55,34 @@ class TokenBucket:
 
 
 class ClientConnection:
+    """What the gateway holds for one client: kept small, since an idle
+    connection costs only this, websockets' own state and the handler's
+    frame. No task of its own while idle: a writer task runs only while
+    frames wait to be written, and liveness is ``gateway.heartbeat``'s."""
+
+    __slots__ = (
+        "__weakref__",
+        "_cutting",
+        "_gone",
+        "_greeted",
+        "_monotonic",
+        "_nudge_timer",
+        "_nudge_window_s",
+        "_nudged_at",
+        "_nudges",
+        "_queue",
+        "_queue_bytes_limit",
+        "_queue_frames_limit",
+        "_queued_bytes",
+        "_writer",
+        "closed",
+        "connection_id",
+        "encoding",
+        "identity",
+        "token_issued_at_s",
+        "websocket",
+    )
+
     def __init__(
         self,
         websocket: ServerConnection,
@@ -76,29 +107,24 @@ class ClientConnection:
         self.encoding = encoding
         self.connection_id = secrets.token_hex(8)
         self.closed = False  # stopped: nothing may be added to it any more
-        self._queue: asyncio.Queue[tuple[client_pb2.ServerFrame, int]] = asyncio.Queue(queue_frames)
+        self._queue: deque[tuple[client_pb2.ServerFrame, int]] = deque()
+        self._queue_frames_limit = queue_frames
         self._queue_bytes_limit = queue_bytes
         self._queued_bytes = 0  # protobuf sizes: JSON is larger, by a bounded factor
-        self._writer: asyncio.Task[None] | None = None
-        self._greeted = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None  # only while frames wait
+        self._greeted = False
+        self._gone = False  # a write failed: the peer is gone
         self._cutting: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._writer = asyncio.get_running_loop().create_task(
-            self._write_loop(), name=f"ws-writer:{self.connection_id}"
-        )
 
     def send(self, frame: client_pb2.ServerFrame) -> None:
         """Queues a frame; never blocks. A full queue cuts the connection."""
-        if self._cutting is not None:
+        if self._cutting is not None or self._gone:
             return
         size = frame.ByteSize()
-        try:
-            if self._queued_bytes + size > self._queue_bytes_limit and not self._queue.empty():
-                raise asyncio.QueueFull
-            self._queue.put_nowait((frame, size))
-            self._queued_bytes += size
-        except asyncio.QueueFull:
+        if self._queue and (
+            len(self._queue) >= self._queue_frames_limit
+            or self._queued_bytes + size > self._queue_bytes_limit
+        ):
             log.warning(
                 "slow consumer cut",
                 extra={
@@ -109,6 +135,16 @@ class ClientConnection:
                 },
             )
             self.close_soon(CLOSE_TRY_AGAIN_LATER, "too far behind; resync")
+            return
+        self._queue.append((frame, size))
+        self._queued_bytes += size
+        self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        if self._writer is None and self._greeted and self._queue:
+            self._writer = asyncio.get_running_loop().create_task(
+                self._write_queued(), name=f"ws-writer:{self.connection_id}"
+            )
 
     def nudge(self, activity: client_pb2.ChannelActivityFrame) -> None:
         """Tells the client of channel activity: at once if it heard nothing
@@ -154,18 +190,29 @@ class ClientConnection:
         session registration) follow it, never precede it."""
         await self.websocket.send(encode_server_frame(hello, self.encoding))
         metrics.frame_sent(hello)
-        self._greeted.set()
+        self._greeted = True
+        self._wake_writer()
 
-    async def _write_loop(self) -> None:
+    async def _write_queued(self) -> None:
+        """Writes until the queue is empty, then ends: ``send`` starts
+        another when a frame comes. Frames leave in the order queued, one
+        writer at a time."""
         try:
-            await self._greeted.wait()
-            while True:
-                frame, size = await self._queue.get()
+            while self._queue:
+                frame, size = self._queue.popleft()
                 self._queued_bytes -= size
                 await self.websocket.send(encode_server_frame(frame, self.encoding))
                 metrics.frame_sent(frame)
         except ConnectionClosed:
-            pass
+            # Gone: later frames are dropped here rather than each starting
+            # a writer that fails at once.
+            self._queue.clear()
+            self._queued_bytes = 0
+            self._gone = True
+        finally:
+            # No await between the empty queue and this: a frame queued
+            # meanwhile would have found this writer still running.
+            self._writer = None
 
     async def stop(self) -> None:
         self.closed = True
@@ -173,10 +220,11 @@ class ClientConnection:
             self._nudge_timer.cancel()
         if self._cutting is not None:
             await asyncio.gather(self._cutting, return_exceptions=True)
-        if self._writer is not None:
-            self._writer.cancel()
+        writer = self._writer
+        if writer is not None:
+            writer.cancel()
             try:
-                await self._writer
+                await writer
             except asyncio.CancelledError:
                 pass
 

@@ -52,6 +52,7 @@ from gateway.connection import (
     TokenBucket,
 )
 from gateway.deliveries import DisconnectPublisher
+from gateway.heartbeat import Heartbeats
 from gateway.presence import PresenceWatches
 from gateway.registrar import Registrar
 from gateway.upstream import MsgsvcLink
@@ -96,6 +97,8 @@ _PRESENCE_KINDS = frozenset({"watch_presence", "unwatch_presence", "set_presence
 # Frames that write a message (a group change writes its system message):
 # limited like sends.
 _WRITE_KINDS = frozenset({"send", "create_group", "change_group"})
+# What every connection keeps of its handshake once it is judged.
+_JUDGED_REQUEST = Request("/", Headers())
 
 
 class Edge:
@@ -112,9 +115,11 @@ class Edge:
         admission: Admission,
         clock: Clock,
         presence: PresenceWatches,
+        heartbeats: Heartbeats,
         nudge_window_s: float = NUDGE_WINDOW_S,
     ) -> None:
         self._presence = presence
+        self._heartbeats = heartbeats
         # Presence requests in flight, held so they are not collected early.
         self._requests: set[asyncio.Task[None]] = set()
         self._revocations = revocations
@@ -214,6 +219,12 @@ class Edge:
 
     async def handle(self, websocket: ServerConnection) -> None:
         verified, encoding = self._identities.pop(websocket)
+        # The handshake is judged: its headers (the token among them) would
+        # only hold a few KiB per connection for as long as it lives. The
+        # request is replaced, not cleared: websockets reads a missing one as
+        # a handshake still to come, and would refuse the next frame.
+        websocket.request = _JUDGED_REQUEST
+        websocket.response = None
         identity = verified.identity
         conn = ClientConnection(
             websocket,
@@ -222,7 +233,6 @@ class Edge:
             nudge_window_s=self._nudge_window_s,
             token_issued_at_s=verified.issued_at_s,
         )
-        conn.start()
         self._registry.add(conn)
         # The token is checked at the handshake only; the connection must not
         # outlive it.
@@ -261,6 +271,7 @@ class Edge:
                 )
             )
             log.info("connected", extra={"fields": fields})
+            self._heartbeats.add(conn)
             await self._supersede(replaced)
             limits = _Limits()
             async for data in websocket:
@@ -269,6 +280,7 @@ class Edge:
             pass
         finally:
             expiry.cancel()
+            self._heartbeats.discard(conn)
             self._registry.remove(conn)
             await conn.stop()
             try:
@@ -440,6 +452,8 @@ class Edge:
 
 
 class _Limits:
+    __slots__ = ("requests", "sends")
+
     def __init__(self) -> None:
         self.sends = TokenBucket(SEND_RATE_PER_S, SEND_BURST)
         self.requests = TokenBucket(REQUEST_RATE_PER_S, REQUEST_BURST)

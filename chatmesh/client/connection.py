@@ -198,6 +198,10 @@ class Connection:
         if isinstance(outcome, Exception) and not isinstance(outcome, ConnectionClosed):
             raise outcome
 
+    def when_closed(self, callback: Callable[[], None]) -> None:
+        """Calls ``callback`` once the connection has closed (soon, if it has)."""
+        self._reader.add_done_callback(lambda _: callback())
+
     async def wait_closed(self) -> None:
         await asyncio.shield(self._reader)
 

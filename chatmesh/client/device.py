@@ -27,7 +27,24 @@ from chatmesh.v1 import client_pb2, common_pb2
 log = logging.getLogger(__name__)
 
 RECONNECT_BACKOFF_S = (0.1, 0.5)  # jittered, so devices cut at once do not return at once
-IDLE_TICK_S = 0.1  # the longest the driver sleeps without looking at its timers
+# After failed attempts in a row the ceiling doubles (full jitter) up to this:
+# thousands of devices whose gateway died must not retry twice a second each
+# while the survivors are busy taking the first of them.
+RECONNECT_BACKOFF_MAX_S = 30.0
+
+
+def reconnect_delay(failures: int, rng: random.Random) -> float:
+    """Seconds to wait before the next attempt, after ``failures`` failed
+    attempts in a row (0: the connection was lost after its hello)."""
+    low, high = RECONNECT_BACKOFF_S
+    return rng.uniform(low, min(RECONNECT_BACKOFF_MAX_S, high * 2**failures))
+
+
+# The longest the driver sleeps without looking at its timers. Frames, sends
+# and the connection's close wake it at once, and the protocol names its own
+# timers (``next_wakeup``): this is only a safety net, long enough that ten
+# thousand idle devices in one process do not each wake ten times a second.
+IDLE_TICK_S = 5.0
 
 
 class Device:
@@ -179,11 +196,14 @@ class Device:
     # -- the supervised run loop -------------------------------------------------
 
     async def _run(self) -> None:
+        failures = 0  # attempts in a row that never got a hello
         while not (self.superseded or self.revoked):
+            failures += 1
             try:
                 await self._session()
             except ConnectionClosed:
                 self.disconnects += 1
+                failures = 0
             except InvalidStatus as exc:
                 self.connect_failures += 1
                 # 403: this device was removed; its tokens will never work again.
@@ -197,7 +217,7 @@ class Device:
             except Exception as exc:  # a bug: surface it, keep going
                 log.exception("device session failed", extra={"fields": {"device": self.name}})
                 self.errors.append(f"device error: {exc!r}")
-            await asyncio.sleep(self._rng.uniform(*RECONNECT_BACKOFF_S))
+            await asyncio.sleep(reconnect_delay(failures, self._rng))
 
     async def _session(self) -> None:
         loop = asyncio.get_running_loop()
@@ -214,6 +234,7 @@ class Device:
             tls=self._tls,
         )
         self._conn = conn
+        conn.when_closed(self._wake.set)
         try:
             self.protocol.connected(conn.hello)
             while not conn.closed:

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import serialization
 
 from chatmesh import edge_config as render
 from chatmesh.mesh.pki import LocalCA, Principal, issue_local_edge
+from gateway.edge import MAX_FRAME_BYTES
 from tests.deploy import manifests
 
 REPO_ROOT = manifests.REPO_ROOT
@@ -196,7 +197,9 @@ def test_edge_listener_settings(variant: str) -> None:
 
     assert {"upgrade_type": "websocket"} in hcm["upgrade_configs"]
     assert hcm["use_remote_address"] is True
-    assert listener["per_connection_buffer_limit_bytes"] == 1024 * 1024
+    # A watermark, not a limit, yet a whole client frame should fit in it.
+    assert listener["per_connection_buffer_limit_bytes"] == render.CONNECTION_BUFFER_BYTES
+    assert render.CONNECTION_BUFFER_BYTES >= MAX_FRAME_BYTES
     assert 8 <= hcm["max_request_headers_kb"] <= 64
 
     # A WebSocket must outlive any per-request deadline...
@@ -225,7 +228,7 @@ def test_gateway_cluster_settings(variant: str) -> None:
 
     assert cluster["lb_policy"] == "ROUND_ROBIN"
     assert _seconds(cluster["connect_timeout"]) == 1
-    assert cluster["per_connection_buffer_limit_bytes"] == 1024 * 1024
+    assert cluster["per_connection_buffer_limit_bytes"] == render.CONNECTION_BUFFER_BYTES
     options = cluster["typed_extension_protocol_options"][
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
     ]

@@ -29,7 +29,6 @@ async def test_a_client_that_stops_reading_is_cut_and_told_to_resync() -> None:
         conn = ClientConnection(
             websocket, Identity("slow", "phone"), Encoding.JSON, queue_frames=QUEUE_FRAMES
         )
-        conn.start()
         await conn.greet(client_pb2.ServerFrame(hello=client_pb2.HelloFrame(user_id="slow")))
         offered = 0
         while offered < FRAMES_OFFERED and websocket.protocol.close_sent is None:
@@ -82,7 +81,6 @@ async def test_channel_nudges_are_coalesced_per_connection() -> None:
         conn = ClientConnection(
             websocket, Identity("reader", "phone"), Encoding.BINARY, nudge_window_s=window_s
         )
-        conn.start()
         await conn.greet(client_pb2.ServerFrame(hello=client_pb2.HelloFrame(user_id="reader")))
         conn.nudge(activity(("c1", 1)))
         for m in range(2, 6):
