@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from chatmesh.auth import Identity
 from chatmesh.frames import CLOSE_TRY_AGAIN_LATER, Encoding, encode_server_frame
 from chatmesh.v1 import client_pb2
+from chatmesh.ws_close import close_within
 from gateway import metrics
 
 log = logging.getLogger(__name__)
@@ -182,7 +183,7 @@ class ClientConnection:
         """Starts closing the connection without waiting; later calls do nothing."""
         if self._cutting is None:
             self._cutting = asyncio.get_running_loop().create_task(
-                self.websocket.close(code, reason), name=f"ws-close:{self.connection_id}"
+                close_within(self.websocket, code, reason), name=f"ws-close:{self.connection_id}"
             )
 
     async def greet(self, hello: client_pb2.ServerFrame) -> None:

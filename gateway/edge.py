@@ -43,6 +43,7 @@ from chatmesh.frames import (
 )
 from chatmesh.revocations import Revocations
 from chatmesh.v1 import client_pb2, delivery_pb2, session_service_pb2
+from chatmesh.ws_close import close_within
 from gateway import metrics
 from gateway.admission import Admission
 from gateway.connection import (
@@ -257,7 +258,7 @@ class Edge:
                     "session registration failed",
                     extra={"fields": {**fields, "code": exc.code().name}},
                 )
-                await websocket.close(CLOSE_TRY_AGAIN_LATER, "sessions unavailable; retry")
+                await close_within(websocket, CLOSE_TRY_AGAIN_LATER, "sessions unavailable; retry")
                 return
             await conn.greet(
                 client_pb2.ServerFrame(
@@ -445,7 +446,9 @@ class Edge:
 
         async def close_later(conn: ClientConnection) -> None:
             await asyncio.sleep(random.uniform(0, window_s))
-            await conn.websocket.close(CLOSE_SERVICE_RESTART, "gateway restarting; reconnect")
+            await close_within(
+                conn.websocket, CLOSE_SERVICE_RESTART, "gateway restarting; reconnect"
+            )
 
         await asyncio.gather(*(close_later(c) for c in conns), return_exceptions=True)
         return conns

@@ -26,6 +26,7 @@ from websockets.protocol import State
 
 from chatmesh.frames import Encoding, decode_server_frame, encode_client_frame, request_id_of
 from chatmesh.v1 import client_pb2, common_pb2
+from chatmesh.ws_close import close_within
 
 OPEN_TIMEOUT_S = 5.0  # TCP + WebSocket upgrade through the edge
 HELLO_TIMEOUT_S = 5.0  # the gateway registers the session before it greets
@@ -115,14 +116,14 @@ class Connection:
         try:
             frame = decode_server_frame(await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT_S))
         except ConnectionClosed as exc:
-            await ws.close()
+            await _close(ws)
             code = exc.rcvd.code if exc.rcvd is not None else None
             raise NoHello(f"closed before hello: {exc}", code) from exc
         except BaseException:
-            await ws.close()
+            await _close(ws)
             raise
         if frame.WhichOneof("kind") != "hello":
-            await ws.close()
+            await _close(ws)
             raise NoHello(f"first frame is not hello: {frame.WhichOneof('kind')}")
         return cls(ws, frame.hello, encoding, dispatch)
 
@@ -192,7 +193,7 @@ class Connection:
     async def close(self) -> None:
         """Closes the socket and stops the reader; re-raises what broke the
         reader (an undecodable frame, a bug in ``dispatch``), if anything."""
-        await self.ws.close()
+        await _close(self.ws)
         self._reader.cancel()
         (outcome,) = await asyncio.gather(self._reader, return_exceptions=True)
         if isinstance(outcome, Exception) and not isinstance(outcome, ConnectionClosed):
@@ -250,3 +251,9 @@ def text_send(
         assert conversation is not None
         send.conversation_id = conversation
     return client_pb2.ClientFrame(request_id=f"r-{client_msg_id}", send=send)
+
+
+async def _close(ws: ClientConnection) -> None:
+    # Twice the close timeout: once to write the close frame, once to wait
+    # for the answer; a server that reads nothing cannot hold us longer.
+    await close_within(ws, 1000, "", timeout_s=2 * (ws.close_timeout or CLOSE_TIMEOUT_S))
