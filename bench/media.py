@@ -51,12 +51,12 @@ import asyncpg
 import httpx
 import uvloop
 
+from bench.accounting import Accounting
 from bench.common import latency_summary
-from bench.group_send import _cpu_seconds
 from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.client import Connection, download_media, upload_media
 from chatmesh.clock import SystemClock
-from chatmesh.devcluster import REPO_ROOT, ClusterConfig, LocalCluster
+from chatmesh.devcluster import ClusterConfig, LocalCluster
 from chatmesh.frames import Encoding
 from chatmesh.isolation import isolated_stores
 from chatmesh.v1 import client_pb2, common_pb2
@@ -67,11 +67,14 @@ CHAT_SERVERS = ("gateway-1", "gateway-2", "msgsvc", "envoy")
 IDLE_S = 10.0
 
 
-def _store_cpu_seconds() -> float:
-    """CPU so far of the local SeaweedFS (its pid file is backing.sh's), from /proc."""
-    pid = (REPO_ROOT / ".local" / "seaweedfs" / "weed.pid").read_text().strip()
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _cpu_seconds(cluster: LocalCluster) -> dict[str, float]:
+    """CPU so far of every process of the cluster, the stores and this one."""
+    return Accounting.of(cluster).sample().cpu_s
+
+
+def _store_cpu_seconds(cluster: LocalCluster) -> float:
+    """CPU so far of the local SeaweedFS."""
+    return _cpu_seconds(cluster).get("object-store", 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +192,7 @@ async def _per_message(
     data = os.urandom(size)
     latencies: list[float] = []
     async with httpx.AsyncClient(timeout=60) as http:
-        before, store_before = _cpu_seconds(cluster), _store_cpu_seconds()
+        before, store_before = _cpu_seconds(cluster), _store_cpu_seconds(cluster)
         phase_started = time.perf_counter()
         for _ in range(messages):
             started = time.perf_counter()
@@ -213,7 +216,7 @@ async def _per_message(
             got = await download_media(recipient.request, http, delivered)
             assert got == data
             latencies.append(time.perf_counter() - started)
-        after, store_after = _cpu_seconds(cluster), _store_cpu_seconds()
+        after, store_after = _cpu_seconds(cluster), _store_cpu_seconds(cluster)
         elapsed = time.perf_counter() - phase_started
     await asyncio.gather(sender.close(), recipient.close())
     return {
