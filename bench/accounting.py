@@ -140,3 +140,9 @@ def per_unit(before: Sample, after: Sample, units: int) -> dict[str, dict[str, f
         ),
     }
     return spent
+
+
+def cpu_seconds(cluster: LocalCluster) -> dict[str, float]:
+    """CPU seconds so far of every process of the cluster, the stores and
+    this one, by name: for benchmarks that keep their own windows."""
+    return Accounting.of(cluster).sample().cpu_s

@@ -51,7 +51,7 @@ import asyncpg
 import httpx
 import uvloop
 
-from bench.accounting import Accounting
+from bench.accounting import cpu_seconds
 from bench.common import latency_summary
 from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.client import Connection, download_media, upload_media
@@ -67,14 +67,9 @@ CHAT_SERVERS = ("gateway-1", "gateway-2", "msgsvc", "envoy")
 IDLE_S = 10.0
 
 
-def _cpu_seconds(cluster: LocalCluster) -> dict[str, float]:
-    """CPU so far of every process of the cluster, the stores and this one."""
-    return Accounting.of(cluster).sample().cpu_s
-
-
-def _store_cpu_seconds(cluster: LocalCluster) -> float:
+def _storecpu_seconds(cluster: LocalCluster) -> float:
     """CPU so far of the local SeaweedFS."""
-    return _cpu_seconds(cluster).get("object-store", 0.0)
+    return cpu_seconds(cluster).get("object-store", 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +81,9 @@ class Idle:
 
     @classmethod
     async def measure(cls, cluster: LocalCluster, seconds: float = IDLE_S) -> Idle:
-        before, started = _cpu_seconds(cluster), time.perf_counter()
+        before, started = cpu_seconds(cluster), time.perf_counter()
         await asyncio.sleep(seconds)
-        after, elapsed = _cpu_seconds(cluster), time.perf_counter() - started
+        after, elapsed = cpu_seconds(cluster), time.perf_counter() - started
         return cls({n: (after[n] - before.get(n, 0.0)) / elapsed for n in after})
 
 
@@ -162,13 +157,13 @@ async def _issuance(
             else:
                 errors[reply.error.reason] = errors.get(reply.error.reason, 0) + 1
 
-    before = _cpu_seconds(cluster)
+    before = cpu_seconds(cluster)
     started = time.perf_counter()
     try:
         await asyncio.gather(*(worker(c) for c in connections for _ in range(IN_FLIGHT_PER_USER)))
     finally:
         elapsed = time.perf_counter() - started
-        after = _cpu_seconds(cluster)
+        after = cpu_seconds(cluster)
         await asyncio.gather(*(c.close() for c in connections))
     return {
         "issued": len(latencies),
@@ -192,7 +187,7 @@ async def _per_message(
     data = os.urandom(size)
     latencies: list[float] = []
     async with httpx.AsyncClient(timeout=60) as http:
-        before, store_before = _cpu_seconds(cluster), _store_cpu_seconds(cluster)
+        before, store_before = cpu_seconds(cluster), _storecpu_seconds(cluster)
         phase_started = time.perf_counter()
         for _ in range(messages):
             started = time.perf_counter()
@@ -216,7 +211,7 @@ async def _per_message(
             got = await download_media(recipient.request, http, delivered)
             assert got == data
             latencies.append(time.perf_counter() - started)
-        after, store_after = _cpu_seconds(cluster), _store_cpu_seconds(cluster)
+        after, store_after = cpu_seconds(cluster), _storecpu_seconds(cluster)
         elapsed = time.perf_counter() - phase_started
     await asyncio.gather(sender.close(), recipient.close())
     return {

@@ -42,8 +42,8 @@ import httpx
 import uvloop
 from confluent_kafka import Producer
 
+from bench.accounting import cpu_seconds
 from bench.common import latency_summary
-from bench.group_send import _cpu_seconds
 from chatmesh import snowflake
 from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.client import Connection, text_send
@@ -144,7 +144,7 @@ async def _latency(
         else:
             errors[reply.error.reason] = errors.get(reply.error.reason, 0) + 1
 
-    before = _cpu_seconds(cluster)
+    before = cpu_seconds(cluster)
     start = time.perf_counter()
     tasks = []
     try:
@@ -164,7 +164,7 @@ async def _latency(
             for message_id in _message_ids(push):
                 if message_id in sent_at:
                     arrived.setdefault(message_id, push["received_at"])
-    after = _cpu_seconds(cluster)
+    after = cpu_seconds(cluster)
     latencies = [arrived[m] - sent_at[m] for m in arrived]
     return {
         "messages": messages,
@@ -203,7 +203,7 @@ async def _throughput(
     now_ms = int(time.time() * 1000)
     producer = Producer({"bootstrap.servers": cluster.kafka_bootstrap, "linger.ms": 5})
     topic = topic_name(cluster.config.key_prefix, "push-jobs")
-    before = _cpu_seconds(cluster)
+    before = cpu_seconds(cluster)
     started = time.time()
     for i, user in enumerate(users):
         job = PushJob(
@@ -228,7 +228,7 @@ async def _throughput(
         if (await http.get("/pushes/count")).json()["count"] - count_before >= backlog:
             break
         await asyncio.sleep(0.5)
-    after = _cpu_seconds(cluster)
+    after = cpu_seconds(cluster)
     mine = [p for p in await _pushes(http) if p["key"] in wanted]
     received = sorted(p["received_at"] for p in mine)
     by_provider: dict[str, int] = {}
