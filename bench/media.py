@@ -67,7 +67,7 @@ CHAT_SERVERS = ("gateway-1", "gateway-2", "msgsvc", "envoy")
 IDLE_S = 10.0
 
 
-def _storecpu_seconds(cluster: LocalCluster) -> float:
+def _store_cpu_seconds(cluster: LocalCluster) -> float:
     """CPU so far of the local SeaweedFS."""
     return cpu_seconds(cluster).get("object-store", 0.0)
 
@@ -187,7 +187,7 @@ async def _per_message(
     data = os.urandom(size)
     latencies: list[float] = []
     async with httpx.AsyncClient(timeout=60) as http:
-        before, store_before = cpu_seconds(cluster), _storecpu_seconds(cluster)
+        before, store_before = cpu_seconds(cluster), _store_cpu_seconds(cluster)
         phase_started = time.perf_counter()
         for _ in range(messages):
             started = time.perf_counter()
@@ -211,7 +211,7 @@ async def _per_message(
             got = await download_media(recipient.request, http, delivered)
             assert got == data
             latencies.append(time.perf_counter() - started)
-        after, store_after = cpu_seconds(cluster), _storecpu_seconds(cluster)
+        after, store_after = cpu_seconds(cluster), _store_cpu_seconds(cluster)
         elapsed = time.perf_counter() - phase_started
     await asyncio.gather(sender.close(), recipient.close())
     return {
