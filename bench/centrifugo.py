@@ -1,9 +1,8 @@
 """Centrifugo v6, the peer bench/peers.py measures beside chatmesh.
 
-Run as a process on a free loopback port, configured as
-``../shared/reference/peers.md`` says the reference figures were measured:
-the memory engine (or Redis), a ``chat`` namespace whose subscribers may
-publish, HS256 connection tokens. Install it with
+Run as a process on a free loopback port, configured as Centrifugo is
+usually measured against chat loads: the memory engine (or Redis), a
+``chat`` namespace whose subscribers may publish, HS256 connection tokens. Install it with
 ``deploy/local/tools.sh centrifugo``.
 """
 

@@ -10,7 +10,7 @@ to the next so neither always gets the fresher machine. Prints one JSON
 object: each run's figures, and per rate the ratios chatmesh / Centrifugo of
 server CPU per delivered message and of the delivery latency percentiles.
 Absolute figures drift from day to day on a shared machine; ratios measured
-in one sitting are what to compare (../shared/reference/peers.md).
+in one sitting are what to compare.
 
 chatmesh persists every message before its ack and Centrifugo persists
 nothing (its history is a bounded in-memory stream); the ratio prices that

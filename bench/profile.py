@@ -61,6 +61,14 @@ def _service_pid(root: int, service: str) -> int | None:
     return None
 
 
+def _speak_of_the_project(path: Path) -> None:
+    """py-spy titles a flame graph with its own command line: absolute paths
+    of this checkout, which mean nothing to anyone reading the result."""
+    text = path.read_text()
+    text = text.replace(str(PY_SPY), "py-spy").replace(f"{REPO_ROOT}/", "")
+    path.write_text(text)
+
+
 def _top_own_samples(collapsed: Path, count: int = 15) -> list[dict[str, object]]:
     own: collections.Counter[str] = collections.Counter()
     total = 0
@@ -123,9 +131,12 @@ def main() -> None:
                     )
                 ],
             )
-        for _, sampling in samplers.values():
+        for stem, sampling in samplers.values():
             for sampler in sampling:
                 sampler.wait()
+            for written in (stem.with_suffix(".txt"), stem.with_suffix(".svg")):
+                if written.exists():
+                    _speak_of_the_project(written)
         run.wait()
     report = {
         "benchmark": "profile",

@@ -18,8 +18,8 @@ GRPCURL_VERSION="v1.9.4"
 # SeaweedFS publishes no tagged Go module versions; this is the pseudo-version
 # the module proxy serves.
 SEAWEEDFS_VERSION="v0.0.0-20261109003541-7506e5f91cd6"
-# The peer bench/peers.py compares against (issue 14); the version the
-# reference figures in ../shared/reference/peers.md were measured with.
+# The peer bench/peers.py compares against, at a fixed version so that
+# comparisons across days measure chatmesh, not Centrifugo's releases.
 CENTRIFUGO_VERSION="v6.9.1"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
