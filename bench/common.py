@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import platform
 import statistics
+import time
 
 
 def latency_summary(samples: list[float]) -> dict[str, float]:
@@ -47,3 +51,23 @@ def latency_percentiles(samples: list[float]) -> dict[str, float]:
     summary["max_ms"] = round(ordered[-1] * 1000, 2)
     summary["mean_ms"] = round(statistics.fmean(ordered) * 1000, 2)
     return summary
+
+
+def print_report(
+    benchmark: str, started: float, settings: dict[str, object], results: object
+) -> None:
+    """Prints a benchmark's one JSON object: its name and settings, when it
+    started (``time.time()``) and how long it ran, its results, the machine."""
+    print(
+        json.dumps(
+            {
+                "benchmark": benchmark,
+                **settings,
+                "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+                "wall_s": round(time.time() - started, 1),
+                "results": results,
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            },
+            indent=2,
+        )
+    )

@@ -31,10 +31,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
 import math
 import os
-import platform
 import tempfile
 import time
 import uuid
@@ -49,6 +47,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.protocol import State
 
 from bench.accounting import Accounting, Sample
+from bench.common import print_report
 from bench.fleet import Fleet, source_address
 from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.clock import SystemClock
@@ -251,23 +250,18 @@ def main() -> None:
         config = dataclasses.replace(config, log_level="WARNING")
         with LocalCluster.running(config) as cluster:
             results = uvloop.run(_run(cluster, args))
-    print(
-        json.dumps(
-            {
-                "benchmark": "connections-idle",
-                "label": args.label,
-                "connections": args.connections,
-                "gateways": args.gateways,
-                "edges": args.edges,
-                "client_processes": args.workers,
-                "hold_s": args.hold_s,
-                "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-                "wall_s": round(time.time() - started, 1),
-                "results": results,
-                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-            },
-            indent=2,
-        )
+    print_report(
+        "connections-idle",
+        started,
+        {
+            "label": args.label,
+            "connections": args.connections,
+            "gateways": args.gateways,
+            "edges": args.edges,
+            "client_processes": args.workers,
+            "hold_s": args.hold_s,
+        },
+        results,
     )
 
 

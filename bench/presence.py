@@ -53,7 +53,6 @@ import json
 import math
 import multiprocessing
 import os
-import platform
 import resource
 import tempfile
 import time
@@ -72,7 +71,7 @@ import redis.asyncio as redis_async
 import uvloop
 from websockets.asyncio.client import connect
 
-from bench.common import latency_summary
+from bench.common import latency_summary, print_report
 from chatmesh.auth import Identity, TokenIssuer
 from chatmesh.client import Connection, NoHello
 from chatmesh.clock import SystemClock
@@ -841,30 +840,25 @@ def main() -> None:
         )
         with LocalCluster.running(config) as cluster:
             results = uvloop.run(_run(cluster, args))
-    print(
-        json.dumps(
-            {
-                "benchmark": "presence",
-                "path": "gateway reports (batched, 1 s) -> presencesvc (Redis, Lua per user) "
-                "-> grace -> sweep (0.5 s) -> PUBLISH on the user's channel -> gateways "
-                "subscribed once per watched user -> watchers",
-                "users": args.users,
-                "watching_each": args.watching,
-                "gateways": 2,
-                "client_processes": args.workers,
-                "heartbeat_s": args.heartbeat_s,
-                "grace_ms": args.grace_ms,
-                "lease_s": args.lease_s,
-                "redis": "own (AOF, fsync always)" if args.own_redis else "shared local",
-                "window_s": args.window_s,
-                "disconnects": args.disconnects,
-                "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-                "wall_s": round(time.time() - started, 1),
-                "results": results,
-                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-            },
-            indent=2,
-        )
+    print_report(
+        "presence",
+        started,
+        {
+            "path": "gateway reports (batched, 1 s) -> presencesvc (Redis, Lua per user) "
+            "-> grace -> sweep (0.5 s) -> PUBLISH on the user's channel -> gateways "
+            "subscribed once per watched user -> watchers",
+            "users": args.users,
+            "watching_each": args.watching,
+            "gateways": 2,
+            "client_processes": args.workers,
+            "heartbeat_s": args.heartbeat_s,
+            "grace_ms": args.grace_ms,
+            "lease_s": args.lease_s,
+            "redis": "own (AOF, fsync always)" if args.own_redis else "shared local",
+            "window_s": args.window_s,
+            "disconnects": args.disconnects,
+        },
+        results,
     )
 
 

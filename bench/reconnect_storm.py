@@ -30,10 +30,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
 import math
 import os
-import platform
 import tempfile
 import time
 import uuid
@@ -44,7 +42,7 @@ from typing import Any
 import uvloop
 
 from bench.accounting import Accounting, per_unit
-from bench.common import latency_summary
+from bench.common import latency_summary, print_report
 from bench.connections import CONNECTIONS_PER_EDGE, DEVICE, insert_devices
 from bench.fleet import Fleet
 from chatmesh.auth import Identity, TokenIssuer
@@ -352,24 +350,19 @@ def main() -> None:
         config = dataclasses.replace(config, log_level="WARNING")
         with LocalCluster.running(config) as cluster:
             results = uvloop.run(_run(cluster, args))
-    print(
-        json.dumps(
-            {
-                "benchmark": "reconnect-storm",
-                "label": args.label,
-                "receivers": args.receivers,
-                "per_sender": args.per_sender,
-                "gateways": args.gateways,
-                "killed": args.kill,
-                "edges": args.edges,
-                "client_processes": args.workers,
-                "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-                "wall_s": round(time.time() - started, 1),
-                "results": results,
-                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-            },
-            indent=2,
-        )
+    print_report(
+        "reconnect-storm",
+        started,
+        {
+            "label": args.label,
+            "receivers": args.receivers,
+            "per_sender": args.per_sender,
+            "gateways": args.gateways,
+            "killed": args.kill,
+            "edges": args.edges,
+            "client_processes": args.workers,
+        },
+        results,
     )
 
 
