@@ -10,9 +10,9 @@ Everything a device can make msgsvc do here is bounded in process:
 
 - per device, ``DeviceAllowance`` caps typing frames over all conversations
   before anything is looked up;
-- per device and conversation, ``TypingThrottle`` lets a start through at
-  most once per ``THROTTLE_MS`` and drops stops that would tell nobody
-  anything;
+- per device and conversation, ``TypingThrottle`` lets a repeated start
+  through at most once per ``THROTTLE_MS`` and drops stops that would tell
+  nobody anything;
 - in conversations of more than ``COALESCE_ABOVE_MEMBERS`` members,
   ``TypingCoalescer`` gathers a window's changes into one frame, so a large
   group costs one broadcast per window however many members type;
@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 # How long a typing state lasts on the recipients unless renewed. Two renewals
 # (every ~3 s) fit in it, so one lost frame does not make the indicator blink.
 TTL_MS = 6_000
-# At most one start per device and conversation this often; more are dropped.
+# At most one start per device and conversation this often while it types;
+# repeats are dropped.
 THROTTLE_MS = 2_000
 # Above this many members a conversation's changes are gathered per window.
 COALESCE_ABOVE_MEMBERS = 20
@@ -127,8 +128,8 @@ class _Typist:
 class TypingThrottle:
     """Which typing frames of a device, per conversation, are worth telling.
 
-    A start passes unless this device's last start in the conversation passed
-    less than ``interval_ms`` ago. A stop passes unless this device's last
+    A start passes unless this device is typing here already and its last
+    start passed less than ``interval_ms`` ago. A stop passes unless this device's last
     word here was a stop already; a stop from a device this instance knows
     nothing of passes (its start may have reached another instance, or this
     one before a restart, or been forgotten as idle).
@@ -163,7 +164,14 @@ class TypingThrottle:
             self._typists[key] = held
             passed = True
         elif typing:
-            passed = held.started_ms is None or now - held.started_ms >= self._interval_ms
+            # A start after a stop is news (someone who sent and goes on
+            # writing); only repeats while typing are thinned out. Toggling
+            # faster than a person does is what DeviceAllowance stops.
+            passed = (
+                not held.typing
+                or held.started_ms is None
+                or now - held.started_ms >= self._interval_ms
+            )
         else:
             passed = held.typing
         if typing and passed:

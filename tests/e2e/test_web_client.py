@@ -12,6 +12,7 @@ from __future__ import annotations
 from playwright.sync_api import Browser, WebSocketRoute, expect
 
 from chatmesh.devcluster import LocalCluster
+from msgsvc.typing_activity import TTL_MS as TYPING_TTL_MS
 from tests.conftest import unique
 from tests.e2e.web_page import (
     GATEWAY_ID,
@@ -70,7 +71,12 @@ def test_two_users_chat_across_gateways_and_ticks_turn_read(
     expect_all_ticks(b, "read", 1)
     screenshot(a, "chat-alice")
     screenshot(b, "chat-bob")
+    # Bob's tab goes away mid-word: no stop is ever sent, and the indicator
+    # still ends by itself once its time to live runs out.
+    b.get_by_test_id("composer").press_sequentially("one more", delay=20)
+    expect(a.get_by_test_id("typing")).to_have_text(f"{bob} is typing…")
     b.context.close()
+    expect(a.get_by_test_id("typing")).to_have_text("", timeout=TYPING_TTL_MS + 2_000)
     expect(a.get_by_test_id("presence")).to_contain_text(f"{bob}: last seen", timeout=RECOVER_MS)
     a.context.close()
 

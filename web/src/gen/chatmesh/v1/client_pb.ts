@@ -257,8 +257,8 @@ export const UnwatchPresenceFrameSchema: GenMessage<UnwatchPresenceFrame> = /*@_
  * online devices get a TypingActivityFrame. A typing state lasts a few
  * seconds (TypingActivityFrame.ttl_ms) unless sent again; a device sends it
  * again every few seconds while the user types, and typing=false when they
- * stop. Frames beyond one every couple of seconds per conversation are
- * dropped silently; in a conversation the user is not in, the answer is
+ * stop. A start after a stop is passed on at once; repeated starts beyond
+ * one every couple of seconds per conversation are dropped silently; in a conversation the user is not in, the answer is
  * CONVERSATION_NOT_FOUND.
  *
  * @generated from message chatmesh.v1.TypingFrame
