@@ -23,6 +23,7 @@ import redis.asyncio as redis
 
 from chatmesh.coalescer import Coalescer
 from chatmesh.errors import ResourceExhausted
+from chatmesh.redis_scripts import PipelineScript, Queue, run_pipeline
 
 MAX_CHECKS_PER_BATCH = 256
 
@@ -56,7 +57,7 @@ class RateLimiter:
     def __init__(self, client: redis.Redis, key_prefix: str) -> None:
         self._redis = client
         self._prefix = key_prefix
-        self._script = client.register_script(_GCRA)
+        self._script = PipelineScript(_GCRA)
         self._checks: Coalescer[tuple[Limit, str], float] = Coalescer(
             self._allow_many, max_batch=MAX_CHECKS_PER_BATCH, name="rate-limit-checks"
         )
@@ -66,17 +67,16 @@ class RateLimiter:
         return await self._checks.submit((limit, subject))
 
     async def _allow_many(self, checks: Sequence[tuple[Limit, str]]) -> list[float]:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for limit, subject in checks:
-                interval_us = int(1_000_000 / limit.rate_per_s)
-                tolerance_us = interval_us * max(limit.burst - 1, 0)
-                await self._script(
-                    keys=[f"{self._prefix}rl:{limit.name}:{{{subject}}}"],
-                    args=[interval_us, tolerance_us],
-                    client=pipe,
-                )
-            replies = await pipe.execute()
+        replies = await run_pipeline(
+            self._redis, [self._check(limit, subject) for limit, subject in checks], [self._script]
+        )
         return [0.0 if allowed else int(retry_us) / 1_000_000 for allowed, retry_us in replies]
+
+    def _check(self, limit: Limit, subject: str) -> Queue:
+        interval_us = int(1_000_000 / limit.rate_per_s)
+        tolerance_us = interval_us * max(limit.burst - 1, 0)
+        key = f"{self._prefix}rl:{limit.name}:{{{subject}}}"
+        return lambda pipe: self._script.queue(pipe, [key], [interval_us, tolerance_us])
 
     async def require(self, limit: Limit, subject: str) -> None:
         """Raises ResourceExhausted(RATE_LIMITED) when over the limit."""

@@ -20,6 +20,7 @@ from typing import Protocol
 import redis.asyncio as redis
 
 from chatmesh.coalescer import Coalescer
+from chatmesh.redis_scripts import PipelineScript, Queue, run_pipeline
 from msgsvc.send_identity import SendKey
 
 # A client retries within minutes; a device offline for a week that resends
@@ -124,7 +125,7 @@ class RedisClaimStore:
         self._redis = client
         self._prefix = key_prefix
         self._legacy = legacy
-        self._claim = client.register_script(_CLAIM)
+        self._claim = PipelineScript(_CLAIM)
         self._reclaim = client.register_script(_RECLAIM)
         # Every send claims: concurrent claims share a pipeline (one round
         # trip); each script in it is still atomic on its own.
@@ -157,26 +158,9 @@ class RedisClaimStore:
         return await self._claims.submit(_Request(key, message_id, conversation_id, digest, mode))
 
     async def _claim_many(self, requests: Sequence[_Request]) -> list[Claim]:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for r in requests:
-                binding = _binding(r.message_id, r.digest, r.conversation_id)
-                if r.legacy_mode is LegacyClaims.OFF:
-                    # SET NX GET: sets when absent and returns the previous
-                    # value otherwise, atomically; a sixth of a script's
-                    # cost in Redis.
-                    pipe.set(self._key(r.key), binding, nx=True, get=True, ex=CLAIM_TTL_S)
-                    continue
-                await self._claim(
-                    keys=[self._key(r.key), self._legacy_key(r.key)],
-                    args=[
-                        binding,
-                        CLAIM_TTL_S,
-                        r.legacy_mode.value,
-                        f"{r.message_id}:{r.conversation_id}",
-                    ],
-                    client=pipe,
-                )
-            replies = await pipe.execute()
+        replies = await run_pipeline(
+            self._redis, [self._claim_command(r) for r in requests], [self._claim]
+        )
         claims = []
         for r, reply in zip(requests, replies, strict=True):
             if r.legacy_mode is LegacyClaims.OFF:
@@ -190,6 +174,17 @@ class RedisClaimStore:
                     _parse_legacy(value) if legacy else _parse(value, won=outcome == _WON)
                 )
         return claims
+
+    def _claim_command(self, r: _Request) -> Queue:
+        binding = _binding(r.message_id, r.digest, r.conversation_id)
+        key = self._key(r.key)
+        if r.legacy_mode is LegacyClaims.OFF:
+            # SET NX GET: sets when absent and returns the previous value
+            # otherwise, atomically; a sixth of a script's cost in Redis.
+            return lambda pipe: pipe.set(key, binding, nx=True, get=True, ex=CLAIM_TTL_S)
+        keys = [key, self._legacy_key(r.key)]
+        args = [binding, CLAIM_TTL_S, r.legacy_mode.value, f"{r.message_id}:{r.conversation_id}"]
+        return lambda pipe: self._claim.queue(pipe, keys, args)
 
     async def reclaim(self, key: SendKey, stale: Claim, message_id: int) -> Claim:
         fresh = _binding(message_id, stale.digest, stale.conversation_id)
