@@ -98,6 +98,33 @@ def one_rate(session: Any, insert: Any, pid: int, rate: float, seconds: float) -
     }
 
 
+def measure(
+    port: int, rates: list[float], seconds: float, warmup_s: float, keyspace: str = KEYSPACE
+) -> tuple[list[dict[str, Any]], int]:
+    """Per rate, what the writes cost; and the JVM's timer slack."""
+    pid = int(PID_FILE.read_text().split()[0])
+    cluster = Cluster(["127.0.0.1"], port=port, connection_class=LibevConnection)
+    session = cluster.connect()
+    try:
+        session.execute(
+            f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication ="
+            " {'class': 'SimpleStrategy', 'replication_factor': 1}"
+        )
+        session.execute(
+            f"CREATE TABLE IF NOT EXISTS {keyspace}.rows (k text, id bigint, body text,"
+            " PRIMARY KEY (k, id))"
+        )
+        insert = session.prepare(f"INSERT INTO {keyspace}.rows (k, id, body) VALUES (?, ?, ?)")
+        if warmup_s:
+            one_rate(session, insert, pid, max(rates), warmup_s)
+        time.sleep(2)  # the schema change's and the warm-up's own work settles
+        results = [one_rate(session, insert, pid, rate, seconds) for rate in rates]
+        session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
+    finally:
+        cluster.shutdown()
+    return results, int(Path(f"/proc/{pid}/timerslack_ns").read_text())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.cassandra_trickle")
     parser.add_argument("--rates", default="50,200,1000")
@@ -113,26 +140,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     started = time.time()
-    pid = int(PID_FILE.read_text().split()[0])
-    cluster = Cluster(["127.0.0.1"], port=args.port, connection_class=LibevConnection)
-    session = cluster.connect()
-    session.execute(
-        f"CREATE KEYSPACE IF NOT EXISTS {KEYSPACE} WITH replication ="
-        " {'class': 'SimpleStrategy', 'replication_factor': 1}"
-    )
-    session.execute(
-        f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.rows (k text, id bigint, body text,"
-        " PRIMARY KEY (k, id))"
-    )
-    insert = session.prepare(f"INSERT INTO {KEYSPACE}.rows (k, id, body) VALUES (?, ?, ?)")
     rates = [float(rate) for rate in args.rates.split(",")]
-    if args.warmup_s:
-        one_rate(session, insert, pid, max(rates), args.warmup_s)
-    time.sleep(2)  # the schema change's and the warm-up's own work settles
-    results = [one_rate(session, insert, pid, rate, args.seconds) for rate in rates]
-    session.execute(f"DROP KEYSPACE IF EXISTS {KEYSPACE}")
-    cluster.shutdown()
-    slack_ns = int(Path(f"/proc/{pid}/timerslack_ns").read_text())
+    results, slack_ns = measure(args.port, rates, args.seconds, args.warmup_s)
     print_report(
         "cassandra_trickle",
         started,

@@ -1,5 +1,6 @@
-"""Who may open a connection now: a cap per gateway and handshake rates per
-source address and per user, shared by every gateway through Redis.
+"""Who may open a connection now: a cap per gateway, a bound on handshakes in
+progress, and handshake rates per source address and per user, shared by
+every gateway through Redis.
 
 A handshake costs a token verification, a session registration and, on
 reconnect, a catch-up sync; a client that opens sockets in a loop (or many
@@ -22,6 +23,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Response
 
 from chatmesh.ratelimit import Limit, RateLimiter
+from gateway.handshake_gate import HandshakeGate
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -29,6 +31,12 @@ IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 @dataclass(frozen=True, slots=True)
 class AdmissionLimits:
     max_connections: int = 50_000
+    # Handshakes worked on at once (from the upgrade request to the hello),
+    # and how many more may wait for a turn, for how long
+    # (``gateway.handshake_gate``).
+    max_handshakes_in_flight: int = 64
+    max_handshakes_waiting: int = 2048
+    max_handshake_wait_s: float = 2.0
     per_address: Limit = field(default_factory=lambda: Limit("handshake-address", 20.0, 100))
     per_user: Limit = field(default_factory=lambda: Limit("handshake-user", 2.0, 20))
 
@@ -49,6 +57,20 @@ class Admission:
         self._limits = limits
         self._trusted = list(trusted_proxies)
         self._open_connections = open_connections
+        self._gate = HandshakeGate(
+            in_progress=limits.max_handshakes_in_flight,
+            waiting=limits.max_handshakes_waiting,
+            max_wait_s=limits.max_handshake_wait_s,
+        )
+
+    async def enter_handshake(self, websocket: ServerConnection) -> Response | None:
+        """Waits for ``websocket``'s turn to be worked on, or refuses it."""
+        if await self._gate.enter(websocket):
+            return None
+        return _refuse(websocket, HTTPStatus.SERVICE_UNAVAILABLE, "gateway busy", 1.0)
+
+    def handshake_done(self, websocket: ServerConnection) -> None:
+        self._gate.done(websocket)
 
     def client_address(self, peer: str | None, headers: Headers) -> str:
         if peer is None:

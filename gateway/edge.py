@@ -20,7 +20,7 @@ import logging
 import random
 import weakref
 from http import HTTPStatus
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 import grpc
 from websockets.asyncio.server import ServerConnection
@@ -166,6 +166,21 @@ class Edge:
             return websocket.respond(
                 HTTPStatus.SERVICE_UNAVAILABLE, "not ready; reconnect elsewhere or later\n"
             )
+        if (busy := await self._admission.enter_handshake(websocket)) is not None:
+            metrics.HANDSHAKES_SHED.inc()
+            return busy
+        try:
+            response = await self._judge(websocket, request, url)
+        except BaseException:
+            self._admission.handshake_done(websocket)
+            raise
+        if response is not None:
+            self._admission.handshake_done(websocket)
+        return response
+
+    async def _judge(
+        self, websocket: ServerConnection, request: Request, url: SplitResult
+    ) -> Response | None:
         address = self._admission.client_address(_peer_host(websocket), request.headers)
         try:
             refused = await self._admission.before_token(websocket, address)
@@ -271,6 +286,7 @@ class Edge:
                     )
                 )
             )
+            self._admission.handshake_done(websocket)
             log.info("connected", extra={"fields": fields})
             self._heartbeats.add(conn)
             await self._supersede(replaced)
@@ -280,6 +296,7 @@ class Edge:
         except ConnectionClosed:
             pass
         finally:
+            self._admission.handshake_done(websocket)
             expiry.cancel()
             self._heartbeats.discard(conn)
             self._registry.remove(conn)

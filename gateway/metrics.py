@@ -28,6 +28,10 @@ HANDSHAKES = Counter(
     "WebSocket upgrade requests, by outcome (accepted, unauthorized, unavailable).",
     ["outcome"],
 )
+HANDSHAKES_SHED = Counter(
+    "chatmesh_gateway_handshakes_shed_total",
+    "Upgrade requests refused at once (503) because too many handshakes were in progress.",
+)
 FRAMES_RECEIVED = Counter(
     "chatmesh_gateway_frames_received_total",
     "Frames received from clients, by kind.",

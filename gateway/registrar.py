@@ -1,8 +1,10 @@
 """Telling sessionsvc about this gateway's connections.
 
 Session registration is awaited before a connection is greeted, so a message
-sent to a device that has seen its hello is routed to it. (Presence is
-reported in batches by ``gateway.presence.PresenceReporter``.)
+sent to a device that has seen its hello is routed to it. Registrations of
+handshakes that finish together go in one call (when a gateway dies, its
+clients all come back to the others at once). (Presence is reported in
+batches by ``gateway.presence.PresenceReporter``.)
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Sequence
 
+from chatmesh.coalescer import Coalescer
 from chatmesh.v1 import session_service_pb2, session_service_pb2_grpc
 from gateway.connection import ClientConnection
 
@@ -20,6 +24,7 @@ log = logging.getLogger(__name__)
 GATEWAY_HEARTBEAT_S = 10.0
 GATEWAY_TTL_S = 30  # three missed beats before this gateway's sessions stop counting
 RPC_TIMEOUT_S = 2.0
+MAX_REGISTRATIONS_PER_CALL = 256
 
 
 class Registrar:
@@ -30,6 +35,13 @@ class Registrar:
     ) -> None:
         self._gateway_id = gateway_id
         self._sessions = sessions
+        self._registrations: Coalescer[ClientConnection, list[session_service_pb2.Session]] = (
+            Coalescer(
+                self._register_many,
+                max_batch=MAX_REGISTRATIONS_PER_CALL,
+                name="session-registrations",
+            )
+        )
 
     def _session(self, conn: ClientConnection) -> session_service_pb2.Session:
         return session_service_pb2.Session(
@@ -42,14 +54,29 @@ class Registrar:
     async def register(self, conn: ClientConnection) -> list[session_service_pb2.Session]:
         """Records the connection's session; returns the older connections of
         the same device it replaced (here or on other gateways)."""
+        return await self._registrations.submit(conn)
+
+    async def _register_many(
+        self, conns: Sequence[ClientConnection]
+    ) -> list[list[session_service_pb2.Session]]:
         response = await self._sessions.RegisterSessions(
-            session_service_pb2.RegisterSessionsRequest(sessions=[self._session(conn)]),
+            session_service_pb2.RegisterSessionsRequest(sessions=[self._session(c) for c in conns]),
             timeout=RPC_TIMEOUT_S,
             # Ride out a sessionsvc restart within the timeout instead of
             # bouncing the client at the first failed connection attempt.
             wait_for_ready=True,
         )
-        return list(response.replaced)
+        # A session replaces the device's one before it, which may be one of
+        # this batch: each connection closes every other of its device.
+        return [
+            [
+                old
+                for old in response.replaced
+                if (old.user_id, old.device_id) == (c.identity.user_id, c.identity.device_id)
+                and old.connection_id != c.connection_id
+            ]
+            for c in conns
+        ]
 
     async def unregister(self, conns: list[ClientConnection]) -> None:
         if conns:

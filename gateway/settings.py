@@ -65,6 +65,16 @@ class GatewaySettings:
             presence_lease_s=env_int(env, "PRESENCE_LEASE_S", PRESENCE_LEASE_S),
             admission=AdmissionLimits(
                 max_connections=env_int(env, "MAX_CONNECTIONS", defaults.max_connections),
+                max_handshakes_in_flight=env_int(
+                    env, "MAX_HANDSHAKES_IN_FLIGHT", defaults.max_handshakes_in_flight
+                ),
+                max_handshakes_waiting=env_int(
+                    env, "MAX_HANDSHAKES_WAITING", defaults.max_handshakes_waiting
+                ),
+                max_handshake_wait_s=env_int(
+                    env, "MAX_HANDSHAKE_WAIT_MS", int(defaults.max_handshake_wait_s * 1000)
+                )
+                / 1000,
                 per_address=_limit(env, "HANDSHAKES_PER_ADDRESS", defaults.per_address),
                 per_user=_limit(env, "HANDSHAKES_PER_USER", defaults.per_user),
             ),

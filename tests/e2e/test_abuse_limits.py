@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import secrets
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -159,3 +161,52 @@ async def test_a_gateway_refuses_connections_beyond_its_cap(
     finally:
         for client in admitted:
             await client.close()
+
+
+@pytest.fixture(scope="module")
+def narrow(stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """Gateways that work on one handshake at a time, with no line to wait in."""
+    config = dataclasses.replace(
+        ClusterConfig.on_free_ports(stores, tmp_path_factory.mktemp("narrow"), "narrow"),
+        env={"CHATMESH_MAX_HANDSHAKES_IN_FLIGHT": "1", "CHATMESH_MAX_HANDSHAKES_WAITING": "0"},
+    )
+    with LocalCluster.running(config) as local:
+        yield local
+
+
+async def test_handshakes_beyond_those_in_progress_are_shed_at_once(
+    narrow: LocalCluster, pg_pool: asyncpg.Pool
+) -> None:
+    """A handshake is in progress until its hello; with sessionsvc paused the
+    first one waits there, and the next is refused with 503 before any of
+    its work is done. Once the first is through, the next one gets in."""
+    first_user, second_user = unique("first"), unique("second")
+    await add_users(pg_pool, first_user, second_user)
+    issuer = TokenIssuer((narrow.keys_dir / "jwt-private.pem").read_bytes(), SystemClock())
+    first_token = issuer.mint(Identity(first_user, "phone"), ttl_s=600)
+    second_token = issuer.mint(Identity(second_user, "phone"), ttl_s=600)
+    gateway = narrow.gateway_url(0)
+    sessionsvc = narrow.processes["sessionsvc"]
+    os.kill(sessionsvc.pid, signal.SIGSTOP)
+    try:
+        first = asyncio.create_task(Connection.open(gateway, first_token))
+        # Within milliseconds the first reaches its session registration and
+        # waits there, up to the registration's 2 s deadline.
+        await asyncio.sleep(0.5)
+        assert not first.done()
+        with pytest.raises(InvalidStatus) as refused:
+            await Connection.open(gateway, second_token, open_timeout_s=1.0)
+        shed = refused.value
+        assert shed.response.status_code == 503
+        assert b"gateway busy" in shed.response.body
+        assert shed.response.headers["Retry-After"]
+    finally:
+        os.kill(sessionsvc.pid, signal.SIGCONT)
+    admitted = await first
+    try:
+        assert admitted.hello.user_id == first_user
+        second = await Connection.open(gateway, second_token)
+        assert second.hello.user_id == second_user
+        await second.close()
+    finally:
+        await admitted.close()

@@ -1,19 +1,23 @@
-"""msgsvc's lookup batching and directory cache, against real sessionsvc and PostgreSQL."""
+"""Batched calls to sessionsvc (msgsvc's lookups, the gateway's registrations)
+and msgsvc's directory cache, against real sessionsvc and PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 
 import asyncpg
 import grpc
 import pytest
 import redis.asyncio as redis
 
+from chatmesh.auth import Identity
 from chatmesh.conversation import direct_conversation_id
 from chatmesh.grpc_server import GrpcServer, mesh_channel
 from chatmesh.mesh.credentials import MeshTls
 from chatmesh.v1 import session_service_pb2, session_service_pb2_grpc
+from gateway.registrar import Registrar
 from msgsvc.batching import BatchingSessionLookup
 from msgsvc.routing import DeviceSession, GrpcSessionLookup
 from msgsvc.storage.directory import Conversation, PostgresDirectory
@@ -25,10 +29,10 @@ from tests.conftest import add_users, unique
 
 
 @pytest.fixture
-async def sessionsvc(
+async def sessionsvc_server(
     redis_client: redis.Redis, key_prefix: str, mesh_tls: Callable[[str], MeshTls]
-) -> AsyncIterator[tuple[grpc.aio.Channel, RedisSessionStore]]:
-    """A real sessionsvc gRPC server on a free port."""
+) -> AsyncIterator[tuple[str, RedisSessionStore]]:
+    """A real sessionsvc gRPC server on a free port: its address and store."""
     store = RedisSessionStore(redis_client, key_prefix)
     server = GrpcServer(
         "127.0.0.1:0",
@@ -39,10 +43,18 @@ async def sessionsvc(
         tls=mesh_tls("service/sessionsvc"),
     )
     port = await server.start()
-    # msgsvc's identity: the only caller besides fan-out that may look sessions up.
-    async with mesh_channel(mesh_tls("service/msgsvc"), f"127.0.0.1:{port}", "sessionsvc") as ch:
-        yield ch, store
+    yield f"127.0.0.1:{port}", store
     await server.stop(0)
+
+
+@pytest.fixture
+async def sessionsvc(
+    sessionsvc_server: tuple[str, RedisSessionStore], mesh_tls: Callable[[str], MeshTls]
+) -> AsyncIterator[tuple[grpc.aio.Channel, RedisSessionStore]]:
+    address, store = sessionsvc_server
+    # msgsvc's identity: the only caller besides fan-out that may look sessions up.
+    async with mesh_channel(mesh_tls("service/msgsvc"), address, "sessionsvc") as ch:
+        yield ch, store
 
 
 class CountingLookup:
@@ -138,3 +150,48 @@ async def test_direct_conversations_are_served_from_memory_once_seen(pg_pool: as
     reads = backing.reads
     assert await directory.conversation(conv) == created
     assert backing.reads == reads + 1
+
+
+class CountingRegistrations:
+    """A SessionService stub that counts RegisterSessions calls."""
+
+    def __init__(self, inner: session_service_pb2_grpc.SessionServiceStub) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    async def RegisterSessions(self, request, **kwargs):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return await self.inner.RegisterSessions(request, **kwargs)
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """What the registrar reads of a connection."""
+
+    identity: Identity
+    connection_id: str
+
+
+async def test_registrations_that_finish_together_share_calls_and_learn_what_they_replaced(
+    sessionsvc_server: tuple[str, RedisSessionStore], mesh_tls: Callable[[str], MeshTls]
+) -> None:
+    address, store = sessionsvc_server
+    await store.heartbeat("gw-new", ttl_s=30)
+    owner = unique("owner")
+    await store.register([StoredSession(owner, "phone", "gw-old", "c-old")])
+    others = [Handshake(Identity(unique("u"), "phone"), f"c-{i}") for i in range(60)]
+    first = Handshake(Identity(owner, "phone"), "c-first")
+    second = Handshake(Identity(owner, "phone"), "c-second")
+    handshakes = [*others[:30], first, second, *others[30:]]
+    async with mesh_channel(mesh_tls("service/gateway"), address, "sessionsvc") as channel:
+        counting = CountingRegistrations(session_service_pb2_grpc.SessionServiceStub(channel))
+        registrar = Registrar("gw-new", counting)  # type: ignore[arg-type]
+        replaced = await asyncio.gather(*(registrar.register(h) for h in handshakes))  # type: ignore[arg-type]
+    assert counting.calls < 10  # coalesced, not one call each
+    by_handshake = dict(zip(handshakes, replaced, strict=True))
+    assert all(by_handshake[h] == [] for h in others)
+    # The first replaced the device's older session; the second replaced
+    # both, the first of its own batch included.
+    assert [s.connection_id for s in by_handshake[first]] == ["c-old"]
+    assert sorted(s.connection_id for s in by_handshake[second]) == ["c-first", "c-old"]
+    assert [s.connection_id for s in await store.lookup([owner])] == ["c-second"]
