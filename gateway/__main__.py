@@ -88,6 +88,15 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier, tracing: Traci
         streams=settings.msgsvc_streams,
         tracing=tracing,
     )
+    admission = Admission(
+        RateLimiter(redis_client, settings.common.key_prefix),
+        settings.admission,
+        settings.trusted_proxies,
+        lambda: len(registry),
+    )
+    metrics.watch_handshakes(
+        lambda: admission.handshakes.in_progress, lambda: admission.handshakes.waiting
+    )
     edge = Edge(
         gateway_id=settings.gateway_id,
         verifier=verifier,
@@ -96,12 +105,7 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier, tracing: Traci
         link=link,
         disconnects=DisconnectPublisher(redis_client, settings.common.key_prefix),
         revocations=revocations.Revocations(redis_client, settings.common.key_prefix),
-        admission=Admission(
-            RateLimiter(redis_client, settings.common.key_prefix),
-            settings.admission,
-            settings.trusted_proxies,
-            lambda: len(registry),
-        ),
+        admission=admission,
         clock=SystemClock(),
         presence=watches,
         heartbeats=keepalive,

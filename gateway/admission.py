@@ -72,6 +72,10 @@ class Admission:
     def handshake_done(self, websocket: ServerConnection) -> None:
         self._gate.done(websocket)
 
+    @property
+    def handshakes(self) -> HandshakeGate:
+        return self._gate
+
     def client_address(self, peer: str | None, headers: Headers) -> str:
         if peer is None:
             return "unknown"

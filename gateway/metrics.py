@@ -30,7 +30,13 @@ HANDSHAKES = Counter(
 )
 HANDSHAKES_SHED = Counter(
     "chatmesh_gateway_handshakes_shed_total",
-    "Upgrade requests refused at once (503) because too many handshakes were in progress.",
+    "Upgrade requests refused (503) because the handshakes in progress and their line were full,"
+    " or a turn did not come in time.",
+)
+HANDSHAKES_IN_PROGRESS = Gauge(
+    "chatmesh_gateway_handshakes_in_progress",
+    "Handshakes worked on now (upgrade request to hello), and those waiting for a turn.",
+    ["state"],
 )
 FRAMES_RECEIVED = Counter(
     "chatmesh_gateway_frames_received_total",
@@ -87,6 +93,11 @@ PRESENCE_CHANGES = Counter(
 
 def watch_presence_subscriptions(count: Callable[[], int]) -> None:
     PRESENCE_SUBSCRIPTIONS.set_function(count)
+
+
+def watch_handshakes(in_progress: Callable[[], int], waiting: Callable[[], int]) -> None:
+    HANDSHAKES_IN_PROGRESS.labels("in_progress").set_function(in_progress)
+    HANDSHAKES_IN_PROGRESS.labels("waiting").set_function(waiting)
 
 
 def watch_connections(count: Callable[[], int]) -> None:

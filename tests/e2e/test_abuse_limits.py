@@ -14,7 +14,9 @@ import uuid
 from collections.abc import Iterator
 
 import asyncpg
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -163,6 +165,19 @@ async def test_a_gateway_refuses_connections_beyond_its_cap(
             await client.close()
 
 
+async def _handshakes(cluster: LocalCluster, gateway: str, state: str) -> float:
+    """The gateway's ``chatmesh_gateway_handshakes_in_progress{state}`` gauge."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(cluster.ops_url(gateway), timeout=2.0)).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "chatmesh_gateway_handshakes_in_progress" and (
+                sample.labels.get("state") == state
+            ):
+                return sample.value
+    raise AssertionError(f"{gateway} exports no handshakes_in_progress{{state={state}}}")
+
+
 @pytest.fixture(scope="module")
 def narrow(stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """Gateways that work on one handshake at a time, with no line to wait in."""
@@ -190,10 +205,11 @@ async def test_handshakes_beyond_those_in_progress_are_shed_at_once(
     os.kill(sessionsvc.pid, signal.SIGSTOP)
     try:
         first = asyncio.create_task(Connection.open(gateway, first_token))
-        # Within milliseconds the first reaches its session registration and
-        # waits there, up to the registration's 2 s deadline.
-        await asyncio.sleep(0.5)
-        assert not first.done()
+        # The first reaches its session registration and waits there, up to
+        # the registration's 2 s deadline, holding the only turn.
+        while await _handshakes(narrow, "gateway-1", "in_progress") < 1:
+            assert not first.done()
+            await asyncio.sleep(0.02)
         with pytest.raises(InvalidStatus) as refused:
             await Connection.open(gateway, second_token, open_timeout_s=1.0)
         shed = refused.value
