@@ -108,7 +108,9 @@ class ClientConnection:
         self.encoding = encoding
         self.connection_id = secrets.token_hex(8)
         self.closed = False  # stopped: nothing may be added to it any more
-        self._queue: deque[tuple[client_pb2.ServerFrame, int]] = deque()
+        # Only while frames wait: an empty deque is most of a KiB, and an
+        # idle connection has nothing queued.
+        self._queue: deque[tuple[client_pb2.ServerFrame, int]] | None = None
         self._queue_frames_limit = queue_frames
         self._queue_bytes_limit = queue_bytes
         self._queued_bytes = 0  # protobuf sizes: JSON is larger, by a bounded factor
@@ -122,8 +124,11 @@ class ClientConnection:
         if self._cutting is not None or self._gone:
             return
         size = frame.ByteSize()
-        if self._queue and (
-            len(self._queue) >= self._queue_frames_limit
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        elif queue and (
+            len(queue) >= self._queue_frames_limit
             or self._queued_bytes + size > self._queue_bytes_limit
         ):
             log.warning(
@@ -137,7 +142,7 @@ class ClientConnection:
             )
             self.close_soon(CLOSE_TRY_AGAIN_LATER, "too far behind; resync")
             return
-        self._queue.append((frame, size))
+        queue.append((frame, size))
         self._queued_bytes += size
         self._wake_writer()
 
@@ -198,22 +203,25 @@ class ClientConnection:
         """Writes until the queue is empty, then ends: ``send`` starts
         another when a frame comes. Frames leave in the order queued, one
         writer at a time."""
+        queue = self._queue
         try:
-            while self._queue:
-                frame, size = self._queue.popleft()
+            while queue:
+                frame, size = queue.popleft()
                 self._queued_bytes -= size
                 await self.websocket.send(encode_server_frame(frame, self.encoding))
                 metrics.frame_sent(frame)
         except ConnectionClosed:
             # Gone: later frames are dropped here rather than each starting
             # a writer that fails at once.
-            self._queue.clear()
+            if queue is not None:
+                queue.clear()
             self._queued_bytes = 0
             self._gone = True
         finally:
             # No await between the empty queue and this: a frame queued
             # meanwhile would have found this writer still running.
             self._writer = None
+            self._queue = None
 
     async def stop(self) -> None:
         self.closed = True

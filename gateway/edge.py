@@ -102,6 +102,15 @@ _WRITE_KINDS = frozenset({"send", "create_group", "change_group"})
 _JUDGED_REQUEST = Request("/", Headers())
 
 
+def _empty(request: Request) -> None:
+    """Drops a judged request's path and headers. Replacing the connection's
+    reference is not enough: websockets' frame parser runs on in the
+    generator that parsed the handshake, whose frame holds the request for
+    the life of the connection (about 5 KiB of header strings each)."""
+    request.path = "/"
+    request.headers.clear()
+
+
 class Edge:
     def __init__(
         self,
@@ -239,8 +248,11 @@ class Edge:
         # only hold a few KiB per connection for as long as it lives. The
         # request is replaced, not cleared: websockets reads a missing one as
         # a handshake still to come, and would refuse the next frame.
+        judged = websocket.request
         websocket.request = _JUDGED_REQUEST
         websocket.response = None
+        if judged is not None:
+            _empty(judged)
         identity = verified.identity
         conn = ClientConnection(
             websocket,
