@@ -102,6 +102,11 @@ _WRITE_KINDS = frozenset({"send", "create_group", "change_group"})
 _JUDGED_REQUEST = Request("/", Headers())
 
 
+def _client_gone(websocket: ServerConnection) -> bool:
+    transport = websocket.transport
+    return transport is None or transport.is_closing()
+
+
 def _empty(request: Request) -> None:
     """Drops a judged request's path and headers. Replacing the connection's
     reference is not enough: websockets' frame parser runs on in the
@@ -178,6 +183,12 @@ class Edge:
         if (busy := await self._admission.enter_handshake(websocket)) is not None:
             metrics.HANDSHAKES_SHED.inc()
             return busy
+        if _client_gone(websocket):
+            # Gave up while waiting in line (its open timeout, or Envoy's):
+            # checking its token and registering it would be work for nobody.
+            metrics.HANDSHAKES_ABANDONED.labels("turn").inc()
+            self._admission.handshake_done(websocket)
+            return websocket.respond(HTTPStatus.SERVICE_UNAVAILABLE, "client gone\n")
         try:
             response = await self._judge(websocket, request, url)
         except BaseException:
@@ -253,6 +264,12 @@ class Edge:
         websocket.response = None
         if judged is not None:
             _empty(judged)
+        if _client_gone(websocket):
+            # Gone since its upgrade was judged: registering it would only
+            # make sessionsvc route to nobody until it was unregistered.
+            metrics.HANDSHAKES_ABANDONED.labels("registration").inc()
+            self._admission.handshake_done(websocket)
+            return
         identity = verified.identity
         conn = ClientConnection(
             websocket,

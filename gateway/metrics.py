@@ -33,6 +33,12 @@ HANDSHAKES_SHED = Counter(
     "Upgrade requests refused (503) because the handshakes in progress and their line were full,"
     " or a turn did not come in time.",
 )
+HANDSHAKES_ABANDONED = Counter(
+    "chatmesh_gateway_handshakes_abandoned_total",
+    "Handshakes whose client had gone by the time their turn came (turn) or by their hello"
+    " (registration): their work was skipped.",
+    ["stage"],
+)
 HANDSHAKES_IN_PROGRESS = Gauge(
     "chatmesh_gateway_handshakes_in_progress",
     "Handshakes worked on now (upgrade request to hello), and those waiting for a turn.",
