@@ -35,6 +35,7 @@ import os
 import tempfile
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,12 +194,30 @@ class StormAgent:
         lost = [
             k for k, receiver in self._acked.items() if k not in self._receivers[receiver].held_at
         ]
+        unacked_by = Counter(
+            user for key in self._sent.keys() - self._acked.keys() for user in [key[0]]
+        )
         return {
             "rows": rows,
             "sent": len(self._sent),
             "acked": len(self._acked),
             "lost": len(lost),
+            # Why a sender's messages were not acked by the deadline.
+            "senders_with_unacked": [
+                {
+                    "user": user,
+                    "unacked": unacked,
+                    "connected": device.connected,
+                    "disconnects": device.disconnects,
+                    "connect_failure_kinds": dict(device.connect_failure_kinds),
+                }
+                for user, unacked in unacked_by.most_common(10)
+                for device in [self._senders[user][0]]
+            ],
             "connect_failures": sum(r.device.connect_failures for r in self._receivers.values()),
+            "connect_failure_kinds": dict(
+                sum((r.device.connect_failure_kinds for r in self._receivers.values()), Counter())
+            ),
             "device_errors": [e for r in self._receivers.values() for e in r.device.errors][:10],
         }
 
@@ -311,7 +330,11 @@ async def _run(cluster: LocalCluster, args: argparse.Namespace) -> dict[str, Any
                 "samples": sum(1 for r in kept if r["held_s"] is not None),
                 **latency_summary([r["held_s"] for r in kept if r["held_s"] is not None]),
             },
+            "senders_with_unacked": [u for c in collected for u in c["senders_with_unacked"]][:10],
             "connect_failures": sum(c["connect_failures"] for c in collected),
+            "connect_failure_kinds": dict(
+                sum((Counter(c["connect_failure_kinds"]) for c in collected), Counter())
+            ),
             "device_errors": [e for c in collected for e in c["device_errors"]][:10],
             "not_caught_up_sample": [r["user"] for r in rows if not r["caught_up"]][:10],
             "cost_per_receiver": per_unit(before, after, max(len(rows), 1)),

@@ -115,6 +115,9 @@ class Connection:
         )
         try:
             frame = decode_server_frame(await asyncio.wait_for(ws.recv(), HELLO_TIMEOUT_S))
+        except TimeoutError as exc:
+            await _close(ws)
+            raise NoHello(f"no hello within {HELLO_TIMEOUT_S:g} s") from exc
         except ConnectionClosed as exc:
             await _close(ws)
             code = exc.rcvd.code if exc.rcvd is not None else None

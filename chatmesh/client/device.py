@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import ssl
+from collections import Counter
 from collections.abc import Callable
 from http import HTTPStatus
 
@@ -38,6 +40,33 @@ def reconnect_delay(failures: int, rng: random.Random) -> float:
     attempts in a row (0: the connection was lost after its hello)."""
     low, high = RECONNECT_BACKOFF_S
     return rng.uniform(low, min(RECONNECT_BACKOFF_MAX_S, high * 2**failures))
+
+
+def retry_after_s(header: str | None) -> float:
+    """A ``Retry-After`` of seconds, capped at the longest backoff; 0 when
+    absent or given as a date."""
+    try:
+        seconds = float(header) if header else 0.0
+    except ValueError:
+        return 0.0
+    if not math.isfinite(seconds):
+        return 0.0
+    return min(max(seconds, 0.0), RECONNECT_BACKOFF_MAX_S)
+
+
+def connect_failure_kind(exc: BaseException) -> str:
+    """What a failed connection attempt ran into, in a few words."""
+    if isinstance(exc, InvalidStatus):
+        return f"http {exc.response.status_code}"
+    if isinstance(exc, NoHello):
+        return f"closed {exc.close_code} before hello" if exc.close_code else "no hello"
+    if isinstance(exc, TimeoutError):
+        return "open timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, OSError):
+        return "network error"
+    return type(exc).__name__
 
 
 # The longest the driver sleeps without looking at its timers. Frames, sends
@@ -78,6 +107,8 @@ class Device:
         self.superseded = False  # closed with 4001: another connection is this device now
         self.revoked = False  # closed with 4003, or refused with 403: the device was removed
         self.connect_failures = 0  # refused, timed out, closed before hello
+        # The same attempts by what went wrong ("http 503", "open timeout", ...).
+        self.connect_failure_kinds: Counter[str] = Counter()
         self.disconnects = 0  # connections lost after hello
         self.errors: list[str] = []  # bugs surfaced by the run loop
 
@@ -199,17 +230,19 @@ class Device:
         failures = 0  # attempts in a row that never got a hello
         while not (self.superseded or self.revoked):
             failures += 1
+            told_to_wait_s = 0.0
             try:
                 await self._session()
             except ConnectionClosed:
                 self.disconnects += 1
                 failures = 0
             except InvalidStatus as exc:
-                self.connect_failures += 1
+                self._connect_failed(exc)
                 # 403: this device was removed; its tokens will never work again.
                 self.revoked = exc.response.status_code == HTTPStatus.FORBIDDEN
+                told_to_wait_s = retry_after_s(exc.response.headers.get("Retry-After"))
             except (NoHello, OSError, TimeoutError, WebSocketException) as exc:
-                self.connect_failures += 1
+                self._connect_failed(exc)
                 log.debug(
                     "device connect failed",
                     extra={"fields": {"device": self.name, "error": repr(exc)}},
@@ -217,7 +250,18 @@ class Device:
             except Exception as exc:  # a bug: surface it, keep going
                 log.exception("device session failed", extra={"fields": {"device": self.name}})
                 self.errors.append(f"device error: {exc!r}")
-            await asyncio.sleep(reconnect_delay(failures, self._rng))
+            # A busy gateway's Retry-After is a floor, spread a little so that
+            # the devices it turned away together do not return together.
+            await asyncio.sleep(
+                max(
+                    reconnect_delay(failures, self._rng),
+                    told_to_wait_s * self._rng.uniform(1.0, 1.5),
+                )
+            )
+
+    def _connect_failed(self, exc: BaseException) -> None:
+        self.connect_failures += 1
+        self.connect_failure_kinds[connect_failure_kind(exc)] += 1
 
     async def _session(self) -> None:
         loop = asyncio.get_running_loop()
