@@ -28,8 +28,8 @@ from chatmesh.frames import Encoding, decode_server_frame, encode_client_frame, 
 from chatmesh.v1 import client_pb2, common_pb2
 from chatmesh.ws_close import close_within
 
-OPEN_TIMEOUT_S = 5.0  # TCP + WebSocket upgrade through the edge
-HELLO_TIMEOUT_S = 5.0  # the gateway registers the session before it greets
+OPEN_TIMEOUT_S = 15.0  # TCP + WebSocket upgrade, through an edge that may be busy
+HELLO_TIMEOUT_S = 10.0  # the gateway registers the session before it greets
 CLOSE_TIMEOUT_S = 1.0
 REQUEST_TIMEOUT_S = 10.0
 

@@ -14,9 +14,14 @@ does the I/O; tests can drive it by hand. The contract it implements:
    original client_msg_id: the server stores a send once and answers every
    attempt with the same id.
 3. **Live**: a send enters the outbox first and leaves it on its ``ack``
-   (the message is durable) or on an error other than UNAVAILABLE (a real
-   failure). UNAVAILABLE means resend after a short jittered delay; no ack
-   within ``ack_timeout_s`` means resend too.
+   (the message is durable) or on an error other than UNAVAILABLE and
+   RATE_LIMITED (a real failure). UNAVAILABLE means resend after a short
+   jittered delay, RATE_LIMITED after a second or two (the user's budget
+   refills; what they wrote is not dropped for it). No ack within
+   ``ack_timeout_s`` means resend too, waiting twice as long for each
+   resend of the same message without an ack (up to ``ack_timeout_max_s``):
+   a server that acks slowly is not sent every pending message again every
+   few seconds.
 4. **Store** messages per conversation, each once (``MessageStore``), shown in
    message_id order: deliveries may repeat, syncs re-read a window, and the
    device's own sends come back from sync.
@@ -41,13 +46,17 @@ from chatmesh.client.sync import MAX_PAGE_SIZE, SyncOutcome, SyncRun, SyncStep
 from chatmesh.frames import request_id_of
 from chatmesh.v1 import client_pb2, common_pb2
 
+RATE_LIMITED = "RATE_LIMITED"  # the reason of a send refused for the user's rate
+
 
 @dataclass(frozen=True, slots=True)
 class ClientOptions:
     sync: bool = True  # off only to observe a server without catch-up
     mark_delivered: bool = False  # report delivered receipts for what is held
     ack_timeout_s: float = 3.0  # a send acks in milliseconds; seconds mean it was lost
+    ack_timeout_max_s: float = 30.0  # doubling per unanswered resend, up to this
     unavailable_retry_s: tuple[float, float] = (0.2, 0.5)  # jittered "resend later"
+    rate_limited_retry_s: tuple[float, float] = (1.0, 2.0)
     request_timeout_s: float = 5.0  # a sync reply this late is treated as lost
     sync_retry_s: tuple[float, float] = (0.2, 0.5)
     sync_page_size: int = MAX_PAGE_SIZE
@@ -69,6 +78,7 @@ class PendingSend:
     body: bytes
     due_at: float = 0.0  # time of the next (re)transmission
     media: common_pb2.MediaAttachment | None = None
+    unanswered: int = 0  # transmissions on this connection with no answer yet
 
 
 # -- events --------------------------------------------------------------------
@@ -141,6 +151,7 @@ class ClientStats:
     transmissions: int = 0  # send frames written: first tries and resends
     acks: int = 0  # ack frames, repeats included
     unavailable: Counter[str] = field(default_factory=Counter)  # UNAVAILABLE reasons on sends
+    rate_limited: int = 0  # sends refused for the user's rate, and resent later
     received: Counter[str] = field(default_factory=Counter)  # raw copies by source
     unique: int = 0  # copies that were new
     duplicates_filtered: int = 0  # copies already held
@@ -381,6 +392,7 @@ class ClientProtocol:
         self._caught_up = True
         for entry in self.outbox.values():
             entry.due_at = 0.0  # resend everything unacknowledged
+            entry.unanswered = 0
 
     # -- sends -------------------------------------------------------------------
 
@@ -400,7 +412,12 @@ class ClientProtocol:
             else:
                 assert entry.conversation_id is not None
                 send.conversation_id = entry.conversation_id
-            entry.due_at = now + self.options.ack_timeout_s  # resent if no ack by then
+            # Resent if no ack by then.
+            entry.due_at = now + min(
+                self.options.ack_timeout_max_s,
+                self.options.ack_timeout_s * 2 ** min(entry.unanswered, 16),
+            )
+            entry.unanswered += 1
             self.stats.transmissions += 1
             frames.append(client_pb2.ClientFrame(request_id=self._next_request_id(), send=send))
         return frames
@@ -443,9 +460,14 @@ class ClientProtocol:
         entry = self.outbox.get(error.client_msg_id)
         if entry is None:
             return  # already acked, or already failed: a late answer to a resend
+        entry.unanswered = 0  # answered: the server is keeping up
         if error.code == common_pb2.ERROR_CODE_UNAVAILABLE:
             self.stats.unavailable[error.reason] += 1
             entry.due_at = now + self._rng.uniform(*self.options.unavailable_retry_s)
+            return
+        if error.reason == RATE_LIMITED:
+            self.stats.rate_limited += 1
+            entry.due_at = now + self._rng.uniform(*self.options.rate_limited_retry_s)
             return
         del self.outbox[error.client_msg_id]
         self.failures.append(

@@ -179,6 +179,44 @@ def test_an_unacknowledged_send_is_resent_with_the_same_id_until_acked_once() ->
     assert protocol.frames_to_send(10.0) == []
 
 
+def test_resends_without_an_ack_wait_twice_as_long_each_time_until_a_connect() -> None:
+    options = ClientOptions(ack_timeout_s=3.0, ack_timeout_max_s=10.0)
+    protocol = ClientProtocol("alice", "phone", options=options)
+    _caught_up(protocol)
+    protocol.send(to_user="bob", body=b"hello")
+    sent_at = []
+    now = 0.0
+    while now < 40.0:
+        if protocol.frames_to_send(now):
+            sent_at.append(now)
+        now = round(now + 0.5, 1)
+    # 3 s, then 6, then capped at 10: a slow server is not sent it every 3 s.
+    assert sent_at == [0.0, 3.0, 9.0, 19.0, 29.0, 39.0]
+    protocol.disconnected()
+    _caught_up(protocol, 40.0)
+    assert len(protocol.frames_to_send(40.0)) == 1  # resent at once on the new connection
+    assert protocol.frames_to_send(42.9) == []
+    assert len(protocol.frames_to_send(43.0)) == 1  # and the base timeout again
+
+
+def test_a_send_refused_for_the_users_rate_is_resent_later_not_dropped() -> None:
+    options = ClientOptions(rate_limited_retry_s=(1.5, 1.5))
+    protocol = ClientProtocol("alice", "phone", options=options)
+    _caught_up(protocol)
+    client_msg_id = protocol.send(to_user="bob", body=b"hello")
+    (send,) = protocol.frames_to_send(0.0)
+    limited = _error(send, common_pb2.ERROR_CODE_RESOURCE_EXHAUSTED, "RATE_LIMITED")
+    protocol.receive(limited, 0.1)
+    assert client_msg_id in protocol.outbox
+    assert protocol.frames_to_send(1.5) == []
+    (again,) = protocol.frames_to_send(1.6)
+    assert again.send.client_msg_id == client_msg_id
+    protocol.receive(_ack(again, 7), 1.7)
+    assert protocol.acked == {client_msg_id: ("c1", 7)}
+    assert protocol.failures == []
+    assert protocol.stats.rate_limited == 1
+
+
 def test_a_refused_send_leaves_the_outbox_as_a_failure() -> None:
     protocol = ClientProtocol("alice", "phone")
     _caught_up(protocol)

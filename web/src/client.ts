@@ -18,6 +18,8 @@ import { requestId, type ClientKind } from "./wire";
 // Acks take milliseconds; a send unanswered this long was lost with its connection.
 const ACK_TIMEOUT_MS = 5000;
 const UNAVAILABLE_RETRY_MS = 500;
+// A send refused for the user's rate is resent once the budget refills, not dropped.
+const RATE_LIMITED_RETRY_MS = 1500;
 const SYNC_RETRY_MS = 1000;
 const SYNC_TIMEOUT_MS = 8000;
 // The protocol's limit on held_message_ids per sync page request.
@@ -107,6 +109,8 @@ export class ChatClient {
         if (id === "" || this.outbox.get(id) === undefined) return;
         if (k.value.code === ErrorCode.UNAVAILABLE) {
           this.outbox.markSent(id, Date.now() - ACK_TIMEOUT_MS + UNAVAILABLE_RETRY_MS);
+        } else if (k.value.reason === "RATE_LIMITED") {
+          this.outbox.markSent(id, Date.now() - ACK_TIMEOUT_MS + RATE_LIMITED_RETRY_MS);
         } else {
           const entry = this.outbox.remove(id);
           if (entry !== undefined) this.store.failed.push({ entry, reason: k.value.reason || k.value.message });
