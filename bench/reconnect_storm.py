@@ -215,6 +215,9 @@ class StormAgent:
                 for device in [self._senders[user][0]]
             ],
             "connect_failures": sum(r.device.connect_failures for r in self._receivers.values()),
+            "sync_retries": sum(
+                r.device.protocol.stats.sync_retries for r in self._receivers.values()
+            ),
             "connect_failure_kinds": dict(
                 sum((r.device.connect_failure_kinds for r in self._receivers.values()), Counter())
             ),
@@ -332,6 +335,7 @@ async def _run(cluster: LocalCluster, args: argparse.Namespace) -> dict[str, Any
             },
             "senders_with_unacked": [u for c in collected for u in c["senders_with_unacked"]][:10],
             "connect_failures": sum(c["connect_failures"] for c in collected),
+            "sync_retries": sum(c["sync_retries"] for c in collected),
             "connect_failure_kinds": dict(
                 sum((Counter(c["connect_failure_kinds"]) for c in collected), Counter())
             ),
