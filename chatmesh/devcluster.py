@@ -56,6 +56,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import asyncpg
 import grpc
 import redis
+from botocore.exceptions import BotoCoreError, ClientError
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -95,6 +96,7 @@ MAKE_UP_PUSH_PORTS = LocalProviderPorts(fcm=9451, apns=9452, webpush=9453, contr
 STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 KAFKA_STARTUP_TIMEOUT_S = 90.0
+BUCKET_READY_TIMEOUT_S = 60.0  # a store that started may take a while to create buckets
 # A laptop broker's heap: a few test topics, not a production load.
 KAFKA_JVM_OPTIONS = ("-Xms256m", "-Xmx384m", "-XX:+UseG1GC")
 # Internal client identities the local CA issues: operator commands, tests.
@@ -798,11 +800,28 @@ class LocalCluster:
 
 
 async def _ensure_bucket(settings: ObjectStoreSettings, origins: list[str]) -> None:
-    async with object_store_client(settings) as client:
-        await ensure_bucket(client, settings.bucket)
-        # The web client PUTs and GETs media with pre-signed URLs, straight
-        # from its page on the edge's origin to the store's.
-        await allow_browser_origins(client, settings.bucket, origins)
+    # A store just started may pass its health check before it can create a
+    # bucket (SeaweedFS's S3 gateway waits for its filer): timeouts and 5xx
+    # answers are retried for a while rather than failing the whole start.
+    deadline = time.monotonic() + BUCKET_READY_TIMEOUT_S
+    while True:
+        try:
+            async with object_store_client(settings) as client:
+                await ensure_bucket(client, settings.bucket)
+                # The web client PUTs and GETs media with pre-signed URLs,
+                # straight from its page on the edge's origin to the store's.
+                await allow_browser_origins(client, settings.bucket, origins)
+            return
+        except (BotoCoreError, ClientError) as exc:
+            status = (
+                exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                if isinstance(exc, ClientError)
+                else 0
+            )
+            if (isinstance(exc, ClientError) and status < 500) or time.monotonic() >= deadline:
+                raise
+            print(f"object store not ready yet ({exc}); retrying", file=sys.stderr)
+            await asyncio.sleep(1.0)
 
 
 def _http_ok(url: str) -> bool:
