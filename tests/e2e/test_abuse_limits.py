@@ -165,42 +165,60 @@ async def test_a_gateway_refuses_connections_beyond_its_cap(
             await client.close()
 
 
-async def _handshakes(cluster: LocalCluster, gateway: str, state: str) -> float:
-    """The gateway's ``chatmesh_gateway_handshakes_in_progress{state}`` gauge."""
+async def _gateway_sample(cluster: LocalCluster, gateway: str, name: str, **labels: str) -> float:
+    """One sample of the gateway's metrics; 0 for a labelled counter not
+    incremented yet (it has no sample until then)."""
     async with httpx.AsyncClient() as http:
         text = (await http.get(cluster.ops_url(gateway), timeout=2.0)).text
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == "chatmesh_gateway_handshakes_in_progress" and (
-                sample.labels.get("state") == state
-            ):
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return sample.value
-    raise AssertionError(f"{gateway} exports no handshakes_in_progress{{state={state}}}")
+    if name.endswith("_total"):
+        return 0.0
+    raise AssertionError(f"{gateway} exports no {name}{labels}")
+
+
+async def _handshakes(cluster: LocalCluster, gateway: str, state: str) -> float:
+    """The gateway's ``chatmesh_gateway_handshakes_in_progress{state}`` gauge."""
+    return await _gateway_sample(
+        cluster, gateway, "chatmesh_gateway_handshakes_in_progress", state=state
+    )
 
 
 @pytest.fixture(scope="module")
 def narrow(stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    """Gateways that work on one handshake at a time, with no line to wait in."""
+    """Gateways that work on one handshake at a time, with a line of one."""
     config = dataclasses.replace(
         ClusterConfig.on_free_ports(stores, tmp_path_factory.mktemp("narrow"), "narrow"),
-        env={"CHATMESH_MAX_HANDSHAKES_IN_FLIGHT": "1", "CHATMESH_MAX_HANDSHAKES_WAITING": "0"},
+        env={
+            "CHATMESH_MAX_HANDSHAKES_IN_FLIGHT": "1",
+            "CHATMESH_MAX_HANDSHAKES_WAITING": "1",
+            "CHATMESH_MAX_HANDSHAKE_WAIT_MS": "10000",
+        },
     )
     with LocalCluster.running(config) as local:
         yield local
 
 
-async def test_handshakes_beyond_those_in_progress_are_shed_at_once(
+async def test_handshakes_beyond_those_in_progress_and_their_line_are_shed_at_once(
     narrow: LocalCluster, pg_pool: asyncpg.Pool
 ) -> None:
     """A handshake is in progress until its hello; with sessionsvc paused the
-    first one waits there, and the next is refused with 503 before any of
-    its work is done. Once the first is through, the next one gets in."""
-    first_user, second_user = unique("first"), unique("second")
-    await add_users(pg_pool, first_user, second_user)
+    first one waits there, the next waits in line, and the one after is
+    refused with 503 before any of its work is done. The one in line leaves
+    before its turn: when the turn comes, its work is skipped and counted.
+    Then the gateway takes handshakes as before."""
+    first_user, second_user, third_user = unique("first"), unique("second"), unique("third")
+    await add_users(pg_pool, first_user, second_user, third_user)
     issuer = TokenIssuer((narrow.keys_dir / "jwt-private.pem").read_bytes(), SystemClock())
-    first_token = issuer.mint(Identity(first_user, "phone"), ttl_s=600)
-    second_token = issuer.mint(Identity(second_user, "phone"), ttl_s=600)
+    first_token, second_token, third_token = (
+        issuer.mint(Identity(user, "phone"), ttl_s=600)
+        for user in (first_user, second_user, third_user)
+    )
     gateway = narrow.gateway_url(0)
+    abandoned = "chatmesh_gateway_handshakes_abandoned_total"
+    abandoned_before = await _gateway_sample(narrow, "gateway-1", abandoned, stage="turn")
     sessionsvc = narrow.processes["sessionsvc"]
     os.kill(sessionsvc.pid, signal.SIGSTOP)
     try:
@@ -210,19 +228,37 @@ async def test_handshakes_beyond_those_in_progress_are_shed_at_once(
         while await _handshakes(narrow, "gateway-1", "in_progress") < 1:
             assert not first.done()
             await asyncio.sleep(0.02)
+        waiting = asyncio.create_task(Connection.open(gateway, second_token))
+        while await _handshakes(narrow, "gateway-1", "waiting") < 1:
+            assert not waiting.done()
+            await asyncio.sleep(0.02)
         with pytest.raises(InvalidStatus) as refused:
-            await Connection.open(gateway, second_token, open_timeout_s=1.0)
+            await Connection.open(gateway, third_token, open_timeout_s=1.0)
         shed = refused.value
         assert shed.response.status_code == 503
         assert b"gateway busy" in shed.response.body
         assert shed.response.headers["Retry-After"]
+        waiting.cancel()  # the client in line gives up: its socket closes
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
     finally:
         os.kill(sessionsvc.pid, signal.SIGCONT)
     admitted = await first
     try:
         assert admitted.hello.user_id == first_user
-        second = await Connection.open(gateway, second_token)
-        assert second.hello.user_id == second_user
-        await second.close()
+        for _ in range(250):
+            if await _gateway_sample(narrow, "gateway-1", abandoned, stage="turn") > (
+                abandoned_before
+            ):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the handshake whose client left was worked on")
+        assert await _handshakes(narrow, "gateway-1", "in_progress") == 0
+        assert await _handshakes(narrow, "gateway-1", "waiting") == 0
+        for token, user in ((second_token, second_user), (third_token, third_user)):
+            again = await Connection.open(gateway, token)
+            assert again.hello.user_id == user
+            await again.close()
     finally:
         await admitted.close()
