@@ -52,7 +52,11 @@ def build_cluster(settings: CassandraSettings) -> Cluster:
     # Idempotent: the filter is one object, added to the driver's logger.
     logging.getLogger("cassandra.protocol").addFilter(_EXPECTED_BATCH_WARNINGS)
     profile = ExecutionProfile(
-        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
+        # Token-aware: each statement goes to a replica of its partition,
+        # in the local datacenter.
+        load_balancing_policy=TokenAwarePolicy(
+            DCAwareRoundRobinPolicy(local_dc=settings.local_dc or "")
+        ),
         consistency_level=ConsistencyLevel.name_to_value[settings.consistency],
         request_timeout=10.0,
     )

@@ -195,6 +195,8 @@ class ClusterConfig:
     )
     pg_dsn: str = DEFAULT_PG_DSN
     redis_url: str = DEFAULT_REDIS_URL
+    # ``redis_url`` names one node of a Redis Cluster (never with own_redis).
+    redis_cluster: bool = False
     kafka_bootstrap: str = DEFAULT_BOOTSTRAP
     # msgsvc's media; its bucket is created if missing.
     object_store: ObjectStoreSettings = field(
@@ -239,6 +241,7 @@ class ClusterConfig:
             cassandra=stores.cassandra,
             pg_dsn=stores.pg_dsn,
             redis_url=stores.redis_url,
+            redis_cluster=stores.redis_cluster and not own_redis,
             kafka_bootstrap=stores.kafka_bootstrap,
             object_store=stores.object_store,
             ports=Ports.free(
@@ -448,24 +451,34 @@ class LocalCluster:
             for service, rules in redis_acl.service_rules(prefix).items()
         ]
 
+    @property
+    def redis_cluster(self) -> bool:
+        return self.config.redis_cluster and not self.config.own_redis
+
     def _create_redis_users(self) -> None:
-        client = redis.Redis.from_url(self.redis_url)
-        try:
-            for spec in self._redis_user_specs():
-                # The rules as ACL SETUSER words, as acl.conf holds them.
-                client.execute_command("ACL", "SETUSER", spec[0], "reset", *spec[1:])  # type: ignore[no-untyped-call]
-        finally:
-            client.close()
+        for node in _redis_nodes(self.redis_url, cluster=self.redis_cluster):
+            client = redis.Redis.from_url(node)
+            try:
+                for spec in self._redis_user_specs():
+                    # The rules as ACL SETUSER words, as acl.conf holds them.
+                    client.execute_command("ACL", "SETUSER", spec[0], "reset", *spec[1:])  # type: ignore[no-untyped-call]
+            finally:
+                client.close()
 
     def _drop_redis_users(self) -> None:
-        client = redis.Redis.from_url(self.redis_url, socket_timeout=2.0)
+        names = [redis_acl.user_name(self.config.key_prefix, s) for s in self.redis_passwords]
         try:
-            names = [redis_acl.user_name(self.config.key_prefix, s) for s in self.redis_passwords]
-            client.acl_deluser(*names)
+            nodes = _redis_nodes(self.redis_url, cluster=self.redis_cluster)
         except redis.RedisError:
-            pass  # gone with the Redis that held them
-        finally:
-            client.close()
+            return  # gone with the Redis that held them
+        for node in nodes:
+            client = redis.Redis.from_url(node, socket_timeout=2.0)
+            try:
+                client.acl_deluser(*names)
+            except redis.RedisError:
+                pass  # gone with the Redis that held them
+            finally:
+                client.close()
 
     def service_redis_url(self, process: str) -> str:
         """The Redis URL a process connects with: its service's own user; the
@@ -666,11 +679,14 @@ class LocalCluster:
                 "CHATMESH_LOG_LEVEL": c.log_level or os.environ.get("CHATMESH_LOG_LEVEL", "INFO"),
                 "CHATMESH_KEY_PREFIX": c.key_prefix,
                 "CHATMESH_REDIS_URL": self.service_redis_url(name),
+                "CHATMESH_REDIS_CLUSTER": "true" if self.redis_cluster else "false",
                 "CHATMESH_PG_DSN": c.pg_dsn,
                 "CHATMESH_CASSANDRA_HOSTS": ",".join(c.cassandra.hosts),
                 "CHATMESH_CASSANDRA_PORT": str(c.cassandra.port),
                 "CHATMESH_CASSANDRA_KEYSPACE": c.cassandra.keyspace,
                 "CHATMESH_CASSANDRA_CONSISTENCY": c.cassandra.consistency,
+                "CHATMESH_CASSANDRA_REPLICATION": c.cassandra.replication,
+                "CHATMESH_CASSANDRA_LOCAL_DC": c.cassandra.local_dc or "",
                 "CHATMESH_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
                 "CHATMESH_MSGSVC_ADDR": self.grpc_addr("msgsvc"),
                 "CHATMESH_SESSIONSVC_ADDR": self.grpc_addr("sessionsvc"),
@@ -930,6 +946,28 @@ def _java17() -> str:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     raise RuntimeError("no java found; deploy/local/backing.sh installs a JDK 17")
+
+
+def _redis_nodes(url: str, *, cluster: bool) -> list[str]:
+    """The URL of every node an ACL user must exist on: in a cluster, each
+    primary and replica (a replica becomes the primary when its fails)."""
+    if not cluster:
+        return [url]
+    client = redis.Redis.from_url(url, socket_timeout=2.0)
+    try:
+        lines = client.execute_command("CLUSTER", "NODES")  # type: ignore[no-untyped-call]
+    finally:
+        client.close()
+    text = lines.decode() if isinstance(lines, bytes) else str(lines)
+    parts = urlsplit(url)
+    nodes = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 3 or "fail" in fields[2].split(","):
+            continue
+        host_port = fields[1].split("@", 1)[0]  # ip:port@bus-port[,hostname]
+        nodes.append(urlunsplit(parts._replace(netloc=host_port)))
+    return nodes
 
 
 def _redis_pings(url: str) -> bool:

@@ -23,6 +23,13 @@ _STORE_FAILURES: tuple[type[BaseException], ...] = (
     cassandra.cluster.NoHostAvailable,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
+    # A Redis Cluster mid-failover: the slot's primary is down or not yet
+    # replaced (CLUSTERDOWN, TRYAGAIN, a write reaching a demoted primary,
+    # a slot no node serves).
+    redis.exceptions.ClusterError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.SlotNotCoveredError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,

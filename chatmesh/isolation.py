@@ -24,7 +24,7 @@ from chatmesh.kafka_security import KafkaSecurity
 from chatmesh.object_store import ObjectStoreSettings
 from chatmesh.s3_client import delete_bucket, ensure_bucket, object_store_client
 from chatmesh.schema.migrate import migrate_cassandra, migrate_postgres
-from chatmesh.settings import DEFAULT_PG_DSN, DEFAULT_REDIS_URL, CassandraSettings
+from chatmesh.settings import DEFAULT_PG_DSN, DEFAULT_REDIS_URL, CassandraSettings, env_bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,7 @@ class IsolatedStores:
     run_id: str
     pg_dsn: str
     redis_url: str
+    redis_cluster: bool  # redis_url names one node of a Redis Cluster
     key_prefix: str
     cassandra: CassandraSettings
     kafka_bootstrap: str
@@ -88,6 +89,7 @@ def isolated_stores(kind: str = "t") -> Iterator[IsolatedStores]:
             run_id=run_id,
             pg_dsn=pg_dsn,
             redis_url=os.environ.get("CHATMESH_REDIS_URL", DEFAULT_REDIS_URL),
+            redis_cluster=env_bool(os.environ, "REDIS_CLUSTER", False),
             key_prefix=f"{run_id}:",
             cassandra=cassandra,
             kafka_bootstrap=kafka_bootstrap,

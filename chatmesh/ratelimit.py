@@ -19,10 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import redis.asyncio as redis
-
 from chatmesh.coalescer import Coalescer
 from chatmesh.errors import ResourceExhausted
+from chatmesh.redis_client import RedisClient
 from chatmesh.redis_scripts import PipelineScript, Queue, run_pipeline
 
 MAX_CHECKS_PER_BATCH = 256
@@ -54,7 +53,7 @@ class Limit:
 
 
 class RateLimiter:
-    def __init__(self, client: redis.Redis, key_prefix: str) -> None:
+    def __init__(self, client: RedisClient, key_prefix: str) -> None:
         self._redis = client
         self._prefix = key_prefix
         self._script = PipelineScript(_GCRA)

@@ -15,12 +15,14 @@ import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
 from redis.exceptions import NoScriptError
 
+from chatmesh.redis_client import RedisClient
+
 # Queues one command on a pipeline; called again for a command to resend.
-Queue = Callable[[Pipeline], object]
+Queue = Callable[[Pipeline | ClusterPipeline], object]
 
 
 class PipelineScript:
@@ -28,12 +30,16 @@ class PipelineScript:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
-    def queue(self, pipe: Pipeline, keys: Sequence[str], args: Sequence[Any]) -> None:
-        pipe.evalsha(self.sha, len(keys), *keys, *args)
+    def queue(
+        self, pipe: Pipeline | ClusterPipeline, keys: Sequence[str], args: Sequence[Any]
+    ) -> None:
+        # As a raw command: a cluster pipeline refuses ``evalsha()`` by name,
+        # but sends EVALSHA to the primary of its first key's slot.
+        pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
 
 
 async def run_pipeline(
-    client: redis.Redis, commands: Sequence[Queue], scripts: Iterable[PipelineScript]
+    client: RedisClient, commands: Sequence[Queue], scripts: Iterable[PipelineScript]
 ) -> list[Any]:
     """The replies of ``commands``, sent in one round trip (two after a lost
     script cache). Raises the first command error, as a pipeline does."""
@@ -51,7 +57,7 @@ async def run_pipeline(
     return replies
 
 
-async def _send(client: redis.Redis, commands: Sequence[Queue]) -> list[Any]:
+async def _send(client: RedisClient, commands: Sequence[Queue]) -> list[Any]:
     async with client.pipeline(transaction=False) as pipe:
         for command in commands:
             command(pipe)

@@ -10,9 +10,9 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable
+from functools import partial
 
 import grpc
-import redis.asyncio as redis
 import uvloop
 
 from chatmesh import logs, redis_client
@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_S = 5.0
 
 # Given the Redis client and the settings, registers the servicer on a server.
-Wiring = Callable[[redis.Redis, RedisServiceSettings], Callable[[grpc.aio.Server], None]]
+Wiring = Callable[
+    [redis_client.RedisClient, RedisServiceSettings], Callable[[grpc.aio.Server], None]
+]
 
 
 def run_redis_service(
@@ -39,7 +41,9 @@ def run_redis_service(
     tracing = Tracing.from_env(os.environ, service=name)
 
     async def run() -> None:
-        client = redis_client.connect(settings.redis_url, tls=settings.redis_tls)
+        client = redis_client.connect(
+            settings.redis_url, tls=settings.redis_tls, cluster=settings.redis_cluster
+        )
         server = GrpcServer(
             settings.common.grpc_listen,
             [service_full_name],
@@ -48,7 +52,7 @@ def run_redis_service(
             tracing=tracing,
         )
         readiness = Readiness()
-        readiness.add_check("redis", client.ping)
+        readiness.add_check("redis", partial(redis_client.ping, client))
         shell = ProcessShell(settings.common.ops_listen, readiness, server)
         try:
             await shell.listen()

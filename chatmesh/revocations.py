@@ -11,10 +11,11 @@ publish, or if the device id has been registered again since.
 
 from __future__ import annotations
 
-import redis.asyncio as redis
 from google.protobuf.message import DecodeError
 
 from chatmesh.auth import LEEWAY_S, MAX_TOKEN_LIFETIME_S
+from chatmesh.pubsub import queue_publish
+from chatmesh.redis_client import RedisClient
 from chatmesh.v1 import delivery_pb2
 
 RECORD_TTL_S = MAX_TOKEN_LIFETIME_S + 2 * LEEWAY_S
@@ -29,7 +30,7 @@ def _record_key(key_prefix: str, user_id: str, device_id: str) -> str:
 
 
 class Revocations:
-    def __init__(self, client: redis.Redis, key_prefix: str) -> None:
+    def __init__(self, client: RedisClient, key_prefix: str) -> None:
         self._redis = client
         self._prefix = key_prefix
 
@@ -42,7 +43,7 @@ class Revocations:
         )
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(_record_key(self._prefix, user_id, device_id), at_ms, ex=RECORD_TTL_S)
-            pipe.publish(revocations_channel(self._prefix), revocation.SerializeToString())
+            queue_publish(pipe, revocations_channel(self._prefix), revocation.SerializeToString())
             await pipe.execute()
 
     async def revoked_at_ms(self, user_id: str, device_id: str) -> int | None:

@@ -123,6 +123,9 @@ class CassandraSettings:
     # certificates must carry those as IP SANs for this check; switched off,
     # the chain is still verified against the CA.
     tls_check_hostname: bool = True
+    # The datacenter whose nodes serve requests (LOCAL_QUORUM counts its
+    # replicas); None takes the datacenter of the first node reached.
+    local_dc: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CassandraSettings:
@@ -149,6 +152,7 @@ class CassandraSettings:
             password=password,
             tls=tls if tls.any else None,
             tls_check_hostname=env_bool(env, "CASSANDRA_TLS_CHECK_HOSTNAME", True),
+            local_dc=env.get(ENV_PREFIX + "CASSANDRA_LOCAL_DC") or None,
         )
 
 
@@ -170,6 +174,7 @@ class RedisServiceSettings:
     common: CommonSettings
     redis_url: str
     redis_tls: TlsFiles
+    redis_cluster: bool  # the URL names one node of a Redis Cluster
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, default_grpc_port: int) -> RedisServiceSettings:
@@ -177,4 +182,5 @@ class RedisServiceSettings:
             common=CommonSettings.from_env(env, default_grpc_port=default_grpc_port),
             redis_url=env_str(env, "REDIS_URL", DEFAULT_REDIS_URL),
             redis_tls=TlsFiles.from_env(env, "REDIS"),
+            redis_cluster=env_bool(env, "REDIS_CLUSTER", False),
         )

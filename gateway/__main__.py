@@ -63,7 +63,14 @@ def _holds(condition: Callable[[], bool], what: str) -> Check:
 
 async def run(settings: GatewaySettings, verifier: TokenVerifier, tracing: Tracing) -> None:
     tls = MeshTls(settings.common.mesh_tls_dir)
-    redis_client = redis_client_for(settings.redis_url, tls=settings.redis_tls)
+    redis_client = redis_client_for(
+        settings.redis_url, tls=settings.redis_tls, cluster=settings.redis_cluster
+    )
+    # Subscriptions on a client of their own that never reconnects by
+    # itself (chatmesh.pubsub): a lost subscription must be noticed.
+    subscriptions_client = redis_client_for(
+        settings.redis_url, tls=settings.redis_tls, cluster=settings.redis_cluster, retries=0
+    )
     msgsvc = mesh_channel(tls, settings.msgsvc_addr, "msgsvc", tracing=tracing)
     sessionsvc = mesh_channel(tls, settings.sessionsvc_addr, "sessionsvc", tracing=tracing)
     presencesvc = mesh_channel(tls, settings.presencesvc_addr, "presencesvc", tracing=tracing)
@@ -76,7 +83,7 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier, tracing: Traci
     reporter = PresenceReporter(
         settings.gateway_id, presence_stub, registry, lease_s=settings.presence_lease_s
     )
-    watches = PresenceWatches(redis_client, settings.common.key_prefix, presence_stub)
+    watches = PresenceWatches(subscriptions_client, settings.common.key_prefix, presence_stub)
     metrics.watch_presence_subscriptions(watches.subscriptions)
     heartbeats = GatewayHeartbeats(registrar)
     keepalive = Heartbeats()
@@ -121,7 +128,7 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier, tracing: Traci
             edge.revoke(revocation)
 
     subscriber = ChannelSubscriber(
-        redis_client,
+        subscriptions_client,
         {
             gateway_channel(settings.common.key_prefix, settings.gateway_id): on_delivery,
             revocations.revocations_channel(settings.common.key_prefix): on_revocation,
@@ -187,6 +194,7 @@ async def run(settings: GatewaySettings, verifier: TokenVerifier, tracing: Traci
     for channel in (msgsvc, sessionsvc, presencesvc):
         await channel.close()
     await redis_client.aclose()
+    await subscriptions_client.aclose()
     await asyncio.to_thread(tracing.shutdown)
     log.info("stopped")
 

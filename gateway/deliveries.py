@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 
-import redis.asyncio as redis
 from google.protobuf.message import DecodeError
 
 from chatmesh.channels import gateway_channel
+from chatmesh.pubsub import publish
+from chatmesh.redis_client import RedisClient
 from chatmesh.v1 import delivery_pb2
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def parse_delivery(payload: bytes) -> delivery_pb2.GatewayDelivery | None:
 class DisconnectPublisher:
     """Asks another gateway to close connections a newer one replaced."""
 
-    def __init__(self, client: redis.Redis, key_prefix: str) -> None:
+    def __init__(self, client: RedisClient, key_prefix: str) -> None:
         self._redis = client
         self._prefix = key_prefix
 
@@ -36,7 +37,8 @@ class DisconnectPublisher:
         # At most once, like every publish: if it is lost, the replaced
         # connection only lingers until its client or gateway closes it; it
         # no longer receives deliveries either way.
-        await self._redis.publish(
+        await publish(
+            self._redis,
             gateway_channel(self._prefix, gateway_id),
             delivery_pb2.GatewayDelivery(disconnect=targets).SerializeToString(),
         )

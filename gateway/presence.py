@@ -20,11 +20,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 import grpc
-import redis.asyncio as redis
 
 from chatmesh.channels import presence_channel
 from chatmesh.errors import ChatmeshError, InvalidArgument, error_frame, from_rpc_error
 from chatmesh.failures import classify
+from chatmesh.pubsub import SUBSCRIPTION_LOST, Subscription, refresh_topology
+from chatmesh.redis_client import RedisClient
 from chatmesh.v1 import client_pb2, common_pb2, presence_service_pb2, presence_service_pb2_grpc
 from gateway import metrics
 from gateway.connection import ClientConnection, ConnectionRegistry
@@ -95,7 +96,7 @@ class PresenceWatches:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         key_prefix: str,
         presence: presence_service_pb2_grpc.PresenceServiceStub,
     ) -> None:
@@ -104,7 +105,7 @@ class PresenceWatches:
         self._presence = presence
         self._watchers: dict[str, set[ClientConnection]] = defaultdict(set)
         self._watching: dict[ClientConnection, set[str]] = defaultdict(set)
-        self._pubsub: redis.client.PubSub | None = None
+        self._pubsub: Subscription | None = None
         # Users whose channel is subscribed to now. Kept apart from the
         # watchers: a watch waiting on presencesvc may find its user
         # unsubscribed meanwhile (its last other watcher left) and must
@@ -252,8 +253,10 @@ class PresenceWatches:
         in between were lost)."""
         interrupted = False
         while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = Subscription(self._redis)
             try:
+                if interrupted:
+                    await refresh_topology(self._redis)
                 async with self._commands:
                     # One channel of its own keeps the connection subscribed
                     # while nobody is watched.
@@ -267,10 +270,10 @@ class PresenceWatches:
                     interrupted = False
                     asyncio.get_running_loop().create_task(self._refresh_all())
                 while True:
-                    message = await pubsub.get_message(timeout=5.0)
-                    if message is not None and message["type"] == "message":
-                        self._on_message(message["data"])
-            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                    received = await pubsub.next_message(timeout_s=5.0)
+                    if received is not None:
+                        self._on_message(received[1])
+            except SUBSCRIPTION_LOST as exc:
                 interrupted = True
                 self.subscribed.clear()
                 log.warning("presence subscription lost", extra={"fields": {"error": str(exc)}})
@@ -278,7 +281,7 @@ class PresenceWatches:
             finally:
                 self._pubsub = None
                 self._subscribed = set()
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
 
     def _on_message(self, payload: bytes) -> None:
         presence = common_pb2.Presence()

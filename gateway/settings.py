@@ -15,6 +15,7 @@ from chatmesh.settings import (
     DEFAULT_SESSIONSVC_ADDR,
     CommonSettings,
     TlsFiles,
+    env_bool,
     env_int,
     env_str,
 )
@@ -32,6 +33,7 @@ class GatewaySettings:
     ws_listen: str
     redis_url: str
     redis_tls: TlsFiles
+    redis_cluster: bool  # the URL names one node of a Redis Cluster
     msgsvc_addr: str
     sessionsvc_addr: str
     presencesvc_addr: str
@@ -55,6 +57,7 @@ class GatewaySettings:
             ws_listen=env_str(env, "WS_LISTEN", f"127.0.0.1:{DEFAULT_WS_PORT}"),
             redis_url=env_str(env, "REDIS_URL", DEFAULT_REDIS_URL),
             redis_tls=TlsFiles.from_env(env, "REDIS"),
+            redis_cluster=env_bool(env, "REDIS_CLUSTER", False),
             msgsvc_addr=env_str(env, "MSGSVC_ADDR", DEFAULT_MSGSVC_ADDR),
             sessionsvc_addr=env_str(env, "SESSIONSVC_ADDR", DEFAULT_SESSIONSVC_ADDR),
             presencesvc_addr=env_str(env, "PRESENCESVC_ADDR", DEFAULT_PRESENCESVC_ADDR),

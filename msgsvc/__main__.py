@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 from contextlib import AsyncExitStack
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -28,6 +29,7 @@ from chatmesh.process import ProcessShell, until_terminated_or
 from chatmesh.pubsub import ChannelSubscriber
 from chatmesh.readiness import Readiness
 from chatmesh.redis_client import connect as redis_client_for
+from chatmesh.redis_client import ping as redis_ping
 from chatmesh.retry import until_done
 from chatmesh.store_observer import observed
 from chatmesh.tasks import TaskGroup
@@ -70,7 +72,14 @@ _MEDIA = media_service_pb2.DESCRIPTOR.services_by_name["MediaService"]
 async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
     clock = SystemClock()
     tls = MeshTls(settings.common.mesh_tls_dir)
-    redis_client = redis_client_for(settings.redis_url, tls=settings.redis_tls)
+    redis_client = redis_client_for(
+        settings.redis_url, tls=settings.redis_tls, cluster=settings.redis_cluster
+    )
+    # Its subscription on a client that never reconnects by itself
+    # (chatmesh.pubsub): a lost subscription must be noticed.
+    subscriptions_client = redis_client_for(
+        settings.redis_url, tls=settings.redis_tls, cluster=settings.redis_cluster, retries=0
+    )
     # min_size 0: creating the pool connects to nothing, so PostgreSQL may be down.
     pg_pool = await asyncpg.create_pool(
         settings.pg_dsn, min_size=0, max_size=16, reset=_keep_session_state
@@ -104,7 +113,7 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
         settings.common.grpc_listen, list(late), add_servicers, tls=tls, tracing=tracing
     )
     readiness = Readiness()
-    readiness.add_check("redis", redis_client.ping)
+    readiness.add_check("redis", partial(redis_ping, redis_client))
     readiness.add_check("postgres", lambda: pg_pool.fetchval("SELECT 1"))
     readiness.add_check("cassandra", cassandra.ping)
     shell = ProcessShell(settings.common.ops_listen, readiness, server)
@@ -178,7 +187,7 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
 
         # Missed announcements are made up for by forgetting every device.
         subscriber = ChannelSubscriber(
-            redis_client,
+            subscriptions_client,
             {revocations.revocations_channel(settings.common.key_prefix): on_revocation},
             devices.forget_all,
         )
@@ -208,6 +217,7 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
         await sessionsvc.close()
         await pg_pool.close()
         await redis_client.aclose()
+        await subscriptions_client.aclose()
         await cassandra.close()
         await resources.aclose()
         await asyncio.to_thread(tracing.shutdown)

@@ -15,11 +15,10 @@ import time
 import uuid
 from collections.abc import Callable
 
-import redis.asyncio as redis
-
 from chatmesh import snowflake
 from chatmesh.clock import Clock
 from chatmesh.errors import Unavailable
+from chatmesh.redis_client import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ class NoWorkerIdFree(RuntimeError):
 class WorkerLease:
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         key_prefix: str,
         *,
         ttl_ms: int = LEASE_TTL_MS,

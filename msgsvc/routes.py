@@ -4,10 +4,10 @@ deliveries over Redis channels, push jobs to their Kafka topic."""
 from __future__ import annotations
 
 import grpc
-import redis.asyncio as redis
 
 from chatmesh.kafka_io import LogProducer
 from chatmesh.push_jobs import KafkaPushJobs
+from chatmesh.redis_client import RedisClient
 from chatmesh.store_observer import observed
 from chatmesh.tracing import Tracing
 from chatmesh.v1 import session_service_pb2_grpc
@@ -18,7 +18,7 @@ from msgsvc.routing import GrpcSessionLookup, RedisDeliveryPublisher, Router
 def mesh_router(
     *,
     sessionsvc: grpc.aio.Channel,
-    redis_client: redis.Redis,
+    redis_client: RedisClient,
     key_prefix: str,
     producer: LogProducer,
     push_topic: str,

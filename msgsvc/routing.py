@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import redis.asyncio as redis
-
 from chatmesh.channels import gateway_channel
 from chatmesh.coalescer import Coalescer
+from chatmesh.pubsub import queue_publish
 from chatmesh.push_jobs import PushJob, PushRecipient
+from chatmesh.redis_client import RedisClient
 from chatmesh.v1 import (
     client_pb2,
     common_pb2,
@@ -200,7 +200,7 @@ class RedisDeliveryPublisher:
     """Every routed message publishes at least once: publishes issued while
     others are in flight share one pipeline (one round trip)."""
 
-    def __init__(self, client: redis.Redis, key_prefix: str) -> None:
+    def __init__(self, client: RedisClient, key_prefix: str) -> None:
         self._redis = client
         self._prefix = key_prefix
         self._publishes: Coalescer[tuple[str, bytes], int] = Coalescer(
@@ -217,5 +217,5 @@ class RedisDeliveryPublisher:
     async def _publish_many(self, publishes: Sequence[tuple[str, bytes]]) -> list[int]:
         async with self._redis.pipeline(transaction=False) as pipe:
             for channel, payload in publishes:
-                pipe.publish(channel, payload)
+                queue_publish(pipe, channel, payload)
             return [int(receivers) for receivers in await pipe.execute()]

@@ -17,6 +17,7 @@ from chatmesh.settings import (
     CommonSettings,
     SettingsError,
     TlsFiles,
+    env_bool,
     env_int,
     env_str,
 )
@@ -33,6 +34,7 @@ class MsgsvcSettings:
     cassandra: CassandraSettings
     redis_url: str
     redis_tls: TlsFiles
+    redis_cluster: bool  # the URL names one node of a Redis Cluster
     pg_dsn: str
     sessionsvc_addr: str
     # Stable across restarts of the same instance (the pod name in k8s), so a
@@ -57,6 +59,7 @@ class MsgsvcSettings:
             cassandra=CassandraSettings.from_env(env),
             redis_url=env_str(env, "REDIS_URL", DEFAULT_REDIS_URL),
             redis_tls=TlsFiles.from_env(env, "REDIS"),
+            redis_cluster=env_bool(env, "REDIS_CLUSTER", False),
             pg_dsn=env_str(env, "PG_DSN", DEFAULT_PG_DSN),
             sessionsvc_addr=env_str(env, "SESSIONSVC_ADDR", DEFAULT_SESSIONSVC_ADDR),
             instance_id=env_str(env, "INSTANCE_ID", socket.gethostname()),

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import asyncpg
-import redis.asyncio as redis
 
 from chatmesh.clock import Clock
 from chatmesh.ratelimit import RateLimiter
+from chatmesh.redis_client import RedisClient
 from chatmesh.revocations import Revocations
 from chatmesh.store_observer import observed
 from chatmesh.tasks import TaskGroup
@@ -70,7 +70,7 @@ class Msgsvc:
 def build(
     *,
     pg_pool: asyncpg.Pool,
-    redis_client: redis.Redis,
+    redis_client: RedisClient,
     key_prefix: str,
     messages: MessageStore,
     ids: IdSource,

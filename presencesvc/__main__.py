@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import asyncpg
 import grpc
@@ -27,6 +28,7 @@ from chatmesh.settings import (
     DEFAULT_REDIS_URL,
     CommonSettings,
     TlsFiles,
+    env_bool,
     env_int,
     env_str,
 )
@@ -51,6 +53,7 @@ class PresenceSettings:
     common: CommonSettings
     redis_url: str
     redis_tls: TlsFiles
+    redis_cluster: bool  # the URL names one node of a Redis Cluster
     pg_dsn: str
     grace_ms: int  # a reconnect within this makes no offline/online pair
 
@@ -60,13 +63,16 @@ class PresenceSettings:
             common=CommonSettings.from_env(env, default_grpc_port=DEFAULT_GRPC_PORT),
             redis_url=env_str(env, "REDIS_URL", DEFAULT_REDIS_URL),
             redis_tls=TlsFiles.from_env(env, "REDIS"),
+            redis_cluster=env_bool(env, "REDIS_CLUSTER", False),
             pg_dsn=env_str(env, "PG_DSN", DEFAULT_PG_DSN),
             grace_ms=env_int(env, "PRESENCE_GRACE_MS", OFFLINE_GRACE_MS),
         )
 
 
 async def run(settings: PresenceSettings, tracing: Tracing) -> None:
-    client = redis_client.connect(settings.redis_url, tls=settings.redis_tls)
+    client = redis_client.connect(
+        settings.redis_url, tls=settings.redis_tls, cluster=settings.redis_cluster
+    )
     # min_size 0: creating the pool connects to nothing, so PostgreSQL may be down.
     pg_pool = await asyncpg.create_pool(settings.pg_dsn, min_size=0, max_size=8)
     tracker = PresenceTracker(
@@ -83,7 +89,7 @@ async def run(settings: PresenceSettings, tracing: Tracing) -> None:
         )
 
     readiness = Readiness()
-    readiness.add_check("redis", client.ping)
+    readiness.add_check("redis", partial(redis_client.ping, client))
     readiness.add_check("postgres", lambda: pg_pool.fetchval("SELECT 1"))
     shell = ProcessShell(
         settings.common.ops_listen,

@@ -15,10 +15,10 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import redis.asyncio as redis
-
 from chatmesh.channels import presence_channel
 from chatmesh.errors import InvalidArgument, NotFound
+from chatmesh.pubsub import publish
+from chatmesh.redis_client import RedisClient
 from chatmesh.v1 import common_pb2
 from presencesvc import metrics
 from presencesvc.directory import NOBODY
@@ -98,7 +98,7 @@ class PresenceTracker:
         *,
         store: RedisPresenceStore,
         directory: Directory,
-        events: redis.Redis,
+        events: RedisClient,
         key_prefix: str,
         grace_ms: int = OFFLINE_GRACE_MS,
     ) -> None:
@@ -201,6 +201,8 @@ class PresenceTracker:
 
     async def _send(self, presence: common_pb2.Presence) -> None:
         metrics.EVENTS_PUBLISHED.inc()
-        await self._events.publish(
-            presence_channel(self._prefix, presence.user_id), presence.SerializeToString()
+        await publish(
+            self._events,
+            presence_channel(self._prefix, presence.user_id),
+            presence.SerializeToString(),
         )

@@ -23,10 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
-import redis.asyncio as redis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
 
 from chatmesh.clock import Clock
+from chatmesh.redis_client import RedisClient
+from chatmesh.redis_scripts import PipelineScript, run_pipeline
 
 ONLINE, OFFLINE = "on", "off"
 # An offline user's state (last seen) is kept this long; a user away longer
@@ -120,13 +124,14 @@ def gateway_field(gateway_id: str) -> str:
 
 
 class RedisPresenceStore:
-    def __init__(self, client: redis.Redis, key_prefix: str, clock: Clock) -> None:
+    def __init__(self, client: RedisClient, key_prefix: str, clock: Clock) -> None:
         self._redis = client
         self._prefix = key_prefix
         self._clock = clock
-        self._came = client.register_script(_CAME)
-        self._went = client.register_script(_WENT)
-        self._settle = client.register_script(_SETTLE)
+        # Pipelined by SHA (chatmesh.redis_scripts), which a cluster allows.
+        self._came = PipelineScript(_CAME)
+        self._went = PipelineScript(_WENT)
+        self._settle = PipelineScript(_SETTLE)
         self._forget_expired = client.register_script(_FORGET_EXPIRED)
         # One hash tag: scripts touch leases and reports together.
         self.leases = f"{key_prefix}{{presence}}:leases"
@@ -166,13 +171,17 @@ class RedisPresenceStore:
         for chunk in _chunks(user_ids):
             # One round trip per chunk: a gateway's whole population at once
             # must be applied well inside its report's deadline.
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.sadd(self.gateway_key(gateway_id), *chunk)
-                for user_id in chunk:
-                    await self._came(
-                        keys=[self.user_key(user_id)], args=[field, now_ms], client=pipe
-                    )
-                replies = await pipe.execute()
+            replies = await run_pipeline(
+                self._redis,
+                [
+                    partial(_sadd, self.gateway_key(gateway_id), chunk),
+                    *(
+                        partial(self._came.queue, keys=[self.user_key(u)], args=[field, now_ms])
+                        for u in chunk
+                    ),
+                ],
+                [self._came],
+            )
             turned += [
                 Transition(user_id, True, int(at))
                 for user_id, at in zip(chunk, replies[1:], strict=True)
@@ -193,15 +202,21 @@ class RedisPresenceStore:
         alive = [f for f in await self.alive_gateways(now_ms) if f != field]
         due = now_ms + grace_ms
         for chunk in _chunks(user_ids):
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.srem(self.gateway_key(gateway_id), *chunk)
-                for user_id in chunk:
-                    await self._went(
-                        keys=[self.user_key(user_id)],
-                        args=[field, seen, due, *alive],
-                        client=pipe,
-                    )
-                replies = await pipe.execute()
+            replies = await run_pipeline(
+                self._redis,
+                [
+                    partial(_srem, self.gateway_key(gateway_id), chunk),
+                    *(
+                        partial(
+                            self._went.queue,
+                            keys=[self.user_key(u)],
+                            args=[field, seen, due, *alive],
+                        )
+                        for u in chunk
+                    ),
+                ],
+                [self._went],
+            )
             pending = {u: due for u, went in zip(chunk, replies[1:], strict=True) if went}
             if pending:
                 await self._redis.zadd(self.due, pending)
@@ -233,14 +248,18 @@ class RedisPresenceStore:
         if not due:
             return []
         alive = await self.alive_gateways(now_ms)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for user_id in due:
-                await self._settle(
-                    keys=[self.user_key(user_id)],
+        replies = await run_pipeline(
+            self._redis,
+            [
+                partial(
+                    self._settle.queue,
+                    keys=[self.user_key(u)],
                     args=[now_ms, *alive, LAST_SEEN_TTL_MS],
-                    client=pipe,
                 )
-            replies = await pipe.execute()
+                for u in due
+            ],
+            [self._settle],
+        )
         # Offlines a reconnect cancelled are done with; the others stay in
         # the due set until announced, so a sweep cut short is made again.
         cancelled = [u for u, seen in zip(due, replies, strict=True) if not seen]
@@ -293,3 +312,11 @@ CHUNK = 500
 
 def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
     return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+
+
+def _sadd(key: str, members: Sequence[str], pipe: Pipeline | ClusterPipeline) -> None:
+    pipe.sadd(key, *members)
+
+
+def _srem(key: str, members: Sequence[str], pipe: Pipeline | ClusterPipeline) -> None:
+    pipe.srem(key, *members)

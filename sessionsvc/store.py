@@ -22,10 +22,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-import redis.asyncio as redis
+from functools import partial
 
 from chatmesh.auth import LEEWAY_S, MAX_TOKEN_LIFETIME_S
+from chatmesh.redis_client import RedisClient
+from chatmesh.redis_scripts import PipelineScript, run_pipeline
 
 SESSION_TTL_S = MAX_TOKEN_LIFETIME_S + 2 * LEEWAY_S
 _SEP = "\x1f"
@@ -34,6 +35,16 @@ if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
   return redis.call('HDEL', KEYS[1], ARGV[1])
 end
 return 0
+"""
+# KEYS[1] the user's hash. ARGV: device, "gateway<US>connection", TTL (s).
+# Returns the device's previous value. A script, not MULTI: registrations
+# of many users go out in one pipeline, and on a Redis Cluster a MULTI may
+# only touch one slot, while each script here touches one user's hash.
+_REPLACE = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return old
 """
 
 
@@ -48,7 +59,7 @@ class DeviceSession:
 class RedisSessionStore:
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         key_prefix: str,
         *,
         alive_for_s: float = 0.0,
@@ -60,6 +71,7 @@ class RedisSessionStore:
         self._monotonic = monotonic
         self._seen_alive: dict[str, float] = {}  # gateway -> when it was last found alive
         self._delete_if_matches = client.register_script(_DELETE_IF_MATCHES)
+        self._replace = PipelineScript(_REPLACE)
 
     def _user_key(self, user_id: str) -> str:
         return f"{self._prefix}sessions:{{{user_id}}}"
@@ -69,18 +81,23 @@ class RedisSessionStore:
 
     async def register(self, sessions: Sequence[DeviceSession]) -> list[DeviceSession]:
         """Records the sessions; returns the different sessions they replaced."""
-        # MULTI: each read of the old value and write of the new one happen
-        # together, so two registrations of one device cannot both miss
-        # each other.
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for s in sessions:
-                key = self._user_key(s.user_id)
-                pipe.hget(key, s.device_id)
-                pipe.hset(key, s.device_id, s.gateway_id + _SEP + s.connection_id)
-                pipe.expire(key, SESSION_TTL_S)
-            results = await pipe.execute()
+        # Each read of the old value and write of the new one happen
+        # together (a script), so two registrations of one device cannot
+        # both miss each other.
+        olds = await run_pipeline(
+            self._redis,
+            [
+                partial(
+                    self._replace.queue,
+                    keys=[self._user_key(s.user_id)],
+                    args=[s.device_id, s.gateway_id + _SEP + s.connection_id, SESSION_TTL_S],
+                )
+                for s in sessions
+            ],
+            [self._replace],
+        )
         replaced = []
-        for s, old in zip(sessions, results[::3], strict=True):
+        for s, old in zip(sessions, olds, strict=True):
             if old is None:
                 continue
             gateway_id, _, connection_id = _text(old).partition(_SEP)

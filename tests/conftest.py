@@ -15,7 +15,6 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-import redis.asyncio as redis
 from cassandra.cluster import Session
 from hypothesis import settings
 
@@ -24,6 +23,8 @@ from chatmesh.isolation import IsolatedStores, isolated_stores
 from chatmesh.kafka_io import KafkaSettings, LogProducer, ensure_topic, topic_name
 from chatmesh.mesh.credentials import MeshTls
 from chatmesh.mesh.pki import issue_local_mesh
+from chatmesh.redis_client import RedisClient
+from chatmesh.redis_client import connect as connect_redis
 from msgsvc.media.objects import S3ObjectStore, s3_object_store
 from msgsvc.message_log import KafkaMessageLog
 from msgsvc.storage.messages import CassandraMessageStore
@@ -75,8 +76,8 @@ async def pg_pool(stores: Stores) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
-async def redis_client(stores: Stores) -> AsyncIterator[redis.Redis]:
-    client = redis.Redis.from_url(stores.redis_url)
+async def redis_client(stores: Stores) -> AsyncIterator[RedisClient]:
+    client = connect_redis(stores.redis_url, cluster=stores.redis_cluster)
     yield client
     await client.aclose()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from functools import partial
 
 import asyncpg
 import uvloop
@@ -22,6 +23,7 @@ from chatmesh.mesh.credentials import MeshTls
 from chatmesh.process import ProcessShell, until_terminated_or
 from chatmesh.readiness import Readiness
 from chatmesh.redis_client import connect as redis_client_for
+from chatmesh.redis_client import ping as redis_ping
 from chatmesh.retry import until_done
 from chatmesh.store_observer import observed
 from chatmesh.tasks import TaskGroup
@@ -43,7 +45,9 @@ SHUTDOWN_GRACE_S = 5.0
 async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
     clock = SystemClock()
     tls = MeshTls(settings.common.mesh_tls_dir)
-    redis_client = redis_client_for(settings.redis_url, tls=settings.redis_tls)
+    redis_client = redis_client_for(
+        settings.redis_url, tls=settings.redis_tls, cluster=settings.redis_cluster
+    )
     # min_size 0: creating the pool connects to nothing, so PostgreSQL may be down.
     pg_pool = await asyncpg.create_pool(settings.pg_dsn, min_size=0, max_size=8)
     cassandra = cassandra_io.LateSession(settings.cassandra)
@@ -54,7 +58,7 @@ async def run(settings: MsgsvcSettings, tracing: Tracing) -> None:
         kafka, topic_name(settings.common.key_prefix, "fanout"), client_id=settings.instance_id
     )
     readiness = Readiness()
-    readiness.add_check("redis", redis_client.ping)
+    readiness.add_check("redis", partial(redis_ping, redis_client))
     readiness.add_check("postgres", lambda: pg_pool.fetchval("SELECT 1"))
     readiness.add_check("cassandra", cassandra.ping)
     # The log is this worker's only source of work: without Kafka it is idle.

@@ -17,9 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import redis.asyncio as redis
-
 from chatmesh.coalescer import Coalescer
+from chatmesh.redis_client import RedisClient
 from chatmesh.redis_scripts import PipelineScript, Queue, run_pipeline
 from msgsvc.send_identity import SendKey
 
@@ -117,7 +116,7 @@ class _Request:
 class RedisClaimStore:
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         key_prefix: str,
         *,
         legacy: LegacyClaims = LegacyClaims.READ,

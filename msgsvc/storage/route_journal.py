@@ -17,9 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import redis.asyncio as redis
-
 from chatmesh.coalescer import Coalescer
+from chatmesh.redis_client import RedisClient
 from msgsvc import metrics
 
 ALIVE_TTL_S = 30  # three missed beats
@@ -49,7 +48,7 @@ class RouteJournal:
     a Redis Cluster slot.
     """
 
-    def __init__(self, client: redis.Redis, key_prefix: str, instance_id: str) -> None:
+    def __init__(self, client: RedisClient, key_prefix: str, instance_id: str) -> None:
         self._redis = client
         self._prefix = key_prefix
         self.instance_id = instance_id

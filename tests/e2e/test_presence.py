@@ -20,6 +20,7 @@ from chatmesh.channels import presence_channel
 from chatmesh.client import Connection
 from chatmesh.clock import SystemClock
 from chatmesh.devcluster import LocalCluster
+from chatmesh.pubsub import subscriber_count
 from chatmesh.v1 import client_pb2, common_pb2, presence_service_pb2, presence_service_pb2_grpc
 from tests.conftest import add_users, unique
 
@@ -261,8 +262,7 @@ async def test_a_gateway_subscribes_once_however_many_of_its_connections_watch(
     channel = presence_channel(cluster.config.key_prefix, bob)
 
     async def subscribers() -> int:
-        ((_, count),) = await redis_client.pubsub_numsub(channel)
-        return int(count)
+        return await subscriber_count(redis_client, channel)
 
     try:
         for conn in watchers:

@@ -14,6 +14,7 @@ from chatmesh import snowflake
 from chatmesh.channels import gateway_channel
 from chatmesh.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from chatmesh.kafka_io import KafkaSettings, LogConsumer, LogProducer, ensure_topic, topic_name
+from chatmesh.pubsub import Subscription
 from chatmesh.v1 import common_pb2, delivery_pb2
 from msgsvc.fanout.membership import MembershipCache
 from msgsvc.fanout.worker import FanoutWorker
@@ -120,7 +121,7 @@ async def test_channel_posts_nudge_online_members_once_a_window_and_push_nobody(
     sessions = RedisSessionStore(redis_client, key_prefix)
     await sessions.register([DeviceSession(u, "phone", "gw", f"c-{u}") for u in audience[:3]])
     await sessions.heartbeat("gw", ttl_s=60)
-    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    pubsub = Subscription(redis_client)
     await pubsub.subscribe(gateway_channel(key_prefix, "gw"))
     channel_id = (
         await node.groups.create(
@@ -147,14 +148,14 @@ async def test_channel_posts_nudge_online_members_once_a_window_and_push_nobody(
         published: list[delivery_pb2.GatewayDelivery] = []
         deadline = asyncio.get_running_loop().time() + NUDGE_WINDOW_S * 4
         while asyncio.get_running_loop().time() < deadline:
-            message = await pubsub.get_message(timeout=0.1)
-            if message is not None:
+            received = await pubsub.next_message(timeout_s=0.1)
+            if received is not None:
                 delivery = delivery_pb2.GatewayDelivery()
-                delivery.ParseFromString(message["data"])
+                delivery.ParseFromString(received[1])
                 published.append(delivery)
     finally:
         await worker.close()
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await pubsub.aclose()
     # One nudge for the whole window, naming the newest post, to the online
     # members; no message is delivered, no push job is queued.
     (nudge,) = published
