@@ -3,6 +3,7 @@ by the real kustomize binary (installed by ``bash deploy/local/tools.sh``)."""
 
 from __future__ import annotations
 
+import base64
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -13,7 +14,9 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KUSTOMIZE = REPO_ROOT / ".local" / "bin" / "kustomize"
-OVERLAYS = ("base", "dev", "prod")
+# dev-multinode is dev with Cassandra, Kafka and Redis in multi-node shapes
+# (k8s/components/multinode-stores).
+OVERLAYS = ("base", "dev", "dev-multinode", "prod")
 
 Resource = dict[str, Any]
 
@@ -53,3 +56,8 @@ def config_map(docs: tuple[Resource, ...], prefix: str) -> Resource:
 def one_container(workload: Resource) -> Resource:
     (container,) = workload["spec"]["template"]["spec"]["containers"]
     return container
+
+
+def secret_value(docs: tuple[Resource, ...], name: str, key: str) -> str:
+    """One key of a rendered Secret, decoded; ``name`` as the pods reference it."""
+    return base64.b64decode(of_kind(docs, "Secret")[name]["data"][key]).decode()

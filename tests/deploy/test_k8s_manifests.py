@@ -10,6 +10,7 @@ from `bash deploy/local/tools.sh`.
 
 from __future__ import annotations
 
+import ast
 import base64
 import ipaddress
 import json
@@ -29,6 +30,7 @@ from tests.deploy.manifests import (
     of_kind,
     one_container,
     render,
+    secret_value,
 )
 
 # Oldest cluster version supported (preStop `sleep` handlers are on by
@@ -156,7 +158,18 @@ PUSH_PROVIDERS = {
     "webpush": ["CHATMESH_WEBPUSH_VAPID_KEY_FILE", "CHATMESH_WEBPUSH_SUBJECT"],
 }
 # Which providers each overlay sends through (components/push-<provider>).
-PUSH_ENABLED = {"base": set(), "dev": set(), "prod": {"fcm", "apns", "webpush"}}
+PUSH_ENABLED = {
+    "base": set(),
+    "dev": set(),
+    "dev-multinode": set(),
+    "prod": {"fcm", "apns", "webpush"},
+}
+
+# The overlays that run the stores in the namespace and generate their own
+# throwaway Secrets (hash-suffixed names); the others name Secrets that the
+# cluster's secret store provides.
+IN_NAMESPACE_STORES = ("dev", "dev-multinode")
+MULTINODE = "dev-multinode"
 
 
 def _env(container: Resource) -> dict[str, Resource]:
@@ -231,24 +244,31 @@ def test_everything_is_namespaced_and_labelled(overlay: str) -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_workloads_have_probes_limits_and_hardening(overlay: str) -> None:
     docs = render(overlay)
-    workloads = {**of_kind(docs, "Deployment"), **of_kind(docs, "StatefulSet")}
+    workloads = {
+        **of_kind(docs, "Deployment"),
+        **of_kind(docs, "StatefulSet"),
+        **of_kind(docs, "Job"),
+    }
     assert workloads
     for name, workload in workloads.items():
         pod = workload["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
         assert pod["automountServiceAccountToken"] is False, name
-        for container in pod["containers"]:
+        init_containers = pod.get("initContainers", [])
+        for container in [*init_containers, *pod["containers"]]:
             where = f"{name}/{container['name']}"
-            assert "readinessProbe" in container, where
-            assert "livenessProbe" in container, where
+            # A Job's containers and initContainers run to completion: no probes.
+            if workload["kind"] != "Job" and container not in init_containers:
+                assert "readinessProbe" in container, where
+                assert "livenessProbe" in container, where
             resources = container["resources"]
             assert {"cpu", "memory"} <= set(resources["requests"]), where
             assert {"cpu", "memory"} <= set(resources["limits"]), where
             security = container["securityContext"]
             assert security["allowPrivilegeEscalation"] is False, where
             assert security["capabilities"]["drop"] == ["ALL"], where
-            if workload["kind"] == "Deployment":
+            if workload["kind"] != "StatefulSet" or container in init_containers:
                 assert security["readOnlyRootFilesystem"] is True, where
                 assert security["runAsNonRoot"] is True, where
 
@@ -458,7 +478,7 @@ def test_all_workloads_read_shared_config_and_secrets(overlay: str) -> None:
         assert env_from[0] == {"configMapRef": {"name": config_name}}, name
         secret_name = env_from[1]["secretRef"]["name"]
         assert len(env_from) == 2
-        if overlay == "dev":
+        if overlay in IN_NAMESPACE_STORES:
             assert secret_name in secrets, f"{name} references missing Secret {secret_name}"
         else:
             assert secret_name == "chatmesh-secrets"
@@ -482,12 +502,12 @@ def test_each_process_connects_to_redis_as_itself(overlay: str) -> None:
         secret = ref["secretKeyRef"]
         assert secret["key"] == "CHATMESH_REDIS_URL", name
         assert not secret.get("optional"), name
-        if overlay == "dev":
+        if overlay in IN_NAMESPACE_STORES:
             assert secret["name"] in of_kind(docs, "Secret"), name
             assert secret["name"].startswith(f"redis-{name}-"), name
         else:
             assert secret["name"] == f"redis-{name}", name
-    if overlay == "dev":
+    if overlay in IN_NAMESPACE_STORES:
         credentials = {
             name.rsplit("-", 1)[0].removeprefix("redis-")
             for name in of_kind(docs, "Secret")
@@ -691,7 +711,7 @@ def test_edge_runs_the_checked_in_envoy_config(overlay: str) -> None:
     container = one_container(edge)
     assert container["image"] == "envoyproxy/envoy:v1.40-latest"
     envoy_config = config_map(docs, "edge-envoy")
-    assert envoy_config["data"]["envoy.yaml"] == edge_config.render_k8s(overlay)
+    assert envoy_config["data"]["envoy.yaml"] == edge_config.render_k8s(EDGE_CONFIG[overlay])
     (volume,) = [v for v in edge["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
     assert volume["configMap"]["name"] == envoy_config["metadata"]["name"]
     (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
@@ -707,7 +727,7 @@ def test_edge_runs_the_checked_in_envoy_config(overlay: str) -> None:
     assert set(container_ports.values()) == EDGE_PUBLIC_PORTS[overlay] | {EDGE_METRICS_PORT}
 
 
-@pytest.mark.parametrize("overlay", ["dev", "prod"])
+@pytest.mark.parametrize("overlay", ["dev", MULTINODE, "prod"])
 def test_edge_certificate(overlay: str) -> None:
     docs = render(overlay)
     edge = of_kind(docs, "Deployment")["edge"]
@@ -811,8 +831,17 @@ EDGE_SERVICE_PORTS = {EDGE_HTTP_PORT: 80, EDGE_HTTPS_PORT: 443}
 EDGE_PUBLIC_PORTS = {
     "base": {EDGE_HTTP_PORT},
     "dev": {EDGE_HTTP_PORT, EDGE_HTTPS_PORT},
+    "dev-multinode": {EDGE_HTTP_PORT, EDGE_HTTPS_PORT},
     "prod": {EDGE_HTTPS_PORT},
 }
+# Whose Envoy config each overlay serves: dev-multinode keeps dev's edge.
+EDGE_CONFIG = {"base": "base", "dev": "dev", "dev-multinode": "dev", "prod": "prod"}
+# The nodes of each multi-node store reach one another on these ports:
+# Cassandra's gossip and streaming; Kafka's replication and controller
+# quorum; Redis's replication and cluster bus.
+PEER_PORTS = {"cassandra": {7000}, "kafka": {9092, 9093}, "redis": {6379, 16379}}
+# The Job that forms the Redis Cluster, on every node's client port.
+REDIS_CLUSTER_JOB = "redis-cluster-create"
 
 
 def _selects(selector: Resource, labels: dict[str, str]) -> bool:
@@ -833,7 +862,11 @@ def _selects(selector: Resource, labels: dict[str, str]) -> bool:
 
 
 def _workload_labels(docs: tuple[Resource, ...]) -> dict[str, dict[str, str]]:
-    workloads = {**of_kind(docs, "Deployment"), **of_kind(docs, "StatefulSet")}
+    workloads = {
+        **of_kind(docs, "Deployment"),
+        **of_kind(docs, "StatefulSet"),
+        **of_kind(docs, "Job"),
+    }
     return {name: w["spec"]["template"]["metadata"]["labels"] for name, w in workloads.items()}
 
 
@@ -925,11 +958,19 @@ def _allowed_edges(overlay: str, docs: tuple[Resource, ...]) -> set[Edge]:
     for client, stores in STORES_USED.items():
         for store in stores:
             port = store_ports[store]
-            if overlay == "dev":
+            if overlay in IN_NAMESPACE_STORES:
                 edges.add(("out", client, f"pod:{store}", port, "TCP"))
                 edges.add(("in", store, f"pod:{client}", port, "TCP"))
             else:
                 edges.add(("out", client, ADDRESS_BLOCK, port, "TCP"))
+    if overlay == MULTINODE:
+        for store, ports in PEER_PORTS.items():
+            for port in ports:
+                edges.add(("out", store, f"pod:{store}", port, "TCP"))
+                edges.add(("in", store, f"pod:{store}", port, "TCP"))
+        redis_port = store_ports["redis"]
+        edges.add(("out", REDIS_CLUSTER_JOB, "pod:redis", redis_port, "TCP"))
+        edges.add(("in", "redis", f"pod:{REDIS_CLUSTER_JOB}", redis_port, "TCP"))
     return edges
 
 
@@ -1066,6 +1107,322 @@ def test_prod_uses_external_clusters_at_quorum() -> None:
         assert hpa["spec"]["maxReplicas"] > dev_autoscalers[name]["spec"]["maxReplicas"], name
 
 
+# --- dev-multinode -------------------------------------------------------------------
+
+CLUSTER_DOMAIN = "chatmesh.svc.cluster.local"
+# The stores dev-multinode reshapes, and how many nodes each runs: Redis as
+# three primaries with one replica each.
+MULTINODE_STORES = {"cassandra": 3, "kafka": 3, "redis": 6}
+# The settings it changes from dev's; all the others are dev's.
+MULTINODE_CONFIG = {
+    "CHATMESH_CASSANDRA_HOSTS",
+    "CHATMESH_CASSANDRA_PORT",
+    "CHATMESH_CASSANDRA_CONSISTENCY",
+    "CHATMESH_CASSANDRA_REPLICATION",
+    "CHATMESH_CASSANDRA_LOCAL_DC",
+    "CHATMESH_REDIS_URL",
+    "CHATMESH_REDIS_CLUSTER",
+    "CHATMESH_KAFKA_BOOTSTRAP",
+    "CHATMESH_MESSAGE_TOPIC_REPLICATION",
+}
+# What it adds: each store's peers Service and disruption budget, the
+# policies between its nodes, and the Job that forms the Redis Cluster.
+MULTINODE_ADDED = {
+    *(("Service", f"{store}-peers") for store in MULTINODE_STORES),
+    *(("PodDisruptionBudget", store) for store in MULTINODE_STORES),
+    *(("NetworkPolicy", f"{store}-peers") for store in MULTINODE_STORES),
+    ("NetworkPolicy", REDIS_CLUSTER_JOB),
+    ("Job", REDIS_CLUSTER_JOB),
+}
+
+
+def _unhashed(docs: tuple[Resource, ...]) -> dict[tuple[str, str], str]:
+    """Each resource as JSON by kind and name, generated ConfigMaps and
+    Secrets named without their hash suffix (which differs wherever their
+    contents do)."""
+    generated = {
+        name: name.rsplit("-", 1)[0]
+        for kind in ("ConfigMap", "Secret")
+        for name in of_kind(docs, kind)
+    }
+    pattern = re.compile("|".join(map(re.escape, sorted(generated, key=len, reverse=True))))
+
+    def unhash(text: str) -> str:
+        return pattern.sub(lambda match: generated[match.group()], text)
+
+    return {
+        (d["kind"], unhash(d["metadata"]["name"])): unhash(json.dumps(d, sort_keys=True))
+        for d in docs
+    }
+
+
+def _pod_addresses(statefulset: Resource, port: int | None = None) -> list[str]:
+    """Each pod's name under the StatefulSet's governing Service, in ordinal order."""
+    name, spec = statefulset["metadata"]["name"], statefulset["spec"]
+    suffix = f":{port}" if port is not None else ""
+    return [
+        f"{name}-{i}.{spec['serviceName']}.{CLUSTER_DOMAIN}{suffix}"
+        for i in range(spec["replicas"])
+    ]
+
+
+def _values(container: Resource) -> dict[str, str]:
+    """The container's env entries with a literal value."""
+    return {name: e["value"] for name, e in _env(container).items() if "value" in e}
+
+
+def _field_ref(container: Resource, name: str) -> str:
+    return str(_env(container)[name]["valueFrom"]["fieldRef"]["fieldPath"])
+
+
+def _redis_options(container: Resource) -> dict[str, str]:
+    """redis-server's command-line options, after its config file."""
+    args = container["args"]
+    assert args[0] == "redis-server" and not args[1].startswith("--")
+    options = args[2:]
+    assert len(options) % 2 == 0 and all(o.startswith("--") for o in options[::2]), options
+    return dict(zip(options[::2], options[1::2], strict=True))
+
+
+def test_dev_multinode_is_dev_with_multinode_stores() -> None:
+    dev, multinode = _unhashed(render("dev")), _unhashed(render(MULTINODE))
+    reshaped = {("StatefulSet", store) for store in MULTINODE_STORES}
+    merged = {("ConfigMap", "chatmesh-config"), ("Secret", "redis-acl")}
+    for key, resource in dev.items():
+        if key not in reshaped | merged:
+            assert multinode[key] == resource, key
+    assert set(multinode) - set(dev) == MULTINODE_ADDED
+
+    dev_docs, docs = render("dev"), render(MULTINODE)
+    dev_config = config_map(dev_docs, "chatmesh-config")["data"]
+    config = config_map(docs, "chatmesh-config")["data"]
+    changed = {k for k in config.keys() | dev_config.keys() if config.get(k) != dev_config.get(k)}
+    assert changed <= MULTINODE_CONFIG, changed - MULTINODE_CONFIG
+
+    # The services' Redis users are dev's, the same on every node; the
+    # cluster's own users come beside them.
+    def acl_secret(docs: tuple[Resource, ...]) -> dict[str, str]:
+        (name,) = [n for n in of_kind(docs, "Secret") if n.startswith("redis-acl-")]
+        return {key: secret_value(docs, name, key) for key in of_kind(docs, "Secret")[name]["data"]}
+
+    dev_acl, acl = acl_secret(dev_docs), acl_secret(docs)
+    assert {key: acl[key] for key in dev_acl} == dev_acl
+    assert set(acl) - set(dev_acl) == {"cluster.conf", "cluster-admin-password"}
+
+
+def test_dev_multinode_stores_run_replicated() -> None:
+    docs = render(MULTINODE)
+    statefulsets = of_kind(docs, "StatefulSet")
+    dev_statefulsets = of_kind(render("dev"), "StatefulSet")
+    services = of_kind(docs, "Service")
+    budgets = of_kind(docs, "PodDisruptionBudget").values()
+    assert set(statefulsets) == set(dev_statefulsets)
+    for name, statefulset in statefulsets.items():
+        spec = statefulset["spec"]
+        assert spec["replicas"] == MULTINODE_STORES.get(name, 1), name
+        # The images, and their conventions, of the single-node stores.
+        assert one_container(statefulset)["image"] == one_container(dev_statefulsets[name])["image"]
+        assert spec["volumeClaimTemplates"], name
+        if name not in MULTINODE_STORES:
+            continue
+        pod = spec["template"]["spec"]
+        labels = spec["template"]["metadata"]["labels"]
+        ports = {p["name"]: p["containerPort"] for p in one_container(statefulset)["ports"]}
+
+        # Peers find one another by name from the start, before they are ready.
+        peers = services[spec["serviceName"]]["spec"]
+        assert peers["clusterIP"] == "None" and peers["publishNotReadyAddresses"] is True, name
+        assert _labels_match(peers["selector"], labels), name
+        assert {p["targetPort"] for p in peers["ports"]} == set(ports), name
+        assert {ports[p["targetPort"]] for p in peers["ports"]} >= PEER_PORTS[name], name
+
+        # One node down at a time.
+        (budget,) = [
+            b for b in budgets if _labels_match(b["spec"]["selector"]["matchLabels"], labels)
+        ]
+        assert budget["spec"]["maxUnavailable"] == 1, name
+        assert "minAvailable" not in budget["spec"], name
+
+        # Spread over machines where there are several, all on one otherwise.
+        anti = pod["affinity"]["podAntiAffinity"]
+        assert "requiredDuringSchedulingIgnoredDuringExecution" not in anti, name
+        (preferred,) = anti["preferredDuringSchedulingIgnoredDuringExecution"]
+        term = preferred["podAffinityTerm"]
+        assert term["topologyKey"] == "kubernetes.io/hostname", name
+        assert _labels_match(term["labelSelector"]["matchLabels"], labels), name
+
+    # Cassandra nodes join one at a time; Kafka's controllers and Redis's
+    # nodes must start together to find one another.
+    policies = {
+        name: statefulsets[name]["spec"]["podManagementPolicy"] for name in MULTINODE_STORES
+    }
+    assert policies == {"cassandra": "OrderedReady", "kafka": "Parallel", "redis": "Parallel"}
+
+
+def test_dev_multinode_cassandra_ring_at_local_quorum() -> None:
+    docs = render(MULTINODE)
+    cassandra = of_kind(docs, "StatefulSet")["cassandra"]
+    container = one_container(cassandra)
+    env = _values(container)
+    config = config_map(docs, "chatmesh-config")["data"]
+
+    assert config["CHATMESH_CASSANDRA_CONSISTENCY"] == "LOCAL_QUORUM"
+    replication = ast.literal_eval(config["CHATMESH_CASSANDRA_REPLICATION"])
+    datacenter = config["CHATMESH_CASSANDRA_LOCAL_DC"]
+    assert datacenter == "datacenter1" == env["CASSANDRA_DC"]
+    assert env["CASSANDRA_ENDPOINT_SNITCH"] == "GossipingPropertyFileSnitch"
+    # Three replicas in the one datacenter: one per node.
+    assert replication == {"class": "NetworkTopologyStrategy", datacenter: 3}
+    assert replication[datacenter] == cassandra["spec"]["replicas"]
+    assert env["MAX_HEAP_SIZE"] == "1G"
+
+    # Seeds by their stable names; each node by its pod's current address.
+    seeds = env["CASSANDRA_SEEDS"].split(",")
+    assert seeds == _pod_addresses(cassandra)[:2]
+    assert _field_ref(container, "CASSANDRA_LISTEN_ADDRESS") == "status.podIP"
+
+    # Ready once CQL answers, which it does only after the node has joined.
+    assert container["readinessProbe"]["tcpSocket"]["port"] == "cql"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"cql": 9042, "intra-node": 7000}
+
+    # The services' contact points: the Service of the ready nodes.
+    service = of_kind(docs, "Service")[config["CHATMESH_CASSANDRA_HOSTS"].split(".")[0]]
+    assert config["CHATMESH_CASSANDRA_HOSTS"] == f"cassandra.{CLUSTER_DOMAIN}"
+    assert not service["spec"].get("publishNotReadyAddresses")
+    assert _labels_match(
+        service["spec"]["selector"], cassandra["spec"]["template"]["metadata"]["labels"]
+    )
+    assert [p["port"] for p in service["spec"]["ports"]] == [int(config["CHATMESH_CASSANDRA_PORT"])]
+
+
+def test_dev_multinode_kafka_quorum_and_replication() -> None:
+    docs = render(MULTINODE)
+    kafka = of_kind(docs, "StatefulSet")["kafka"]
+    container = one_container(kafka)
+    env = _values(container)
+    names = list(_env(container))
+    config = config_map(docs, "chatmesh-config")["data"]
+
+    # Each pod is a broker and a controller, node N being pod kafka-N.
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert (
+        _field_ref(container, "KAFKA_NODE_ID") == "metadata.labels['apps.kubernetes.io/pod-index']"
+    )
+    voters = [f"{i}@{address}" for i, address in enumerate(_pod_addresses(kafka, 9093))]
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == ",".join(voters)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", env["CLUSTER_ID"])
+
+    # Each broker advertises its own name; the services bootstrap from all.
+    assert _field_ref(container, "POD_NAME") == "metadata.name"
+    # The kubelet expands $(POD_NAME) only if it is defined before.
+    assert names.index("POD_NAME") < names.index("KAFKA_ADVERTISED_LISTENERS")
+    service = kafka["spec"]["serviceName"]
+    assert env["KAFKA_ADVERTISED_LISTENERS"] == (
+        f"PLAINTEXT://$(POD_NAME).{service}.{CLUSTER_DOMAIN}:9092"
+    )
+    assert config["CHATMESH_KAFKA_BOOTSTRAP"].split(",") == _pod_addresses(kafka, 9092)
+
+    # Replicated three times, acks=all writes on two: one broker may be down,
+    # and no out-of-sync replica ever leads.
+    assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3"
+    assert env["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
+    for topic in ("OFFSETS_TOPIC", "TRANSACTION_STATE_LOG", "SHARE_COORDINATOR_STATE_TOPIC"):
+        assert env[f"KAFKA_{topic}_REPLICATION_FACTOR"] == "3", topic
+    for topic in ("TRANSACTION_STATE_LOG", "SHARE_COORDINATOR_STATE_TOPIC"):
+        assert env[f"KAFKA_{topic}_MIN_ISR"] == "2", topic
+    assert env["KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"] == "false"
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert config["CHATMESH_MESSAGE_TOPIC_REPLICATION"] == "3"
+    assert config.get("CHATMESH_PUSH_TOPIC_REPLICATION", "3") == "3"
+    assert int(config["CHATMESH_MESSAGE_TOPIC_REPLICATION"]) <= kafka["spec"]["replicas"]
+
+    (data_mount,) = container["volumeMounts"]
+    assert data_mount["mountPath"] == env["KAFKA_LOG_DIRS"] and data_mount["subPath"]
+
+
+def test_dev_multinode_redis_cluster() -> None:
+    docs = render(MULTINODE)
+    redis = of_kind(docs, "StatefulSet")["redis"]
+    pod = redis["spec"]["template"]["spec"]
+    container = one_container(redis)
+    options = _redis_options(container)
+    names = list(_env(container))
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    config = config_map(docs, "chatmesh-config")["data"]
+
+    assert options["--cluster-enabled"] == "yes"
+    # Durable as dev's Redis.
+    assert (options["--appendonly"], options["--appendfsync"]) == ("yes", "everysec")
+    # The node's identity on its volume, which outlives the pod.
+    nodes_conf = options["--cluster-config-file"]
+    assert nodes_conf.startswith(mounts["data"] + "/")
+    assert {t["metadata"]["name"] for t in redis["spec"]["volumeClaimTemplates"]} == {"data"}
+    # Announced by the pod's current address to its peers, and by its
+    # stable name to clients.
+    assert options["--cluster-announce-ip"] == "$(POD_IP)"
+    assert _field_ref(container, "POD_IP") == "status.podIP"
+    assert options["--cluster-announce-hostname"] == (
+        f"$(POD_NAME).{redis['spec']['serviceName']}.{CLUSTER_DOMAIN}"
+    )
+    assert _field_ref(container, "POD_NAME") == "metadata.name"
+    assert options["--cluster-preferred-endpoint-type"] == "hostname"
+    assert options["--cluster-require-full-coverage"] == "no"
+    # The kubelet expands $(NAME) in args only for variables it defines.
+    referenced = set(re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", " ".join(container["args"])))
+    assert referenced <= set(names), referenced - set(names)
+
+    # Probed as dev's Redis is, by its probe user.
+    dev_redis = one_container(of_kind(render("dev"), "StatefulSet")["redis"])
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe] == dev_redis[probe], probe
+    assert _env(container)["REDISCLI_AUTH"]["valueFrom"]["secretKeyRef"]["key"] == "probe-password"
+
+    # The services' users from dev's acl.conf, the cluster's from
+    # cluster.conf: both files of the one mounted Secret.
+    assert container["args"][1] == f"{mounts['acl']}/acl.conf"
+    assert options["--include"] == f"{mounts['acl']}/cluster.conf"
+    (acl,) = [v for v in pod["volumes"] if v["name"] == "acl"]
+    assert [i["key"] for i in acl["secret"]["items"]] == ["acl.conf", "cluster.conf"]
+
+    # The init container rewrites the same nodes.conf, on the same volume.
+    (init,) = pod["initContainers"]
+    assert init["image"] == container["image"]
+    assert {m["name"]: m["mountPath"] for m in init["volumeMounts"]} == {"data": mounts["data"]}
+    assert f"conf={nodes_conf}\n" in init["command"][-1]
+
+    # The Job: every node of the StatefulSet, three primaries with a replica each.
+    job = of_kind(docs, "Job")[REDIS_CLUSTER_JOB]
+    job_container = one_container(job)
+    job_env = _env(job_container)
+    assert job_env["NODES"]["value"].split() == _pod_addresses(redis, 6379)
+    script = job_container["command"][-1]
+    assert "--cluster-replicas 1 --cluster-yes" in script
+    assert redis["spec"]["replicas"] == 3 * (1 + 1)
+    assert job_env["REDISCLI_AUTH"]["valueFrom"]["secretKeyRef"] == {
+        "name": acl["secret"]["secretName"],
+        "key": "cluster-admin-password",
+    }
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "OnFailure"
+    # Its template cannot change once created: it must go for a later apply.
+    assert job["spec"]["ttlSecondsAfterFinished"] > 0
+
+    # The services start from any ready node, as a cluster client.
+    assert config["CHATMESH_REDIS_CLUSTER"] == "true"
+    url = urlsplit(config["CHATMESH_REDIS_URL"])
+    service = of_kind(docs, "Service")[str(url.hostname).split(".")[0]]
+    assert url.hostname == f"redis.{CLUSTER_DOMAIN}"
+    assert not service["spec"].get("publishNotReadyAddresses")
+    assert _labels_match(
+        service["spec"]["selector"], redis["spec"]["template"]["metadata"]["labels"]
+    )
+    for name in redis_acl.service_rules(""):
+        secret = _env(one_container(of_kind(docs, "Deployment")[name]))["CHATMESH_REDIS_URL"]
+        ref = secret["valueFrom"]["secretKeyRef"]
+        service_url = urlsplit(secret_value(docs, ref["name"], ref["key"]))
+        assert (service_url.hostname, service_url.port) == (url.hostname, url.port), name
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_msgsvc_applies_schemas_before_it_starts(overlay: str) -> None:
     msgsvc = of_kind(render(overlay), "Deployment")["msgsvc"]
@@ -1093,7 +1450,7 @@ def test_only_msgsvc_holds_the_object_store_keys(overlay: str) -> None:
                     secret = env[key]["valueFrom"]["secretKeyRef"]
                     assert secret["key"] == key
                     assert not secret.get("optional")
-                    if overlay == "dev":
+                    if overlay in IN_NAMESPACE_STORES:
                         assert secret["name"].startswith(f"{S3_SECRET}-")
                         assert secret["name"] in of_kind(docs, "Secret")
                     else:

@@ -10,7 +10,6 @@ refused. redis-server comes from ``deploy/local/backing.sh up``.
 from __future__ import annotations
 
 import asyncio
-import base64
 import shutil
 import socket
 import subprocess
@@ -40,15 +39,18 @@ from msgsvc.storage.claims import LegacyClaims, RedisClaimStore
 from msgsvc.storage.route_journal import RouteJournal, RouteRef
 from presencesvc.store import RedisPresenceStore
 from sessionsvc.store import DeviceSession, RedisSessionStore
-from tests.deploy.manifests import Resource, config_map, of_kind, one_container, render
+from tests.deploy.manifests import (
+    Resource,
+    config_map,
+    of_kind,
+    one_container,
+    render,
+    secret_value,
+)
 
 OVERLAY = "dev"
 # The services with a Redis user; the others (notifysvc) use no Redis.
 REDIS_SERVICES = tuple(redis_acl.service_rules(""))
-
-
-def _secret_value(docs: tuple[Resource, ...], name: str, key: str) -> str:
-    return base64.b64decode(of_kind(docs, "Secret")[name]["data"][key]).decode()
 
 
 def _service_urls(docs: tuple[Resource, ...]) -> dict[str, str]:
@@ -61,7 +63,7 @@ def _service_urls(docs: tuple[Resource, ...]) -> dict[str, str]:
             if e["name"] == "CHATMESH_REDIS_URL"
         ]
         ref = entry["valueFrom"]["secretKeyRef"]
-        urls[service] = _secret_value(docs, ref["name"], ref["key"])
+        urls[service] = secret_value(docs, ref["name"], ref["key"])
     return urls
 
 
@@ -76,7 +78,7 @@ def _acl_config(docs: tuple[Resource, ...]) -> str:
         if secret and config_path.startswith(mount["mountPath"] + "/"):
             relative = config_path.removeprefix(mount["mountPath"] + "/")
             (item,) = [i for i in secret["items"] if i["path"] == relative]
-            return _secret_value(docs, secret["secretName"], item["key"])
+            return secret_value(docs, secret["secretName"], item["key"])
     pytest.fail(f"{config_path} is not in a mounted Secret")
 
 
@@ -97,7 +99,7 @@ def test_redis_probes_authenticate_as_the_probe_user() -> None:
     container = one_container(of_kind(docs, "StatefulSet")["redis"])
     (auth,) = [e for e in container["env"] if e["name"] == "REDISCLI_AUTH"]
     ref = auth["valueFrom"]["secretKeyRef"]
-    password = _secret_value(docs, ref["name"], ref["key"])
+    password = secret_value(docs, ref["name"], ref["key"])
     assert f"user probe on >{password} " in _acl_config(docs)
     for probe in ("readinessProbe", "livenessProbe"):
         command = container[probe]["exec"]["command"]
