@@ -9,6 +9,10 @@
 #   deploy/local/backing.sh down    stop them cleanly
 #   deploy/local/backing.sh status  say which are up (exit 0 only if all are)
 #
+# The same three commands with --multinode (e.g. `backing.sh up --multinode`) run
+# the multi-node Cassandra, Redis Cluster and Kafka of deploy/local/multinode.sh
+# instead, beside these and with data under .local/multinode/; see that file.
+#
 # Ports (other code depends on these defaults; override with the same names):
 #   CHATMESH_REDIS_PORT=16379  CHATMESH_PG_PORT=15432  CHATMESH_CASSANDRA_PORT=19042
 #   CHATMESH_KAFKA_PORT=19092  CHATMESH_S3_PORT=18333
@@ -340,6 +344,14 @@ cassandra_find_java() {
     [[ -x "$JAVA" ]] || die "no JDK 17 after installing openjdk-17-jre-headless"
 }
 
+# classpath_fresh POM OUT STAMP: true if OUT was written for this very pom and
+# every jar it names is still in ~/.m2.
+classpath_fresh() {
+    local pom=$1 out=$2 stamp=$3 jar
+    [[ -s "$out" && -f "$stamp" && "$(cat "$stamp")" == "$(sha256sum <"$pom")" ]] || return 1
+    while IFS= read -r jar; do [[ -f "$jar" ]] || return 1; done < <(tr ':' '\n' <"$out")
+}
+
 # maven_classpath NAME POM OUT STAMP LOGDIR
 # Resolves the pom's runtime dependencies into a classpath file, unless OUT
 # is still fresh: written for this very pom (STAMP holds its hash) and every
@@ -349,11 +361,7 @@ MAVEN_NOTE=""
 maven_classpath() {
     local name=$1 pom=$2 out=$3 stamp=$4 logdir=$5
     MAVEN_NOTE=""
-    if [[ -s "$out" && -f "$stamp" && "$(cat "$stamp")" == "$(sha256sum <"$pom")" ]]; then
-        local jar fresh=1
-        while IFS= read -r jar; do [[ -f "$jar" ]] || { fresh=0; break; }; done < <(tr ':' '\n' <"$out")
-        ((fresh == 0)) || return 0
-    fi
+    ! classpath_fresh "$pom" "$out" "$stamp" || return 0
     command -v mvn >/dev/null || apt_install maven
     mkdir -p "$logdir"
     local t0; t0=$(now_ms)
@@ -445,23 +453,21 @@ cassandra_render_config() {
         "$CASS_CONF_SRC/cassandra.yaml" >"$CASS_DIR/cassandra.yaml"
 }
 
-cassandra_start() {
-    cassandra_find_java
-    cassandra_resolve
-    mkdir -p "$CASS_DIR"/{data,commitlog,saved_caches,hints,cdc_raw,logs,triggers}
-    cassandra_render_config
-
-    local cp jamm
-    cp=$(cat "$CASS_CLASSPATH")
-    jamm=$(tr ':' '\n' <<<"$cp" | grep -E '/jamm-[0-9][^/]*\.jar$' | head -n 1) ||
+# cassandra_jvm_opts DIR HEAP: sets CASS_JVM_OPTS to the JVM flags every
+# Cassandra node runs with (the single node and the --multinode ones), its
+# state and cassandra.yaml in DIR. Needs JAVA found and the classpath
+# resolved.
+CASS_JVM_OPTS=()
+cassandra_jvm_opts() {
+    local dir=$1 heap=$2 jamm
+    jamm=$(tr ':' '\n' <"$CASS_CLASSPATH" | grep -E '/jamm-[0-9][^/]*\.jar$' | head -n 1) ||
         die "jamm jar not found on the resolved classpath"
-
-    local jvm_opts=(
+    CASS_JVM_OPTS=(
         # --- conf/jvm-server.options (5.0) ---
         -ea -da:net.openhft...
         -XX:+UseThreadPriorities
-        -XX:+HeapDumpOnOutOfMemoryError "-XX:HeapDumpPath=$CASS_DIR/logs"
-        -XX:+CrashOnOutOfMemoryError "-XX:ErrorFile=$CASS_DIR/logs/hs_err_%p.log"
+        -XX:+HeapDumpOnOutOfMemoryError "-XX:HeapDumpPath=$dir/logs"
+        -XX:+CrashOnOutOfMemoryError "-XX:ErrorFile=$dir/logs/hs_err_%p.log"
         -Xss256k
         -XX:+AlwaysPreTouch
         -XX:+UseTLAB -XX:+ResizeTLAB -XX:+UseNUMA
@@ -502,12 +508,25 @@ cassandra_start() {
         -Dio.netty.allocator.maxOrder=11
         # --- what bin/cassandra + cassandra-env.sh would add ---
         "-javaagent:$jamm"
-        "-Xms$CASSANDRA_HEAP" "-Xmx$CASSANDRA_HEAP"
-        "-Dcassandra.config=file://$CASS_DIR/cassandra.yaml"
-        "-Dcassandra.storagedir=$CASS_DIR"
-        "-Dcassandra.logdir=$CASS_DIR/logs"
-        "-Dcassandra.triggers_dir=$CASS_DIR/triggers"
+        "-Xms$heap" "-Xmx$heap"
+        "-Dcassandra.config=file://$dir/cassandra.yaml"
+        "-Dcassandra.storagedir=$dir"
+        "-Dcassandra.logdir=$dir/logs"
+        "-Dcassandra.triggers_dir=$dir/triggers"
         "-Dlogback.configurationFile=$CASS_CONF_SRC/logback.xml"
+    )
+}
+
+cassandra_start() {
+    cassandra_find_java
+    cassandra_resolve
+    mkdir -p "$CASS_DIR"/{data,commitlog,saved_caches,hints,cdc_raw,logs,triggers}
+    cassandra_render_config
+
+    local cp; cp=$(cat "$CASS_CLASSPATH")
+    cassandra_jvm_opts "$CASS_DIR" "$CASSANDRA_HEAP"
+    local jvm_opts=(
+        "${CASS_JVM_OPTS[@]}"
         # --- single-node fast start ---
         -Dcassandra.skip_wait_for_gossip_to_settle=0  # no peers to wait for
         -Dcassandra.ring_delay_ms=100                 # default 30 s of waiting for a ring that is just us
@@ -986,9 +1005,23 @@ cmd_status() {
     return "$all"
 }
 
+# --multinode: the multi-node stores of deploy/local/multinode.sh instead (they
+# run beside the single-node ones above, which it leaves alone).
+if [[ "${2:-}" == --multinode ]]; then
+    # shellcheck source=deploy/local/multinode.sh
+    source "$SCRIPT_DIR/multinode.sh"
+    case "${1:-}" in
+        up) cluster_cmd_up ;;
+        down) cluster_cmd_down ;;
+        status) cluster_cmd_status ;;
+        *) echo "usage: $0 up|down|status [--multinode]" >&2; exit 2 ;;
+    esac
+    exit
+fi
+
 case "${1:-}" in
     up) cmd_up ;;
     down) cmd_down ;;
     status) cmd_status ;;
-    *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+    *) echo "usage: $0 up|down|status [--multinode]" >&2; exit 2 ;;
 esac
