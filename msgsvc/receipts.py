@@ -40,7 +40,7 @@ class ReceiptTracker:
         if not 0 < message_id <= _MAX_ID:
             raise InvalidArgument("INVALID_MESSAGE_ID", "message_id must be a stored message id")
         conversation = await self._access.member_conversation(user_id, conversation_id)
-        if await self._messages.get(conversation_id, message_id) is None:
+        if not await _exists(self._messages, conversation_id, message_id):
             raise NotFound("MESSAGE_NOT_FOUND", "no such message in this conversation")
         read_to = message_id if kind == common_pb2.RECEIPT_KIND_READ else 0
         moved = await self._directory.advance(
@@ -55,3 +55,13 @@ class ReceiptTracker:
         return ReceiptOutcome(
             state, advanced, (user_id,), group=True, counted=conversation.kind == GROUP
         )
+
+
+async def _exists(messages: MessageStore, conversation_id: str, message_id: int) -> bool:
+    """Whether the row exists, a miss confirmed by every replica: a device
+    may hold a message whose first write failed after reaching one replica
+    and was routed from there (the sender's retry writes it everywhere), so
+    a quorum read that happens to consult the others is not an answer."""
+    if await messages.get(conversation_id, message_id) is not None:
+        return True
+    return await messages.get(conversation_id, message_id, every_replica=True) is not None

@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from cassandra import ConsistencyLevel
 from cassandra.cluster import Session
 from cassandra.query import BatchStatement, BatchType
 
@@ -59,7 +60,14 @@ class MessageStore(Protocol):
         self, message: StoredMessage, *, may_start: Callable[[], bool] | None = None
     ) -> None: ...
 
-    async def get(self, conversation_id: str, message_id: int) -> StoredMessage | None: ...
+    async def get(
+        self, conversation_id: str, message_id: int, *, every_replica: bool = False
+    ) -> StoredMessage | None:
+        """The row, or None. ``every_replica`` reads at consistency ALL: a
+        miss then means no replica holds the row (a write that failed may
+        have landed on fewer replicas than a quorum read consults), and a
+        replica that cannot answer fails the read as unavailable."""
+        ...
 
     async def page(
         self, conversation_id: str, *, before_id: int, limit: int, oldest_bucket: int
@@ -158,10 +166,13 @@ class CassandraMessageStore:
             statement, params = batch, None
         await execute(self._session, statement, params, timeout_s=STORE_WRITE_TIMEOUT_S)
 
-    async def get(self, conversation_id: str, message_id: int) -> StoredMessage | None:
-        rows = await execute(
-            self._session, self._get, (conversation_id, bucket_of(message_id), message_id)
-        )
+    async def get(
+        self, conversation_id: str, message_id: int, *, every_replica: bool = False
+    ) -> StoredMessage | None:
+        bound = self._get.bind((conversation_id, bucket_of(message_id), message_id))
+        if every_replica:
+            bound.consistency_level = ConsistencyLevel.ALL
+        rows = await execute(self._session, bound)
         return _message(conversation_id, rows[0]) if rows else None
 
     async def page(

@@ -135,6 +135,16 @@ async def test_a_bounded_write_past_its_start_deadline_is_refused_alone(
 async def test_missing_message_is_none(message_store: CassandraMessageStore) -> None:
     store = message_store
     assert await store.get(unique("conv"), snowflake.compose(T0, 0, 0)) is None
+    assert await store.get(unique("conv"), snowflake.compose(T0, 0, 0), every_replica=True) is None
+
+
+async def test_a_row_read_from_every_replica_is_the_row(
+    message_store: CassandraMessageStore,
+) -> None:
+    conv = unique("conv")
+    message = _message(conv, T0, 1, body=b"all")
+    await message_store.write(message)
+    assert await message_store.get(conv, message.message_id, every_replica=True) == message
 
 
 async def test_direct_conversation_is_created_once_under_concurrency(pg_pool: asyncpg.Pool) -> None:
