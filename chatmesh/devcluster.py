@@ -455,13 +455,26 @@ class LocalCluster:
     def redis_cluster(self) -> bool:
         return self.config.redis_cluster and not self.config.own_redis
 
+    def ensure_redis_users(self) -> None:
+        """Creates this cluster's Redis users again on every node that is up:
+        a Redis Cluster node restarted since has lost them (they are made
+        at run time, not read from its configuration)."""
+        if not self.config.own_redis:
+            self._create_redis_users()
+
     def _create_redis_users(self) -> None:
-        for node in _redis_nodes(self.redis_url, cluster=self.redis_cluster):
+        nodes = _redis_nodes(self.redis_url, cluster=self.redis_cluster)
+        for node in nodes:
             client = redis.Redis.from_url(node)
             try:
                 for spec in self._redis_user_specs():
                     # The rules as ACL SETUSER words, as acl.conf holds them.
                     client.execute_command("ACL", "SETUSER", spec[0], "reset", *spec[1:])  # type: ignore[no-untyped-call]
+            except redis.ConnectionError:
+                # A cluster node that is down (not yet marked failed): it
+                # gets the users at the next prepare() while it is up.
+                if len(nodes) == 1:
+                    raise
             finally:
                 client.close()
 

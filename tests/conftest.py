@@ -9,6 +9,7 @@ test`` does that first).
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -89,7 +90,8 @@ def kafka(stores: Stores) -> KafkaSettings:
         bootstrap=stores.kafka_bootstrap,
         topic=topic_name(stores.key_prefix, "messages"),
         partitions=4,
-        replication=1,
+        # Three on the multi-node stores, as their brokers ask.
+        replication=int(os.environ.get("CHATMESH_MESSAGE_TOPIC_REPLICATION", "1")),
         security=stores.kafka_security,
     )
     asyncio.run(ensure_topic(settings))
