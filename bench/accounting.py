@@ -34,6 +34,10 @@ _STORE_PID_FILES = {
     "object-store": LOCAL / "seaweedfs" / "weed.pid",
 }
 _POSTMASTER_PID = LOCAL / "postgres" / "data" / "postmaster.pid"
+# deploy/local/backing.sh up --multinode: every node of a store is counted
+# under the store's name (.local/multinode/cassandra-2/cassandra.pid, ...).
+_MULTINODE = LOCAL / "multinode"
+_MULTINODE_STORES = ("cassandra", "kafka", "redis")
 # The client side: left out of the server's ``total``.
 CLIENT_PROCESSES = frozenset({"load-generator", "loadgen"})
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -88,12 +92,22 @@ class Accounting:
     def of(cls, cluster: LocalCluster) -> Accounting:
         pids = {name: p.pid for name, p in cluster.processes.items() if p.running()}
         pids["load-generator"] = os.getpid()
+        multinode = cluster.redis_cluster  # the cluster runs on the multi-node stores
         for name, path in _STORE_PID_FILES.items():
+            if multinode and name in _MULTINODE_STORES:
+                continue
             if (pid := _read_pid(path)) is not None:
                 pids[name] = pid
-        if (pid := redis_pid(cluster.redis_url)) is not None:
+        accounting = cls(pids, _read_pid(_POSTMASTER_PID))
+        if multinode:
+            for store in _MULTINODE_STORES:
+                nodes = sorted(_MULTINODE.glob(f"{store}-*/{store}.pid"))
+                accounting = accounting.with_group(
+                    store, [pid for path in nodes if (pid := _read_pid(path)) is not None]
+                )
+        elif (pid := redis_pid(cluster.redis_url)) is not None:
             pids.setdefault("redis", pid)
-        return cls(pids, _read_pid(_POSTMASTER_PID))
+        return accounting
 
     def with_group(self, name: str, pids: Iterable[int]) -> Accounting:
         return replace(self, groups={**self.groups, name: tuple(pids)})

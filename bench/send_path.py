@@ -112,6 +112,18 @@ def sweep(
     }
 
 
+def _stores_shape(config: ClusterConfig) -> dict[str, Any]:
+    """What the run's stores were: one node each, or the multi-node ones
+    (``deploy/local/backing.sh up --multinode`` and its environment)."""
+    return {
+        "cassandra_hosts": list(config.cassandra.hosts),
+        "cassandra_consistency": config.cassandra.consistency,
+        "redis_cluster": config.redis_cluster,
+        "kafka_bootstrap": config.kafka_bootstrap,
+        "message_topic_replication": int(os.environ.get("CHATMESH_MESSAGE_TOPIC_REPLICATION", "1")),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.send_path")
     parser.add_argument("--pairs", type=int, default=20)
@@ -138,6 +150,7 @@ def main() -> None:
     with isolated_stores("b") as stores, tempfile.TemporaryDirectory() as tmp:
         workdir = Path(args.logs) if args.logs else Path(tmp)
         config = ClusterConfig.on_free_ports(stores, workdir, "bench")
+        result["stores"] = _stores_shape(config)
         with LocalCluster.running(config) as cluster:
             if args.rates:
                 rates = [float(r) for r in args.rates.split(",")]
