@@ -21,7 +21,6 @@ Run it alone, with the counts shown::
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 import time
 from collections import Counter
@@ -30,22 +29,18 @@ from collections.abc import Iterator, Sequence
 import asyncpg
 import pytest
 
-from chatmesh.client import ClientOptions, Device
-from chatmesh.conversation import direct_conversation_id
+from chatmesh.client import Device
 from chatmesh.devcluster import ClusterConfig, LocalCluster
-from msgsvc.storage.accounts import PostgresAccountStore
 from msgsvc.storage.messages import CassandraMessageStore
-from tests.conftest import Stores, add_users, unique
+from tests.conftest import Stores
 from tests.e2e.checker import check
 from tests.e2e.device import brief, snapshot
 from tests.support.chaos import (
     chatter,
-    create_group,
-    numbered,
+    chatters,
     receipts_lagging,
     resync_all,
     stored_rows,
-    token_factory,
     until,
 )
 
@@ -99,30 +94,8 @@ async def test_devices_agree_after_crashes_of_every_kind_of_process(
     chaos_cluster: LocalCluster, pg_pool: asyncpg.Pool, message_store: CassandraMessageStore
 ) -> None:
     rng = random.Random(SEED)
-    ann, ben, cat = unique("ann"), unique("ben"), unique("cat")
-    users = [ann, ben, cat]
-    layout = [(ann, "phone"), (ann, "laptop"), (ben, "phone"), (ben, "laptop"), (cat, "phone")]
-    await add_users(pg_pool, *users)
-    accounts = PostgresAccountStore(pg_pool)
-    for user, device_id in layout:
-        await accounts.ensure_device(user, device_id)
-    members = {
-        direct_conversation_id(a, b): frozenset({a, b}) for a, b in itertools.combinations(users, 2)
-    }
-    group = await create_group(chaos_cluster, ann, [ben, cat])
-    members[group] = frozenset(users)
-    devices = [
-        Device(
-            user,
-            device_id,
-            url=chaos_cluster.edge_url,
-            token_factory=token_factory(chaos_cluster, user, device_id),
-            options=ClientOptions(mark_delivered=True),
-            rng=random.Random(rng.random()),
-            client_msg_ids=numbered(),
-        )
-        for user, device_id in layout
-    ]
+    chat = await chatters(chaos_cluster, pg_pool, rng)
+    users, members, group, devices = chat.users, chat.members, chat.group, chat.devices
     started_ms = int(time.time() * 1000)
     for device in devices:
         device.start()

@@ -25,7 +25,6 @@ loaded; ``make test-multinode`` does both)::
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 import time
 import uuid
@@ -35,9 +34,8 @@ from dataclasses import dataclass, field
 import asyncpg
 import pytest
 
-from chatmesh.client import ClientOptions, Connection, Device
+from chatmesh.client import Connection
 from chatmesh.client.connection import text_send
-from chatmesh.conversation import direct_conversation_id
 from chatmesh.devcluster import ClusterConfig, LocalCluster
 from msgsvc.storage.accounts import PostgresAccountStore
 from msgsvc.storage.messages import CassandraMessageStore
@@ -47,8 +45,7 @@ from tests.e2e.device import brief, snapshot
 from tests.multinode import nodes
 from tests.support.chaos import (
     chatter,
-    create_group,
-    numbered,
+    chatters,
     receipts_lagging,
     resync_all,
     stored_rows,
@@ -148,31 +145,12 @@ async def test_nothing_acked_is_lost_when_a_node_of_each_store_dies(
 ) -> None:
     cluster = store_chaos_cluster
     rng = random.Random(SEED)
-    ann, ben, cat = unique("ann"), unique("ben"), unique("cat")
+    chat = await chatters(cluster, pg_pool, rng)
+    users, members, group, devices = chat.users, chat.members, chat.group, chat.devices
+    ann = users[0]
     prober, probed = unique("prober"), unique("probed")
-    users = [ann, ben, cat]
-    layout = [(ann, "phone"), (ann, "laptop"), (ben, "phone"), (ben, "laptop"), (cat, "phone")]
-    await add_users(pg_pool, *users, prober, probed)
-    accounts = PostgresAccountStore(pg_pool)
-    for user, device_id in [*layout, (prober, "phone")]:
-        await accounts.ensure_device(user, device_id)
-    members = {
-        direct_conversation_id(a, b): frozenset({a, b}) for a, b in itertools.combinations(users, 2)
-    }
-    group = await create_group(cluster, ann, [ben, cat])
-    members[group] = frozenset(users)
-    devices = [
-        Device(
-            user,
-            device_id,
-            url=cluster.edge_url,
-            token_factory=token_factory(cluster, user, device_id),
-            options=ClientOptions(mark_delivered=True),
-            rng=random.Random(rng.random()),
-            client_msg_ids=numbered(),
-        )
-        for user, device_id in layout
-    ]
+    await add_users(pg_pool, prober, probed)
+    await PostgresAccountStore(pg_pool).ensure_device(prober, "phone")
     probe_token = token_factory(cluster, prober, "phone")
     probe = Probe()
     stop_probe = asyncio.Event()

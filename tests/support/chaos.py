@@ -8,16 +8,20 @@ import itertools
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import asyncpg
 
 from chatmesh import snowflake
 from chatmesh.auth import Identity, TokenIssuer
-from chatmesh.client import Device
+from chatmesh.client import ClientOptions, Device
 from chatmesh.clock import SystemClock
+from chatmesh.conversation import direct_conversation_id
 from chatmesh.devcluster import LocalCluster
 from chatmesh.v1 import client_pb2, group_service_pb2, group_service_pb2_grpc
+from msgsvc.storage.accounts import PostgresAccountStore
 from msgsvc.storage.messages import CassandraMessageStore, bucket_at
+from tests.conftest import add_users, unique
 from tests.e2e.checker import StoredRow
 
 SEND_INTERVAL_S = (0.5, 1.5)  # about one message a second per device
@@ -25,6 +29,46 @@ GROUP_SHARE = 1 / 3  # of the sends that go to the group
 RESYNC_TIMEOUT_S = 15.0
 READ_PAGE = 500
 TOKEN_TTL_S = 600
+
+
+@dataclass(frozen=True, slots=True)
+class Chatters:
+    """Three users, two of them with two devices, each pair in a 1:1 and all
+    three in a group: what the chaos tests send between."""
+
+    users: list[str]
+    members: dict[str, frozenset[str]]  # conversation -> its members
+    group: str
+    devices: list[Device]
+
+
+async def chatters(cluster: LocalCluster, pg_pool: asyncpg.Pool, rng: random.Random) -> Chatters:
+    """The users registered, the group created, the devices made (not started)."""
+    ann, ben, cat = unique("ann"), unique("ben"), unique("cat")
+    users = [ann, ben, cat]
+    layout = [(ann, "phone"), (ann, "laptop"), (ben, "phone"), (ben, "laptop"), (cat, "phone")]
+    await add_users(pg_pool, *users)
+    accounts = PostgresAccountStore(pg_pool)
+    for user, device_id in layout:
+        await accounts.ensure_device(user, device_id)
+    members = {
+        direct_conversation_id(a, b): frozenset({a, b}) for a, b in itertools.combinations(users, 2)
+    }
+    group = await create_group(cluster, ann, [ben, cat])
+    members[group] = frozenset(users)
+    devices = [
+        Device(
+            user,
+            device_id,
+            url=cluster.edge_url,
+            token_factory=token_factory(cluster, user, device_id),
+            options=ClientOptions(mark_delivered=True),
+            rng=random.Random(rng.random()),
+            client_msg_ids=numbered(),
+        )
+        for user, device_id in layout
+    ]
+    return Chatters(users, members, group, devices)
 
 
 def numbered() -> Callable[[], str]:
