@@ -24,14 +24,16 @@ test: backing tools check web
 # shape: every store-level test, and end to end the send path, groups, sync,
 # receipts, presence and revocation. Left to the single-node run: what
 # kills or replaces the stores themselves (they bring their own Redis and
-# Kafka), TLS to the stores (certificates for the single node), and the
-# clients, edge and gateway tests, whose store calls are those above.
+# Kafka), TLS to the stores (certificates for the single node), the
+# Cassandra trickle benchmark's smoke test (it reads the single node's CPU),
+# and the clients, edge and gateway tests, whose store calls are those above.
 MULTINODE_TESTS := tests/multinode tests/integration \
 	tests/e2e/test_lifecycle.py tests/e2e/test_groups.py tests/e2e/test_group_fanout.py \
 	tests/e2e/test_sync_and_receipts.py tests/e2e/test_sync_held.py tests/e2e/test_presence.py \
 	tests/e2e/test_revocation.py tests/e2e/test_first_message.py
 MULTINODE_EXCLUDED := $(addprefix --ignore=tests/integration/,test_cassandra_tls.py \
-	test_redis_tls.py test_kafka_tls.py test_postgres_tls.py test_store_failures.py)
+	test_redis_tls.py test_kafka_tls.py test_postgres_tls.py test_store_failures.py \
+	test_bench_cassandra_trickle.py)
 
 test-multinode: install
 	deploy/local/backing.sh up --multinode

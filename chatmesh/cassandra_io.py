@@ -13,7 +13,13 @@ from typing import Any
 
 from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
-from cassandra.cluster import Cluster, ExecutionProfile, ResponseFuture, Session
+from cassandra.cluster import (
+    EXEC_PROFILE_DEFAULT,
+    Cluster,
+    ExecutionProfile,
+    ResponseFuture,
+    Session,
+)
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
 from chatmesh.settings import CassandraSettings
@@ -64,7 +70,10 @@ def build_cluster(settings: CassandraSettings) -> Cluster:
         list(settings.hosts),
         port=settings.port,
         connection_class=_Connection,
-        execution_profiles={"default": profile},  # type: ignore[dict-item]
+        # Keyed by the driver's own sentinel: a profile under the name
+        # "default" would be one more profile, and every statement would run
+        # under the driver's built-in default (LOCAL_ONE) instead.
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         protocol_version=5,
         auth_provider=_auth_provider(settings),
         ssl_context=(
