@@ -87,10 +87,40 @@ async def _send_until_acked(
 
 
 async def _delivered(conn: Connection, message_id: int) -> None:
+    """The receiver gets the message as a client does: live, or, when its
+    gateway lost its subscription meanwhile (the shard of its deliveries
+    channel may be the one that died) and tells it to sync, by syncing."""
     while True:
-        frame = await conn.recv_kind("deliver", timeout_s=REPLY_TIMEOUT_S)
-        if frame.deliver.message.message_id == message_id:
+        frame = await conn.recv(timeout_s=REPLY_TIMEOUT_S)
+        kind = frame.WhichOneof("kind")
+        if kind == "deliver" and frame.deliver.message.message_id == message_id:
             return
+        if kind == "sync_required":
+            assert message_id in await _synced_ids(conn), "not delivered, nor found by a sync"
+            return
+
+
+async def _synced_ids(conn: Connection) -> set[int]:
+    summary = await conn.request(
+        client_pb2.ClientFrame(sync=client_pb2.SyncFrame()), timeout_s=REPLY_TIMEOUT_S
+    )
+    ids: set[int] = set()
+    for conversation in summary.sync_summary.conversations:
+        page_token = ""
+        while True:
+            page = await conn.request(
+                client_pb2.ClientFrame(
+                    sync_conversation=client_pb2.SyncConversationFrame(
+                        conversation_id=conversation.conversation_id, page_token=page_token
+                    )
+                ),
+                timeout_s=REPLY_TIMEOUT_S,
+            )
+            ids.update(m.message_id for m in page.sync_page.messages)
+            page_token = page.sync_page.next_page_token
+            if not page_token:
+                break
+    return ids
 
 
 async def _bring_back(cluster: LocalCluster) -> None:
